@@ -1,0 +1,107 @@
+"""The application factory: one place that wires settings, resources and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from gateway import keys, login, pages
+from gateway.audit import AuditLog
+from gateway.clock import Clock, SystemClock
+from gateway.metrics import Metrics
+from gateway.oidc import OIDCRegistry
+from gateway.pseudonym import Pseudonymiser
+from gateway.redis_store import RedisStore
+from gateway.settings import Settings
+from gateway.store import MemoryStore, Store
+from gateway.web import context_middleware, csrf_middleware, error_middleware, security_headers
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).parent
+_TEMPLATE_DIRS = [_HERE / "templates", _HERE.parent / "jitsi_hooks" / "templates",
+                  _HERE.parent / "bbb_hooks" / "templates"]
+
+
+def _adapters(settings: Settings) -> list[Callable[[web.Application], None]]:
+    """The platform adapters this policy turns on, each adding its own routes and tasks."""
+    setups: list[Callable[[web.Application], None]] = []
+    return setups
+
+
+def make_store(settings: Settings, clock: Clock) -> Store:
+    prefix = settings.policy.store.key_prefix
+    if settings.secrets.has("store.redis_url"):
+        return RedisStore.from_url(settings.secrets.get("store.redis_url").decode(), prefix)
+    return MemoryStore(prefix, clock)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               store: Store | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[context_middleware, security_headers, error_middleware, csrf_middleware],
+        client_max_size=settings.policy.bbb.max_body_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.STORE] = store or make_store(settings, app[keys.CLOCK])
+    app[keys.METRICS] = Metrics()
+    app[keys.PSEUDONYMS] = Pseudonymiser(settings.secrets.get("gateway.pseudonym_key"))
+    app[keys.AUDIT] = AuditLog(app[keys.STORE], app[keys.CLOCK],
+                               settings.policy.retention.audit_retention_days)
+    app[keys.ERROR_RENDERERS] = []
+    app[keys.READINESS] = {}
+    app[keys.ADAPTERS] = {}
+    aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader([str(d) for d in _TEMPLATE_DIRS if d.is_dir()]),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_http_ctx)
+    app.cleanup_ctx.append(_oidc_ctx)
+    pages.setup(app)
+    login.setup(app)
+    app.router.add_static("/static", _HERE / "static", name="static", append_version=False)
+    if settings.policy.dev_idp.enabled:
+        from gateway.devidp import setup as setup_dev_idp
+
+        setup_dev_idp(app)
+    for setup in _adapters(settings):
+        setup(app)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[keys.STORE].close()
+
+
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=15, connect=5),
+        headers={"User-Agent": "privacy-gateway"},
+        trust_env=False,
+    )
+    app[keys.HTTP] = session
+    yield
+    await session.close()
+
+
+async def _oidc_ctx(app: web.Application) -> AsyncIterator[None]:
+    registry = OIDCRegistry(app[keys.SETTINGS], app[keys.HTTP], app[keys.CLOCK],
+                            app[keys.METRICS])
+    app[keys.OIDC] = registry
+    task = asyncio.create_task(registry.discover_forever(), name="oidc-discovery")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

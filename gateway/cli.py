@@ -1,0 +1,119 @@
+"""`privacy-gateway`: parse the command line, load the policy, run one command.
+
+Each platform or feature module adds its own sub-commands through an
+`add_commands(subparsers)` function listed in `_COMMAND_MODULES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.settings import ConfigError, Settings, load_settings
+
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+DEFAULT_CONFIG = "config/example.toml"
+
+
+def load_or_exit(path: str) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print(f"privacy-gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway import logs
+    from gateway.app import create_app
+
+    settings = load_or_exit(args.config)
+    logs.configure(args.log_level)
+    if settings.policy.gateway.development:
+        print("privacy-gateway: DEVELOPMENT MODE — cookies without Secure, not for production",
+              file=sys.stderr)
+    if "sha1" in settings.policy.bbb.checksum_algorithms and settings.policy.bbb.enabled:
+        print("privacy-gateway: warning: bbb.checksum_algorithms allows sha1 (old LMS only)",
+              file=sys.stderr)
+    app = create_app(settings)
+    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=10, access_log=None,
+                print=lambda line: print(line, file=sys.stderr))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    config = Path(args.config)
+    if not config.exists():
+        print(f"privacy-gateway: {config} not found; run from the project folder",
+              file=sys.stderr)
+        return 2
+    settings = load_or_exit(str(config))
+    if not settings.policy.dev_idp.enabled:
+        print("privacy-gateway: the demo needs dev_idp.enabled = true", file=sys.stderr)
+        return 2
+    print("privacy-gateway demo: open "
+          f"{settings.policy.gateway.public_url}/ and log in with a sample account.\n"
+          "The development identity provider is NOT FOR PRODUCTION.", file=sys.stderr)
+    return _serve(args)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = load_or_exit(args.file)
+    policy = settings.policy.model_dump(mode="json")
+    print(f"# {settings.source}: valid. Effective policy (secrets are not shown):")
+    for section, body in policy.items():
+        print(f"\n[{section}]")
+        if isinstance(body, dict):
+            for key, value in body.items():
+                print(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gateway.report import render_report
+
+    settings = load_or_exit(args.config)
+    print(render_report(settings.policy, args.lang))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="privacy-gateway",
+                                     description="Meeting privacy gateway for schools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, helptext in (("serve", _serve, "run the gateway"),
+                                 ("demo", _demo, "run with the development IdP (not for "
+                                                 "production)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--config", default=DEFAULT_CONFIG)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8080)
+        p.add_argument("--log-level", default="INFO")
+        p.set_defaults(func=func)
+    p = sub.add_parser("check-config", help="validate a policy file and print it")
+    p.add_argument("file")
+    p.set_defaults(func=_check_config)
+    p = sub.add_parser("report", help="processing description for a DPIA (G22)")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--lang", choices=("nl", "en"), default="en")
+    p.set_defaults(func=_report)
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""School-account login (G1, G2): /login, /oidc/callback, /logout.
+
+`state`, `nonce` and the PKCE verifier are random per login, stored
+server-side with a TTL, bound to this browser by a login cookie and consumed
+once. After login the browser only goes back to one of the gateway's own paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.errors import BadRequest, NotFound
+from gateway.idtoken import Expectation, TokenRejected, validate_id_token
+from gateway.oidc import IdPUnavailable, Provider
+from gateway.policy import decide_account
+from gateway.sessions import (
+    cookie_name,
+    create_session,
+    current_session,
+    end_session,
+    new_session,
+    set_cookie,
+)
+from gateway.web import render
+
+log = logging.getLogger(__name__)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this gateway: no scheme, no host, no `//` or `\\` tricks."""
+    if not value or len(value) > 2048 or not value.startswith("/"):
+        return "/"
+    if value.startswith(("//", "/\\")) or any(c in value for c in "\\\r\n\t\0"):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def login_url(next_path: str) -> str:
+    from urllib.parse import urlencode
+
+    return "/login?" + urlencode({"next": safe_next(next_path)})
+
+
+def _redirect_uri(request: web.Request) -> str:
+    return request.app[keys.SETTINGS].policy.gateway.public_url + "/oidc/callback"
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    registry = request.app[keys.OIDC]
+    next_path = safe_next(request.query.get("next"))
+    name = request.query.get("idp")
+    if name is None and len(registry.providers) == 1:
+        name = next(iter(registry.providers))
+    if name is None:
+        return await render(request, "login_choose.html", {
+            "providers": [p.config for p in registry.providers.values()],
+            "next": next_path})
+    provider = registry.providers.get(name)
+    if provider is None:
+        raise NotFound("unknown_idp")
+    try:
+        auth = provider.authorization(_redirect_uri(request))
+    except IdPUnavailable:
+        return await _unavailable(request)
+    binding = secrets.token_urlsafe(24)
+    record = {"idp": name, "nonce": auth.nonce, "verifier": auth.verifier, "next": next_path,
+              "binding": hashlib.sha256(binding.encode()).hexdigest()}
+    ttl = request.app[keys.SETTINGS].policy.gateway.login_ttl_seconds
+    await request.app[keys.STORE].set(f"login:{auth.state}", json.dumps(record).encode(), ttl)
+    response = web.HTTPFound(auth.url)
+    set_cookie(request, response, cookie_name(request, login=True), binding, ttl)
+    return response
+
+
+async def _unavailable(request: web.Request) -> web.Response:
+    request.app[keys.METRICS].login_attempts.labels(result="idp_error", reason="none").inc()
+    return await render(request, "message.html", {"message_key": "login.unavailable"},
+                        status=503)
+
+
+async def _expired(request: web.Request) -> web.Response:
+    request.app[keys.METRICS].login_attempts.labels(result="bad_state", reason="none").inc()
+    return await render(request, "message.html", {"message_key": "login.expired"}, status=400)
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    state = request.query.get("state", "")
+    if not state or len(state) > 128:
+        return await _expired(request)
+    raw = await request.app[keys.STORE].take(f"login:{state}")  # single use
+    if raw is None:
+        return await _expired(request)
+    record: dict[str, Any] = json.loads(raw)
+    binding = request.cookies.get(cookie_name(request, login=True), "")
+    if not hmac.compare_digest(hashlib.sha256(binding.encode()).hexdigest(), record["binding"]):
+        return await _expired(request)  # a callback started in another browser
+    provider = request.app[keys.OIDC].providers.get(record["idp"])
+    if provider is None:
+        return await _expired(request)
+    issuer_param = request.query.get("iss")
+    if issuer_param is not None and issuer_param != provider.config.issuer:
+        return await _expired(request)  # RFC 9207 mix-up defence
+    code = request.query.get("code")
+    if "error" in request.query or not code:
+        return await _unavailable(request)
+    try:
+        id_token = await provider.exchange(code, record["verifier"], _redirect_uri(request))
+    except IdPUnavailable:
+        return await _unavailable(request)
+    return await _finish(request, provider, id_token, record)
+
+
+async def _finish(request: web.Request, provider: Provider, id_token: str,
+                  record: dict[str, Any]) -> web.StreamResponse:
+    app = request.app
+    metrics = app[keys.METRICS]
+    if provider.jwks is None:
+        return await _unavailable(request)
+    idp = provider.config
+    expectation = Expectation(
+        issuer=idp.issuer, client_id=idp.client_id, algorithms=idp.algorithms,
+        nonce=record["nonce"], now=app[keys.CLOCK].time(), leeway=idp.leeway_seconds,
+        max_age=idp.max_token_age_seconds)
+    try:
+        claims = await validate_id_token(id_token, provider.jwks, expectation)
+        nonce_key = "nonce:" + hashlib.sha256(record["nonce"].encode()).hexdigest()
+        if not await app[keys.STORE].set_nx(nonce_key, b"1", idp.max_token_age_seconds + 120):
+            raise TokenRejected("replayed")
+    except TokenRejected as exc:
+        metrics.id_token_rejections.labels(reason=exc.reason).inc()
+        result = "jwks_unavailable" if exc.reason == "jwks_unavailable" else "invalid_token"
+        metrics.login_attempts.labels(result=result, reason="none").inc()
+        log.warning("id token refused", extra={"event": "id_token_refused",
+                                               "reason": exc.reason, "idp": idp.name})
+        if exc.reason == "jwks_unavailable":
+            return await _unavailable(request)
+        return await render(request, "refused.html", {"reason": "invalid_token"}, status=403)
+    decision = decide_account(app[keys.SETTINGS].policy, idp, claims)
+    if not decision.allowed or decision.identity is None:
+        metrics.login_attempts.labels(result="refused", reason=str(decision.reason)).inc()
+        log.info("login refused", extra={"event": "login_refused", "reason": decision.reason,
+                                         "idp": idp.name})
+        return await render(request, "refused.html", {"reason": decision.reason}, status=403)
+    ident = decision.identity
+    session = new_session(
+        issuer=ident.issuer, subject=ident.subject, idp=ident.idp, role=ident.role,
+        person=app[keys.PSEUDONYMS].person(ident.issuer, ident.subject),
+        name=ident.name, email=ident.email, now=app[keys.CLOCK].time())
+    metrics.login_attempts.labels(result="ok", reason="none").inc()
+    log.info("login", extra={"event": "login_ok", "idp": idp.name, "role": ident.role})
+    response = web.HTTPFound(safe_next(record.get("next")))
+    await create_session(request, response, session)
+    response.del_cookie(cookie_name(request, login=True), path="/")
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """POST (CSRF-checked by the middleware): local logout, then the IdP's."""
+    session = await current_session(request)
+    if session is None:
+        raise BadRequest("not_logged_in")
+    settings = request.app[keys.SETTINGS]
+    provider = request.app[keys.OIDC].providers.get(session.idp)
+    after = settings.policy.gateway.public_url + "/logged-out"
+    target = provider.logout_url(after) if provider is not None else None
+    response = web.HTTPFound(target or "/logged-out")
+    await end_session(request, response)
+    return response
+
+
+async def logged_out(request: web.Request) -> web.StreamResponse:
+    return await render(request, "message.html", {"message_key": "logout.done"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/login", login, name="login")
+    app.router.add_get("/oidc/callback", callback, name="oidc_callback")
+    app.router.add_post("/logout", logout, name="logout")
+    app.router.add_get("/logged-out", logged_out, name="logged_out")

@@ -1,0 +1,113 @@
+"""Aggregate Prometheus metrics (G20): bounded labels only, never a person,
+room or meeting id. One registry per application so tests stay independent."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import disable_created_metrics as _disable_created
+
+from gateway.policy import REFUSAL_REASONS
+from gateway.settings import PURPOSES
+
+_disable_created()
+
+LOGIN_RESULTS = ("ok", "refused", "invalid_token", "bad_state", "idp_error", "jwks_unavailable")
+PLATFORMS = ("bbb", "jitsi")
+TOKEN_REASONS = (
+    "malformed", "oversized", "bad_header", "bad_algorithm", "unknown_key", "bad_signature",
+    "expired", "not_yet_valid", "issued_in_future", "too_old", "bad_issuer", "bad_audience",
+    "bad_azp", "bad_nonce", "missing_claim", "jwks_unavailable", "replayed",
+)
+CREATE_OVERRIDES = (
+    "record", "autoStartRecording", "allowStartStopRecording", "recordFullDurationMedia",
+    "meetingKeepEvents", "notifyRecordingIsOn", "remindRecordingIsOn", "disabledFeatures",
+    "guestPolicy", "meta", "webcamsOnlyForModerator", "lockSettingsDisableCam",
+)
+DELETION_RESULTS = ("deleted", "failed", "verified_gone", "not_found")
+RECORDING_STATES = ("retained", "held", "due", "deleted")
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        p = "privacy_gateway_"
+        self.login_attempts = Counter(
+            p + "login_attempts", "Login attempts by result and refusal reason.",
+            ["result", "reason"], registry=r)
+        self.id_token_rejections = Counter(
+            p + "id_token_rejections", "ID tokens refused, by reason.", ["reason"], registry=r)
+        self.jwks_fetches = Counter(
+            p + "jwks_fetches", "JWKS fetches by result.", ["result"], registry=r)
+        self.requests = Histogram(
+            p + "request_duration_seconds", "HTTP request latency by route template.",
+            ["route", "method", "code"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.bbb_calls = Counter(
+            p + "bbb_api_calls", "BBB API calls through the proxy, by call and result.",
+            ["call", "result"], registry=r)
+        self.bbb_create_overrides = Counter(
+            p + "bbb_create_overrides", "LMS create parameters overridden by the policy.",
+            ["parameter"], registry=r)
+        self.joins = Counter(
+            p + "joins", "Meeting joins by platform and result.", ["platform", "result"],
+            registry=r)
+        self.jitsi_tokens = Counter(
+            p + "jitsi_tokens_issued", "Jitsi JWTs issued, by role.", ["role"], registry=r)
+        self.guard_reaction = Histogram(
+            p + "guard_reaction_seconds", "Event seen to last guard command published.",
+            ["platform"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.guard_violations = Counter(
+            p + "guard_violations_remuted", "Pupil cameras/microphones switched off again.",
+            ["platform", "kind"], registry=r)
+        self.recordings_stopped = Counter(
+            p + "guard_recordings_stopped", "Recordings stopped by the guard.",
+            ["platform", "reason"], registry=r)
+        self.guard_connected = Gauge(
+            p + "guard_connected", "1 while the guard is connected to the platform bus.",
+            ["platform"], registry=r)
+        self.recordings = Gauge(
+            p + "recordings", "Recordings in the registry by platform, purpose and state.",
+            ["platform", "purpose", "state"], registry=r)
+        self.recordings_overdue = Gauge(
+            p + "recordings_overdue", "Recordings past their retain-until (should be 0).",
+            registry=r)
+        self.deletions = Counter(
+            p + "recording_deletions", "Recording deletions by platform and result.",
+            ["platform", "result"], registry=r)
+        self.next_due = Gauge(
+            p + "retention_next_due_timestamp_seconds", "When the next recording falls due.",
+            registry=r)
+        self.sweep_duration = Histogram(
+            p + "retention_sweep_duration_seconds", "Duration of a retention sweep.",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300), registry=r)
+        self.last_sweep = Gauge(
+            p + "retention_last_sweep_timestamp_seconds", "When the last sweep finished.",
+            registry=r)
+        self.objections = Counter(
+            p + "objections", "Objections to recordings by outcome.", ["outcome"], registry=r)
+        self.transcription_blocked = Counter(
+            p + "transcription_blocked", "Transcription requests refused (G15).",
+            ["platform"], registry=r)
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """Known label combinations start at 0 (no missing series)."""
+        self.login_attempts.labels(result="ok", reason="none")
+        for reason in REFUSAL_REASONS:
+            self.login_attempts.labels(result="refused", reason=reason)
+        for reason in TOKEN_REASONS:
+            self.id_token_rejections.labels(reason=reason)
+        for parameter in CREATE_OVERRIDES:
+            self.bbb_create_overrides.labels(parameter=parameter)
+        for platform in PLATFORMS:
+            for result in ("ok", "refused"):
+                self.joins.labels(platform=platform, result=result)
+            self.guard_connected.labels(platform=platform)
+            for result in DELETION_RESULTS:
+                self.deletions.labels(platform=platform, result=result)
+            for purpose in (*PURPOSES, "undeclared"):
+                for state in RECORDING_STATES:
+                    self.recordings.labels(platform=platform, purpose=purpose, state=state)
+        for outcome in ("filed", "upheld", "rejected"):
+            self.objections.labels(outcome=outcome)

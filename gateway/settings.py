@@ -1,0 +1,474 @@
+"""The one policy file (G19): a typed, frozen model loaded once and validated.
+
+Unknown keys, wrong types, unreadable secret files and weak secrets stop
+start-up with a message naming the file, the key and the problem. Secrets are
+never read from the TOML itself: only from the environment (`*_env`) or a file
+(`*_file`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.domains import normalise_domain
+
+Role = Literal["teacher", "pupil", "staff", "guest"]
+MeetingTypeName = Literal["lesson", "meeting", "confidential"]
+PurposeName = Literal["lecture", "feedback", "exam_evidence", "approved_exception"]
+ChecksumAlgorithm = Literal["sha1", "sha256", "sha384", "sha512"]
+
+ROLES: tuple[Role, ...] = ("teacher", "pupil", "staff", "guest")
+MEETING_TYPES: tuple[MeetingTypeName, ...] = ("lesson", "meeting", "confidential")
+PURPOSES: tuple[PurposeName, ...] = ("lecture", "feedback", "exam_evidence", "approved_exception")
+
+MIN_SECRET_BYTES = 32  # 256 bits: OWASP JWT cheat sheet, style_security.md B.1 #7
+
+DEFAULT_CONSUMER_DOMAINS = (
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+    "yahoo.com", "icloud.com", "me.com", "aol.com", "gmx.com", "gmx.net", "proton.me",
+    "protonmail.com", "hotmail.nl", "live.nl", "outlook.be", "hotmail.be", "telenet.be",
+    "skynet.be", "ziggo.nl", "kpnmail.nl", "planet.nl", "home.nl", "yahoo.nl",
+)
+
+
+class ConfigError(Exception):
+    """A policy file that cannot be used; the message names file, key and problem."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Secrets:
+    """Resolved secret values, kept outside the printable policy."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, bytes] = {}
+
+    def put(self, key: str, value: bytes) -> None:
+        self._values[key] = value
+
+    def get(self, key: str) -> bytes:
+        return self._values[key]
+
+    def has(self, key: str) -> bool:
+        return key in self._values
+
+
+class GatewaySection(_Model):
+    public_url: str = "http://localhost:8080"
+    development: bool = False
+    school_name: str = "School"
+    policy_version: Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-]{1,32}$")] = "1"
+    default_language: Literal["nl", "en"] = "nl"
+    session_ttl_seconds: Annotated[int, Field(ge=300, le=86400)] = 8 * 3600
+    login_ttl_seconds: Annotated[int, Field(ge=60, le=1800)] = 600
+    trusted_proxies: int = 0
+    pseudonym_key_env: str | None = None
+    pseudonym_key_file: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class StoreSection(_Model):
+    redis_url_env: str | None = None
+    redis_url_file: str | None = None
+    key_prefix: Annotated[str, Field(pattern=r"^[a-z0-9_\-]{1,32}$")] = "pgw"
+
+
+class RoleMapping(_Model):
+    teacher: tuple[str, ...] = ()
+    pupil: tuple[str, ...] = ()
+    staff: tuple[str, ...] = ()
+
+
+class IdentityProvider(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9\-]{1,32}$")]
+    display_name: str = ""
+    issuer: str
+    client_id: str
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    algorithms: tuple[Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"], ...] = (
+        "RS256", "ES256",
+    )
+    allowed_email_domains: tuple[str, ...] = ()
+    tenant_claim: str | None = None
+    allowed_tenants: tuple[str, ...] = ()
+    email_authoritative: bool = False
+    role_claims: tuple[str, ...] = ("groups", "roles", "eduPersonAffiliation")
+    roles: RoleMapping = RoleMapping()
+    default_role: Literal["pupil", "guest"] = "pupil"
+    leeway_seconds: Annotated[int, Field(ge=0, le=60)] = 30
+    max_token_age_seconds: Annotated[int, Field(ge=60, le=86400)] = 600
+    jwks_refresh_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
+    jwks_refetch_cooldown_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    jwks_max_stale_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 86400
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("issuer must be an http(s) URL")
+        return value
+
+    @field_validator("allowed_email_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_normalise_listed_domain(d) for d in value)
+
+    @model_validator(mode="after")
+    def _rules(self) -> IdentityProvider:
+        if not self.allowed_email_domains and not self.allowed_tenants:
+            raise ValueError(
+                "an identity provider needs allowed_email_domains and/or allowed_tenants (G1)"
+            )
+        if self.allowed_tenants and not self.tenant_claim:
+            raise ValueError("allowed_tenants needs tenant_claim (for example 'tid')")
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must contain 'openid'")
+        return self
+
+
+def _normalise_listed_domain(entry: str) -> str:
+    wildcard = entry.startswith(("*.", "."))
+    bare = entry[2:] if entry.startswith("*.") else entry.lstrip(".")
+    domain = normalise_domain(bare)
+    if domain is None:
+        raise ValueError(f"{entry!r} is not a valid domain name")
+    return "." + domain if wildcard else domain
+
+
+class IdentitySection(_Model):
+    providers: tuple[IdentityProvider, ...] = ()
+    consumer_domains: tuple[str, ...] = DEFAULT_CONSUMER_DOMAINS
+
+    @field_validator("consumer_domains")
+    @classmethod
+    def _consumer(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_normalise_listed_domain(d) for d in value)
+
+    @model_validator(mode="after")
+    def _unique(self) -> IdentitySection:
+        names = [p.name for p in self.providers]
+        if len(set(names)) != len(names):
+            raise ValueError("identity provider names must be unique")
+        issuers = [p.issuer for p in self.providers]
+        if len(set(issuers)) != len(issuers):
+            raise ValueError("identity provider issuers must be unique")
+        return self
+
+
+class MeetingType(_Model):
+    recording_allowed: bool = True
+    transcription_allowed: bool = False
+    guests_allowed: bool = False
+    default_purpose: PurposeName | None = "lecture"
+    purpose_required: bool = True
+    record_roles: tuple[Role, ...] = ("teacher",)
+
+
+class Purpose(_Model):
+    retention_days: Annotated[int, Field(ge=1, le=3650)]
+    may_start: tuple[Role, ...] = ("teacher",)
+    pupils_visible: bool = False  # G10: a lecture shows no pupils
+    needs_approval_reference: bool = False
+    announcement_nl: str
+    announcement_en: str
+    description_nl: str = ""
+    description_en: str = ""
+
+
+class TranscriptionSection(_Model):
+    mode: Literal["off", "opt_in"] = "off"
+
+
+class RetentionSection(_Model):
+    undeclared_retention_days: Annotated[int, Field(ge=1, le=3650)] = 14
+    sweep_interval_seconds: Annotated[int, Field(ge=10, le=86400)] = 900
+    failure_grace_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400
+    audit_retention_days: Annotated[int, Field(ge=30, le=3650)] = 365
+    privacy_officer_emails: tuple[str, ...] = ()
+    jibri_recordings_dir: str | None = None
+
+
+class BBBServer(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9\-]{1,32}$")]
+    url: str
+    secret_env: str | None = None
+    secret_file: str | None = None
+    checksum_algorithm: Literal["sha1", "sha256", "sha384", "sha512"] = "sha256"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL ending before /api")
+        return value.rstrip("/")
+
+
+class BBBFrontend(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9\-]{1,32}$")]
+    secret_env: str | None = None
+    secret_file: str | None = None
+
+
+class BBBSection(_Model):
+    enabled: bool = False
+    servers: tuple[BBBServer, ...] = ()
+    frontends: tuple[BBBFrontend, ...] = ()
+    checksum_algorithms: tuple[ChecksumAlgorithm, ...] = ("sha256", "sha384", "sha512")
+    join_ticket_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
+    default_meeting_type: MeetingTypeName = "lesson"
+    strip_attendees: bool = True
+    max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 64 * 1024 * 1024
+    redis_url_env: str | None = None
+    redis_url_file: str | None = None
+    bbb_version: Annotated[str, Field(pattern=r"^\d+\.\d+$")] = "3.0"
+
+    @model_validator(mode="after")
+    def _rules(self) -> BBBSection:
+        if self.enabled and (not self.servers or not self.frontends):
+            raise ValueError("an enabled bbb section needs at least one server and one frontend")
+        return self
+
+
+class JitsiRoomRule(_Model):
+    prefix: Annotated[str, Field(pattern=r"^[a-z0-9\-_]{1,40}$")]
+    meeting_type: MeetingTypeName
+
+
+class JitsiSection(_Model):
+    enabled: bool = False
+    base_url: str = "https://meet.example.org"
+    app_id: str = "privacy-gateway"
+    audience: str = "jitsi"
+    subject: str = "*"
+    signature_algorithm: Literal["HS256", "HS384", "HS512", "RS256"] = "HS256"
+    app_secret_env: str | None = None
+    app_secret_file: str | None = None
+    private_key_file: str | None = None
+    key_id: str | None = None
+    token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    share_email: bool = False
+    microphone_on_at_start: bool = False
+    room_rules: tuple[JitsiRoomRule, ...] = ()
+    default_meeting_type: MeetingTypeName = "lesson"
+    hook_secret_env: str | None = None
+    hook_secret_file: str | None = None
+
+
+class NoticeSection(_Model):
+    controller: str = "The school board"
+    contact: str = "privacy@school.example"
+    legal_basis_nl: str = "Publieke taak: het geven van onderwijs (AVG artikel 6 lid 1 sub e)."
+    legal_basis_en: str = "Public task: providing education (GDPR Article 6(1)(e))."
+    recipients_nl: str = "Alleen de school en haar eigen servers. Niemand anders."
+    recipients_en: str = "Only the school and its own servers. Nobody else."
+
+
+class DevIdPSection(_Model):
+    enabled: bool = False
+
+
+class Policy(_Model):
+    gateway: GatewaySection = GatewaySection()
+    store: StoreSection = StoreSection()
+    identity: IdentitySection = IdentitySection()
+    meeting_types: dict[MeetingTypeName, MeetingType] = Field(default_factory=dict)
+    purposes: dict[PurposeName, Purpose] = Field(default_factory=dict)
+    transcription: TranscriptionSection = TranscriptionSection()
+    retention: RetentionSection = RetentionSection()
+    bbb: BBBSection = BBBSection()
+    jitsi: JitsiSection = JitsiSection()
+    notice: NoticeSection = NoticeSection()
+    dev_idp: DevIdPSection = DevIdPSection()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Policy:
+        missing = [m for m in MEETING_TYPES if m not in self.meeting_types]
+        if missing:
+            raise ValueError(f"meeting_types is missing {', '.join(missing)}")
+        missing = [p for p in PURPOSES if p not in self.purposes]
+        if missing:
+            raise ValueError(f"purposes is missing {', '.join(missing)}")
+        if self.meeting_types["confidential"].recording_allowed:
+            raise ValueError("meeting_types.confidential.recording_allowed must be false (G3)")
+        if self.meeting_types["confidential"].transcription_allowed:
+            raise ValueError("meeting_types.confidential.transcription_allowed must be false (G3)")
+        if not self.purposes["approved_exception"].needs_approval_reference:
+            raise ValueError("purposes.approved_exception.needs_approval_reference must be true (G11)")
+        if self.purposes["lecture"].pupils_visible:
+            raise ValueError("purposes.lecture.pupils_visible must be false (G10)")
+        if self.dev_idp.enabled and not self.gateway.development:
+            raise ValueError("dev_idp.enabled needs gateway.development = true (never in production)")
+        if not self.gateway.development and self.gateway.public_url.startswith("http://"):
+            raise ValueError("gateway.public_url must be https:// unless gateway.development = true")
+        return self
+
+    def idp(self, name: str) -> IdentityProvider | None:
+        return next((p for p in self.identity.providers if p.name == name), None)
+
+
+class Settings:
+    """The loaded policy plus its resolved secrets and where it came from."""
+
+    def __init__(self, policy: Policy, secrets: Secrets, source: str) -> None:
+        self.policy = policy
+        self.secrets = secrets
+        self.source = source
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def _validation_message(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: the policy is not valid:"]
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+            if str(loc[-1]).endswith(("secret", "password", "key", "redis_url")):
+                msg += " (secrets never go in the file: use <name>_env or <name>_file)"
+        lines.append(f"  {_format_loc(loc)}: {msg}")
+    return "\n".join(lines)
+
+
+def _read_secret(source: str, where: str, env: str | None, file: str | None,
+                 base: Path, env_map: Mapping[str, str]) -> bytes | None:
+    if env and file:
+        raise ConfigError(f"{source}: {where}: give either _env or _file, not both")
+    if env:
+        value = env_map.get(env)
+        if value is None or value == "":
+            raise ConfigError(f"{source}: {where}_env: environment variable {env} is not set")
+        return value.encode()
+    if file:
+        path = Path(file) if Path(file).is_absolute() else base / file
+        try:
+            return path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{source}: {where}_file: cannot read {path}: {exc.strerror}"
+            ) from None
+    return None
+
+
+def _resolve(source: str, where: str, section: BaseModel, stem: str, base: Path,
+             env_map: Mapping[str, str], min_bytes: int, required: bool,
+             secrets: Secrets) -> None:
+    value = _read_secret(
+        source, where, getattr(section, f"{stem}_env"), getattr(section, f"{stem}_file"),
+        base, env_map,
+    )
+    if value is None:
+        if required:
+            raise ConfigError(f"{source}: {where}: a secret is required ({where}_env or _file)")
+        return
+    if len(value) < min_bytes:
+        raise ConfigError(
+            f"{source}: {where}: secret too weak: {len(value)} bytes, at least {min_bytes} needed"
+        )
+    secrets.put(where, value)
+
+
+def resolve_secrets(policy: Policy, source: str, base: Path,
+                    env_map: Mapping[str, str]) -> Secrets:
+    secrets = Secrets()
+    _resolve(source, "gateway.pseudonym_key", policy.gateway, "pseudonym_key", base, env_map,
+             MIN_SECRET_BYTES, True, secrets)
+    _resolve(source, "store.redis_url", policy.store, "redis_url", base, env_map, 1, False,
+             secrets)
+    for i, idp in enumerate(policy.identity.providers):
+        _resolve(source, f"identity.providers[{i}].client_secret", idp, "client_secret", base,
+                 env_map, 16, True, secrets)
+    if policy.bbb.enabled:
+        for i, server in enumerate(policy.bbb.servers):
+            _resolve(source, f"bbb.servers[{i}].secret", server, "secret", base, env_map,
+                     MIN_SECRET_BYTES, True, secrets)
+        for i, front in enumerate(policy.bbb.frontends):
+            _resolve(source, f"bbb.frontends[{i}].secret", front, "secret", base, env_map,
+                     MIN_SECRET_BYTES, True, secrets)
+        _resolve(source, "bbb.redis_url", policy.bbb, "redis_url", base, env_map, 1, False,
+                 secrets)
+    if policy.jitsi.enabled:
+        _resolve_jitsi(policy, source, base, env_map, secrets)
+    return secrets
+
+
+def _resolve_jitsi(policy: Policy, source: str, base: Path, env_map: Mapping[str, str],
+                   secrets: Secrets) -> None:
+    jitsi = policy.jitsi
+    if jitsi.signature_algorithm.startswith("HS"):
+        # An HMAC key at least as long as the hash output (style_security.md B.1 #7).
+        need = int(jitsi.signature_algorithm[2:]) // 8
+        _resolve(source, "jitsi.app_secret", jitsi, "app_secret", base, env_map, need, True,
+                 secrets)
+    else:
+        if not jitsi.private_key_file or not jitsi.key_id:
+            raise ConfigError(f"{source}: jitsi: RS256 needs private_key_file and key_id")
+        path = Path(jitsi.private_key_file)
+        path = path if path.is_absolute() else base / path
+        try:
+            secrets.put("jitsi.private_key", path.read_bytes())
+        except OSError as exc:
+            raise ConfigError(
+                f"{source}: jitsi.private_key_file: cannot read {path}: {exc.strerror}"
+            ) from None
+    _resolve(source, "jitsi.hook_secret", jitsi, "hook_secret", base, env_map, MIN_SECRET_BYTES,
+             True, secrets)
+
+
+def parse_policy(data: Mapping[str, Any], source: str = "<policy>") -> Policy:
+    try:
+        return Policy.model_validate(_tuples(data))
+    except ValidationError as err:
+        raise ConfigError(_validation_message(source, err)) from None
+
+
+def _tuples(value: Any) -> Any:
+    """TOML arrays become tuples so the strict, frozen model accepts them."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def load_settings(path: str | os.PathLike[str],
+                  env: Mapping[str, str] | None = None) -> Settings:
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the policy file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: the policy file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    policy = parse_policy(data, source)
+    secrets = resolve_secrets(policy, source, Path(path).resolve().parent,
+                              os.environ if env is None else env)
+    return Settings(policy, secrets, source)

@@ -51,14 +51,14 @@ import aiohttp
 
 __all__ = [
     "OP_DIR",
+    "LoginResult",
     "OPHandle",
     "OPStartError",
-    "LoginResult",
-    "start_op",
     "async_start_op",
+    "browser_follow",
     "browser_login",
     "browser_logout",
-    "browser_follow",
+    "start_op",
 ]
 
 OP_DIR = Path(__file__).resolve().parent / "op"
@@ -67,7 +67,7 @@ _NPM_HINT = "run `npm ci` in tests/op (cd tests/op && npm ci)"
 
 # Every OP started by this module and not yet stopped: browser_login treats their
 # origins as "inside the flow" and stops them at interpreter exit at the latest.
-_RUNNING: "weakref.WeakSet[OPHandle]" = weakref.WeakSet()
+_RUNNING: weakref.WeakSet[OPHandle] = weakref.WeakSet()
 
 
 class OPStartError(RuntimeError):
@@ -87,7 +87,8 @@ def _origin(url: str) -> str:
 def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class OPHandle:
@@ -116,8 +117,12 @@ class OPHandle:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._threads = [
-            threading.Thread(target=self._pump, args=(process.stdout, self._stdout, True), daemon=True),
-            threading.Thread(target=self._pump, args=(process.stderr, self._stderr, False), daemon=True),
+            threading.Thread(
+                target=self._pump, args=(process.stdout, self._stdout, True), daemon=True
+            ),
+            threading.Thread(
+                target=self._pump, args=(process.stderr, self._stderr, False), daemon=True
+            ),
         ]
         for t in self._threads:
             t.start()
@@ -179,10 +184,14 @@ class OPHandle:
             if self.process.poll() is not None:
                 for t in self._threads:
                     t.join(1.0)
-                raise OPStartError(self._failure_message(f"exited with code {self.process.returncode}"))
+                raise OPStartError(
+                    self._failure_message(f"exited with code {self.process.returncode}")
+                )
             if time.monotonic() > deadline:
                 self.stop()
-                raise OPStartError(self._failure_message(f"did not print READY within {timeout:g} s"))
+                raise OPStartError(
+                    self._failure_message(f"did not print READY within {timeout:g} s")
+                )
 
     def _failure_message(self, what: str) -> str:
         stderr = self.stderr_text
@@ -217,13 +226,13 @@ class OPHandle:
         for t in self._threads:
             t.join(1.0)
 
-    def __enter__(self) -> "OPHandle":
+    def __enter__(self) -> OPHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    async def __aenter__(self) -> "OPHandle":
+    async def __aenter__(self) -> OPHandle:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -237,9 +246,7 @@ class OPHandle:
         and the new ones sign; by default the old keys disappear from the JWKS.
         """
         async with aiohttp.ClientSession() as s:
-            async with s.post(
-                f"{self.issuer}/__test/rotate", json={"keep_old": keep_old}
-            ) as resp:
+            async with s.post(f"{self.issuer}/__test/rotate", json={"keep_old": keep_old}) as resp:
                 body = await resp.json()
                 if resp.status != 200:
                     raise RuntimeError(f"key rotation failed: {resp.status} {body}")
@@ -249,7 +256,8 @@ class OPHandle:
         async with aiohttp.ClientSession() as s:
             async with s.get(f"{self.issuer}/__test/health") as resp:
                 resp.raise_for_status()
-                return await resp.json()
+                health: dict[str, Any] = await resp.json()
+                return health
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -325,7 +333,9 @@ def start_op(
             env=env,
             start_new_session=True,
         )
-        handle = OPHandle(process, issuer=issuer, port=use_port, config=config, config_path=config_path)
+        handle = OPHandle(
+            process, issuer=issuer, port=use_port, config=config, config_path=config_path
+        )
         try:
             handle._wait_ready(timeout)
         except OPStartError as exc:
@@ -537,8 +547,14 @@ async def browser_follow(
         # response_mode=form_post or logout without OP session: a self-submitting
         # form made of hidden inputs only
         auto = next(
-            (f for f in forms if f.inputs and all(i.get("type", "").lower() == "hidden" for i in f.inputs)
-             and f.attrs.get("method", "get").lower() == "post" and f.id != "op.logoutForm"),
+            (
+                f
+                for f in forms
+                if f.inputs
+                and all(i.get("type", "").lower() == "hidden" for i in f.inputs)
+                and f.attrs.get("method", "get").lower() == "post"
+                and f.id != "op.logoutForm"
+            ),
             None,
         )
         if auto is not None:

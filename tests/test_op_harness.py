@@ -23,10 +23,14 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-try:  # tests/ as a package or as a rootdir-inserted directory
-    from tests.oidc_provider import OP_DIR, OPHandle, OPStartError, browser_login, browser_logout, start_op
-except ImportError:  # pragma: no cover
-    from oidc_provider import OP_DIR, OPHandle, OPStartError, browser_login, browser_logout, start_op
+from tests.oidc_provider import (
+    OP_DIR,
+    OPHandle,
+    OPStartError,
+    browser_login,
+    browser_logout,
+    start_op,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -40,8 +44,12 @@ CLIENT_RS = {
     "token_endpoint_auth_method": "client_secret_basic",
     "id_token_signed_response_alg": "RS256",
 }
-CLIENT_ES = {**CLIENT_RS, "client_id": "gateway-es", "client_secret": "es-secret-0123456789abcdef0123456789",
-             "id_token_signed_response_alg": "ES256"}
+CLIENT_ES = {
+    **CLIENT_RS,
+    "client_id": "gateway-es",
+    "client_secret": "es-secret-0123456789abcdef0123456789",
+    "id_token_signed_response_alg": "ES256",
+}
 
 ACCOUNTS = {
     "alice": {
@@ -99,6 +107,7 @@ class StandInRP:
         app = web.Application()
         app.router.add_get("/login", self.login)
         app.router.add_get("/callback", self.callback)
+        app.router.add_post("/callback", self.callback)  # response_mode=form_post
         app.router.add_get("/logout", self.logout)
         app.router.add_get("/logged-out", self.logged_out)
         return app
@@ -107,7 +116,11 @@ class StandInRP:
         state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         verifier = secrets.token_urlsafe(48)
         challenge = _b64url(hashlib.sha256(verifier.encode()).digest())
-        self.pending[state] = {"nonce": nonce, "verifier": verifier, "then": request.query.get("then", "")}
+        self.pending[state] = {
+            "nonce": nonce,
+            "verifier": verifier,
+            "then": request.query.get("then", ""),
+        }
         params = {
             "response_type": "code",
             "client_id": self.client["client_id"],
@@ -120,20 +133,27 @@ class StandInRP:
         }
         if "no_pkce" in request.query:
             del params["code_challenge"], params["code_challenge_method"]
+        if "form_post" in request.query:
+            params["response_mode"] = "form_post"
         raise web.HTTPFound(f"{self.metadata['authorization_endpoint']}?{urlencode(params)}")
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
-        if "error" in request.query:
-            return web.json_response(dict(request.query), status=400)
-        assert request.query["iss"] == self.op.issuer  # RFC 9207 iss parameter
-        pending = self.pending.pop(request.query["state"])
+        query = dict(await request.post()) if request.method == "POST" else dict(request.query)
+        if "error" in query:
+            return web.json_response(query, status=400)
+        assert query["iss"] == self.op.issuer  # RFC 9207 iss parameter
+        pending = self.pending.pop(str(query["state"]))
         async with aiohttp.ClientSession() as s:
-            async with s.post(self.metadata["token_endpoint"], headers=_basic_auth(self.client), data={
-                "grant_type": "authorization_code",
-                "code": request.query["code"],
-                "redirect_uri": self.redirect_uri,
-                "code_verifier": pending["verifier"],
-            }) as resp:
+            async with s.post(
+                self.metadata["token_endpoint"],
+                headers=_basic_auth(self.client),
+                data={
+                    "grant_type": "authorization_code",
+                    "code": query["code"],
+                    "redirect_uri": self.redirect_uri,
+                    "code_verifier": pending["verifier"],
+                },
+            ) as resp:
                 tokens = await resp.json()
                 if resp.status != 200:
                     return web.json_response(tokens, status=502)
@@ -150,7 +170,9 @@ class StandInRP:
         if claims.get("nonce") != pending["nonce"]:
             return web.json_response({"error": "nonce mismatch"}, status=400)
         self.id_tokens.append(id_token)
-        self.results.append({"claims": claims, "header": jwt.get_unverified_header(id_token), "tokens": tokens})
+        self.results.append(
+            {"claims": claims, "header": jwt.get_unverified_header(id_token), "tokens": tokens}
+        )
         if pending["then"] == "jitsi":
             raise web.HTTPFound(f"{JITSI}/room-7b?jwt=stand-in")
         return web.json_response({"sub": claims["sub"]})
@@ -193,7 +215,11 @@ def rp_port() -> int:
 def op(tmp_path, rp_port) -> Iterator[OPHandle]:
     base = f"http://127.0.0.1:{rp_port}"
     clients = [
-        {**c, "redirect_uris": [f"{base}/callback"], "post_logout_redirect_uris": [f"{base}/logged-out"]}
+        {
+            **c,
+            "redirect_uris": [f"{base}/callback"],
+            "post_logout_redirect_uris": [f"{base}/logged-out"],
+        }
         for c in (CLIENT_RS, CLIENT_ES)
     ]
     started = time.monotonic()
@@ -203,7 +229,9 @@ def op(tmp_path, rp_port) -> Iterator[OPHandle]:
     assert not handle.running
 
 
-async def _start_rp(op: OPHandle, client: dict[str, Any], port: int) -> tuple[StandInRP, web.AppRunner]:
+async def _start_rp(
+    op: OPHandle, client: dict[str, Any], port: int
+) -> tuple[StandInRP, web.AppRunner]:
     rp = StandInRP(op=op, client=client, base=f"http://127.0.0.1:{port}")
     async with aiohttp.ClientSession() as s:
         async with s.get(op.discovery_url) as resp:
@@ -295,6 +323,14 @@ async def test_redirect_leaving_known_origins_is_returned_not_followed(rp: Stand
         assert len(rp.results) == 2
 
 
+async def test_response_mode_form_post_is_submitted(rp: StandInRP) -> None:
+    async with browser() as s:
+        result = await browser_login(s, f"{rp.base}/login?form_post=1", "alice")
+    assert result.response_status == 200, result
+    assert result.url_history[-1] == f"POST {rp.base}/callback"
+    assert rp.results[-1]["claims"]["groups"] == ["teachers", "class-7b"]
+
+
 async def test_unknown_account_stays_on_login_page(rp: StandInRP) -> None:
     async with browser() as s:
         result = await browser_login(s, f"{rp.base}/login", "mallory")
@@ -321,7 +357,9 @@ async def test_rp_initiated_logout(rp: StandInRP) -> None:
         out = await browser_logout(s, f"{rp.base}/logout")
         assert out.response_status == 200, out
         assert out.body_text == "logged out state=bye-state"
-        assert any(u.startswith(f"POST {rp.op.issuer}/session/end/confirm") for u in out.url_history), out
+        assert any(
+            u.startswith(f"POST {rp.op.issuer}/session/end/confirm") for u in out.url_history
+        ), out
         # OP session is gone: the login form is shown again
         again = await browser_login(s, f"{rp.base}/login", "bob")
         assert again.login_submitted and again.response_status == 200
@@ -348,7 +386,7 @@ async def test_key_rotation_changes_jwks(op: OPHandle, rp_port: int, keep_old: b
             else:
                 assert new_kids.isdisjoint(old_kids)
 
-            # a new login is signed with a new kid; the RP's cached JWKS refreshes on the unknown kid
+            # a new login is signed with a new kid; the RP's JWKS cache refreshes on it
             result = await browser_login(s, f"{rp.base}/login", "alice")
             assert result.response_status == 200, (result, op.stderr_text)
             new_kid = rp.results[-1]["header"]["kid"]

@@ -108,7 +108,7 @@ async def choose(request: web.Request) -> web.StreamResponse:
     }
     query = urlencode({"code": code, "state": str(form.get("state", "")),
                        "iss": _idp(request).issuer})
-    raise web.HTTPFound(f"{form.get('redirect_uri')}?{query}")
+    raise web.HTTPFound(f"{callback}?{query}")
 
 
 def _client_ok(request: web.Request, idp: DevIdP) -> bool:

@@ -118,7 +118,7 @@ def _fits(entry: dict[str, Any], alg: str) -> bool:
         return False
     if not alg.startswith(_KEY_TYPES.get(entry["kty"], ())):
         return False
-    return entry["kty"] != "EC" or _EC_CURVES.get(alg) == entry["crv"]
+    return bool(entry["kty"] != "EC" or _EC_CURVES.get(alg) == entry["crv"])
 
 
 def parse_jwks(body: bytes) -> dict[str, dict[str, Any]]:

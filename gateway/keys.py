@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from gateway.audit import AuditLog
 from gateway.clock import Clock
+from gateway.metrics import Metrics
+from gateway.oidc import OIDCRegistry
+from gateway.pseudonym import Pseudonymiser
 from gateway.settings import Settings
 from gateway.store import Store
-
-if TYPE_CHECKING:
-    from gateway.audit import AuditLog
-    from gateway.metrics import Metrics
-    from gateway.oidc import OIDCRegistry
-    from gateway.pseudonym import Pseudonymiser
 
 ErrorRenderer = Callable[[web.Request, Exception], Awaitable[web.StreamResponse]]
 
@@ -24,10 +22,10 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 STORE = web.AppKey("store", Store)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
-METRICS = web.AppKey("metrics", "Metrics")
-AUDIT = web.AppKey("audit", "AuditLog")
-OIDC = web.AppKey("oidc", "OIDCRegistry")
-PSEUDONYMS = web.AppKey("pseudonyms", "Pseudonymiser")
+METRICS = web.AppKey("metrics", Metrics)
+AUDIT = web.AppKey("audit", AuditLog)
+OIDC = web.AppKey("oidc", OIDCRegistry)
+PSEUDONYMS = web.AppKey("pseudonyms", Pseudonymiser)
 # (path prefix, renderer): errors under a prefix are answered in the caller's format.
 ERROR_RENDERERS = web.AppKey("error_renderers", list[tuple[str, ErrorRenderer]])
 # Extra readiness checks added by adapters: name -> coroutine returning ok.

@@ -9,7 +9,7 @@ from prometheus_client import disable_created_metrics as _disable_created
 from gateway.policy import REFUSAL_REASONS
 from gateway.settings import PURPOSES
 
-_disable_created()
+_disable_created()  # type: ignore[no-untyped-call]
 
 LOGIN_RESULTS = ("ok", "refused", "invalid_token", "bad_state", "idp_error", "jwks_unavailable")
 PLATFORMS = ("bbb", "jitsi")
@@ -94,8 +94,8 @@ class Metrics:
     def _initialise(self) -> None:
         """Known label combinations start at 0 (no missing series)."""
         self.login_attempts.labels(result="ok", reason="none")
-        for reason in REFUSAL_REASONS:
-            self.login_attempts.labels(result="refused", reason=reason)
+        for refusal in REFUSAL_REASONS:
+            self.login_attempts.labels(result="refused", reason=refusal)
         for reason in TOKEN_REASONS:
             self.id_token_rejections.labels(reason=reason)
         for parameter in CREATE_OVERRIDES:

@@ -44,7 +44,8 @@ _DATA = {
         "Je rol (leerling, leraar of medewerker), zodat je de juiste knoppen krijgt.",
         "Beeld en geluid tijdens de les, alleen als je zelf je camera of microfoon aanzet.",
         "Opnames van een les, alleen als de leraar dat vooraf zegt, met een doel.",
-        "Een geheime code in plaats van je naam in ons logboek, zodat niemand kan zien wie je bent.",
+        "Een geheime code in plaats van je naam in ons logboek, zodat niemand kan zien wie "
+        "je bent.",
     ),
     "en": (
         "Your name and school e-mail address, so you can log in. We keep them only while you "

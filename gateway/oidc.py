@@ -15,7 +15,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 
@@ -141,10 +141,9 @@ class Provider:
             raise IdPUnavailable("metadata not loaded")
         data = {"grant_type": "authorization_code", "code": code,
                 "redirect_uri": redirect_uri, "code_verifier": verifier}
-        auth = aiohttp.BasicAuth(_form_encode(self.config.client_id),
-                                 _form_encode(self._secret.decode()))
         try:
-            async with self._http.post(self.metadata.token_endpoint, data=data, auth=auth,
+            async with self._http.post(self.metadata.token_endpoint, data=data,
+                                       headers={"Authorization": self._basic_auth()},
                                        allow_redirects=False,
                                        timeout=aiohttp.ClientTimeout(total=10)) as resp:
                 body = await resp.content.read(_MAX_RESPONSE_BYTES + 1)
@@ -162,6 +161,11 @@ class Provider:
             raise IdPUnavailable("token response has no id_token")
         return token
 
+    def _basic_auth(self) -> str:
+        # RFC 6749 2.3.1: id and secret are form-urlencoded before Basic encoding.
+        pair = f"{quote_plus(self.config.client_id)}:{quote_plus(self._secret.decode())}"
+        return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+
     def logout_url(self, post_logout_redirect_uri: str) -> str | None:
         if self.metadata is None or not self.metadata.end_session_endpoint:
             return None
@@ -175,13 +179,6 @@ def _url(doc: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.startswith(("https://", "http://")):
         raise KeyError(name)
     return value
-
-
-def _form_encode(value: str) -> str:
-    # RFC 6749 2.3.1: client id and secret are form-urlencoded before Basic auth.
-    from urllib.parse import quote_plus
-
-    return quote_plus(value)
 
 
 class OIDCRegistry:

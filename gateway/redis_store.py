@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -12,7 +13,10 @@ from redis.exceptions import RedisError
 from gateway.store import Lease, as_pairs
 
 # Release and renew only when the caller still owns the lock (token check).
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('del', KEYS[1]) end return 0"
+)
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
     "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
@@ -21,7 +25,8 @@ _RENEW = (
 
 class RedisStore:
     def __init__(self, client: Redis, prefix: str = "pgw") -> None:
-        self._r = client
+        # redis-py's command signatures are loosely typed; the wrapper is the typed boundary.
+        self._r: Any = client
         self._prefix = prefix
 
     @classmethod
@@ -107,8 +112,8 @@ class RedisStore:
         if members:
             await self._r.srem(self._k(key), *members)
 
-    async def smembers(self, key: str) -> set[str]:
-        raw: set[bytes] = await self._r.smembers(self._k(key))
+    async def smembers(self, key: str) -> builtins.set[str]:
+        raw: builtins.set[bytes] = await self._r.smembers(self._k(key))
         return {m.decode() for m in raw}
 
     async def xadd(self, key: str, fields: Mapping[str, str], min_id_ms: int | None) -> str:

@@ -301,21 +301,25 @@ class Policy(_Model):
         missing = [m for m in MEETING_TYPES if m not in self.meeting_types]
         if missing:
             raise ValueError(f"meeting_types is missing {', '.join(missing)}")
-        missing = [p for p in PURPOSES if p not in self.purposes]
-        if missing:
-            raise ValueError(f"purposes is missing {', '.join(missing)}")
+        missing_purposes = [p for p in PURPOSES if p not in self.purposes]
+        if missing_purposes:
+            raise ValueError(f"purposes is missing {', '.join(missing_purposes)}")
         if self.meeting_types["confidential"].recording_allowed:
             raise ValueError("meeting_types.confidential.recording_allowed must be false (G3)")
         if self.meeting_types["confidential"].transcription_allowed:
-            raise ValueError("meeting_types.confidential.transcription_allowed must be false (G3)")
+            raise ValueError(
+                "meeting_types.confidential.transcription_allowed must be false (G3)")
         if not self.purposes["approved_exception"].needs_approval_reference:
-            raise ValueError("purposes.approved_exception.needs_approval_reference must be true (G11)")
+            raise ValueError(
+                "purposes.approved_exception.needs_approval_reference must be true (G11)")
         if self.purposes["lecture"].pupils_visible:
             raise ValueError("purposes.lecture.pupils_visible must be false (G10)")
         if self.dev_idp.enabled and not self.gateway.development:
-            raise ValueError("dev_idp.enabled needs gateway.development = true (never in production)")
+            raise ValueError(
+                "dev_idp.enabled needs gateway.development = true (never in production)")
         if not self.gateway.development and self.gateway.public_url.startswith("http://"):
-            raise ValueError("gateway.public_url must be https:// unless gateway.development = true")
+            raise ValueError(
+                "gateway.public_url must be https:// unless gateway.development = true")
         return self
 
     def idp(self, name: str) -> IdentityProvider | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import itertools
 import secrets
 from collections.abc import Mapping, Sequence
@@ -46,9 +47,10 @@ class Store(Protocol):
                               limit: int) -> list[tuple[str, float]]: ...
     async def sadd(self, key: str, *members: str) -> None: ...
     async def srem(self, key: str, *members: str) -> None: ...
-    async def smembers(self, key: str) -> set[str]: ...
+    async def smembers(self, key: str) -> builtins.set[str]: ...
     async def xadd(self, key: str, fields: Mapping[str, str], min_id_ms: int | None) -> str: ...
-    async def xrange(self, key: str, start: str, count: int) -> list[tuple[str, dict[str, str]]]: ...
+    async def xrange(self, key: str, start: str,
+                     count: int) -> list[tuple[str, dict[str, str]]]: ...
     async def acquire(self, name: str, ttl: float) -> Lease | None: ...
     async def renew(self, lease: Lease, ttl: float) -> bool: ...
     async def release(self, lease: Lease) -> None: ...
@@ -156,10 +158,10 @@ class MemoryStore:
                               limit: int) -> list[tuple[str, float]]:
         return self._zset(key).range(low, high, limit)
 
-    def _set(self, key: str) -> set[str]:
+    def _set(self, key: str) -> builtins.set[str]:
         value = self._live(self._k(key))
-        if not isinstance(value, set):
-            value = set()
+        if not isinstance(value, builtins.set):
+            value = builtins.set()
             self._data[self._k(key)] = value
         return value
 
@@ -169,8 +171,8 @@ class MemoryStore:
     async def srem(self, key: str, *members: str) -> None:
         self._set(key).difference_update(members)
 
-    async def smembers(self, key: str) -> set[str]:
-        return set(self._set(key))
+    async def smembers(self, key: str) -> builtins.set[str]:
+        return builtins.set(self._set(key))
 
     def _stream(self, key: str) -> list[tuple[str, dict[str, str]]]:
         value = self._live(self._k(key))

@@ -4,7 +4,7 @@ Needs Node.js >= 20 and ``npm ci`` run once in ``tests/op``.
 
 Typical use::
 
-    from oidc_provider import start_op, browser_login
+    from tests.oidc_provider import start_op, browser_login
 
     @pytest.fixture
     def op(tmp_path):

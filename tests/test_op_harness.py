@@ -364,6 +364,9 @@ async def test_rp_initiated_logout(rp: StandInRP) -> None:
         again = await browser_login(s, f"{rp.base}/login", "bob")
         assert again.login_submitted and again.response_status == 200
         assert rp.results[-1]["claims"]["sub"] == "bob"
+    async with browser() as fresh:  # no OP session: the OP's self-submitting form
+        out = await browser_logout(fresh, f"{rp.base}/logout")
+        assert out.body_text == "logged out state=bye-state", out
 
 
 @pytest.mark.parametrize("keep_old", [False, True])

@@ -410,6 +410,17 @@ server.keepAliveTimeout = 5000;
 
 server.on('error', (err) => die(`cannot listen on ${listenHost}:${port}: ${err.code ?? err.message}`));
 
+// Static clients are validated lazily by oidc-provider; validate them now so a bad
+// client config fails the start (with the reason on stderr), not the first request.
+for (const { client_id: clientId } of cfg.clients ?? []) {
+  try {
+    // eslint-disable-next-line no-await-in-loop
+    await current.provider.Client.find(clientId);
+  } catch (err) {
+    die(`invalid client "${clientId}": ${err.error_description ?? err.message}`);
+  }
+}
+
 server.listen(port, listenHost, () => {
   process.stdout.write(`READY ${issuer}\n`);
 });

@@ -1,0 +1,1 @@
+"""Everything BigBlueButton-specific: API proxy, join interception, bus, recordings."""

@@ -1,0 +1,1 @@
+"""Meeting privacy gateway for schools: the service, policy engine and CLI."""

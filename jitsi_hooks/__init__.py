@@ -1,0 +1,1 @@
+"""Everything Jitsi-specific: tokens, meeting page, events, Jibri, prosody module."""

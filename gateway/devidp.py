@@ -23,7 +23,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import keys
-from gateway.web import render
+from gateway.web import redirect, render
 
 PREFIX = "/dev-idp"
 CLIENT_ID = "privacy-gateway-demo"
@@ -108,7 +108,7 @@ async def choose(request: web.Request) -> web.StreamResponse:
     }
     query = urlencode({"code": code, "state": str(form.get("state", "")),
                        "iss": _idp(request).issuer})
-    raise web.HTTPFound(f"{callback}?{query}")
+    return redirect(f"{callback}?{query}")
 
 
 def _client_ok(request: web.Request, idp: DevIdP) -> bool:
@@ -147,7 +147,7 @@ async def token(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     target = request.query.get("post_logout_redirect_uri", "")
     public = request.app[keys.SETTINGS].policy.gateway.public_url
-    raise web.HTTPFound(target if target.startswith(public + "/") else "/")
+    return redirect(target if target.startswith(public + "/") else "/")
 
 
 def setup(app: web.Application) -> None:

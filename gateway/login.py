@@ -20,7 +20,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.errors import BadRequest, NotFound
 from gateway.idtoken import Expectation, TokenRejected, validate_id_token
-from gateway.oidc import IdPUnavailable, Provider
+from gateway.oidc import CodeRejected, IdPUnavailable, Provider
 from gateway.policy import decide_account
 from gateway.sessions import (
     cookie_name,
@@ -30,7 +30,7 @@ from gateway.sessions import (
     new_session,
     set_cookie,
 )
-from gateway.web import render
+from gateway.web import redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ async def login(request: web.Request) -> web.StreamResponse:
               "binding": hashlib.sha256(binding.encode()).hexdigest()}
     ttl = request.app[keys.SETTINGS].policy.gateway.login_ttl_seconds
     await request.app[keys.STORE].set(f"login:{auth.state}", json.dumps(record).encode(), ttl)
-    response = web.HTTPFound(auth.url)
+    response = redirect(auth.url)
     set_cookie(request, response, cookie_name(request, login=True), binding, ttl)
     return response
 
@@ -117,6 +117,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
         return await _unavailable(request)
     try:
         id_token = await provider.exchange(code, record["verifier"], _redirect_uri(request))
+    except CodeRejected:
+        return await _expired(request)  # a replayed or expired code
     except IdPUnavailable:
         return await _unavailable(request)
     return await _finish(request, provider, id_token, record)
@@ -160,7 +162,7 @@ async def _finish(request: web.Request, provider: Provider, id_token: str,
         name=ident.name, email=ident.email, now=app[keys.CLOCK].time())
     metrics.login_attempts.labels(result="ok", reason="none").inc()
     log.info("login", extra={"event": "login_ok", "idp": idp.name, "role": ident.role})
-    response = web.HTTPFound(safe_next(record.get("next")))
+    response = redirect(safe_next(record.get("next")))
     await create_session(request, response, session)
     response.del_cookie(cookie_name(request, login=True), path="/")
     return response
@@ -175,7 +177,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     provider = request.app[keys.OIDC].providers.get(session.idp)
     after = settings.policy.gateway.public_url + "/logged-out"
     target = provider.logout_url(after) if provider is not None else None
-    response = web.HTTPFound(target or "/logged-out")
+    response = redirect(target or "/logged-out")
     await end_session(request, response)
     return response
 

@@ -33,6 +33,10 @@ class IdPUnavailable(Exception):
     """The IdP's metadata or token endpoint cannot be used right now."""
 
 
+class CodeRejected(Exception):
+    """The token endpoint refused the code (used, expired, or PKCE mismatch)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Metadata:
     authorization_endpoint: str
@@ -150,6 +154,8 @@ class Provider:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise IdPUnavailable(type(exc).__name__) from None
+        if 400 <= status < 500:
+            raise CodeRejected(f"token endpoint answered {status}")
         if status != 200 or len(body) > _MAX_RESPONSE_BYTES:
             raise IdPUnavailable(f"token endpoint answered {status}")
         try:

@@ -36,6 +36,10 @@ class Session:
     created: float
 
 
+# Looked up once per request; None once we know there is no session.
+SESSION_KEY = web.RequestKey[Session | None]("session")
+
+
 def _store_key(session_id: str) -> str:
     return "session:" + hashlib.sha256(session_id.encode()).hexdigest()
 
@@ -72,9 +76,8 @@ def new_session(*, issuer: str, subject: str, idp: str, role: Role, person: str,
 
 async def current_session(request: web.Request) -> Session | None:
     """The session of this request (looked up once per request), or None."""
-    if "session" in request:
-        cached: Session | None = request["session"]
-        return cached
+    if SESSION_KEY in request:
+        return request[SESSION_KEY]
     session_id = request.cookies.get(cookie_name(request))
     session = None
     if session_id and len(session_id) < 128:
@@ -84,7 +87,7 @@ async def current_session(request: web.Request) -> Session | None:
                 session = Session(**json.loads(raw))
             except (ValueError, TypeError):
                 session = None
-    request["session"] = session
+    request[SESSION_KEY] = session
     return session
 
 
@@ -93,7 +96,7 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
     if session_id and len(session_id) < 128:
         await request.app[keys.STORE].delete(_store_key(session_id))
     response.del_cookie(cookie_name(request), path="/")
-    request["session"] = None
+    request[SESSION_KEY] = None
 
 
 def csrf_ok(session: Session | None, submitted: object) -> bool:

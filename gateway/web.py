@@ -27,7 +27,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # POSTs under these prefixes authenticate by other means (BBB checksum, HMAC, the
 # development IdP's own client authentication).
 CSRF_EXEMPT = ("/bigbluebutton/api/", "/hooks/", "/dev-idp/")
-CSP_KEY = "csp_extra"
+CSP_KEY = web.RequestKey[dict[str, list[str]]]("csp_extra")
 
 
 async def render(request: web.Request, template: str, context: Mapping[str, Any] | None = None,
@@ -49,6 +49,11 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
                             path="/", samesite="Lax", httponly=True,
                             secure=not request.app[keys.SETTINGS].policy.gateway.development)
     return response
+
+
+def redirect(location: str, status: int = 302) -> web.Response:
+    """A redirect response that can carry cookies (returning HTTPFound is deprecated)."""
+    return web.Response(status=status, headers={"Location": location})
 
 
 def add_csp(request: web.Request, directive: str, *sources: str) -> None:

@@ -1,0 +1,455 @@
+"""The recording guard engine (G3, G8, G10, G11, G13): pure decisions, no I/O.
+
+Public API (used by bbb_hooks/guard_bbb.py and by jitsi_hooks for Jitsi rooms):
+
+    from gateway import guard
+    state = guard.MeetingState(meeting_type="lesson", locks=guard.Locks(),
+                               participants=(guard.Participant("w_1", "teacher",
+                                                                moderator=True, presenter=True),))
+    state, actions = guard.step(policy, state, guard.RecordingStarted(started_by="w_1"))
+
+- `decide(policy, state, event) -> tuple[Action, ...]`: what to do, in order.
+- `advance(policy, state, event) -> MeetingState`: the state after the event
+  (participants, locks, recording flag and the guard's own bookkeeping:
+  `active_purpose`, `locks_before`, `announced`). It records only what the
+  event says, never the expected effect of an action: the platform reports
+  those back as events (a LocksChanged after our lock, a camera stop, ...).
+- `step(policy, state, event)`: both, decide on the old state, then advance.
+
+Events: RecordingStarted(started_by), RecordingStopped, CameraStarted(id),
+CameraStopped(id), MicOpened(id), MicClosed(id), ParticipantJoined(participant),
+ParticipantLeft(id), LocksChanged(locks), PurposeDeclared(purpose, approval_reference),
+Reconcile (after a reconnect/restart: re-apply the rules to a recording meeting).
+
+Actions: Announce(nl, en, phase) to everybody; TellParticipant(id, key, nl, en);
+TellTeacher(reason, nl, en) (the meeting's moderators); LockViewers(locks) (set
+these locks: cameras and microphones of viewers off); MuteAllExceptPresenters;
+MuteParticipant(id); EjectCameras(ids); StopRecording(reason); RestoreLocks(locks)
+(exactly the locks in force before the recording).
+
+Roles "pupil" and "guest" are protected: a lecture (pupils_visible = false)
+neither shows nor lets hear them (G10). A guest in a lesson is an unknown
+person, so the guard errs towards protecting them too. `Locks.other` carries
+platform lock fields the engine does not interpret, so a restore is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from gateway.settings import MeetingTypeName, Policy, PurposeName, Role
+
+PROTECTED_ROLES: frozenset[Role] = frozenset({"pupil", "guest"})
+
+StopReason = Literal[
+    "no_purpose", "role_not_allowed", "no_approval_reference", "confidential",
+    "recording_not_allowed",
+]
+STOP_REASONS: tuple[StopReason, ...] = (
+    "no_purpose", "role_not_allowed", "no_approval_reference", "confidential",
+    "recording_not_allowed",
+)
+AnnouncePhase = Literal["start", "repeat", "before", "stop"]
+TellKey = Literal["camera_off", "microphone_off", "recording_notice"]
+LockValue = bool | str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    id: str
+    role: Role
+    camera_on: bool = False
+    mic_open: bool = False
+    presenter: bool = False
+    moderator: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Locks:
+    """Viewer lock settings; `other` keeps platform fields untouched for an exact restore."""
+
+    disable_cam: bool = False
+    disable_mic: bool = False
+    lock_on_join: bool = True
+    other: tuple[tuple[str, LockValue], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingState:
+    meeting_type: MeetingTypeName
+    purpose: PurposeName | None = None  # declared by the teacher (None: none declared)
+    approval_reference: str | None = None
+    recording: bool = False
+    active_purpose: PurposeName | None = None  # purpose of the running recording
+    locks_before: Locks | None = None  # locks in force before the guard locked
+    locks: Locks = Locks()
+    participants: tuple[Participant, ...] = ()
+    announced: bool = False  # the running recording has been announced (G8)
+
+    def participant(self, participant_id: str) -> Participant | None:
+        return next((p for p in self.participants if p.id == participant_id), None)
+
+
+# ---- events ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RecordingStarted:
+    started_by: str | None = None  # participant id; None: the platform itself (autostart)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStopped:
+    stopped_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStarted:
+    participant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStopped:
+    participant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MicOpened:
+    participant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MicClosed:
+    participant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantJoined:
+    participant: Participant
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantLeft:
+    participant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocksChanged:
+    locks: Locks
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeDeclared:
+    purpose: PurposeName
+    approval_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """Re-apply the rules to a meeting found recording after a (re)connect."""
+
+
+Event = (RecordingStarted | RecordingStopped | CameraStarted | CameraStopped | MicOpened
+         | MicClosed | ParticipantJoined | ParticipantLeft | LocksChanged | PurposeDeclared
+         | Reconcile)
+
+
+# ---- actions --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Announce:
+    nl: str
+    en: str
+    phase: AnnouncePhase
+
+
+@dataclass(frozen=True, slots=True)
+class TellParticipant:
+    participant_id: str
+    key: TellKey
+    nl: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class TellTeacher:
+    reason: StopReason | Literal["purpose_next_recording"]
+    nl: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockViewers:
+    locks: Locks
+
+
+@dataclass(frozen=True, slots=True)
+class MuteAllExceptPresenters:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MuteParticipant:
+    participant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EjectCameras:
+    participant_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording:
+    reason: StopReason
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreLocks:
+    locks: Locks
+
+
+Action = (Announce | TellParticipant | TellTeacher | LockViewers | MuteAllExceptPresenters
+          | MuteParticipant | EjectCameras | StopRecording | RestoreLocks)
+
+# Fixed texts (the purpose announcements come from the policy, G19).
+STOP_TEXTS: dict[str, tuple[str, str]] = {
+    "no_purpose": ("De opname is meteen gestopt: er is geen doel opgegeven. Kies eerst een doel.",
+                   "The recording was stopped at once: no purpose was declared. "
+                   "Declare a purpose first."),
+    "role_not_allowed": ("De opname is meteen gestopt: u mag een opname met dit doel niet starten.",
+                         "The recording was stopped at once: you may not start a recording "
+                         "with this purpose."),
+    "no_approval_reference": ("De opname is meteen gestopt: een goedgekeurde uitzondering "
+                              "heeft een kenmerk van de privacy-officer nodig.",
+                              "The recording was stopped at once: an approved exception needs "
+                              "the privacy officer's approval reference."),
+    "confidential": ("De opname is meteen gestopt: een vertrouwelijk gesprek wordt nooit "
+                     "opgenomen.",
+                     "The recording was stopped at once: a confidential talk is never recorded."),
+    "recording_not_allowed": ("De opname is meteen gestopt: opnemen is niet toegestaan in dit "
+                              "soort bijeenkomst.",
+                              "The recording was stopped at once: recording is not allowed in "
+                              "this kind of meeting."),
+    "purpose_next_recording": ("Het nieuwe doel geldt voor de volgende opname.",
+                               "The new purpose applies to the next recording."),
+}
+TELL_TEXTS: dict[str, tuple[str, str]] = {
+    "camera_off": ("Je camera is uitgezet: deze les wordt opgenomen en leerlingen zijn niet "
+                   "te zien.",
+                   "Your camera was switched off: this lesson is being recorded and pupils "
+                   "are not shown."),
+    "microphone_off": ("Je microfoon is uitgezet: deze les wordt opgenomen en leerlingen zijn "
+                       "niet te horen.",
+                       "Your microphone was switched off: this lesson is being recorded and "
+                       "pupils are not heard."),
+}
+UNDECLARED_TEXT = ("Deze bijeenkomst wordt opgenomen. De opname wordt na {days} dagen gewist. "
+                   "Camera's en microfoons van leerlingen gaan nu uit.",
+                   "This meeting is being recorded. The recording is deleted after {days} days. "
+                   "Pupils' cameras and microphones are switched off now.")
+STOPPED_TEXT = ("De opname is gestopt.", "The recording has stopped.")
+
+
+# ---- rules ----------------------------------------------------------------
+def resolve_purpose(policy: Policy, state: MeetingState) -> PurposeName | None:
+    """The declared purpose, else the meeting type's default (G11, G19)."""
+    return state.purpose or policy.meeting_types[state.meeting_type].default_purpose
+
+
+def stop_reason(policy: Policy, state: MeetingState, starter: str | None) -> StopReason | None:
+    """Why a recording may not run in this meeting, or None when it may (G3, G11)."""
+    mtype = policy.meeting_types[state.meeting_type]
+    if state.meeting_type == "confidential":
+        return "confidential"  # G3
+    if not mtype.recording_allowed:
+        return "recording_not_allowed"
+    purpose = resolve_purpose(policy, state)
+    if purpose is None:
+        return "no_purpose" if mtype.purpose_required else None  # G11
+    rules = policy.purposes[purpose]
+    who = state.participant(starter) if starter else None
+    if who is not None and (who.role not in rules.may_start or who.role not in mtype.record_roles):
+        return "role_not_allowed"  # G19: one policy decides who records
+    if rules.needs_approval_reference and not (state.approval_reference or "").strip():
+        return "no_approval_reference"  # G11
+    return None
+
+
+def pupils_hidden(policy: Policy, purpose: PurposeName | None) -> bool:
+    """A lecture, or a recording with no purpose at all, shows no pupils (G10)."""
+    return purpose is None or not policy.purposes[purpose].pupils_visible
+
+
+def announcement(policy: Policy, purpose: PurposeName | None) -> tuple[str, str]:
+    if purpose is None:
+        days = policy.retention.undeclared_retention_days
+        nl, en = UNDECLARED_TEXT
+    else:
+        rules = policy.purposes[purpose]
+        days, nl, en = rules.retention_days, rules.announcement_nl, rules.announcement_en
+    # replace, not str.format: a policy text with other braces must not break.
+    return nl.replace("{days}", str(days)), en.replace("{days}", str(days))
+
+
+def lecture_locks(locks: Locks) -> Locks:
+    return replace(locks, disable_cam=True, disable_mic=True, lock_on_join=True)
+
+
+def _silence_protected(state: MeetingState) -> tuple[Action, ...]:
+    """Lock viewers, mute and eject the cameras of protected participants (G10)."""
+    actions: list[Action] = []
+    if lecture_locks(state.locks) != state.locks:
+        actions.append(LockViewers(lecture_locks(state.locks)))
+    open_mics = [p for p in state.participants if p.mic_open]
+    protected_mics = [p for p in open_mics if p.role in PROTECTED_ROLES]
+    if protected_mics:
+        others_open = [p for p in open_mics if p.role not in PROTECTED_ROLES]
+        if all(p.presenter for p in others_open) and not any(
+                p.presenter for p in protected_mics):
+            # One command suffices: it silences exactly the protected open microphones.
+            actions.append(MuteAllExceptPresenters())
+        else:
+            actions.extend(MuteParticipant(p.id) for p in protected_mics)
+    cameras = tuple(p.id for p in state.participants
+                    if p.camera_on and p.role in PROTECTED_ROLES)
+    if cameras:
+        actions.append(EjectCameras(cameras))
+    return tuple(actions)
+
+
+def _on_start(policy: Policy, state: MeetingState, starter: str | None,
+              reconciling: bool) -> tuple[Action, ...]:
+    reason = stop_reason(policy, state, None if reconciling else starter)
+    if reason is not None:
+        nl, en = STOP_TEXTS[reason]
+        return StopRecording(reason), TellTeacher(reason, nl, en)  # G3, G11
+    purpose = resolve_purpose(policy, state)
+    nl, en = announcement(policy, purpose)
+    announce_now = not (reconciling and state.announced)
+    actions: list[Action] = [Announce(nl, en, "start")] if announce_now else []  # G8
+    if pupils_hidden(policy, purpose):
+        actions.extend(_silence_protected(state))  # G10
+    if announce_now:
+        actions.append(Announce(nl, en, "repeat"))  # G8: again right after the start
+    return tuple(actions)
+
+
+def _running_lecture(policy: Policy, state: MeetingState) -> bool:
+    return state.recording and pupils_hidden(policy, state.active_purpose)
+
+
+def _on_media(policy: Policy, state: MeetingState, participant_id: str,
+              kind: Literal["camera", "microphone"]) -> tuple[Action, ...]:
+    who = state.participant(participant_id)
+    if not _running_lecture(policy, state) or who is None or who.role not in PROTECTED_ROLES:
+        return ()
+    if kind == "camera":
+        nl, en = TELL_TEXTS["camera_off"]
+        return EjectCameras((participant_id,)), TellParticipant(participant_id, "camera_off",
+                                                                nl, en)  # G10
+    nl, en = TELL_TEXTS["microphone_off"]
+    return MuteParticipant(participant_id), TellParticipant(participant_id, "microphone_off",
+                                                            nl, en)  # G10
+
+
+def _on_join(policy: Policy, state: MeetingState, who: Participant) -> tuple[Action, ...]:
+    if not state.recording:
+        return ()
+    nl, en = announcement(policy, state.active_purpose)
+    actions: list[Action] = [TellParticipant(who.id, "recording_notice", nl, en)]  # G8
+    if _running_lecture(policy, state) and who.role in PROTECTED_ROLES:
+        if who.mic_open:
+            actions.append(MuteParticipant(who.id))
+        if who.camera_on:
+            actions.append(EjectCameras((who.id,)))
+    return tuple(actions)
+
+
+def _on_stop(state: MeetingState) -> tuple[Action, ...]:
+    actions: list[Action] = []
+    if state.locks_before is not None:
+        actions.append(RestoreLocks(state.locks_before))  # exactly what was in force
+    actions.append(Announce(*STOPPED_TEXT, "stop"))
+    return tuple(actions)
+
+
+def decide(policy: Policy, state: MeetingState, event: Event) -> tuple[Action, ...]:
+    """The guard's actions for one event, in the order they must be carried out."""
+    match event:
+        case RecordingStarted(started_by=starter):
+            if state.recording:
+                return ()
+            return _on_start(policy, state, starter, reconciling=False)
+        case Reconcile():
+            return _on_start(policy, state, None, reconciling=True) if state.recording else ()
+        case RecordingStopped():
+            return _on_stop(state) if state.recording else ()
+        case CameraStarted(participant_id=pid):
+            return _on_media(policy, state, pid, "camera")
+        case MicOpened(participant_id=pid):
+            return _on_media(policy, state, pid, "microphone")
+        case ParticipantJoined(participant=who):
+            return _on_join(policy, state, who)
+        case LocksChanged(locks=locks):
+            if _running_lecture(policy, state) and lecture_locks(locks) != locks:
+                return (LockViewers(lecture_locks(locks)),)  # G10: locks stay on
+            return ()
+        case PurposeDeclared(purpose=purpose):
+            if state.recording:
+                nl, en = STOP_TEXTS["purpose_next_recording"]
+                return (TellTeacher("purpose_next_recording", nl, en),)
+            return (Announce(*announcement(policy, purpose), "before"),)  # G8, G11: beforehand
+    return ()
+
+
+def _with_participant(state: MeetingState, pid: str, *, camera_on: bool | None = None,
+                      mic_open: bool | None = None) -> MeetingState:
+    def changed(p: Participant) -> Participant:
+        return replace(p, camera_on=p.camera_on if camera_on is None else camera_on,
+                       mic_open=p.mic_open if mic_open is None else mic_open)
+
+    return replace(state, participants=tuple(
+        changed(p) if p.id == pid else p for p in state.participants))
+
+
+def advance(policy: Policy, state: MeetingState, event: Event) -> MeetingState:
+    """The meeting state after `event` (what the platform reported, plus bookkeeping)."""
+    match event:
+        case RecordingStarted():
+            if state.recording:
+                return state
+            purpose = resolve_purpose(policy, state)
+            hidden = stop_reason(policy, state, event.started_by) is None and pupils_hidden(
+                policy, purpose)
+            return replace(state, recording=True, active_purpose=purpose, announced=True,
+                           locks_before=state.locks if hidden else None)
+        case Reconcile():
+            if not state.recording:
+                return state
+            purpose = state.active_purpose or resolve_purpose(policy, state)
+            before = state.locks_before
+            if before is None and pupils_hidden(policy, purpose):
+                before = state.locks  # best effort: what is in force now
+            return replace(state, active_purpose=purpose, locks_before=before, announced=True)
+        case RecordingStopped():
+            return replace(state, recording=False, active_purpose=None, locks_before=None,
+                           announced=False)
+        case CameraStarted(participant_id=pid) | CameraStopped(participant_id=pid):
+            return _with_participant(state, pid, camera_on=isinstance(event, CameraStarted))
+        case MicOpened(participant_id=pid) | MicClosed(participant_id=pid):
+            return _with_participant(state, pid, mic_open=isinstance(event, MicOpened))
+        case ParticipantJoined(participant=who):
+            others = tuple(p for p in state.participants if p.id != who.id)
+            return replace(state, participants=(*others, who))
+        case ParticipantLeft(participant_id=pid):
+            return replace(state, participants=tuple(
+                p for p in state.participants if p.id != pid))
+        case LocksChanged(locks=locks):
+            return replace(state, locks=locks)
+        case PurposeDeclared(purpose=purpose, approval_reference=ref):
+            return replace(state, purpose=purpose, approval_reference=ref)
+    return state
+
+
+def step(policy: Policy, state: MeetingState,
+         event: Event) -> tuple[MeetingState, tuple[Action, ...]]:
+    """Decide on the state before the event, then advance it."""
+    return advance(policy, state, event), decide(policy, state, event)

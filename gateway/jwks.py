@@ -96,7 +96,9 @@ class JWKSCache:
         """The verification key for a token header, refetching within the rules."""
         now = self._clock.time()
         stale = self._fetched_at is None or now - self._fetched_at >= self._refresh
-        if (stale or self._find(kid, alg) is None) and self._may_fetch():
+        if self._inflight is not None and not self._inflight.done():
+            await asyncio.shield(self._inflight)  # a fetch under way serves every waiter
+        elif (stale or self._find(kid, alg) is None) and self._may_fetch():
             await self.refresh()
         if not self._usable():
             raise JWKSUnavailable

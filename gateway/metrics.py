@@ -89,6 +89,17 @@ class Metrics:
         self.transcription_blocked = Counter(
             p + "transcription_blocked", "Transcription requests refused (G15).",
             ["platform"], registry=r)
+        # Retention (G16): deletions that keep failing, and those past the policy's grace.
+        self.deletion_failing = Gauge(
+            p + "retention_deletions_failing", "Due recordings whose deletion is failing.",
+            registry=r)
+        self.deletion_alerting = Gauge(
+            p + "retention_deletions_alerting",
+            "Recordings whose deletion has failed for longer than the policy's grace.",
+            registry=r)
+        self.objections_open = Gauge(
+            p + "objections_open", "Objections waiting for the privacy officer (G12).",
+            registry=r)
         self._initialise()
 
     def _initialise(self) -> None:

@@ -1,0 +1,153 @@
+"""BBB's internal Redis bus: the envelope/core JSON (bbb.md §5), decoded and built.
+
+Wire shape, both directions:
+    {"envelope": {"name": N, "routing": {...}, "timestamp": ms},
+     "core": {"header": {"name": N, "meetingId": M, "userId": U}, "body": {...}}}
+
+The bus carries floods (UserTalkingVoiceEvtMsg for every speaker, whiteboard
+and cursor traffic) that the guard never needs. `message_name` reads the
+envelope name with a few byte operations so those are dropped before any JSON
+parsing; only the names in `GUARD_EVENTS` are parsed at all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+FROM_AKKA = "from-akka-apps-redis-channel"
+TO_AKKA = "to-akka-apps-redis-channel"
+# Events only: the guard reads from akka-apps; the others in bbb.md §4 carry
+# chat, presentation, voice-conf and recording-processing traffic it ignores.
+GUARD_CHANNELS = (FROM_AKKA,)
+PUBLIC_CHAT = "MAIN-PUBLIC-GROUP-CHAT"
+
+GUARD_EVENTS = frozenset({
+    "MeetingCreatedEvtMsg", "MeetingEndedEvtMsg", "MeetingDestroyedEvtMsg",
+    "UserJoinedMeetingEvtMsg", "UserLeftMeetingEvtMsg", "UserRoleChangedEvtMsg",
+    "PresenterAssignedEvtMsg", "PresenterUnassignedEvtMsg",
+    "UserBroadcastCamStartedEvtMsg", "UserBroadcastCamStoppedEvtMsg",
+    "UserJoinedVoiceConfToClientEvtMsg", "UserLeftVoiceConfToClientEvtMsg",
+    "UserMutedVoiceEvtMsg", "RecordingStatusChangedEvtMsg",
+    "LockSettingsInMeetingChangedEvtMsg",
+})
+_NAME_MARK = b'"name":"'
+_NAME_WINDOW = 160  # the envelope name comes first; never scan a whole message
+
+
+class BusError(ValueError):
+    """A bus message that is not envelope/core JSON of the expected shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    name: str
+    meeting_id: str | None
+    user_id: str | None
+    body: Mapping[str, Any]
+
+
+def message_name(raw: bytes) -> str | None:
+    """The envelope name from the first bytes of a message, without parsing JSON."""
+    start = raw.find(_NAME_MARK, 0, _NAME_WINDOW)
+    if start < 0:
+        return None
+    start += len(_NAME_MARK)
+    end = raw.find(b'"', start, start + 96)
+    if end < 0:
+        return None
+    return raw[start:end].decode("ascii", "replace")
+
+
+def wanted(raw: bytes) -> bool:
+    """Cheap pre-filter: is this one of the events the guard reacts to?"""
+    return message_name(raw) in GUARD_EVENTS
+
+
+def decode(raw: bytes | str) -> BusMessage:
+    """Parse one envelope/core message; BusError when its shape is wrong."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise BusError(f"not JSON: {exc.__class__.__name__}") from None
+    core = data.get("core") if isinstance(data, dict) else None
+    header = core.get("header") if isinstance(core, dict) else None
+    body = core.get("body") if isinstance(core, dict) else None
+    if not isinstance(header, dict) or not isinstance(body, dict):
+        raise BusError("no core.header/core.body")
+    name = header.get("name")
+    if not isinstance(name, str):
+        raise BusError("no core.header.name")
+    meeting_id = header.get("meetingId")
+    user_id = header.get("userId")
+    return BusMessage(
+        name=name,
+        meeting_id=meeting_id if isinstance(meeting_id, str) else None,
+        user_id=user_id if isinstance(user_id, str) else None,
+        body=body,
+    )
+
+
+def encode(name: str, meeting_id: str, user_id: str, body: Mapping[str, Any],
+           now_ms: int | None = None) -> str:
+    """A client command the way BBB's own clients publish it to akka-apps."""
+    return json.dumps({
+        "envelope": {"name": name, "routing": {"meetingId": meeting_id, "userId": user_id},
+                     "timestamp": int(time.time() * 1000) if now_ms is None else now_ms},
+        "core": {"header": {"name": name, "meetingId": meeting_id, "userId": user_id},
+                 "body": dict(body)},
+    }, separators=(",", ":"))
+
+
+# ---- commands (bbb.md §5 table; requester = a moderator of that meeting) ----
+LOCK_FIELDS = (
+    "disableCam", "disableMic", "disablePrivChat", "disablePubChat", "disableNotes",
+    "hideUserList", "lockedLayout", "lockOnJoin", "lockOnJoinConfigurable",
+    "hideViewersCursor", "hideViewersAnnotation",
+)
+# MeetingCreatedEvtMsg.lockSettingsProps spells two fields differently.
+CREATE_LOCK_NAMES = {"disablePrivateChat": "disablePrivChat",
+                     "disablePublicChat": "disablePubChat"}
+
+
+def change_lock_settings(meeting_id: str, moderator: str, locks: Mapping[str, Any]) -> str:
+    body = {field: bool(locks.get(field, False)) for field in LOCK_FIELDS}
+    body["setBy"] = moderator
+    return encode("ChangeLockSettingsInMeetingCmdMsg", meeting_id, moderator, body)
+
+
+def lock_users(meeting_id: str, moderator: str, except_ids: tuple[str, ...]) -> str:
+    return encode("LockUsersInMeetingCmdMsg", meeting_id, moderator,
+                  {"lock": True, "lockedBy": moderator, "except": list(except_ids)})
+
+
+def mute_all_except_presenters(meeting_id: str, moderator: str) -> str:
+    return encode("MuteAllExceptPresentersCmdMsg", meeting_id, moderator,
+                  {"mutedBy": moderator, "mute": True})
+
+
+def mute_user(meeting_id: str, moderator: str, user_id: str) -> str:
+    return encode("MuteUserCmdMsg", meeting_id, moderator,
+                  {"userId": user_id, "mutedBy": moderator, "mute": True})
+
+
+def eject_cameras(meeting_id: str, moderator: str, user_id: str) -> str:
+    return encode("EjectUserCamerasCmdMsg", meeting_id, moderator, {"userId": user_id})
+
+
+def set_recording(meeting_id: str, moderator: str, recording: bool) -> str:
+    return encode("SetRecordingStatusCmdMsg", meeting_id, moderator,
+                  {"recording": recording, "setBy": moderator})
+
+
+def public_chat(meeting_id: str, moderator: str, text: str, correlation_id: str) -> str:
+    """SendGroupChatMessageMsg (BBB before 3.0, GroupChatMsg.scala)."""
+    return encode("SendGroupChatMessageMsg", meeting_id, moderator, {
+        "chatId": PUBLIC_CHAT,
+        "msg": {"correlationId": correlation_id,
+                "sender": {"id": moderator, "name": "Privacy", "role": "MODERATOR"},
+                "chatEmphasizedText": True, "message": text},
+    })

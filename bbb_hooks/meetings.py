@@ -1,0 +1,98 @@
+"""What the gateway remembers about each BBB meeting it created (the store).
+
+Other parts read this: the recording guard (meeting type and purpose of a
+meeting seen on the BBB bus, by internal meeting id) and the retention helpers
+(purpose and server of a recording's meeting). The public API is
+`meeting_info(store, meeting_id)` and `meeting_by_internal_id(store, internal_id)`.
+
+Keys (under the store's prefix), both with the same TTL: the longest retention
+period plus 30 days, so a recording's meeting is still known when it falls due.
+- `bbb:meeting:<sha256(meetingID)>` a hash with the MeetingRecord fields
+- `bbb:internal:<internalMeetingID>` the external meetingID (for bus events)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, fields
+from typing import cast
+
+from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
+from gateway.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingRecord:
+    meeting_id: str  # the LMS's meetingID (external id)
+    internal_meeting_id: str  # BBB's internalMeetingID (bus events, recording ids)
+    server: str  # name of the BBB server the meeting is pinned to
+    meeting_type: MeetingTypeName  # lesson | meeting | confidential
+    purpose: PurposeName | None  # the meeting type's default recording purpose
+    create_time: str  # BBB createTime (ms since epoch, as BBB wrote it)
+    policy_version: str
+    record: bool  # whether create allowed recording at all
+    created_at: float  # gateway clock, seconds
+    # sha256 of the passwords BBB answered, so a `password=` join maps to a role.
+    moderator_pw_hash: str = ""
+    attendee_pw_hash: str = ""
+
+
+def meeting_key(meeting_id: str) -> str:
+    return "bbb:meeting:" + hashlib.sha256(meeting_id.encode()).hexdigest()
+
+
+def password_hash(password: str) -> str:
+    return hashlib.sha256(b"bbb-pw\0" + password.encode()).hexdigest()
+
+
+def record_ttl(policy: Policy) -> float:
+    longest = max(p.retention_days for p in policy.purposes.values())
+    return float((longest + 30) * 86400)
+
+
+async def save_meeting(store: Store, record: MeetingRecord, ttl: float) -> None:
+    mapping = {f.name: str(getattr(record, f.name)).encode() for f in fields(record)}
+    mapping["purpose"] = (record.purpose or "").encode()
+    mapping["record"] = b"1" if record.record else b"0"
+    await store.hset(meeting_key(record.meeting_id), mapping, ttl)
+    if record.internal_meeting_id:
+        await store.set("bbb:internal:" + record.internal_meeting_id,
+                        record.meeting_id.encode(), ttl)
+
+
+async def meeting_info(store: Store, meeting_id: str) -> MeetingRecord | None:
+    """The record of a meeting created through the gateway, or None."""
+    raw = await store.hgetall(meeting_key(meeting_id))
+    if not raw:
+        return None
+    try:
+        values = {k: v.decode() for k, v in raw.items()}
+        meeting_type = values["meeting_type"]
+        purpose = values.get("purpose") or None
+        if meeting_type not in MEETING_TYPES or (purpose and purpose not in PURPOSES):
+            return None
+        return MeetingRecord(
+            meeting_id=values["meeting_id"],
+            internal_meeting_id=values["internal_meeting_id"],
+            server=values["server"],
+            meeting_type=cast(MeetingTypeName, meeting_type),
+            purpose=cast(PurposeName | None, purpose),
+            create_time=values["create_time"],
+            policy_version=values["policy_version"],
+            record=values["record"] == "1",
+            created_at=float(values["created_at"]),
+            moderator_pw_hash=values.get("moderator_pw_hash", ""),
+            attendee_pw_hash=values.get("attendee_pw_hash", ""),
+        )
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None
+
+
+async def meeting_by_internal_id(store: Store, internal_meeting_id: str) -> MeetingRecord | None:
+    """The record for BBB's internal meeting id (as seen on the bus and in record ids)."""
+    external = await store.get("bbb:internal:" + internal_meeting_id)
+    return None if external is None else await meeting_info(store, external.decode())
+
+
+def as_dict(record: MeetingRecord) -> dict[str, object]:
+    return asdict(record)

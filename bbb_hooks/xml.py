@@ -1,0 +1,105 @@
+"""BBB response XML: building answers and reading backend answers safely.
+
+Backend XML is parsed with defusedxml (no DTDs, no entity expansion, no
+external references), so a broken or hostile backend cannot make the proxy
+fetch files or blow up memory. Shapes follow bbb.md §1.4.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET  # noqa: S405 - building only; parsing goes through defusedxml
+from collections.abc import Iterable, Sequence
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+CONTENT_TYPE = "text/xml"
+
+# messageKey -> BBB's English message (bbb.md §1.4); the gateway's own keys last.
+MESSAGES = {
+    "checksumError": "Checksums do not match",
+    "missingParamMeetingID": "You must specify a meeting ID for the meeting.",
+    "missingParamFullName": "You must specify a name for the attendee who will be joining "
+                            "the meeting.",
+    "invalidMeetingIdentifier": "The meeting ID that you supplied did not match any existing "
+                                "meetings",
+    "notFound": "We could not find a meeting with that meeting ID - perhaps the meeting is not "
+                "yet running?",
+    "invalidPassword": "The password you submitted is not valid.",
+    "malformedQuery": "The query string is not valid.",
+    "duplicateParameter": "A parameter appears more than once.",
+    "requestTooLarge": "The request body is too large.",
+    "unsupportedRequest": "This request is not supported by the gateway.",
+    "unsupportedContentType": "The request body has an unsupported content type.",
+    "backendUnavailable": "The BigBlueButton server cannot be reached right now.",
+    "backendError": "The BigBlueButton server gave an answer the gateway cannot read.",
+    "invalidMeetingType": "The meeting type in meta_privacy-meeting-type is not known.",
+    "internalError": "The gateway could not handle this request.",
+}
+
+
+class BrokenXML(Exception):
+    """A backend answer that is not well-formed, not safe, or not a BBB <response>."""
+
+
+def response(returncode: str, fields: Sequence[tuple[str, str]] = ()) -> bytes:
+    root = ET.Element("response")
+    ET.SubElement(root, "returncode").text = returncode
+    for tag, text in fields:
+        ET.SubElement(root, tag).text = text
+    return to_bytes(root)
+
+
+def failed(message_key: str, message: str | None = None) -> bytes:
+    """`<response><returncode>FAILED</returncode><messageKey/><message/></response>`."""
+    text = message if message is not None else MESSAGES.get(message_key, "")
+    return response("FAILED", [("messageKey", message_key), ("message", text)])
+
+
+def to_bytes(root: ET.Element) -> bytes:
+    return ET.tostring(root, encoding="utf-8", xml_declaration=False)
+
+
+def parse(body: bytes) -> ET.Element:
+    """A backend `<response>`; BrokenXML for anything else."""
+    try:
+        root: ET.Element = fromstring(body, forbid_dtd=True)
+    except (ET.ParseError, DefusedXmlException, ValueError) as exc:
+        raise BrokenXML(type(exc).__name__) from None
+    if root.tag != "response" or root.find("returncode") is None:
+        raise BrokenXML("not_a_response")
+    return root
+
+
+def text(root: ET.Element, path: str) -> str | None:
+    node = root.find(path)
+    return None if node is None else (node.text or "")
+
+
+def succeeded(root: ET.Element) -> bool:
+    return (text(root, "returncode") or "").strip() == "SUCCESS"
+
+
+def strip_attendees(root: ET.Element) -> int:
+    """Empty every `<attendees>` list (names, user ids: G20); counts stay. Returns removed."""
+    removed = 0
+    for attendees in root.iter("attendees"):
+        removed += len(attendees)
+        for child in list(attendees):
+            attendees.remove(child)
+    return removed
+
+
+def merge(roots: Iterable[ET.Element], container: str) -> ET.Element:
+    """One SUCCESS response holding every `<container>` child of several backends."""
+    merged = ET.Element("response")
+    ET.SubElement(merged, "returncode").text = "SUCCESS"
+    box = ET.SubElement(merged, container)
+    for root in roots:
+        found = root.find(container)
+        if found is not None:
+            box.extend(list(found))
+    if len(box) == 0 and container == "recordings":
+        ET.SubElement(merged, "messageKey").text = "noRecordings"
+        ET.SubElement(merged, "message").text = "There are no recordings for the meeting(s)."
+    return merged

@@ -1,0 +1,92 @@
+"""The Jitsi side of retention: Jibri recording directories (jitsi.md §5).
+
+Jibri writes one directory per session under `recordings-directory`, then
+runs the finalize script with that directory; `jibri-finalize` leaves the
+sidecar (gateway.registry.write_sidecar) there. Deleting a recording removes
+the whole session directory, sidecar included, and checks it is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from gateway.registry import JIBRI_SESSION_RE, read_sidecar
+from gateway.retention_policy import DeclaredRecording, RegistryRow
+from gateway.sweeper import DeletionFailed
+
+_BATCH = 200
+
+
+class JibriSource:
+    """Recordings in a Jibri recordings directory (mounted on the gateway)."""
+
+    platform = "jitsi"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _session_dir(self, recording_id: str) -> Path:
+        """The session directory: a direct child of the root, by a safe name only."""
+        if not JIBRI_SESSION_RE.fullmatch(recording_id) or recording_id in (".", ".."):
+            raise DeletionFailed("bad_id")
+        return self.root / recording_id
+
+    async def listing(self) -> AsyncIterator[DeclaredRecording]:
+        names = await asyncio.to_thread(self._session_names)
+        for start in range(0, len(names), _BATCH):
+            chunk = names[start:start + _BATCH]
+            for declared in await asyncio.to_thread(self._read_chunk, chunk):
+                yield declared
+
+    def _session_names(self) -> list[str]:
+        try:
+            with os.scandir(self.root) as entries:
+                return sorted(e.name for e in entries
+                              if e.is_dir(follow_symlinks=False)
+                              and JIBRI_SESSION_RE.fullmatch(e.name))
+        except FileNotFoundError:
+            return []
+
+    def _read_chunk(self, names: list[str]) -> list[DeclaredRecording]:
+        out = []
+        for name in names:
+            path = self.root / name
+            try:
+                created: float | None = _oldest_mtime(path)
+            except OSError:
+                continue  # removed while we looked
+            out.append(read_sidecar(path, fallback_created=created))
+        return out
+
+    async def delete(self, row: RegistryRow) -> list[str]:
+        path = self._session_dir(row.recording_id)
+        return await asyncio.to_thread(self._remove, path)
+
+    def _remove(self, path: Path) -> list[str]:
+        if path.is_symlink():
+            raise DeletionFailed("unsafe_path")  # never follow a link out of the tree
+        if not path.exists():
+            return []
+        try:
+            shutil.rmtree(path)
+        except OSError:
+            raise DeletionFailed("io_error") from None
+        return [str(path)]
+
+    async def is_gone(self, row: RegistryRow) -> bool:
+        path = self._session_dir(row.recording_id)
+        return not await asyncio.to_thread(os.path.lexists, path)
+
+
+def _oldest_mtime(path: Path) -> float:
+    """When the recording was made, as far as the files tell (sidecar-less fallback)."""
+    oldest = path.stat().st_mtime
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                oldest = min(oldest, entry.stat(follow_symlinks=False).st_mtime)
+    return oldest

@@ -55,7 +55,7 @@ def to_toml(data: dict[str, Any]) -> str:
 
     def table(prefix: str, body: dict[str, Any]) -> None:
         scalars = {k: v for k, v in body.items()
-                   if not isinstance(v, dict) and not _is_table_array(v)}
+                   if v is not None and not isinstance(v, dict) and not _is_table_array(v)}
         if prefix:
             lines.append(f"[{prefix}]")
         lines.extend(f'"{k}" = {_toml_value(v)}' for k, v in scalars.items())
@@ -65,7 +65,8 @@ def to_toml(data: dict[str, Any]) -> str:
             elif _is_table_array(v):
                 for item in v:
                     lines.append(f"[[{prefix}.{k}]]" if prefix else f"[[{k}]]")
-                    lines.extend(f'"{ik}" = {_toml_value(iv)}' for ik, iv in item.items())
+                    lines.extend(f'"{ik}" = {_toml_value(iv)}' for ik, iv in item.items()
+                                 if iv is not None)
 
     table("", data)
     return "\n".join(lines) + "\n"
@@ -95,3 +96,14 @@ def make_settings(tmp_path: Path, changes: dict[str, Any] | None = None,
     path = tmp_path / "policy.toml"
     path.write_text(to_toml(data))
     return load_settings(path, env=env or {})
+
+
+def demo_settings(tmp_path: Path, port: int, changes: dict[str, Any] | None = None) -> Settings:
+    """The example policy (development IdP, memory store) served on 127.0.0.1:port."""
+    base = f"http://127.0.0.1:{port}"
+    provider = example_policy()["identity"]["providers"][0]
+    provider["issuer"] = base + "/dev-idp"
+    provider["client_secret_file"] = write_secret(tmp_path, "demo.secret")
+    merged = deep_merge({"gateway": {"public_url": base},
+                         "identity": {"providers": [provider]}}, changes or {})
+    return make_settings(tmp_path, merged)

@@ -91,7 +91,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 def cache(http: aiohttp.ClientSession, servers: Servers, clock: ManualClock,
           **kw: float) -> JWKSCache:
     return JWKSCache(http, servers.jwks_url, clock,
-                     refresh_seconds=kw.get("refresh", 600), cooldown_seconds=kw.get("cooldown", 30),
+                     refresh_seconds=kw.get("refresh", 600),
+                     cooldown_seconds=kw.get("cooldown", 30),
                      max_stale_seconds=kw.get("max_stale", 3600))
 
 

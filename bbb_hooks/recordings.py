@@ -1,0 +1,178 @@
+"""The BBB side of retention (G16): list, delete and purge recordings.
+
+- Listing: `getRecordings` page by page (`offset`/`limit`, BBB 2.6+), `state=any`
+  so processing and soft-deleted recordings are seen too; each recording's
+  due date comes from the gateway's meta_ keys (gateway.bbb_policy: purpose and
+  meeting type) and its start time. Memory stays flat: one page at a time.
+- Deletion: `deleteRecordings` (a soft delete: it only moves the formats to
+  `deleted/`, bbb.md §6), then the purge agent (`privacy-gateway bbb-purge`,
+  bbb_hooks.purge) removes `deleted/<format>/<id>`, `raw/<id>` and the rest as
+  `bbb-record --delete` does, then a `getRecordings?recordID=` check that BBB
+  no longer knows the recording.
+
+How the sweeper reaches the agent: `retention.bbb_purge_command` in the policy,
+an argv list; `{server}` in any element becomes the BBB server's name and the
+recording id is appended as the last argument. The default runs the agent
+locally against `/var/bigbluebutton` (the gateway on the BBB host, or the
+tree mounted); for a separate host use for example
+`["ssh", "-i", "/run/secrets/purge_key", "bbb-purge@{server}.school.example"]`
+with a forced command on the BBB host (`command="privacy-gateway bbb-purge
+$SSH_ORIGINAL_COMMAND"` is NOT safe; use a wrapper that validates the id).
+If the agent cannot run, deletion fails loudly and is retried and alerted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import xml.etree.ElementTree as ET  # noqa: S405 - element types only; parsing is defused
+from collections.abc import AsyncIterator, Sequence
+from urllib.parse import urlencode
+
+import aiohttp
+
+from bbb_hooks.purge import RECORD_ID_RE
+from bbb_hooks.servers import Server
+from bbb_hooks.xml import BrokenXML, parse, succeeded, text
+from gateway.bbb_policy import META_MEETING_TYPE, META_PURPOSE
+from gateway.retention_policy import DeclaredRecording, RegistryRow
+from gateway.sweeper import DeletionFailed
+
+PAGE_SIZE = 100
+PURGE_TIMEOUT_SECONDS = 120.0
+# getRecordings lists meta keys lower-cased and without the `meta_` prefix (bbb.md §1.4).
+PURPOSE_KEY = META_PURPOSE.removeprefix("meta_").lower()
+MEETING_TYPE_KEY = META_MEETING_TYPE.removeprefix("meta_").lower()
+
+
+class BBBRecordings:
+    """getRecordings / deleteRecordings on one BBB server."""
+
+    def __init__(self, server: Server, http: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.http = http
+
+    async def _call(self, call: str, params: Sequence[tuple[str, str]]) -> ET.Element:
+        url = self.server.signed_url(call, urlencode(params))
+        try:
+            async with self.http.get(url, allow_redirects=False) as response:
+                if response.status != 200:
+                    raise DeletionFailed("bbb_http")
+                body = await response.content.read(32 * 1024 * 1024)
+        except aiohttp.ClientError:
+            raise DeletionFailed("bbb_unreachable") from None
+        try:
+            return parse(body)
+        except BrokenXML:
+            raise DeletionFailed("bbb_bad_xml") from None
+
+    async def pages(self, page_size: int = PAGE_SIZE) -> AsyncIterator[list[ET.Element]]:
+        """Every recording, one page of `<recording>` elements at a time."""
+        offset = 0
+        while True:
+            root = await self._call("getRecordings", [("state", "any"),
+                                                      ("offset", str(offset)),
+                                                      ("limit", str(page_size))])
+            if not succeeded(root):
+                raise DeletionFailed("bbb_failed")
+            page = root.findall("recordings/recording")
+            if page:
+                yield page
+            if len(page) < page_size:
+                return
+            offset += page_size
+
+    async def exists(self, recording_id: str) -> bool:
+        root = await self._call("getRecordings", [("recordID", recording_id),
+                                                  ("state", "any")])
+        if not succeeded(root):
+            raise DeletionFailed("bbb_failed")
+        return any(text(r, "recordID") == recording_id
+                   for r in root.findall("recordings/recording"))
+
+    async def delete(self, recording_id: str) -> None:
+        """Soft delete; an already deleted recording (notFound) is fine (idempotent)."""
+        root = await self._call("deleteRecordings", [("recordID", recording_id)])
+        if not succeeded(root) and text(root, "messageKey") != "notFound":
+            raise DeletionFailed("bbb_delete_refused")
+
+
+def declared_from_xml(node: ET.Element, server: str) -> DeclaredRecording | None:
+    """A `<recording>` element as the retention engine sees it (None: not a record id)."""
+    recording_id = (text(node, "recordID") or "").strip()
+    if not RECORD_ID_RE.fullmatch(recording_id):
+        return None
+    meta = node.find("metadata")
+    values = {child.tag.lower(): (child.text or "").strip()
+              for child in (meta if meta is not None else [])}
+    try:
+        created: float | None = int(text(node, "startTime") or "") / 1000.0
+    except ValueError:
+        created = None
+    return DeclaredRecording(
+        platform="bbb", recording_id=recording_id, server=server,
+        meeting_ref=(text(node, "internalMeetingID") or recording_id).strip()[:200],
+        meeting_type=values.get(MEETING_TYPE_KEY) or None,
+        purpose=values.get(PURPOSE_KEY) or None, created=created)
+
+
+def purge_argv(template: Sequence[str], server: str, recording_id: str) -> list[str]:
+    if not RECORD_ID_RE.fullmatch(recording_id):
+        raise DeletionFailed("bad_id")
+    return [part.replace("{server}", server) for part in template] + [recording_id]
+
+
+async def run_purge(argv: Sequence[str], timeout: float = PURGE_TIMEOUT_SECONDS) -> list[str]:
+    """Run the purge agent; its JSON report must list nothing remaining."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
+    except OSError:
+        raise DeletionFailed("purge_unavailable") from None
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise DeletionFailed("purge_timeout") from None
+    try:
+        report = json.loads(out.decode("utf-8").strip().splitlines()[-1])
+        removed = [str(p) for p in report["removed"]]
+        remaining = list(report["remaining"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise DeletionFailed("purge_failed") from None
+    if proc.returncode != 0 or remaining:
+        raise DeletionFailed("purge_incomplete")
+    return removed
+
+
+class BBBSource:
+    """One BBB server as a retention source for the sweeper."""
+
+    platform = "bbb"
+
+    def __init__(self, server: Server, http: aiohttp.ClientSession,
+                 purge_command: Sequence[str], page_size: int = PAGE_SIZE) -> None:
+        self.server = server
+        self.api = BBBRecordings(server, http)
+        self.purge_command = tuple(purge_command)
+        self.page_size = page_size
+
+    def owns(self, row: RegistryRow) -> bool:
+        return row.platform == "bbb" and row.server == self.server.name
+
+    async def listing(self) -> AsyncIterator[DeclaredRecording]:
+        async for page in self.api.pages(self.page_size):
+            for node in page:
+                declared = declared_from_xml(node, self.server.name)
+                if declared is not None:
+                    yield declared
+
+    async def delete(self, row: RegistryRow) -> list[str]:
+        await self.api.delete(row.recording_id)
+        return await run_purge(purge_argv(self.purge_command, self.server.name,
+                                          row.recording_id))
+
+    async def is_gone(self, row: RegistryRow) -> bool:
+        return not await self.api.exists(row.recording_id)

@@ -1,0 +1,148 @@
+"""Pages, headers and operational endpoints as a visitor and an admin see them."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from gateway.settings import load_settings
+from tests.gateway_fixtures import browser, start_gateway, wait_for_idp
+from tests.support import EXAMPLE, demo_settings, free_port, make_settings
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[str]:
+    """The example policy as shipped: development IdP, memory store."""
+    port = free_port()
+    settings = demo_settings(tmp_path, port)
+    async with start_gateway(settings, port, wait_ready=False) as app:
+        await wait_for_idp(app)
+        yield f"http://127.0.0.1:{port}"
+
+
+async def _dev_login(base: str, account: str) -> tuple[int, str, str]:
+    async with browser() as session:
+        async with session.get(base + "/login?next=/") as resp:
+            page = await resp.text()
+        assert "not for production" in page
+        fields = {k: html.unescape(v) for k, v in
+                  re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page)}
+        fields["account"] = account
+        async with session.post(base + "/dev-idp/choose", data=fields) as resp:
+            status, body = resp.status, await resp.text()
+        async with session.get(base + "/?lang=en") as resp:
+            home = await resp.text()
+    return status, body, home
+
+
+async def test_demo_login_succeeds_and_private_account_is_refused(demo: str) -> None:
+    """What a newcomer sees with `privacy-gateway demo` (G1)."""
+    status, _, home = await _dev_login(demo, "teacher")
+    assert status == 200 and "You are logged in as teacher." in home
+    status, body, home = await _dev_login(demo, "private")
+    assert status == 403 and 'data-reason="consumer_domain"' in body
+    assert "You are not logged in." in home
+
+
+async def test_security_headers_and_no_external_assets(demo: str) -> None:
+    """G21: no outside scripts, fonts or analytics; strict CSP without inline script."""
+    async with browser() as session:
+        for path in ("/", "/privacy", "/login", "/no-such-page"):
+            async with session.get(demo + path, allow_redirects=False) as resp:
+                csp = resp.headers["Content-Security-Policy"]
+                assert "default-src 'none'" in csp and "script-src 'self'" in csp
+                assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+                assert resp.headers["Referrer-Policy"] == "no-referrer"
+                assert resp.headers["X-Content-Type-Options"] == "nosniff"
+                body = await resp.text()
+                assert not re.search(r'(src|href)="(https?:)?//', body)
+                assert "<script>" not in body
+
+
+async def test_privacy_notice_follows_the_policy(tmp_path: Path) -> None:
+    """G18: the notice shows purposes and retention from the active policy."""
+    port = free_port()
+    settings = demo_settings(tmp_path, port, {"purposes": {"feedback": {"retention_days": 9}}})
+    async with start_gateway(settings, port, wait_ready=False), browser() as session:
+        async with session.get(f"http://127.0.0.1:{port}/privacy?lang=en") as resp:
+            page = await resp.text()
+        assert "9 days, then deleted automatically" in page
+        assert "30 days, then deleted automatically" in page  # lecture
+        assert "No, pupils&#39; cameras and microphones are off" in page
+        assert "Public task" in page
+        async with browser() as fresh, fresh.get(f"http://127.0.0.1:{port}/privacy") as resp:
+            assert "Welke gegevens?" in await resp.text()  # the policy's default language
+
+
+async def test_language_switch_is_remembered(demo: str) -> None:
+    async with browser() as session:
+        async with session.get(demo + "/privacy?lang=en") as resp:
+            assert "Which data?" in await resp.text()
+        async with session.get(demo + "/privacy") as resp:
+            assert "Which data?" in await resp.text()
+        async with session.get(demo + "/privacy", headers={"Accept-Language": "nl"}) as resp:
+            assert "Which data?" in await resp.text()  # an explicit choice wins
+
+
+@pytest.mark.parametrize(("path", "status", "message"), [
+    ("/no-such-page", 404, "error.not_found"),
+    ("/login?idp=unknown", 404, "error.not_found"),
+])
+async def test_friendly_error_pages(demo: str, path: str, status: int, message: str) -> None:
+    async with browser() as session, session.get(demo + path) as resp:
+        assert resp.status == status
+        assert f'data-message="{message}"' in await resp.text()
+
+
+async def test_post_without_session_is_refused_as_csrf(demo: str) -> None:
+    async with browser() as session, session.post(demo + "/logout", data={"x": "1"}) as resp:
+        assert resp.status == 403
+        assert 'data-message="error.csrf"' in await resp.text()
+
+
+async def test_health_readiness_and_metrics(demo: str) -> None:
+    async with browser() as session:
+        async with session.get(demo + "/healthz") as resp:
+            assert (await resp.json()) == {"status": "ok"}
+        async with session.get(demo + "/readyz") as resp:
+            body = await resp.json()
+            assert resp.status == 200 and body["checks"]["store"] is True
+        async with session.get(demo + "/metrics") as resp:
+            text = await resp.text()
+            assert "privacy_gateway_request_duration_seconds_bucket" in text
+            assert 'route="/readyz"' in text  # route templates, never raw paths
+
+
+async def test_readyz_fails_while_the_idp_is_unreachable(tmp_path: Path) -> None:
+    port = free_port()
+    settings = make_settings(tmp_path, {
+        "gateway": {"public_url": f"http://127.0.0.1:{port}"}, "dev_idp": {"enabled": False},
+        "identity": {"providers": [{**load_settings(EXAMPLE, env={}).policy.identity
+                                    .providers[0].model_dump(mode="json"),
+                                    "client_secret_file": _secret(tmp_path),
+                                    "issuer": "http://127.0.0.1:9/none"}]}})
+    async with start_gateway(settings, port, wait_ready=False), browser() as session:
+        async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["checks"]["idp_metadata"] is False
+        async with session.get(f"http://127.0.0.1:{port}/login") as resp:
+            assert resp.status == 503  # fail closed, with a page saying so
+            assert "login.unavailable" in await resp.text()
+
+
+def test_app_has_no_string_keys(tmp_path: Path) -> None:
+    from gateway.app import create_app
+
+    app = create_app(make_settings(tmp_path))
+    assert all(isinstance(k, web.AppKey) for k in app)
+
+
+def _secret(tmp_path: Path) -> str:
+    path = tmp_path / "s"
+    path.write_text("x" * 40)
+    return str(path)

@@ -1,0 +1,94 @@
+"""The store: the embedded memory store and Redis behave the same (real redis-server)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.clock import ManualClock
+from gateway.redis_store import RedisStore
+from gateway.store import MemoryStore, Store
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, redis_server: str) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore("t")
+        return
+    client = Redis.from_url(redis_server)
+    await client.flushall()
+    await client.aclose()
+    redis_store = RedisStore.from_url(redis_server, "t")
+    yield redis_store
+    await redis_store.close()
+
+
+async def test_values_and_single_use(store: Store) -> None:
+    assert await store.ping()
+    await store.set("a", b"1", 60)
+    assert await store.get("a") == b"1"
+    assert await store.set_nx("a", b"2", 60) is False
+    assert await store.take("a") == b"1"
+    assert await store.take("a") is None  # single use: a replay finds nothing
+    assert await store.set_nx("a", b"3", 60) is True
+    await store.delete("a")
+    assert await store.get("a") is None
+
+
+async def test_hashes_sets_and_sorted_sets(store: Store) -> None:
+    await store.hset("h", {"x": b"1", "y": b"2"}, 60)
+    await store.hdel("h", "y")
+    assert await store.hgetall("h") == {"x": b"1"}
+    await store.sadd("s", "a", "b")
+    await store.srem("s", "a")
+    assert await store.smembers("s") == {"b"}
+    await store.zadd("z", {f"r{i}": float(i) for i in range(10)})
+    await store.zadd("z", {"r3": 100.0})
+    await store.zrem("z", "r4")
+    assert await store.zrange_by_score("z", 0, 5, 3) == [("r0", 0.0), ("r1", 1.0), ("r2", 2.0)]
+    assert await store.zrange_by_score("z", 2, 6, 10) == [("r2", 2.0), ("r5", 5.0), ("r6", 6.0)]
+    assert await store.zscore("z", "r3") == 100.0
+    assert await store.zscore("z", "gone") is None
+    assert await store.zcard("z") == 9
+
+
+async def test_streams_keep_order_and_page(store: Store) -> None:
+    ids = [await store.xadd("log", {"n": str(i)}, None) for i in range(5)]
+    first = await store.xrange("log", "-", 2)
+    assert [f["n"] for _, f in first] == ["0", "1"]
+    rest = await store.xrange("log", "(" + first[-1][0], 10)
+    assert [f["n"] for _, f in rest] == ["2", "3", "4"]
+    assert [i for i, _ in first + rest] == ids
+
+
+async def test_locks_are_exclusive_and_fenced(store: Store) -> None:
+    lease = await store.acquire("sweeper", 30)
+    assert lease is not None
+    assert await store.acquire("sweeper", 30) is None  # one holder at a time
+    assert await store.renew(lease, 30)
+    await store.release(lease)
+    second = await store.acquire("sweeper", 30)
+    assert second is not None and second.fence > lease.fence
+    assert not await store.renew(lease, 30)  # a stale holder cannot renew
+
+
+async def test_memory_store_expires_with_the_clock() -> None:
+    clock = ManualClock()
+    store = MemoryStore("t", clock)
+    await store.set("k", b"v", 10)
+    lease = await store.acquire("l", 5)
+    clock.advance(11)
+    assert await store.get("k") is None
+    assert lease is not None and await store.acquire("l", 5) is not None
+
+
+async def test_redis_keys_are_namespaced_with_ttl(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url, "school1")
+    await store.set("session:abc", b"x", 100)
+    client = Redis.from_url(redis_url)
+    assert await client.keys("*") == [b"school1:session:abc"]
+    assert 0 < await client.ttl("school1:session:abc") <= 100
+    await client.aclose()
+    await store.close()

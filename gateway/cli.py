@@ -12,10 +12,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.settings import ConfigError, Settings, load_settings
 
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("gateway.retention_cli",)
 
 DEFAULT_CONFIG = "config/example.toml"
 
@@ -64,15 +65,32 @@ def _demo(args: argparse.Namespace) -> int:
     return _serve(args)
 
 
+def _print_table(name: str, body: dict[str, Any]) -> None:
+    scalars = {k: v for k, v in body.items() if not isinstance(v, dict) and not _table_list(v)}
+    if scalars or not body:
+        print(f"\n[{name}]")
+        for key, value in scalars.items():
+            print(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    for key, value in body.items():
+        if isinstance(value, dict):
+            _print_table(f"{name}.{key}", value)
+        elif _table_list(value):
+            for item in value:
+                print(f"\n[[{name}.{key}]]")
+                for k, v in item.items():
+                    print(f"{k} = {json.dumps(v, ensure_ascii=False)}")
+
+
+def _table_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
 def _check_config(args: argparse.Namespace) -> int:
     settings = load_or_exit(args.file)
-    policy = settings.policy.model_dump(mode="json")
-    print(f"# {settings.source}: valid. Effective policy (secrets are not shown):")
-    for section, body in policy.items():
-        print(f"\n[{section}]")
-        if isinstance(body, dict):
-            for key, value in body.items():
-                print(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
+    print(f"# {settings.source}: valid. Effective policy, defaults included "
+          "(secrets are not shown, only where they come from):")
+    for section, body in settings.policy.model_dump(mode="json").items():
+        _print_table(section, body)
     return 0
 
 

@@ -135,7 +135,7 @@ def test_check_config_prints_the_effective_policy(capsys: pytest.CaptureFixture[
     assert main(["check-config", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
     assert "valid" in out
-    assert "[purposes]" in out and "retention_days" in out
+    assert "[purposes.lecture]" in out and "retention_days = 30" in out
     assert "dev-secrets/pseudonym.key" in out  # where the secret comes from
     secret = (ROOT / "config" / "dev-secrets" / "pseudonym.key").read_text().strip()
     assert secret not in out  # never the secret itself

@@ -293,3 +293,44 @@ async def test_login_works_on_the_redis_store(env: Env, tmp_path: Path, redis_ur
     ttl = await client.ttl(session_key)
     await client.aclose()
     assert 0 < ttl <= 8 * 3600
+
+
+async def test_two_identity_providers_at_once(env: Env, tmp_path: Path) -> None:
+    """An Entra-like tenant for staff and a Google-like domain for pupils, side by side."""
+    from tests.oidc_provider import async_start_op
+
+    google_secret = new_secret()
+    client = {"client_id": "gw-google", "client_secret": google_secret,
+              "redirect_uris": [env.base + "/oidc/callback"],
+              "post_logout_redirect_uris": [env.base + "/logged-out"]}
+    accounts = {"noor": {"sub": "g-noor", "email": "noor@leerlingen.example",
+                         "email_verified": True, "groups": ["pupils"]},
+                "tamara": {"sub": "g-tamara", "email": "t.devries@school.example",
+                           "email_verified": True, "groups": ["teachers"]}}
+    second = await async_start_op(tmp_path / "google", clients=[client], accounts=accounts)
+    async with second:
+        (tmp_path / "google.secret").write_text(google_secret)
+        google = {"name": "workspace", "display_name": "Google Workspace",
+                  "issuer": second.issuer, "client_id": "gw-google",
+                  "client_secret_file": str(tmp_path / "google.secret"),
+                  "scopes": ["openid", "email", "profile", "school"],
+                  "allowed_email_domains": ["leerlingen.example"],
+                  "roles": {"pupil": ["pupils"]}}
+        settings = gateway_settings(tmp_path, env.op, env.port, env.secret, {
+            "identity": {"providers": [_idp_dict(tmp_path, env), google]}})
+        async with start_gateway(settings, env.port):
+            async with browser() as session:
+                async with session.get(env.base + "/login?lang=en") as resp:
+                    chooser = await resp.text()
+                assert "Google Workspace" in chooser and "idp=school" in chooser
+                result = await browser_login(session, env.base + "/login?idp=workspace",
+                                             "noor")
+                assert result.status == 200
+                assert "You are logged in as pupil." in await _home_text(session, env)
+            async with browser() as session:
+                # Each IdP vouches only for its own domains: a teacher address at the
+                # pupils' IdP is refused there.
+                result = await browser_login(session, env.base + "/login?idp=workspace",
+                                             "tamara")
+                assert result.status == 403
+                assert 'data-reason="domain_not_allowed"' in result.body_text

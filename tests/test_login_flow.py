@@ -334,3 +334,15 @@ async def test_two_identity_providers_at_once(env: Env, tmp_path: Path) -> None:
                                              "tamara")
                 assert result.status == 403
                 assert 'data-reason="domain_not_allowed"' in result.body_text
+
+
+async def test_cookies_are_secure_outside_development(env: Env, tmp_path: Path) -> None:
+    settings = gateway_settings(tmp_path, env.op, env.port, env.secret, {
+        "gateway": {"development": False, "public_url": "https://gateway.school.example"}})
+    async with start_gateway(settings, env.port), browser() as session:
+        async with session.get(env.base + "/login", allow_redirects=False) as resp:
+            assert resp.status == 302
+            cookie = resp.cookies["__Host-pgw_login"]
+            assert cookie["secure"] is True and cookie["httponly"] is True
+            assert cookie["samesite"] == "Lax" and cookie["path"] == "/"
+            assert "Strict-Transport-Security" in resp.headers

@@ -114,7 +114,7 @@ def _headers(request: web.Request, response: web.StreamResponse) -> None:
     h = response.headers
     h.setdefault("Content-Security-Policy", _csp(request))
     h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "no-referrer")
+    h.setdefault("Referrer-Policy", "same-origin")  # nothing leaks to other sites
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     h.setdefault("Permissions-Policy", "geolocation=(), payment=(), usb=()")
@@ -129,7 +129,8 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.method == "POST" and not request.path.startswith(CSRF_EXEMPT):
         origin = request.headers.get("Origin")
         public = urlsplit(request.app[keys.SETTINGS].policy.gateway.public_url)
-        if origin and origin != f"{public.scheme}://{public.netloc}":
+        # "null" is what browsers send under some referrer policies; the token decides then.
+        if origin and origin != "null" and origin != f"{public.scheme}://{public.netloc}":
             raise CSRFError("csrf_origin")
         if request.content_type not in ("application/x-www-form-urlencoded",
                                         "multipart/form-data"):

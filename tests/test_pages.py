@@ -57,7 +57,7 @@ async def test_security_headers_and_no_external_assets(demo: str) -> None:
                 csp = resp.headers["Content-Security-Policy"]
                 assert "default-src 'none'" in csp and "script-src 'self'" in csp
                 assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
-                assert resp.headers["Referrer-Policy"] == "no-referrer"
+                assert resp.headers["Referrer-Policy"] == "same-origin"
                 assert resp.headers["X-Content-Type-Options"] == "nosniff"
                 body = await resp.text()
                 assert not re.search(r'(src|href)="(https?:)?//', body)

@@ -1,1 +1,1 @@
-"""Everything BigBlueButton-specific: API proxy, join interception, bus, recordings."""
+"""Everything BigBlueButton-specific: API proxy, join interception, checksums, XML."""

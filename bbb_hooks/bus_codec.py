@@ -51,11 +51,21 @@ class BusMessage:
 
 
 def message_name(raw: bytes) -> str | None:
-    """The envelope name from the first bytes of a message, without parsing JSON."""
+    """The envelope name from the first bytes of a message, without parsing JSON.
+
+    akka (Jackson) writes `"name":"X"`; whitespace after the colon is tolerated.
+    """
     start = raw.find(_NAME_MARK, 0, _NAME_WINDOW)
     if start < 0:
-        return None
-    start += len(_NAME_MARK)
+        key = raw.find(b'"name"', 0, _NAME_WINDOW)
+        if key < 0:
+            return None
+        start = raw.find(b'"', key + 6, key + 16)
+        if start < 0 or raw[key + 6:start].strip(b" \t\r\n:") or raw.count(b":", key, start) != 1:
+            return None
+        start += 1
+    else:
+        start += len(_NAME_MARK)
     end = raw.find(b'"', start, start + 96)
     if end < 0:
         return None
@@ -114,7 +124,7 @@ CREATE_LOCK_NAMES = {"disablePrivateChat": "disablePrivChat",
 
 
 def change_lock_settings(meeting_id: str, moderator: str, locks: Mapping[str, Any]) -> str:
-    body = {field: bool(locks.get(field, False)) for field in LOCK_FIELDS}
+    body: dict[str, bool | str] = {field: bool(locks.get(field, False)) for field in LOCK_FIELDS}
     body["setBy"] = moderator
     return encode("ChangeLockSettingsInMeetingCmdMsg", meeting_id, moderator, body)
 

@@ -10,13 +10,14 @@ Announcements on BBB 3.0 go through the checksummed `sendChatMessage` call
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 - types only; parsing via bbb_hooks.xml
+import xml.etree.ElementTree as ET  # types only; parsing goes through bbb_hooks.xml
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import aiohttp
+from yarl import URL
 
 from bbb_hooks import xml
+from bbb_hooks.checksum import java_urlencode
 from bbb_hooks.servers import Server
 
 CHAT_SENDER = "Privacy"
@@ -81,7 +82,9 @@ def parse_meeting(server: str, node: ET.Element) -> ApiMeeting:
 
 async def _call(http: aiohttp.ClientSession, server: Server, call: str,
                 params: dict[str, str]) -> ET.Element:
-    url = server.signed_url(call, urlencode(params))
+    query = "&".join(f"{k}={java_urlencode(v)}" for k, v in params.items())
+    # encoded=True: the bytes signed are the bytes sent (yarl would re-quote `'`).
+    url = URL(server.signed_url(call, query), encoded=True)
     try:
         async with http.get(url, allow_redirects=False) as resp:
             body = await resp.read()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, fields
-from typing import cast
 
 from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
 from gateway.store import Store
@@ -67,16 +66,16 @@ async def meeting_info(store: Store, meeting_id: str) -> MeetingRecord | None:
         return None
     try:
         values = {k: v.decode() for k, v in raw.items()}
-        meeting_type = values["meeting_type"]
-        purpose = values.get("purpose") or None
-        if meeting_type not in MEETING_TYPES or (purpose and purpose not in PURPOSES):
+        meeting_type = next((m for m in MEETING_TYPES if m == values["meeting_type"]), None)
+        purpose = next((p for p in PURPOSES if p == values.get("purpose")), None)
+        if meeting_type is None or (values.get("purpose") and purpose is None):
             return None
         return MeetingRecord(
             meeting_id=values["meeting_id"],
             internal_meeting_id=values["internal_meeting_id"],
             server=values["server"],
-            meeting_type=cast(MeetingTypeName, meeting_type),
-            purpose=cast(PurposeName | None, purpose),
+            meeting_type=meeting_type,
+            purpose=purpose,
             create_time=values["create_time"],
             policy_version=values["policy_version"],
             record=values["record"] == "1",

@@ -129,3 +129,32 @@ def default_media_dirs(root: str) -> list[Path]:
     if root != DEFAULT_ROOT:
         return []
     return [Path(d) for d in DEFAULT_MEDIA_DIRS if Path(d).is_dir()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`privacy-gateway bbb-purge ID [--root DIR] [--media-dir DIR]...` (also `python -m`).
+
+    Prints the JSON report; exit 0 when nothing is left, 1 when something is, 2
+    when the purge cannot run (bad id, no tree).
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="privacy-gateway bbb-purge")
+    parser.add_argument("recording_id")
+    parser.add_argument("--root", default=DEFAULT_ROOT)
+    parser.add_argument("--media-dir", action="append", default=None)
+    args = parser.parse_args(argv)
+    media = ([Path(d) for d in args.media_dir] if args.media_dir is not None
+             else default_media_dirs(args.root))
+    try:
+        report = purge(Path(args.root), args.recording_id, media)
+    except PurgeError as exc:
+        print(f"privacy-gateway bbb-purge: {exc}", file=sys.stderr)
+        return 2
+    print(report.as_json())
+    return 0 if not report.remaining else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,8 +16,8 @@ recording id is appended as the last argument. The default runs the agent
 locally against `/var/bigbluebutton` (the gateway on the BBB host, or the
 tree mounted); for a separate host use for example
 `["ssh", "-i", "/run/secrets/purge_key", "bbb-purge@{server}.school.example"]`
-with a forced command on the BBB host (`command="privacy-gateway bbb-purge
-$SSH_ORIGINAL_COMMAND"` is NOT safe; use a wrapper that validates the id).
+with a key restricted on the BBB host to a forced command that hands only the
+id to `privacy-gateway bbb-purge` (the agent validates the id itself).
 If the agent cannot run, deletion fails loudly and is retried and alerted.
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import xml.etree.ElementTree as ET  # noqa: S405 - element types only; parsing is defused
+import xml.etree.ElementTree as ET  # element types only; parsing is defused (bbb_hooks.xml)
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlencode
 
@@ -40,6 +40,7 @@ from gateway.sweeper import DeletionFailed
 
 PAGE_SIZE = 100
 PURGE_TIMEOUT_SECONDS = 120.0
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 # getRecordings lists meta keys lower-cased and without the `meta_` prefix (bbb.md §1.4).
 PURPOSE_KEY = META_PURPOSE.removeprefix("meta_").lower()
 MEETING_TYPE_KEY = META_MEETING_TYPE.removeprefix("meta_").lower()
@@ -58,7 +59,7 @@ class BBBRecordings:
             async with self.http.get(url, allow_redirects=False) as response:
                 if response.status != 200:
                     raise DeletionFailed("bbb_http")
-                body = await response.content.read(32 * 1024 * 1024)
+                body = await _read_capped(response, MAX_RESPONSE_BYTES)
         except aiohttp.ClientError:
             raise DeletionFailed("bbb_unreachable") from None
         try:
@@ -95,6 +96,18 @@ class BBBRecordings:
         root = await self._call("deleteRecordings", [("recordID", recording_id)])
         if not succeeded(root) and text(root, "messageKey") != "notFound":
             raise DeletionFailed("bbb_delete_refused")
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, refusing one larger than `limit` (a page is small)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise DeletionFailed("bbb_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def declared_from_xml(node: ET.Element, server: str) -> DeclaredRecording | None:
@@ -155,6 +168,7 @@ class BBBSource:
     def __init__(self, server: Server, http: aiohttp.ClientSession,
                  purge_command: Sequence[str], page_size: int = PAGE_SIZE) -> None:
         self.server = server
+        self.name = f"bbb:{server.name}"
         self.api = BBBRecordings(server, http)
         self.purge_command = tuple(purge_command)
         self.page_size = page_size

@@ -34,6 +34,17 @@ _TEMPLATE_DIRS = [_HERE / "templates", _HERE.parent / "jitsi_hooks" / "templates
 def _adapters(settings: Settings) -> list[Callable[[web.Application], None]]:
     """The platform adapters this policy turns on, each adding its own routes and tasks."""
     setups: list[Callable[[web.Application], None]] = []
+    if settings.policy.bbb.enabled:
+        from bbb_hooks.app import setup as setup_bbb
+
+        setups.append(setup_bbb)
+    if settings.policy.bbb.enabled and settings.secrets.has("bbb.redis_url"):
+        from bbb_hooks.guard_page import setup as setup_bbb_guard  # recording guard (G8-G13)
+
+        setups.append(setup_bbb_guard)
+    from gateway.retention import setup as setup_retention  # sweeper + objections (G12, G16)
+
+    setups.append(setup_retention)
     return setups
 
 

@@ -49,6 +49,11 @@ def _meeting_key(platform: str, meeting_ref: str) -> str:
     return f"rec:meeting:{platform}:{meeting_ref}"
 
 
+def pending_objections_key(platform: str, meeting_ref: str) -> str:
+    """Open objections for a meeting (G12): recordings registered later are held too."""
+    return f"obj:pending:{platform}:{meeting_ref}"
+
+
 def encode_row(row: RegistryRow) -> dict[str, bytes]:
     fields: dict[str, str] = {
         "platform": row.platform, "recording_id": row.recording_id, "server": row.server,

@@ -25,9 +25,13 @@ class JibriSource:
     """Recordings in a Jibri recordings directory (mounted on the gateway)."""
 
     platform = "jitsi"
+    name = "jitsi"
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def owns(self, row: RegistryRow) -> bool:
+        return row.platform == "jitsi"
 
     def _session_dir(self, recording_id: str) -> Path:
         """The session directory: a direct child of the root, by a safe name only."""

@@ -69,7 +69,6 @@ class GatewaySection(_Model):
     default_language: Literal["nl", "en"] = "nl"
     session_ttl_seconds: Annotated[int, Field(ge=300, le=86400)] = 8 * 3600
     login_ttl_seconds: Annotated[int, Field(ge=60, le=1800)] = 600
-    trusted_proxies: int = 0
     pseudonym_key_env: str | None = None
     pseudonym_key_file: str | None = None
 
@@ -202,6 +201,16 @@ class RetentionSection(_Model):
     audit_retention_days: Annotated[int, Field(ge=30, le=3650)] = 365
     privacy_officer_emails: tuple[str, ...] = ()
     jibri_recordings_dir: str | None = None
+    # argv of the BBB purge agent; "{server}" -> server name, the record id is appended.
+    bbb_purge_command: tuple[str, ...] = ("privacy-gateway", "bbb-purge", "--root",
+                                          "/var/bigbluebutton")
+
+    @field_validator("bbb_purge_command")
+    @classmethod
+    def _purge_command(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or not value[0].strip():
+            raise ValueError("needs at least the program to run")
+        return value
 
 
 class BBBServer(_Model):

@@ -18,22 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import PLATFORMS, RECORDING_STATES, Metrics
-from gateway.registry import Registry
+from gateway.registry import Registry, pending_objections_key
 from gateway.retention_policy import (
+    HOLD_OBJECTION,
     DeclaredRecording,
     RegistryRow,
     after_failure,
     decide_retention,
+    hold_name,
     is_alerting,
     lock_ttl,
     merge_into_row,
@@ -67,7 +70,9 @@ class RecordingSource(Protocol):
     """One platform's recordings: list them, delete one, check one is gone."""
 
     platform: str
+    name: str
 
+    def owns(self, row: RegistryRow) -> bool: ...
     def listing(self) -> AsyncIterator[DeclaredRecording]: ...
     async def delete(self, row: RegistryRow) -> list[str]: ...
     async def is_gone(self, row: RegistryRow) -> bool: ...
@@ -84,20 +89,21 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, *, policy: Policy, store: Store, sources: Mapping[str, RecordingSource],
+    def __init__(self, *, policy: Policy, store: Store, sources: Sequence[RecordingSource],
                  clock: Clock, metrics: Metrics, audit: AuditLog,
                  tag: Callable[[str], str] = lambda value: value,
                  lease_ttl: float | None = None) -> None:
         self.policy = policy
         self.store = store
         self.registry = Registry(store)
-        self.sources = dict(sources)
+        self.sources = list(sources)
         self.clock = clock
         self.metrics = metrics
         self.audit = audit
         self.tag = tag  # keyed pseudonym for meeting references in the audit (G20)
         self.interval = float(policy.retention.sweep_interval_seconds)
         self.lease_ttl = lease_ttl or lock_ttl(self.interval)
+        self.last_counts: list[dict[str, object]] = []
 
     # --- the loop -----------------------------------------------------------
 
@@ -152,7 +158,7 @@ class Sweeper:
     async def reconcile(self, result: SweepResult) -> None:
         """Register every recording the platforms hold, with its due date."""
         tally: Counter[tuple[str, str, str]] = Counter()
-        for name, source in self.sources.items():
+        for source in self.sources:
             try:
                 async for declared in source.listing():
                     row = await self.register(declared)
@@ -160,9 +166,9 @@ class Sweeper:
                     result.reconciled += 1
             except (DeletionFailed, OSError, TimeoutError, ValueError) as exc:
                 # A platform that cannot be listed keeps its registry rows as they are.
-                result.source_errors.append(name)
+                result.source_errors.append(source.name)
                 log.warning("reconcile failed", extra={"event": "reconcile_error",
-                                                       "platform": name,
+                                                       "platform": source.platform,
                                                        "error": type(exc).__name__})
         self._publish_tally(tally)
 
@@ -172,6 +178,8 @@ class Sweeper:
         existing = await self.registry.get(key)
         decision = decide_retention(self.policy, declared, self.clock.time())
         row = merge_into_row(existing, declared, decision)
+        if existing is None and row.meeting_ref:
+            row = await self._with_pending_holds(row)
         if row != existing:
             await self.registry.put(row)
             if existing is None:
@@ -182,7 +190,19 @@ class Sweeper:
                     retain_until=int(row.retain_until), source=decision.source)
         return row
 
+    async def _with_pending_holds(self, row: RegistryRow) -> RegistryRow:
+        """A new recording of a meeting with an open objection is held at once (G12)."""
+        pending = await self.store.hgetall(pending_objections_key(row.platform,
+                                                                  row.meeting_ref))
+        if not pending:
+            return row
+        holds = frozenset(hold_name(HOLD_OBJECTION, objection_id) for objection_id in pending)
+        return replace(row, holds=row.holds | holds)
+
     def _publish_tally(self, tally: Counter[tuple[str, str, str]]) -> None:
+        self.last_counts = [
+            {"platform": p, "purpose": purpose, "state": state, "count": tally.get(labels, 0)}
+            for labels in _known_label_sets() for p, purpose, state in [labels]]
         for labels in _known_label_sets():
             self.metrics.recordings.labels(*labels).set(tally.get(labels, 0))
 
@@ -220,7 +240,7 @@ class Sweeper:
 
     async def delete_row(self, row: RegistryRow, *, reason: str, fence: int = 0) -> bool:
         """Delete one recording on its platform and verify it is gone (idempotent)."""
-        source = self.sources.get(row.platform)
+        source = next((s for s in self.sources if s.owns(row)), None)
         platform = row.platform if row.platform in ("bbb", "jitsi") else "bbb"
         try:
             if source is None:
@@ -270,11 +290,16 @@ class Sweeper:
                 alerting += 1
         failing_keys = {k for k, _ in failing}
         due_failing = len(failing_keys - set(await self.registry.due_keys(now, 100_000)))
-        self.metrics.recordings_overdue.set(overdue_unprocessed + due_failing)
+        overdue = overdue_unprocessed + due_failing
+        self.metrics.recordings_overdue.set(overdue)
         self.metrics.deletion_failing.set(len(failing))
         self.metrics.deletion_alerting.set(alerting)
         next_due = await self.registry.next_due()
         self.metrics.next_due.set(next_due if next_due is not None else 0)
+        # The officer's overview reads this from any replica (aggregate only, G20).
+        summary = {"counts": self.last_counts, "overdue": overdue, "failing": len(failing),
+                   "alerting": alerting, "next_due": next_due, "last_sweep": now}
+        await self.store.set(SUMMARY_KEY, json.dumps(summary).encode(), None)
 
 
 def _known_label_sets() -> list[tuple[str, str, str]]:

@@ -1,0 +1,77 @@
+"""BBB adapter wiring: routes, the BBB client session, error renderer, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from bbb_hooks import join
+from bbb_hooks.checksum import FrontendSecret, Verifier
+from bbb_hooks.meetings import record_ttl
+from bbb_hooks.proxy import BBBProxy, render_error, xml_response
+from bbb_hooks.servers import ServerPool
+from bbb_hooks.xml import response
+from gateway import keys
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/bigbluebutton/api"
+
+
+def build_proxy(app: web.Application) -> BBBProxy:
+    settings = app[keys.SETTINGS]
+    bbb = settings.policy.bbb
+    if "sha1" in bbb.checksum_algorithms:
+        log.warning("sha1 checksums accepted from LMSs (bbb.checksum_algorithms): enable only "
+                    "for an old LMS and remove soon", extra={"event": "bbb_sha1_enabled"})
+    frontends = [FrontendSecret(f.name, settings.secrets.get(f"bbb.frontends[{i}].secret"))
+                 for i, f in enumerate(bbb.frontends)]
+    ttl = record_ttl(settings.policy)
+    return BBBProxy(
+        settings=settings, verifier=Verifier(frontends, bbb.checksum_algorithms),
+        pool=ServerPool.from_settings(settings, app[keys.STORE], ttl), store=app[keys.STORE],
+        metrics=app[keys.METRICS], clock=app[keys.CLOCK], record_ttl=ttl)
+
+
+async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Our own client session: many connections to few hosts, longer reads for uploads."""
+    proxy: BBBProxy = app[keys.ADAPTERS]["bbb"]
+    proxy.http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=1024, limit_per_host=512, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(total=120, connect=5, sock_read=60),
+        headers={"User-Agent": "privacy-gateway"}, trust_env=False, auto_decompress=True)
+    yield
+    await proxy.http.close()
+
+
+async def _version(request: web.Request) -> web.Response:
+    return xml_response(response("SUCCESS", [("version", "2.0"), ("apiVersion", "2.0")]))
+
+
+def setup(app: web.Application) -> None:
+    proxy = build_proxy(app)
+    app[keys.ADAPTERS]["bbb"] = proxy
+    app.cleanup_ctx.append(_client_ctx)
+    app.router.add_get(API_PREFIX, _version)
+    app.router.add_get(API_PREFIX + "/", _version)
+    app.router.add_route("GET", API_PREFIX + "/{call:.+}", proxy.api)
+    app.router.add_route("POST", API_PREFIX + "/{call:.+}", proxy.api)
+    app.router.add_get("/bbb/join/{ticket}", join.join_page)
+    app[keys.ERROR_RENDERERS].append((API_PREFIX, render_error))
+
+    async def ready() -> bool:
+        """At least one BBB server answers its API root."""
+        async def one(url: str) -> bool:
+            try:
+                async with proxy.client().get(url + "/api",
+                                              timeout=aiohttp.ClientTimeout(total=3)) as r:
+                    return r.status == 200
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                return False
+        return any(await asyncio.gather(*(one(s.url) for s in proxy.pool.servers)))
+
+    app[keys.READINESS]["bbb"] = ready

@@ -1,0 +1,68 @@
+"""Calls from the gateway to a BBB server, re-signed with that server's secret.
+
+The query string is built once and signed over exactly the bytes sent; yarl
+must not re-encode it afterwards (`encoded=True`, bbb.md §1.1 "Gateway
+implication"). Form POSTs go on as form POSTs signed over the canonical form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from bbb_hooks.checksum import canonical_form, sign
+from bbb_hooks.inbound import ApiError, ApiRequest
+from bbb_hooks.query import Params
+from bbb_hooks.servers import Server
+
+ACCEPTED_TYPES = ("text/xml", "application/xml")
+
+
+def query_string(params: Params) -> str:
+    return urlencode(params)
+
+
+def signed_get_url(server: Server, call: str, params: Params) -> URL:
+    return URL(server.signed_url(call, query_string(params)), encoded=True)
+
+
+@asynccontextmanager
+async def backend_call(http: aiohttp.ClientSession, server: Server, call: str,
+                       params: Params,
+                       inbound: ApiRequest | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
+    """One request to the server; yields a 200 XML response or raises ApiError."""
+    if inbound is not None and inbound.form:
+        form = canonical_form(params)
+        checksum = sign(call, form, server.secret, server.algorithm)
+        request = http.post(URL(server.api_url(call), encoded=True),
+                            data=(form + "&checksum=" + checksum).encode(),
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    elif inbound is not None and inbound.body:
+        request = http.post(signed_get_url(server, call, params), data=inbound.body,
+                            headers={"Content-Type": inbound.body_type or "text/xml"})
+    else:
+        request = http.get(signed_get_url(server, call, params))
+    try:
+        async with request as response:
+            if response.status != 200 or response.content_type not in ACCEPTED_TYPES:
+                raise ApiError("backendError", f"http_{response.status // 100}xx")
+            yield response
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        raise ApiError("backendUnavailable") from None
+
+
+async def read_all(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole answer, bounded (getMeetings of a busy server is a few MB at most)."""
+    body = bytearray()
+    try:
+        async for chunk in response.content.iter_any():
+            body += chunk
+            if len(body) > limit:
+                raise ApiError("backendError", "too_large")
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        raise ApiError("backendUnavailable") from None
+    return bytes(body)

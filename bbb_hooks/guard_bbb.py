@@ -1,0 +1,378 @@
+"""The BBB recording guard: listens on BBB's Redis bus and enforces G3, G8, G10, G11.
+
+Events come from `from-akka-apps-redis-channel`; commands go to
+`to-akka-apps-redis-channel` with a MODERATOR of that meeting as requester
+(`header.userId`, `setBy`/`mutedBy`): akka ejects a requester who lacks the
+permission (bbb.md §5), so the guard never sends as anyone else and sends
+nothing when no moderator is present. Announcements use the `sendChatMessage`
+API on BBB 3.0, the bus (SendGroupChatMessageMsg) before.
+
+On every (re)connect it subscribes first, then rebuilds its state from the
+API and re-applies the guard to every meeting recording right now, so an
+event missed while it was away cannot leave a pupil on screen.
+
+Store keys (under the store prefix):
+- `guard:bbb:purpose:<sha256(meetingID)>` hash {purpose, approval_reference}:
+  the purpose a teacher declared (bbb_hooks/guard_page.py), TTL 7 days;
+- `guard:bbb:meeting:<internalMeetingID>` hash {locks, locks_before, announced,
+  active_purpose}: what a restarted gateway needs to restore locks exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import cast
+
+import aiohttp
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bbb_hooks import bus_codec as codec
+from bbb_hooks import guard_api
+from bbb_hooks.guard_state import (
+    Runtime,
+    fields_from_locks,
+    from_api,
+    locks_from_fields,
+    new_runtime,
+    translate,
+)
+from bbb_hooks.meetings import meeting_by_internal_id
+from bbb_hooks.servers import Server
+from gateway import guard
+from gateway.audit import AuditLog
+from gateway.metrics import Metrics
+from gateway.pseudonym import Pseudonymiser
+from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
+from gateway.store import Store
+
+log = logging.getLogger(__name__)
+
+PURPOSE_PREFIX = "guard:bbb:purpose:"
+MEETING_PREFIX = "guard:bbb:meeting:"
+PURPOSE_TTL = 7 * 86400.0
+MEETING_TTL = 2 * 86400.0
+TELL_INTERVAL = 10.0  # seconds between two public "a camera was switched off" notes
+META_TYPE = "privacy-meeting-type"  # gateway/bbb_policy.py META_MEETING_TYPE, lower-cased
+PUBLIC_TELL = {  # BBB has no private system message: the note names nobody (G20).
+    "camera_off": ("Een camera van een leerling is uitgezet: deze les wordt opgenomen en "
+                   "leerlingen zijn niet te zien.",
+                   "A pupil's camera was switched off: this lesson is being recorded and pupils "
+                   "are not shown."),
+    "microphone_off": ("Een microfoon van een leerling is uitgezet: deze les wordt opgenomen en "
+                       "leerlingen zijn niet te horen.",
+                       "A pupil's microphone was switched off: this lesson is being recorded "
+                       "and pupils are not heard."),
+}
+
+
+def purpose_key(meeting_id: str) -> str:
+    return PURPOSE_PREFIX + hashlib.sha256(meeting_id.encode()).hexdigest()
+
+
+class BusGuard:
+    def __init__(self, *, policy: Policy, store: Store, metrics: Metrics, audit: AuditLog,
+                 pseudonyms: Pseudonymiser, http: aiohttp.ClientSession,
+                 servers: Sequence[Server], redis_url: str) -> None:
+        self.policy, self.store, self.metrics = policy, store, metrics
+        self.audit, self.pseudonyms, self.http = audit, pseudonyms, http
+        self.servers = {s.name: s for s in servers}
+        self.redis_url = redis_url
+        self.meetings: dict[str, Runtime] = {}
+        self.connected = False
+        self.api_chat = tuple(int(x) for x in policy.bbb.bbb_version.split(".")) >= (3, 0)
+        self._told: dict[tuple[str, str], float] = {}
+        self._chat: asyncio.Queue[tuple[Runtime, str]] = asyncio.Queue()
+        self._pub: Redis | None = None
+
+    # ---- the connection loop ------------------------------------------------
+    async def run(self) -> None:
+        """Forever: connect, subscribe, reconcile, listen; back off on failure."""
+        backoff = 0.2
+        chat = asyncio.create_task(self._chat_worker(), name="bbb-guard-chat")
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    await self._session()
+                except (RedisError, OSError) as exc:
+                    log.warning("bbb guard lost the bus", extra={"reason": type(exc).__name__})
+                finally:
+                    self._set_connected(False)
+                if time.monotonic() - started > 30:
+                    backoff = 0.2  # it ran for a while: start the backoff again
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        finally:
+            chat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chat
+
+    async def _session(self) -> None:
+        sub = Redis.from_url(self.redis_url, socket_keepalive=True, health_check_interval=15,
+                             client_name="privacy-gateway-guard-sub")
+        self._pub = Redis.from_url(self.redis_url, socket_keepalive=True,
+                                   client_name="privacy-gateway-guard-pub")
+        try:
+            pubsub = sub.pubsub(ignore_subscribe_messages=True)
+            await pubsub.subscribe(*codec.GUARD_CHANNELS)  # first, so nothing is missed
+            await self.reconcile()
+            self._set_connected(True)
+            while True:
+                # The raw reply, not listen(): the per-message dict costs more than a flood.
+                reply = await pubsub.parse_response(block=True)
+                if (isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message"
+                        and codec.wanted(reply[2])):  # floods end here, unparsed
+                    await self.handle(reply[2], time.perf_counter())
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await sub.aclose()
+            with contextlib.suppress(RedisError, OSError):
+                await self._pub.aclose()
+
+    def _set_connected(self, value: bool) -> None:
+        self.connected = value
+        self.metrics.guard_connected.labels(platform="bbb").set(1 if value else 0)
+
+    # ---- events ---------------------------------------------------------------
+    async def handle(self, raw: bytes, seen: float) -> None:
+        try:
+            msg = codec.decode(raw)
+        except codec.BusError as exc:
+            log.warning("bbb guard: bad bus message", extra={"reason": str(exc)})
+            return
+        if msg.name == "MeetingCreatedEvtMsg":
+            await self._created(msg)
+            return
+        meeting_id = msg.meeting_id or msg.body.get("meetingId")
+        if not isinstance(meeting_id, str):
+            return
+        if msg.name in ("MeetingEndedEvtMsg", "MeetingDestroyedEvtMsg"):
+            self.meetings.pop(meeting_id, None)
+            return
+        rt = self.meetings.get(meeting_id)
+        if rt is None:
+            rt = self.meetings[meeting_id] = new_runtime(
+                meeting_id, self.policy.bbb.default_meeting_type)
+            await self._load_meeting(rt)
+        for event in translate(rt, msg):
+            await self.apply(rt, event, seen)
+
+    async def _created(self, msg: codec.BusMessage) -> None:
+        props = msg.body.get("props", {})
+        meeting = props.get("meetingProp", {}) if isinstance(props, dict) else {}
+        internal = meeting.get("intId") if isinstance(meeting, dict) else None
+        if not isinstance(internal, str):
+            return
+        rt = new_runtime(internal, self.policy.bbb.default_meeting_type)
+        rt.external_id = str(meeting.get("extId", ""))
+        locks = props.get("lockSettingsProps")
+        if isinstance(locks, dict):
+            rt.state = replace(rt.state, locks=locks_from_fields(locks))
+        metadata = props.get("metadataProp", {}).get("metadata", {})
+        self.meetings[internal] = rt
+        await self._load_meeting(rt, metadata if isinstance(metadata, dict) else {})
+
+    async def apply(self, rt: Runtime, event: guard.Event, seen: float) -> tuple[guard.Action, ...]:
+        """Run one event through the engine and carry out its actions."""
+        if isinstance(event, guard.RecordingStarted | guard.Reconcile):
+            await self._load_purpose(rt)
+        before = rt.state
+        rt.state, actions = guard.step(self.policy, rt.state, event)
+        if actions:
+            await self._execute(rt, actions, seen)
+        await self._bookkeep(rt, before, event, actions)
+        return actions
+
+    # ---- execution ------------------------------------------------------------
+    async def _execute(self, rt: Runtime, actions: tuple[guard.Action, ...],
+                       seen: float) -> None:
+        mod = rt.commander()
+        commands: list[str] = []
+        for action in actions:
+            text = self._chat_text(rt, action)
+            if text is None and mod is None:
+                log.warning("bbb guard: no moderator present to act for", extra={
+                    "meeting": self.pseudonyms.tag("bbb-meeting", rt.internal_id)})
+            elif text is None and mod is not None:
+                commands.extend(self._bus_commands(rt, mod, action))
+            elif text and self.api_chat:
+                self._chat.put_nowait((rt, text))
+            elif text and mod is not None:
+                commands.append(codec.public_chat(rt.internal_id, mod, text, uuid.uuid4().hex))
+        if commands and self._pub is not None:
+            pipe = self._pub.pipeline(transaction=False)
+            for command in commands:
+                pipe.publish(codec.TO_AKKA, command)
+            await pipe.execute()
+            self.metrics.guard_reaction.labels(platform="bbb").observe(
+                time.perf_counter() - seen)
+
+    def _bus_commands(self, rt: Runtime, mod: str, action: guard.Action) -> list[str]:
+        meeting = rt.internal_id
+        match action:
+            case guard.LockViewers(locks=locks) | guard.RestoreLocks(locks=locks):
+                out = [codec.change_lock_settings(meeting, mod, fields_from_locks(locks))]
+                if isinstance(action, guard.LockViewers):
+                    # Lock settings bind only locked users: lock every viewer too.
+                    out.append(codec.lock_users(meeting, mod, rt.moderator_ids()))
+                return out
+            case guard.MuteAllExceptPresenters():
+                return [codec.mute_all_except_presenters(meeting, mod)]
+            case guard.MuteParticipant(participant_id=pid):
+                return [codec.mute_user(meeting, mod, pid)]
+            case guard.EjectCameras(participant_ids=pids):
+                return [codec.eject_cameras(meeting, mod, pid) for pid in pids]
+            case guard.StopRecording():
+                return [codec.set_recording(meeting, mod, False)]
+        return []
+
+    def _chat_text(self, rt: Runtime, action: guard.Action) -> str | None:
+        """The public chat text for an announcement-like action ("" when throttled)."""
+        match action:
+            case guard.Announce(nl=nl, en=en) | guard.TellTeacher(nl=nl, en=en):
+                return f"{nl}\n{en}"
+            case guard.TellParticipant(key=key, nl=nl, en=en):
+                now = time.monotonic()
+                if now - self._told.get((rt.internal_id, key), -1e9) < TELL_INTERVAL:
+                    return ""
+                self._told[(rt.internal_id, key)] = now
+                nl, en = PUBLIC_TELL.get(key, (nl, en))
+                return f"{nl}\n{en}"
+        return None
+
+    async def _chat_worker(self) -> None:
+        while True:
+            rt, text = await self._chat.get()
+            server = self.servers.get(rt.server or "") or next(iter(self.servers.values()), None)
+            if not text or server is None or not rt.external_id:
+                continue
+            try:
+                await guard_api.send_chat(self.http, server, rt.external_id, text)
+            except guard_api.ApiUnavailable as exc:
+                log.warning("bbb guard: announcement not sent", extra={"reason": str(exc)})
+
+    # ---- bookkeeping: metrics, audit, persistence ------------------------------
+    async def _bookkeep(self, rt: Runtime, before: guard.MeetingState, event: guard.Event,
+                        actions: tuple[guard.Action, ...]) -> None:
+        for action in actions:
+            if isinstance(action, guard.StopRecording):
+                self.metrics.recordings_stopped.labels(platform="bbb",
+                                                       reason=action.reason).inc()
+        if isinstance(event, guard.CameraStarted | guard.MicOpened) and actions:
+            kind = "camera" if isinstance(event, guard.CameraStarted) else "microphone"
+            self.metrics.guard_violations.labels(platform="bbb", kind=kind).inc()
+        key = MEETING_PREFIX + rt.internal_id
+        if isinstance(event, guard.LocksChanged):
+            await self.store.hset(key, {"locks": _locks_json(rt.state.locks)}, MEETING_TTL)
+        elif isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording:
+            await self.store.hset(key, {
+                "locks": _locks_json(rt.state.locks),
+                "locks_before": _locks_json(rt.state.locks_before),
+                "announced": b"1", "active_purpose": (rt.state.active_purpose or "").encode(),
+            }, MEETING_TTL)
+        elif isinstance(event, guard.RecordingStopped) and before.recording:
+            await self.store.hdel(key, "locks_before", "announced", "active_purpose")
+        if isinstance(event, guard.RecordingStarted | guard.RecordingStopped) and (
+                before.recording != rt.state.recording):
+            await self._audit(rt, before, event, actions)
+
+    async def _audit(self, rt: Runtime, before: guard.MeetingState, event: guard.Event,
+                     actions: tuple[guard.Action, ...]) -> None:
+        started = isinstance(event, guard.RecordingStarted)
+        purpose = rt.state.active_purpose if started else before.active_purpose
+        stopped = next((a.reason for a in actions if isinstance(a, guard.StopRecording)), None)
+        await self.audit.record(
+            "recording_started" if started else "recording_stopped", "bbb",
+            meeting=self.pseudonyms.tag("bbb-meeting", rt.external_id or rt.internal_id),
+            purpose=purpose or "undeclared", meeting_type=rt.state.meeting_type,
+            actions=",".join(type(a).__name__ for a in actions), stopped_by_guard=stopped)
+
+    # ---- what the gateway knows about a meeting ----------------------------------
+    async def _load_meeting(self, rt: Runtime, metadata: dict[str, str] | None = None) -> None:
+        record = await meeting_by_internal_id(self.store, rt.internal_id)
+        meeting_type: str = self.policy.bbb.default_meeting_type
+        if record is not None:
+            meeting_type, rt.server = record.meeting_type, rt.server or record.server
+            rt.external_id = rt.external_id or record.meeting_id
+        elif metadata and metadata.get(META_TYPE) in MEETING_TYPES:
+            meeting_type = metadata[META_TYPE]
+        rt.state = replace(rt.state, meeting_type=cast(MeetingTypeName, meeting_type))
+        saved = await self.store.hgetall(MEETING_PREFIX + rt.internal_id)
+        if saved:
+            rt.state = replace(
+                rt.state, locks=_locks_load(saved.get("locks")) or rt.state.locks,
+                locks_before=_locks_load(saved.get("locks_before")),
+                announced=saved.get("announced") == b"1",
+                active_purpose=_purpose(saved.get("active_purpose", b"").decode()))
+
+    async def _load_purpose(self, rt: Runtime) -> None:
+        if not rt.external_id:
+            return
+        saved = await self.store.hgetall(purpose_key(rt.external_id))
+        purpose = _purpose(saved.get("purpose", b"").decode())
+        ref = saved.get("approval_reference", b"").decode() or None
+        rt.state = replace(rt.state, purpose=purpose, approval_reference=ref)
+
+    async def declare_purpose(self, meeting_id: str, purpose: PurposeName,
+                              reference: str | None) -> None:
+        """Store a declared purpose; announce it in the meeting when this guard sees it."""
+        await self.store.hset(purpose_key(meeting_id), {
+            "purpose": purpose.encode(), "approval_reference": (reference or "").encode()},
+            PURPOSE_TTL)
+        rt = next((m for m in self.meetings.values() if m.external_id == meeting_id), None)
+        if rt is not None:
+            await self.apply(rt, guard.PurposeDeclared(purpose, reference), time.perf_counter())
+
+    # ---- reconciliation ------------------------------------------------------------
+    async def reconcile(self) -> None:
+        """Rebuild state from every server's API; re-apply the guard where recording."""
+        for server in self.servers.values():
+            try:
+                meetings = await guard_api.running_meetings(self.http, server)
+            except guard_api.ApiUnavailable as exc:
+                log.warning("bbb guard: reconcile failed", extra={"reason": str(exc)})
+                continue
+            for meeting in meetings:
+                await self._reconcile_one(meeting)
+
+    async def _reconcile_one(self, meeting: guard_api.ApiMeeting) -> None:
+        if not meeting.internal_id:
+            return
+        previous = self.meetings.get(meeting.internal_id)
+        rt = from_api(meeting, self.policy.bbb.default_meeting_type,
+                      previous.state.locks if previous else guard.Locks(lock_on_join=False),
+                      previous)
+        if previous is None:
+            rt.state = replace(rt.state, announced=False, locks_before=None)
+        await self._load_meeting(rt, meeting.metadata)
+        rt.state = replace(rt.state, recording=meeting.recording)
+        self.meetings[meeting.internal_id] = rt
+        if meeting.recording:
+            await self.apply(rt, guard.Reconcile(), time.perf_counter())
+
+
+def _locks_json(locks: guard.Locks | None) -> bytes:
+    return b"" if locks is None else json.dumps(fields_from_locks(locks)).encode()
+
+
+def _locks_load(raw: bytes | None) -> guard.Locks | None:
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return locks_from_fields(data) if isinstance(data, dict) else None
+
+
+def _purpose(value: str) -> PurposeName | None:
+    return value if value in PURPOSES else None

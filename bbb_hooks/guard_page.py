@@ -1,0 +1,159 @@
+"""Wiring of the BBB recording guard, and the teacher's purpose page (G11).
+
+`setup(app)` (called from gateway/app.py `_adapters` when BBB is enabled and
+`bbb.redis_url` is configured) starts the bus listener as a background task
+in `cleanup_ctx`, adds a readiness check and the page
+`/meetings/bbb/{meeting_id}/purpose` where a teacher declares the purpose of
+the next recording (stored under `guard:bbb:purpose:<sha256(meetingID)>`,
+see bbb_hooks/guard_bbb.py). `approved_exception` needs the privacy officer's
+approval reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from aiohttp import web
+
+from bbb_hooks.guard_bbb import PURPOSE_TTL, BusGuard, purpose_key
+from bbb_hooks.meetings import meeting_info
+from bbb_hooks.servers import ServerPool
+from gateway import i18n, keys
+from gateway.errors import Forbidden, NotFound
+from gateway.login import login_url
+from gateway.sessions import Session, current_session
+from gateway.settings import PURPOSES, PurposeName
+from gateway.web import redirect, render
+
+GUARD = web.AppKey("bbb_guard", BusGuard)
+_REFERENCE = re.compile(r"[A-Za-z0-9 ._/\-]{1,64}")
+
+i18n.register({
+    "guard.purpose.title": {"nl": "Doel van de opname", "en": "Purpose of the recording"},
+    "guard.purpose.intro": {
+        "nl": "Kies waarvoor je deze les opneemt. Iedereen hoort het doel voordat de opname "
+              "begint.",
+        "en": "Choose why you record this lesson. Everyone hears the purpose before the "
+              "recording starts."},
+    "guard.purpose.choose": {"nl": "Doel", "en": "Purpose"},
+    "guard.purpose.days": {"nl": "{days} dagen bewaard", "en": "kept {days} days"},
+    "guard.purpose.reference": {"nl": "Kenmerk van de privacy-officer (alleen bij een "
+                                      "uitzondering)",
+                                "en": "Privacy officer's approval reference (exception only)"},
+    "guard.purpose.save": {"nl": "Opslaan", "en": "Save"},
+    "guard.purpose.saved": {"nl": "Opgeslagen: {purpose}.", "en": "Saved: {purpose}."},
+    "guard.purpose.no_recording": {
+        "nl": "Dit gesprek kan niet worden opgenomen.",
+        "en": "This meeting cannot be recorded."},
+    "guard.purpose.bad_purpose": {"nl": "Kies een doel uit de lijst.",
+                                  "en": "Choose a purpose from the list."},
+    "guard.purpose.needs_reference": {
+        "nl": "Een uitzondering heeft een kenmerk van de privacy-officer nodig.",
+        "en": "An exception needs the privacy officer's approval reference."},
+    "guard.purpose.not_yours": {"nl": "Dit doel mag jij niet kiezen.",
+                                "en": "You may not choose this purpose."},
+})
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_guard_ctx)
+    app.router.add_get("/meetings/bbb/{meeting_id}/purpose", purpose_page)
+    app.router.add_post("/meetings/bbb/{meeting_id}/purpose", purpose_submit)
+
+
+async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    guard = BusGuard(
+        policy=settings.policy, store=app[keys.STORE], metrics=app[keys.METRICS],
+        audit=app[keys.AUDIT], pseudonyms=app[keys.PSEUDONYMS], http=app[keys.HTTP],
+        servers=ServerPool.from_settings(settings, app[keys.STORE], 86400).servers,
+        redis_url=settings.secrets.get("bbb.redis_url").decode())
+    app[GUARD] = guard
+    app[keys.ADAPTERS]["guard_bbb"] = guard
+
+    async def ready() -> bool:
+        return guard.connected
+
+    app[keys.READINESS]["bbb_guard"] = ready
+    task = asyncio.create_task(guard.run(), name="bbb-guard")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _teacher(request: web.Request) -> Session | web.Response:
+    session = await current_session(request)
+    if session is None:
+        return redirect(login_url(request.path))
+    if session.role != "teacher":
+        raise Forbidden("not_teacher")
+    return session
+
+
+async def _context(request: web.Request) -> dict[str, Any]:
+    policy = request.app[keys.SETTINGS].policy
+    meeting_id = request.match_info["meeting_id"]
+    record = await meeting_info(request.app[keys.STORE], meeting_id)
+    if record is None:
+        raise NotFound("unknown_meeting")
+    saved = await request.app[keys.STORE].hgetall(purpose_key(meeting_id))
+    lang = i18n.language(request)
+    purposes = [{"name": name, "days": rules.retention_days,
+                 "label": name.replace("_", " "),
+                 "description": rules.description_nl if lang == "nl" else rules.description_en}
+                for name, rules in policy.purposes.items() if "teacher" in rules.may_start]
+    return {"recording_allowed": policy.meeting_types[record.meeting_type].recording_allowed,
+            "purposes": purposes, "saved": False, "saved_label": "", "error": None,
+            "current": (saved.get("purpose", b"").decode() or record.purpose or ""),
+            "reference": saved.get("approval_reference", b"").decode()}
+
+
+async def purpose_page(request: web.Request) -> web.StreamResponse:
+    who = await _teacher(request)
+    if isinstance(who, web.Response):
+        return who
+    return await render(request, "guard_purpose.html", await _context(request))
+
+
+async def purpose_submit(request: web.Request) -> web.StreamResponse:
+    who = await _teacher(request)
+    if isinstance(who, web.Response):
+        return who
+    ctx = await _context(request)
+    if not ctx["recording_allowed"]:
+        return await render(request, "guard_purpose.html", ctx, status=409)  # G3
+    form = await request.post()
+    purpose = str(form.get("purpose", ""))
+    reference = str(form.get("approval_reference", "")).strip()
+    policy = request.app[keys.SETTINGS].policy
+    error = None
+    if purpose not in PURPOSES:
+        error = "guard.purpose.bad_purpose"
+    elif "teacher" not in policy.purposes[purpose].may_start:
+        error = "guard.purpose.not_yours"
+    elif policy.purposes[purpose].needs_approval_reference and not (
+            _REFERENCE.fullmatch(reference)):
+        error = "guard.purpose.needs_reference"  # G11
+    if error:
+        ctx.update(error=error, current=purpose, reference=reference)
+        return await render(request, "guard_purpose.html", ctx, status=400)
+    chosen = cast(PurposeName, purpose)
+    ref = reference if policy.purposes[chosen].needs_approval_reference else None
+    meeting_id = request.match_info["meeting_id"]
+    guard = request.app.get(GUARD)
+    if guard is not None:
+        await guard.declare_purpose(meeting_id, chosen, ref)
+    else:
+        await request.app[keys.STORE].hset(purpose_key(meeting_id), {
+            "purpose": chosen.encode(), "approval_reference": (ref or "").encode()}, PURPOSE_TTL)
+    await request.app[keys.AUDIT].record(
+        "guard_action", "bbb", action="purpose_declared", purpose=chosen, by=who.person,
+        meeting=request.app[keys.PSEUDONYMS].tag("bbb-meeting", meeting_id))
+    ctx.update(saved=True, saved_label=chosen.replace("_", " "), current=chosen,
+               reference=ref or "")
+    return await render(request, "guard_purpose.html", ctx)

@@ -1,0 +1,248 @@
+"""Retention benchmarks (G16). Run: `python -m bench.retention [--quick]`.
+
+1. Selecting one sweep's work from a registry of 1,000,000 recordings of which
+   1% are due: time and peak Python memory, with the real Redis store (a
+   redis-server the bench starts) and with the embedded memory store.
+   Targets: under 1 s and under 200 MB.
+2. Reconciling 10k / 50k / 100k BBB recordings through paginated getRecordings
+   (a synthetic bbb-web in another process, so only the gateway's memory is
+   measured): the peak must stay flat as the count grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import redis as redis_sync
+from aiohttp import web
+
+from bbb_hooks.recordings import BBBSource
+from bbb_hooks.servers import Server
+from gateway.audit import AuditLog
+from gateway.clock import ManualClock
+from gateway.metrics import Metrics
+from gateway.redis_store import RedisStore
+from gateway.registry import DUE, Registry, encode_row
+from gateway.retention_policy import RegistryRow
+from gateway.store import MemoryStore, Store
+from gateway.sweeper import Sweeper, SweepResult
+from tests.support import free_port, make_settings
+
+NOW = 1_800_000_000.0
+DAY = 86400.0
+SECRET = b"x" * 32
+
+
+def _row(i: int, due: bool) -> RegistryRow:
+    retain = NOW - 3600 - i if due else NOW + DAY + i
+    return RegistryRow(platform="bbb", recording_id=f"{i:040x}-1700000000000", server="bbb1",
+                       meeting_ref=f"m{i}", meeting_type="lesson", purpose="lecture",
+                       created=retain - 30 * DAY, retain_until=retain)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (scripts/test.sh installs it)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", workdir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis_sync.Redis(port=port)
+    for _ in range(200):
+        with contextlib.suppress(redis_sync.ConnectionError):
+            client.ping()
+            break
+        time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def fill_redis(url: str, total: int, due_every: int) -> None:
+    """Write `total` registry rows and their due index straight through a pipeline."""
+    client = redis_sync.Redis.from_url(url)
+    pipe = client.pipeline(transaction=False)
+    for i in range(total):
+        row = _row(i, i % due_every == 0)
+        pipe.hset(f"pgw:rec:row:{row.key}", mapping=encode_row(row))  # type: ignore[arg-type]
+        pipe.zadd(f"pgw:{DUE}", {row.key: row.retain_until})
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    client.close()
+
+
+async def fill_memory(store: MemoryStore, total: int, due_every: int) -> None:
+    """Only the due index (rows of 1M recordings would not fit a laptop's memory store)."""
+    rows = sorted((_row(i, i % due_every == 0) for i in range(total)),
+                  key=lambda r: r.retain_until)
+    for row in rows:
+        await store.zadd(DUE, {row.key: row.retain_until})
+    for row in rows[: total // due_every]:
+        await store.hset(f"rec:row:{row.key}", encode_row(row), None)
+
+
+async def measure(label: str, work: Callable[[], Awaitable[Any]]) -> Any:
+    tracemalloc.start()
+    started = time.perf_counter()
+    result = await work()
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"  {label:<44} {elapsed:8.3f} s   peak {peak / 1e6:8.1f} MB")
+    return result
+
+
+async def select_work(store: Store, expected: int) -> None:
+    registry = Registry(store)
+
+    async def keys_only() -> list[str]:
+        return await registry.due_keys(NOW, 1_000_000)
+
+    async def with_rows() -> int:
+        keys = await registry.due_keys(NOW, 1_000_000)
+        return sum([await registry.get(k) is not None for k in keys])
+
+    keys = await measure(f"select due keys ({expected} of the registry)", keys_only)
+    assert len(keys) == expected, len(keys)
+    await measure("select due keys + read each row", with_rows)
+
+
+async def bench_selection(total: int) -> None:
+    due_every = 100
+    print(f"\n1. One sweep's work from {total:,} recordings, 1% due (targets: < 1 s, < 200 MB)")
+    with redis_server() as url:
+        started = time.perf_counter()
+        fill_redis(url, total, due_every)
+        print(f"  (filled Redis in {time.perf_counter() - started:.1f} s)")
+        store = RedisStore.from_url(url)
+        print(" Redis store:")
+        await select_work(store, total // due_every)
+        await store.close()
+    memory = MemoryStore("pgw", ManualClock(NOW))
+    started = time.perf_counter()
+    await fill_memory(memory, total, due_every)
+    print(f"  (filled the memory store in {time.perf_counter() - started:.1f} s)")
+    print(" Memory store:")
+    await select_work(memory, total // due_every)
+
+
+# --- 2. reconciliation through paginated getRecordings --------------------------
+
+def _recordings_page(offset: int, limit: int, total: int) -> bytes:
+    parts = ["<response><returncode>SUCCESS</returncode><recordings>"]
+    for i in range(offset, min(total, offset + limit)):
+        rid = f"{i:040x}-{1_700_000_000_000 + i}"
+        parts.append(
+            f"<recording><recordID>{rid}</recordID><meetingID>m{i}</meetingID>"
+            f"<internalMeetingID>{rid}</internalMeetingID><name>Les {i}</name>"
+            f"<published>true</published><state>published</state>"
+            f"<startTime>{1_700_000_000_000 + i}</startTime><endTime>0</endTime>"
+            f"<participants>3</participants><metadata><privacy-purpose>lecture"
+            f"</privacy-purpose><privacy-meeting-type>lesson</privacy-meeting-type>"
+            f"</metadata><playback><format><type>presentation</type><url>u</url>"
+            f"</format></playback></recording>")
+    parts.append("</recordings></response>")
+    return "".join(parts).encode()
+
+
+def serve_bbb(port: int, total: int) -> None:
+    """A synthetic bbb-web: pages generated on the fly, nothing stored."""
+
+    async def handler(request: web.Request) -> web.Response:
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query.get("limit", "100"))
+        return web.Response(body=_recordings_page(offset, limit, total),
+                            content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/bigbluebutton/api/getRecordings", handler)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, handle_signals=True)
+
+
+@contextlib.contextmanager
+def bbb_process(total: int) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.retention", "--serve-bbb",
+                             str(port), str(total)])
+    for _ in range(200):
+        with contextlib.suppress(OSError):
+            import socket
+
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/bigbluebutton"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def bench_reconcile(counts: list[int]) -> None:
+    print("\n2. Reconciling BBB recordings through paginated getRecordings "
+          "(peak must stay flat)")
+    tmp = tempfile.mkdtemp(prefix="bench-policy-")
+    policy = make_settings(__import__("pathlib").Path(tmp)).policy
+    with redis_server() as url:
+        for total in counts:
+            redis_sync.Redis.from_url(url).flushall()
+            with bbb_process(total) as bbb_url:
+                store = RedisStore.from_url(url)
+                async with aiohttp.ClientSession() as http:
+                    source = BBBSource(Server("bbb1", bbb_url, SECRET, "sha256"), http,
+                                       ["true"], page_size=200)
+                    sweeper = Sweeper(policy=policy, store=store, sources=[source],
+                                      clock=ManualClock(NOW), metrics=Metrics(),
+                                      audit=AuditLog(store, ManualClock(NOW), 365))
+
+                    async def reconcile(s: Sweeper = sweeper) -> SweepResult:
+                        result = SweepResult()
+                        await s.reconcile(result)
+                        return result
+
+                    result = await measure(f"{total:>7,} recordings", reconcile)
+                    assert result.reconciled == total and not result.source_errors
+                await store.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def amain(quick: bool) -> None:
+    await bench_selection(100_000 if quick else 1_000_000)
+    await bench_reconcile([1_000, 5_000, 10_000] if quick else [10_000, 50_000, 100_000])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.retention")
+    parser.add_argument("--quick", action="store_true", help="10x smaller, for a smoke run")
+    parser.add_argument("--serve-bbb", nargs=2, type=int, metavar=("PORT", "COUNT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bbb:
+        serve_bbb(*args.serve_bbb)
+        return
+    assert math.isfinite(NOW)
+    asyncio.run(amain(args.quick))
+
+
+if __name__ == "__main__":
+    main()

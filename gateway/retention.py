@@ -1,0 +1,79 @@
+"""Wiring for retention (G16) and objections (G12): sources, sweeper, pages.
+
+`setup(app)` is always on: every replica runs the sweeper loop, and the store
+lock makes only one of them sweep at a time. Sources: each enabled BBB server
+(getRecordings / deleteRecordings / the purge agent) and the Jibri recordings
+directory when `retention.jibri_recordings_dir` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from gateway import keys, objections_web
+from gateway.audit import AuditLog
+from gateway.clock import Clock
+from gateway.metrics import Metrics
+from gateway.objections import ObjectionDesk
+from gateway.pseudonym import Pseudonymiser
+from gateway.retention_jibri import JibriSource
+from gateway.settings import Settings
+from gateway.store import Store
+from gateway.sweeper import RecordingSource, Sweeper, running
+
+
+def build_sources(settings: Settings, http: aiohttp.ClientSession) -> list[RecordingSource]:
+    policy = settings.policy
+    sources: list[RecordingSource] = []
+    if policy.bbb.enabled:
+        from bbb_hooks.recordings import BBBSource
+        from bbb_hooks.servers import Server
+
+        for i, server in enumerate(policy.bbb.servers):
+            sources.append(BBBSource(
+                Server(name=server.name, url=server.url,
+                       secret=settings.secrets.get(f"bbb.servers[{i}].secret"),
+                       algorithm=server.checksum_algorithm),
+                http, policy.retention.bbb_purge_command))
+    if policy.retention.jibri_recordings_dir:
+        sources.append(JibriSource(Path(policy.retention.jibri_recordings_dir)))
+    return sources
+
+
+def build_sweeper(settings: Settings, *, store: Store, sources: list[RecordingSource],
+                  clock: Clock, metrics: Metrics, audit: AuditLog,
+                  pseudonyms: Pseudonymiser) -> Sweeper:
+    return Sweeper(policy=settings.policy, store=store, sources=sources, clock=clock,
+                   metrics=metrics, audit=audit,
+                   tag=lambda value: pseudonyms.tag("meeting", value))
+
+
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    sweeper = build_sweeper(settings, store=app[keys.STORE],
+                            sources=build_sources(settings, app[keys.HTTP]),
+                            clock=app[keys.CLOCK], metrics=app[keys.METRICS],
+                            audit=app[keys.AUDIT], pseudonyms=app[keys.PSEUDONYMS])
+    state = app[keys.ADAPTERS]["retention"]
+    state["sweeper"] = sweeper
+    state["objections"] = ObjectionDesk(
+        store=app[keys.STORE], sweeper=sweeper, audit=app[keys.AUDIT], clock=app[keys.CLOCK],
+        metrics=app[keys.METRICS],
+        retention_days=settings.policy.retention.audit_retention_days,
+        tag=sweeper.tag)
+    if not state.get("background", True):
+        yield
+        return
+    async with running(sweeper):
+        yield
+
+
+def setup(app: web.Application, *, background: bool = True) -> None:
+    """Routes and the sweeper task; `background=False` leaves sweeping to the caller."""
+    app[keys.ADAPTERS]["retention"] = {"background": background}
+    app.cleanup_ctx.append(_retention_ctx)
+    objections_web.add_routes(app)

@@ -1,0 +1,138 @@
+"""`/jitsi/auth`: Jitsi's `tokenAuthUrl` (G1, G2).
+
+Jitsi calls `tokenAuthUrl` with `{room}`, `{state}` and `{code_challenge}`
+filled in (reference/jitsi.md §6). State is JSON with `room`, `roomSafe` and
+`tenant`; any `config.*` overrides in it are NOT carried back (a user must not
+turn privacy defaults off through us). The PKCE challenge belongs to Jitsi's
+own SSO token service flow, which the gateway does not use: the JWT goes to
+the room URL as `?jwt=` (jitsi.md §1), so the challenge is checked for shape
+only. No session: the school login first, then back here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from urllib.parse import quote
+
+from aiohttp import web
+
+from gateway import jitsi_policy, keys
+from gateway.errors import BadRequest, Forbidden
+from gateway.login import login_url
+from gateway.sessions import Session, current_session
+from jitsi_hooks.context import jitsi
+from jitsi_hooks.rooms import normalise_room
+
+log = logging.getLogger(__name__)
+
+MAX_STATE = 4096
+CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
+
+# Privacy defaults in the room URL's fragment (jitsi.md §3: all on the config
+# whitelist). They are defaults only: the fragment stays in the browser and a
+# user can change it; enforcement is the token's features and the prosody module.
+ROOM_FRAGMENT = "&".join((
+    "config.startWithVideoMuted=true",  # G4
+    "config.disableThirdPartyRequests=true",  # G21
+    "config.gravatar.disabled=true",  # G21
+    "config.analytics.disabled=true",  # G21
+    "config.analytics.rtcstatsEnabled=false",  # G21
+    "config.enableEmailInStats=false",
+    "config.enableDisplayNameInStats=false",
+    "config.doNotStoreRoom=true",
+    "config.p2p.enabled=false",  # peers would see each other's IP addresses
+))
+
+
+def _room_from_state(raw_state: str | None) -> str | None:
+    if raw_state is None or raw_state == "":
+        return None
+    if len(raw_state) > MAX_STATE:
+        raise BadRequest("bad_state")
+    try:
+        state = json.loads(raw_state)
+    except ValueError:
+        raise BadRequest("bad_state") from None
+    if not isinstance(state, dict):
+        raise BadRequest("bad_state")
+    tenant = state.get("tenant")
+    if tenant not in (None, ""):
+        raise BadRequest("tenant_unsupported")  # tokens carry one fixed `sub`
+    room = state.get("roomSafe") or state.get("room")
+    return room if isinstance(room, str) else None
+
+
+def requested_room(request: web.Request) -> str:
+    """The room from `room=` or from Jitsi's state; both present must agree."""
+    from_query = request.query.get("room")
+    from_state = _room_from_state(request.query.get("state"))
+    if from_query is None and from_state is None:
+        raise BadRequest("missing_room")
+    room = normalise_room(from_query if from_query is not None else from_state)
+    if from_state is not None and from_query is not None and normalise_room(from_state) != room:
+        raise BadRequest("room_mismatch")
+    challenge = request.query.get("code_challenge")
+    if challenge and not CODE_CHALLENGE_RE.fullmatch(challenge):
+        raise BadRequest("bad_code_challenge")
+    return room
+
+
+async def mint_for(request: web.Request, session: Session, room: str) -> str:
+    """A room-bound token for this person, or Forbidden (G2, G3, G15)."""
+    app = request.app
+    policy = app[keys.SETTINGS].policy
+    context = jitsi(app)
+    room_settings = await context.rooms.settings(room)
+    meeting_type = jitsi_policy.meeting_type_of_room(policy, room, room_settings.created_as)
+    metrics = app[keys.METRICS]
+    if not jitsi_policy.may_join(policy, session.role, meeting_type):
+        metrics.joins.labels(platform="jitsi", result="refused").inc()
+        raise Forbidden("guests_not_allowed")
+    present = await context.rooms.present_people(room) | {session.person}
+    opted_in = await context.rooms.opted_in(room)
+    consent = jitsi_policy.transcription_allowed(policy, meeting_type, present, opted_in)
+    claims = jitsi_policy.token_claims(
+        policy,
+        jitsi_policy.Person(role=session.role, person=session.person, name=session.name,
+                            email=session.email),
+        jitsi_policy.TokenRequest(room=room, meeting_type=meeting_type,
+                                  consent_complete=consent, now=app[keys.CLOCK].time(),
+                                  jti=secrets.token_urlsafe(12)))
+    metrics.jitsi_tokens.labels(role=session.role).inc()
+    metrics.joins.labels(platform="jitsi", result="ok").inc()
+    return context.minter.mint(claims)
+
+
+def room_url(request: web.Request, room: str, token: str) -> str:
+    base = request.app[keys.SETTINGS].policy.jitsi.base_url.rstrip("/")
+    return f"{base}/{quote(room, safe='')}?jwt={token}#{ROOM_FRAGMENT}"
+
+
+async def token_auth(request: web.Request) -> web.StreamResponse:
+    room = requested_room(request)
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPFound(login_url(request.path_qs))
+    token = await mint_for(request, session, room)
+    log.info("jitsi token issued", extra={"event": "jitsi_token", "role": session.role,
+                                          "room_ref": request.app[keys.PSEUDONYMS].tag(
+                                              "room", room)})
+    response = web.HTTPFound(room_url(request, room, token))
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+async def public_key(request: web.Request) -> web.StreamResponse:
+    """The RS256 public key where prosody's `asap_key_server` looks for it."""
+    context = jitsi(request.app)
+    kid = context.minter.kid
+    from jitsi_hooks.token import key_file_name
+
+    if context.minter.public_pem is None or kid is None or (
+            request.match_info["name"] != key_file_name(kid)):
+        raise web.HTTPNotFound()
+    return web.Response(body=context.minter.public_pem, content_type="application/x-pem-file",
+                        headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,132 @@
+"""Jitsi rooms: name validation and the per-room state kept in the store.
+
+Room names are the bare MUC node prosody compares against the token's `room`
+claim in lowercase (reference/jitsi.md §1). Only a plain, short name gets a
+token: no path separators, no percent-encoding, no dots, no `*`, no Unicode
+look-alikes. Mixed case is folded, as Jitsi does itself.
+
+Store layout (under the store prefix; every key has a TTL):
+- `jitsi:room:<room>`     hash: meeting type chosen by a teacher, purpose, approval ref
+- `jitsi:occ:<room>`      hash: occupant id -> person pseudonym ("" for services)
+- `jitsi:consent:<room>`  hash: person pseudonym -> "1" (transcription opt-in, G15)
+- `jitsi:rec:<room>`      hash: recording status, purpose, AV moderation state before
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from gateway.errors import BadRequest
+from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, PurposeName
+from gateway.store import Store
+
+ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
+ROOM_TTL = 180 * 86400  # a teacher-created room keeps its type for half a year
+PRESENCE_TTL = 86400
+CONSENT_TTL = 12 * 3600
+
+
+def normalise_room(raw: str | None) -> str:
+    """The room name as prosody sees it, or BadRequest for anything unusual."""
+    if raw is None:
+        raise BadRequest("missing_room")
+    room = raw.lower()
+    if not ROOM_RE.fullmatch(room) or not raw.isascii():
+        raise BadRequest("bad_room")
+    return room
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    created_as: MeetingTypeName | None = None
+    purpose: PurposeName | None = None
+    approval_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingState:
+    recording: bool = False
+    purpose: PurposeName | None = None
+    av_before: tuple[bool, bool] | None = None  # (audio, video) AV moderation before the guard
+    started_at: float | None = None
+
+
+class RoomStore:
+    """Typed access to the room keys above."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def settings(self, room: str) -> RoomSettings:
+        raw = await self._store.hgetall(f"jitsi:room:{room}")
+        created = raw.get("type", b"").decode()
+        purpose = raw.get("purpose", b"").decode()
+        return RoomSettings(
+            created_as=created if created in MEETING_TYPES else None,  # type: ignore[arg-type]
+            purpose=purpose if purpose in PURPOSES else None,  # type: ignore[arg-type]
+            approval_reference=raw.get("approval", b"").decode() or None)
+
+    async def create(self, room: str, meeting_type: MeetingTypeName, creator: str) -> bool:
+        """Record a teacher's room; False when the room already has a type."""
+        if (await self.settings(room)).created_as is not None:
+            return False
+        await self._store.hset(f"jitsi:room:{room}", {
+            "type": meeting_type.encode(), "creator": creator.encode()}, ROOM_TTL)
+        return True
+
+    async def declare_purpose(self, room: str, purpose: PurposeName,
+                              approval_reference: str | None) -> None:
+        await self._store.hset(f"jitsi:room:{room}", {
+            "purpose": purpose.encode(),
+            "approval": (approval_reference or "").encode()}, ROOM_TTL)
+
+    async def occupants(self, room: str) -> dict[str, str]:
+        raw = await self._store.hgetall(f"jitsi:occ:{room}")
+        return {k: v.decode() for k, v in raw.items()}
+
+    async def add_occupant(self, room: str, occupant: str, person: str) -> None:
+        await self._store.hset(f"jitsi:occ:{room}", {occupant: person.encode()}, PRESENCE_TTL)
+
+    async def remove_occupant(self, room: str, occupant: str) -> None:
+        await self._store.hdel(f"jitsi:occ:{room}", occupant)
+
+    async def forget_room(self, room: str) -> None:
+        """A destroyed room: presence, consent and recording state go (minimisation)."""
+        await self._store.delete(f"jitsi:occ:{room}", f"jitsi:consent:{room}",
+                                 f"jitsi:rec:{room}")
+
+    async def present_people(self, room: str) -> set[str]:
+        return {p for p in (await self.occupants(room)).values() if p}
+
+    async def opted_in(self, room: str) -> set[str]:
+        return set(await self._store.hgetall(f"jitsi:consent:{room}"))
+
+    async def set_consent(self, room: str, person: str, opted_in: bool) -> None:
+        if opted_in:
+            await self._store.hset(f"jitsi:consent:{room}", {person: b"1"}, CONSENT_TTL)
+        else:
+            await self._store.hdel(f"jitsi:consent:{room}", person)
+
+    async def recording(self, room: str) -> RecordingState:
+        raw = await self._store.get(f"jitsi:rec:{room}")
+        if raw is None:
+            return RecordingState()
+        try:
+            data = json.loads(raw)
+            before = data.get("av_before")
+            purpose = data.get("purpose")
+            return RecordingState(
+                recording=bool(data.get("recording")),
+                purpose=purpose if purpose in PURPOSES else None,
+                av_before=(bool(before[0]), bool(before[1])) if before else None,
+                started_at=data.get("started_at"))
+        except (ValueError, TypeError, IndexError, AttributeError):
+            return RecordingState()
+
+    async def set_recording(self, room: str, state: RecordingState) -> None:
+        body = {"recording": state.recording, "purpose": state.purpose,
+                "av_before": list(state.av_before) if state.av_before else None,
+                "started_at": state.started_at}
+        await self._store.set(f"jitsi:rec:{room}", json.dumps(body).encode(), PRESENCE_TTL)

@@ -1,0 +1,63 @@
+"""Minting the room-bound Jitsi JWT exactly as prosody's token plugin checks it.
+
+reference/jitsi.md §1: the header carries `typ: JWT` and an `alg` equal to
+prosody's `signature_algorithm`; HS256/384/512 sign with `app_secret` (its
+length is enforced at config load); RS256 names a `kid` whose public key
+prosody fetches from `<asap_key_server>/<hex(sha256(kid))>.pem`, which
+`public_key_route` serves. Claims come from gateway.jitsi_policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from gateway.settings import ConfigError, Settings
+
+
+def key_file_name(kid: str) -> str:
+    """The file name prosody asks the key server for (token/util.lib.lua get_public_key)."""
+    return hashlib.sha256(kid.encode()).hexdigest() + ".pem"
+
+
+class TokenMinter:
+    """Signs Jitsi tokens with the configured key; the key is parsed once."""
+
+    def __init__(self, settings: Settings) -> None:
+        jitsi = settings.policy.jitsi
+        self.algorithm = jitsi.signature_algorithm
+        self.kid = jitsi.key_id
+        self._key: bytes | RSAPrivateKey
+        self.public_pem: bytes | None = None
+        if self.algorithm.startswith("HS"):
+            self._key = settings.secrets.get("jitsi.app_secret")
+        else:
+            self._key = _load_rsa(settings.secrets.get("jitsi.private_key"))
+            self.public_pem = self._key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"typ": "JWT"}
+        if self.kid is not None and not self.algorithm.startswith("HS"):
+            headers["kid"] = self.kid
+        return headers
+
+    def mint(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._key, algorithm=self.algorithm, headers=self.headers)
+
+
+def _load_rsa(pem: bytes) -> RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError("jitsi.private_key_file: not an unencrypted PEM private key") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ConfigError("jitsi.private_key_file: RS256 needs an RSA key")
+    if key.key_size < 2048:
+        raise ConfigError("jitsi.private_key_file: an RSA key needs at least 2048 bits")
+    return key

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,10 @@ GUARD_EVENTS = frozenset({
     "UserMutedVoiceEvtMsg", "RecordingStatusChangedEvtMsg",
     "LockSettingsInMeetingChangedEvtMsg",
 })
+RECORDING_CHANGE = "RecordingStatusChangedEvtMsg"
 _NAME_MARK = b'"name":"'
+_MEETING_MARK = b'"meetingId":"'
+_MEETING_WINDOW = 400  # routing comes right after the name
 _NAME_WINDOW = 160  # the envelope name comes first; never scan a whole message
 
 
@@ -75,6 +78,42 @@ def message_name(raw: bytes) -> str | None:
 def wanted(raw: bytes) -> bool:
     """Cheap pre-filter: is this one of the events the guard reacts to?"""
     return message_name(raw) in GUARD_EVENTS
+
+
+def meeting_of(raw: bytes) -> bytes | None:
+    """The internal meeting id from the envelope routing (absent on system messages)."""
+    start = raw.find(_MEETING_MARK, 0, _MEETING_WINDOW)
+    if start < 0:
+        return None
+    start += len(_MEETING_MARK)
+    end = raw.find(b'"', start, start + 128)
+    return raw[start:end] if end > 0 else None
+
+
+def guard_events(messages: Sequence[bytes]) -> list[bytes]:
+    """The messages of one read the guard must handle, recording changes first.
+
+    Floods are dropped by name. When the read holds a recording change, that
+    meeting's messages up to the change (and meeting creations, which carry no
+    meeting id in the routing) go before every other meeting's traffic: a
+    recording start is acted on at once, not after a backlog (G10). Within a
+    meeting the order is kept, so the state the decision sees is the same.
+    """
+    names = [message_name(raw) for raw in messages]
+    wanted = [(name, raw) for name, raw in zip(names, messages, strict=True)
+              if name in GUARD_EVENTS]
+    last_change = max((i for i, (name, _) in enumerate(wanted) if name == RECORDING_CHANGE),
+                      default=-1)
+    if last_change <= 0:
+        return [raw for _, raw in wanted]
+    changed = {meeting_of(raw) for name, raw in wanted[:last_change + 1]
+               if name == RECORDING_CHANGE}
+    first: list[bytes] = []
+    later: list[bytes] = []
+    for i, (name, raw) in enumerate(wanted):
+        urgent = i <= last_change and (name == "MeetingCreatedEvtMsg" or meeting_of(raw) in changed)
+        (first if urgent else later).append(raw)
+    return first + later
 
 
 def decode(raw: bytes | str) -> BusMessage:

@@ -37,6 +37,8 @@ from redis.exceptions import RedisError
 
 from bbb_hooks import bus_codec as codec
 from bbb_hooks import guard_api
+from bbb_hooks.bus_reader import BusReader
+from bbb_hooks.guard_leader import Leadership
 from bbb_hooks.guard_state import (
     Runtime,
     fields_from_locks,
@@ -81,7 +83,8 @@ def purpose_key(meeting_id: str) -> str:
 class BusGuard:
     def __init__(self, *, policy: Policy, store: Store, metrics: Metrics, audit: AuditLog,
                  pseudonyms: Pseudonymiser, http: aiohttp.ClientSession,
-                 servers: Sequence[Server], redis_url: str) -> None:
+                 servers: Sequence[Server], redis_url: str,
+                 leadership: Leadership | None = None) -> None:
         self.policy, self.store, self.metrics = policy, store, metrics
         self.audit, self.pseudonyms, self.http = audit, pseudonyms, http
         self.servers = {s.name: s for s in servers}
@@ -92,12 +95,22 @@ class BusGuard:
         self._told: dict[tuple[str, str], float] = {}
         self._chat: asyncio.Queue[tuple[Runtime, str]] = asyncio.Queue()
         self._pub: Redis | None = None
+        self.leadership = leadership or Leadership(store)
 
     # ---- the connection loop ------------------------------------------------
     async def run(self) -> None:
-        """Forever: connect, subscribe, reconcile, listen; back off on failure."""
-        backoff = 0.2
+        """Forever: stand by until this replica leads, then connect and act (guard_leader.py)."""
         chat = asyncio.create_task(self._chat_worker(), name="bbb-guard-chat")
+        try:
+            await self.leadership.run(self._bus_loop)
+        finally:
+            chat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chat
+
+    async def _bus_loop(self) -> None:
+        """While leading: connect, subscribe, reconcile, listen; back off on failure."""
+        backoff = 0.2
         try:
             while True:
                 started = time.monotonic()
@@ -112,29 +125,23 @@ class BusGuard:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
         finally:
-            chat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chat
+            self.meetings.clear()  # a standby knows nothing: the next lead reconciles
 
     async def _session(self) -> None:
-        sub = Redis.from_url(self.redis_url, socket_keepalive=True, health_check_interval=15,
-                             client_name="privacy-gateway-guard-sub")
+        bus = BusReader(self.redis_url, codec.GUARD_CHANNELS, "privacy-gateway-guard-sub")
         self._pub = Redis.from_url(self.redis_url, socket_keepalive=True,
                                    client_name="privacy-gateway-guard-pub")
         try:
-            pubsub = sub.pubsub(ignore_subscribe_messages=True)
-            await pubsub.subscribe(*codec.GUARD_CHANNELS)  # first, so nothing is missed
+            await bus.connect()  # subscribed first, so nothing is missed while reconciling
             await self.reconcile()
             self._set_connected(True)
-            while True:
-                # The raw reply, not listen(): the per-message dict costs more than a flood.
-                reply = await pubsub.parse_response(block=True)
-                if (isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message"
-                        and codec.wanted(reply[2])):  # floods end here, unparsed
-                    await self.handle(reply[2], time.perf_counter())
+            async for seen, messages in bus.batches():
+                # Floods are dropped by name; a recording change goes before the
+                # rest of the read (bus_codec.guard_events).
+                for raw in codec.guard_events(messages):
+                    await self.handle(raw, seen)
         finally:
-            with contextlib.suppress(RedisError, OSError):
-                await sub.aclose()
+            await bus.close()
             with contextlib.suppress(RedisError, OSError):
                 await self._pub.aclose()
 
@@ -195,26 +202,43 @@ class BusGuard:
     # ---- execution ------------------------------------------------------------
     async def _execute(self, rt: Runtime, actions: tuple[guard.Action, ...],
                        seen: float) -> None:
+        """Publish every command for one event in one pipeline, then the announcements.
+
+        Pupils are silenced first (G10): lock, mute and eject go out before the
+        chat lines, and the sendChatMessage calls (BBB 3.0) start only after
+        the commands are on the bus, so their HTTP work never delays them.
+        """
+        if not self.leadership.leading():  # another replica may lead by now: never both
+            log.warning("bbb guard: not leading, actions dropped", extra={"count": len(actions)})
+            return
         mod = rt.commander()
         commands: list[str] = []
+        lines: list[str] = []
         for action in actions:
             text = self._chat_text(rt, action)
-            if text is None and mod is None:
-                log.warning("bbb guard: no moderator present to act for", extra={
-                    "meeting": self.pseudonyms.tag("bbb-meeting", rt.internal_id)})
-            elif text is None and mod is not None:
+            if text is None and mod is not None:
                 commands.extend(self._bus_commands(rt, mod, action))
-            elif text and self.api_chat:
-                self._chat.put_nowait((rt, text))
-            elif text and mod is not None:
-                commands.append(codec.public_chat(rt.internal_id, mod, text, uuid.uuid4().hex))
+            elif text:
+                lines.append(text)
+        if mod is None and len(lines) < len(actions):
+            log.warning("bbb guard: no moderator present to act for", extra={
+                "meeting_ref": self.pseudonyms.tag("bbb-meeting", rt.internal_id)})
+        if mod is not None and not self.api_chat:
+            commands += [codec.public_chat(rt.internal_id, mod, text, uuid.uuid4().hex)
+                         for text in lines]
         if commands and self._pub is not None:
-            pipe = self._pub.pipeline(transaction=False)
+            pipe = self._pub.pipeline(transaction=False)  # one round trip for all of them
             for command in commands:
                 pipe.publish(codec.TO_AKKA, command)
             await pipe.execute()
-            self.metrics.guard_reaction.labels(platform="bbb").observe(
-                time.perf_counter() - seen)
+            self.reacted(rt, seen)
+        if self.api_chat:
+            for text in lines:
+                self._chat.put_nowait((rt, text))
+
+    def reacted(self, rt: Runtime, seen: float) -> None:
+        """Every command for one event is published: observe the reaction time."""
+        self.metrics.guard_reaction.labels(platform="bbb").observe(time.perf_counter() - seen)
 
     def _bus_commands(self, rt: Runtime, mod: str, action: guard.Action) -> list[str]:
         meeting = rt.internal_id

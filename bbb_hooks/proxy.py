@@ -13,6 +13,7 @@ answers; never HTML, never a 500.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
@@ -43,6 +44,7 @@ KNOWN_CALLS = frozenset({
 })
 # Calls that carry personal data the gateway must read before passing on.
 BUFFERED_CALLS = frozenset({"getMeetings", "getMeetingInfo"})
+ATTENDEE = re.compile(rb"<attendee[\s/>]")
 STREAM_PREFIX = 1024 * 1024  # answers up to this size are checked whole before sending
 MAX_BUFFERED = 32 * 1024 * 1024
 
@@ -152,7 +154,7 @@ class BBBProxy:
         async with backend_call(self.client(), server, inbound.call, inbound.params,
                                 inbound) as response:
             body = await read_all(response, MAX_BUFFERED)
-        if not self.settings.policy.bbb.strip_attendees:
+        if not self.settings.policy.bbb.strip_attendees or not ATTENDEE.search(body):
             _check(body)
             return body
         root = _parsed(body)
@@ -206,7 +208,10 @@ def _parsed(body: bytes) -> Element:
 
 
 def _check(body: bytes) -> None:
-    _parsed(body)
+    try:
+        xml.check(body)
+    except xml.BrokenXML:
+        raise ApiError("backendError", "broken_xml") from None
 
 
 def xml_response(body: bytes) -> web.Response:

@@ -10,6 +10,7 @@ and BBB might pick different copies).
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_to_bytes
 
 MAX_QUERY_CHARS = 64 * 1024
 MAX_PARAMS = 256
@@ -31,19 +32,9 @@ class QueryError(Exception):
 def _decode(part: str) -> str:
     if _PERCENT.search(part):
         raise QueryError("malformedQuery", "The query string has a malformed %-escape.")
-    raw = part.replace("+", " ").encode("utf-8", "surrogateescape")
-    out = bytearray()
-    i = 0
-    while i < len(raw):
-        if raw[i] == 0x25:  # '%'
-            out.append(int(raw[i + 1:i + 3], 16))
-            i += 3
-        else:
-            out.append(raw[i])
-            i += 1
     try:
-        return out.decode("utf-8")
-    except UnicodeDecodeError:
+        return unquote_to_bytes(part.replace("+", " ")).decode("utf-8")
+    except UnicodeError:
         raise QueryError("malformedQuery", "The query string is not UTF-8 text.") from None
 
 

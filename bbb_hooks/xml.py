@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
+from xml.parsers import expat
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -69,6 +70,28 @@ def parse(body: bytes) -> ET.Element:
     if root.tag != "response" or root.find("returncode") is None:
         raise BrokenXML("not_a_response")
     return root
+
+
+def check(body: bytes) -> None:
+    """Well-formed and DTD-free, without building a tree (for answers passed on as-is).
+
+    Entity tricks (billion laughs, external entities) need a DTD, which is refused.
+    """
+    head = body.lstrip()[:64]
+    if not (head.startswith(b"<response") or head.startswith(b"<?xml")):
+        raise BrokenXML("not_a_response")
+    parser = expat.ParserCreate()
+
+    def refuse_dtd(*_: object) -> None:
+        raise BrokenXML("dtd")
+
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError:
+        raise BrokenXML("ExpatError") from None
+    if b"<returncode>" not in body:
+        raise BrokenXML("not_a_response")
 
 
 def text(root: ET.Element, path: str) -> str | None:

@@ -5,8 +5,9 @@
    redis-server the bench starts) and with the embedded memory store.
    Targets: under 1 s and under 200 MB.
 2. Reconciling 10k / 50k / 100k BBB recordings through paginated getRecordings
-   (a synthetic bbb-web in another process, so only the gateway's memory is
-   measured): the peak must stay flat as the count grows.
+   (a synthetic bbb-web in another process; each count in a fresh process so
+   its peak RSS is the gateway's alone): the peak must stay flat as the count
+   grows. Plus the first sweep over an empty registry (every row written).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
+import resource
 import shutil
 import subprocess
 import sys
@@ -22,6 +25,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -35,7 +39,13 @@ from gateway.clock import ManualClock
 from gateway.metrics import Metrics
 from gateway.redis_store import RedisStore
 from gateway.registry import DUE, Registry, encode_row
-from gateway.retention_policy import RegistryRow
+from gateway.retention_policy import (
+    DeclaredRecording,
+    RegistryRow,
+    decide_retention,
+    merge_into_row,
+)
+from gateway.settings import Policy
 from gateway.store import MemoryStore, Store
 from gateway.sweeper import Sweeper, SweepResult
 from tests.support import free_port, make_settings
@@ -77,17 +87,29 @@ def redis_server() -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+_FILL_LUA = """
+local due_every = tonumber(ARGV[3])
+for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+  local until_ = (i % due_every == 0) and (ARGV[4] - 3600 - i) or (ARGV[4] + 86400 + i)
+  local member = 'bbb:' .. string.format('%040x', i) .. '-1700000000000'
+  redis.call('HSET', 'pgw:rec:row:' .. member, 'platform', 'bbb',
+    'recording_id', string.sub(member, 5), 'server', 'bbb1', 'meeting_ref', 'm' .. i,
+    'meeting_type', 'lesson', 'purpose', 'lecture', 'created', until_ - 2592000,
+    'retain_until', until_, 'holds', '', 'forced', '0', 'attempts', '0',
+    'first_failure', '', 'next_attempt', '')
+  redis.call('ZADD', KEYS[1], until_, member)
+end
+return 1
+"""
+
+
 def fill_redis(url: str, total: int, due_every: int) -> None:
-    """Write `total` registry rows and their due index straight through a pipeline."""
+    """Write `total` registry rows (same shape as Registry.put) inside Redis, in batches."""
     client = redis_sync.Redis.from_url(url)
-    pipe = client.pipeline(transaction=False)
-    for i in range(total):
-        row = _row(i, i % due_every == 0)
-        pipe.hset(f"pgw:rec:row:{row.key}", mapping=encode_row(row))  # type: ignore[arg-type]
-        pipe.zadd(f"pgw:{DUE}", {row.key: row.retain_until})
-        if i % 5000 == 4999:
-            pipe.execute()
-    pipe.execute()
+    script = client.register_script(_FILL_LUA)
+    for start in range(0, total, 50_000):
+        script(keys=[f"pgw:{DUE}"],
+               args=[start, min(total, start + 50_000) - 1, due_every, int(NOW)])
     client.close()
 
 
@@ -198,37 +220,84 @@ def bbb_process(total: int) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-async def bench_reconcile(counts: list[int]) -> None:
-    print("\n2. Reconciling BBB recordings through paginated getRecordings "
-          "(peak must stay flat)")
+def _declared(i: int) -> DeclaredRecording:
+    rid = f"{i:040x}-{1_700_000_000_000 + i}"
+    return DeclaredRecording(platform="bbb", recording_id=rid, server="bbb1", meeting_ref=rid,
+                             meeting_type="lesson", purpose="lecture",
+                             created=(1_700_000_000_000 + i) / 1000.0)
+
+
+def prefill_registry(url: str, policy: Policy, total: int) -> None:
+    """The registry as the previous sweep left it (what a routine sweep finds)."""
+    client = redis_sync.Redis.from_url(url)
+    pipe = client.pipeline(transaction=False)
+    for i in range(total):
+        declared = _declared(i)
+        row = merge_into_row(None, declared, decide_retention(policy, declared, NOW))
+        pipe.hset(f"pgw:rec:row:{row.key}", mapping=encode_row(row))  # type: ignore[arg-type]
+        pipe.zadd(f"pgw:{DUE}", {row.key: row.retain_until})
+        pipe.sadd(f"pgw:rec:meeting:bbb:{row.meeting_ref}", row.key)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    client.close()
+
+
+async def reconcile_once(redis_url: str, bbb_url: str) -> tuple[int, float]:
     tmp = tempfile.mkdtemp(prefix="bench-policy-")
-    policy = make_settings(__import__("pathlib").Path(tmp)).policy
+    policy = make_settings(Path(tmp)).policy
+    store = RedisStore.from_url(redis_url)
+    async with aiohttp.ClientSession() as http:
+        source = BBBSource(Server("bbb1", bbb_url, SECRET, "sha256"), http, ["true"],
+                           page_size=200)
+        sweeper = Sweeper(policy=policy, store=store, sources=[source], clock=ManualClock(NOW),
+                          metrics=Metrics(), audit=AuditLog(store, ManualClock(NOW), 365))
+        result = SweepResult()
+        started = time.perf_counter()
+        await sweeper.reconcile(result)
+        elapsed = time.perf_counter() - started
+    await store.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert not result.source_errors
+    return result.reconciled, elapsed
+
+
+def reconcile_child(redis_url: str, bbb_url: str) -> None:
+    """One reconciliation in a fresh process; prints count, seconds and peak RSS."""
+    count, elapsed = asyncio.run(reconcile_once(redis_url, bbb_url))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"count": count, "seconds": elapsed, "peak_rss_mb": peak_mb}))
+
+
+def bench_reconcile(counts: list[int], fresh: int) -> None:
+    print("\n2. Reconciling BBB recordings through paginated getRecordings, 200 per page "
+          "(peak memory must stay flat; each count in a fresh process)")
+    tmp = tempfile.mkdtemp(prefix="bench-policy-")
+    policy = make_settings(Path(tmp)).policy
     with redis_server() as url:
-        for total in counts:
+        runs = [(n, True) for n in counts] + [(fresh, False)]
+        for total, prefilled in runs:
             redis_sync.Redis.from_url(url).flushall()
+            if prefilled:
+                prefill_registry(url, policy, total)
             with bbb_process(total) as bbb_url:
-                store = RedisStore.from_url(url)
-                async with aiohttp.ClientSession() as http:
-                    source = BBBSource(Server("bbb1", bbb_url, SECRET, "sha256"), http,
-                                       ["true"], page_size=200)
-                    sweeper = Sweeper(policy=policy, store=store, sources=[source],
-                                      clock=ManualClock(NOW), metrics=Metrics(),
-                                      audit=AuditLog(store, ManualClock(NOW), 365))
-
-                    async def reconcile(s: Sweeper = sweeper) -> SweepResult:
-                        result = SweepResult()
-                        await s.reconcile(result)
-                        return result
-
-                    result = await measure(f"{total:>7,} recordings", reconcile)
-                    assert result.reconciled == total and not result.source_errors
-                await store.close()
+                done = subprocess.run(
+                    [sys.executable, "-m", "bench.retention", "--reconcile-child", url,
+                     bbb_url], capture_output=True, text=True, check=True)
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            assert figures["count"] == total
+            kind = "routine sweep (registry up to date)" if prefilled else \
+                "first sweep (empty registry: every row written, audited)"
+            print(f"  {total:>7,} recordings, {kind:<58} {figures['seconds']:7.1f} s "
+                  f"({figures['seconds'] / total * 1e6:5.0f} us each)   "
+                  f"peak RSS {figures['peak_rss_mb']:6.1f} MB")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def amain(quick: bool) -> None:
     await bench_selection(100_000 if quick else 1_000_000)
-    await bench_reconcile([1_000, 5_000, 10_000] if quick else [10_000, 50_000, 100_000])
+    bench_reconcile([1_000, 5_000, 10_000] if quick else [10_000, 50_000, 100_000],
+                    fresh=1_000 if quick else 10_000)
 
 
 def main() -> None:
@@ -236,9 +305,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10x smaller, for a smoke run")
     parser.add_argument("--serve-bbb", nargs=2, type=int, metavar=("PORT", "COUNT"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--reconcile-child", nargs=2, metavar=("REDIS", "BBB"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bbb:
         serve_bbb(*args.serve_bbb)
+        return
+    if args.reconcile_child:
+        reconcile_child(*args.reconcile_child)
         return
     assert math.isfinite(NOW)
     asyncio.run(amain(args.quick))

@@ -42,6 +42,10 @@ def _adapters(settings: Settings) -> list[Callable[[web.Application], None]]:
         from bbb_hooks.guard_page import setup as setup_bbb_guard  # recording guard (G8-G13)
 
         setups.append(setup_bbb_guard)
+    if settings.policy.jitsi.enabled:
+        from jitsi_hooks.app import setup as setup_jitsi  # tokens, meeting page, hooks
+
+        setups.append(setup_jitsi)
     from gateway.retention import setup as setup_retention  # sweeper + objections (G12, G16)
 
     setups.append(setup_retention)

@@ -126,6 +126,8 @@ def decide_create(policy: Policy, requested: Sequence[tuple[str, str]], *,
     b.drop("keepEvents", "meetingKeepEvents")  # the pre-2.3 name
     b.force("notifyRecordingIsOn", "true")  # G8
     b.force("remindRecordingIsOn", "true")  # G8
+    # G7: the teacher can switch a pupil's camera off; the recording guard relies on it (G10).
+    b.force("allowModsToEjectCameras", "true")
     transcription = (policy.transcription.mode == "opt_in" and kind.transcription_allowed
                      and transcription_consented)
     _disabled_features(b, transcription)

@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.settings import ConfigError, Settings, load_settings
 
-_COMMAND_MODULES: tuple[str, ...] = ("gateway.retention_cli",)
+_COMMAND_MODULES: tuple[str, ...] = ("gateway.retention_cli", "jitsi_hooks.finalize")
 
 DEFAULT_CONFIG = "config/example.toml"
 

@@ -22,6 +22,7 @@ CREATE_OVERRIDES = (
     "record", "autoStartRecording", "allowStartStopRecording", "recordFullDurationMedia",
     "meetingKeepEvents", "notifyRecordingIsOn", "remindRecordingIsOn", "disabledFeatures",
     "guestPolicy", "meta", "webcamsOnlyForModerator", "lockSettingsDisableCam",
+    "allowModsToEjectCameras",
 )
 DELETION_RESULTS = ("deleted", "failed", "verified_gone", "not_found")
 RECORDING_STATES = ("retained", "held", "due", "deleted")

@@ -277,6 +277,8 @@ class JitsiSection(_Model):
     default_meeting_type: MeetingTypeName = "lesson"
     hook_secret_env: str | None = None
     hook_secret_file: str | None = None
+    # Keep Jibri's participant identity list in metadata.json (off: removed, minimisation).
+    keep_recording_participants: bool = False
 
 
 class NoticeSection(_Model):

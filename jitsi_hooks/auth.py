@@ -24,6 +24,7 @@ from gateway.errors import BadRequest, Forbidden
 from gateway.login import login_url
 from gateway.sessions import Session, current_session
 from jitsi_hooks.context import jitsi
+from jitsi_hooks.recording import remember_role
 from jitsi_hooks.rooms import normalise_room
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ async def mint_for(request: web.Request, session: Session, room: str) -> str:
         jitsi_policy.TokenRequest(room=room, meeting_type=meeting_type,
                                   consent_complete=consent, now=app[keys.CLOCK].time(),
                                   jti=secrets.token_urlsafe(12)))
+    await remember_role(app, session.person, session.role)  # for the guard, not the token
     metrics.jitsi_tokens.labels(role=session.role).inc()
     metrics.joins.labels(platform="jitsi", result="ok").inc()
     return context.minter.mint(claims)
@@ -120,9 +122,7 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
     log.info("jitsi token issued", extra={"event": "jitsi_token", "role": session.role,
                                           "room_ref": request.app[keys.PSEUDONYMS].tag(
                                               "room", room)})
-    response = web.HTTPFound(room_url(request, room, token))
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    raise web.HTTPFound(room_url(request, room, token), headers={"Referrer-Policy": "no-referrer"})
 
 
 async def public_key(request: web.Request) -> web.StreamResponse:

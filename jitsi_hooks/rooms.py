@@ -64,8 +64,8 @@ class RoomStore:
         created = raw.get("type", b"").decode()
         purpose = raw.get("purpose", b"").decode()
         return RoomSettings(
-            created_as=created if created in MEETING_TYPES else None,  # type: ignore[arg-type]
-            purpose=purpose if purpose in PURPOSES else None,  # type: ignore[arg-type]
+            created_as=created if created in MEETING_TYPES else None,
+            purpose=purpose if purpose in PURPOSES else None,
             approval_reference=raw.get("approval", b"").decode() or None)
 
     async def create(self, room: str, meeting_type: MeetingTypeName, creator: str) -> bool:

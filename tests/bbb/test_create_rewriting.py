@@ -22,7 +22,7 @@ BASELINE = {
     "autoStartRecording": "false", "allowStartStopRecording": "true",
     "recordFullDurationMedia": "false", "meetingKeepEvents": "false",
     "notifyRecordingIsOn": "true", "remindRecordingIsOn": "true",
-    "meta_privacy-policy-version": "2026.1",
+    "allowModsToEjectCameras": "true", "meta_privacy-policy-version": "2026.1",
 }
 
 ROWS: list[tuple[str, list[tuple[str, str]], dict[str, str | None], set[str]]] = [
@@ -40,6 +40,8 @@ ROWS: list[tuple[str, list[tuple[str, str]], dict[str, str | None], set[str]]] =
                                        ("remindRecordingIsOn", "false")],
      {"notifyRecordingIsOn": "true", "remindRecordingIsOn": "true"},
      {"notifyRecordingIsOn", "remindRecordingIsOn"}),
+    ("G7_teacher_may_switch_cameras_off", [("allowModsToEjectCameras", "false")],
+     {"allowModsToEjectCameras": "true"}, {"allowModsToEjectCameras"}),
     ("lesson_record_allowed", [("record", "true")], {"record": "true"}, set()),
     ("record_absent_means_false", [], {"record": "false"}, set()),
     ("G3_confidential_never_recorded",

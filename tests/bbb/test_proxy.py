@@ -284,6 +284,7 @@ CALLS = [("create", [("meetingID", "f")]), ("getMeetings", []),
 
 
 @pytest.mark.parametrize("fault, key", [("broken_xml", "backendError"),
+                                        ("xml_bomb", "backendError"),
                                         ("http_500", "backendError"),
                                         ("close", "backendUnavailable")])
 @pytest.mark.parametrize("call, params", CALLS, ids=[c[0] for c in CALLS])
@@ -299,3 +300,30 @@ async def test_a_backend_that_is_down_gives_bbb_xml_errors(
     await emulator.stop()
     for call, params in CALLS:
         assert failed_key(*await get_xml(http, gateway.url(call, params))) == "backendUnavailable"
+
+
+async def test_sha1_for_an_old_lms_is_warned_about_at_start(
+        tmp_path: Path, emulator: BBBEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", logger="bbb_hooks.app")
+    gw = await start_gateway(tmp_path, [emulator],
+                             checksum_algorithms=["sha1", "sha256", "sha384", "sha512"])
+    await gw.close()
+    assert any("sha1" in r.getMessage() for r in caplog.records if r.name == "bbb_hooks.app")
+
+
+async def test_meetings_and_tickets_live_in_redis(
+        tmp_path: Path, emulator: BBBEmulator, redis_url: str,
+        http: aiohttp.ClientSession) -> None:
+    from gateway.redis_store import RedisStore
+
+    store = RedisStore.from_url(redis_url, "pgwbbb")
+    gw = await start_gateway(tmp_path, [emulator], store=store)
+    try:
+        await create(http, gw, "redis-1", ("meta_privacy-meeting-type", "confidential"))
+        record = await meeting_info(store, "redis-1")
+        assert record is not None and record.meeting_type == "confidential"
+        status, _, _ = await get_xml(http, gw.url("join", [("meetingID", "redis-1"),
+                                                           ("fullName", "A")]))
+        assert status == 302
+    finally:
+        await gw.close()

@@ -7,7 +7,7 @@ it has its own checksum code, so a wrong re-signing by the gateway fails here.
     await emu.start()                 # emu.url == "http://127.0.0.1:PORT/bigbluebutton"
     rec_id = emu.add_recording("meeting-1", meta={"privacy-purpose": "lecture"})
     emu.requests                      # every request received (RecordedRequest)
-    emu.fault = "broken_xml" | "http_500" | "close" | None
+    emu.fault = "broken_xml" | "xml_bomb" | "http_500" | "close" | None
     await emu.stop()
 
 Checksums (bbb.md §1.1): GET uses the raw query string with the checksum
@@ -187,6 +187,11 @@ class BBBEmulator:
         if self.fault == "http_500":
             return web.Response(status=500, text="<html>Internal error</html>",
                                 content_type="text/html")
+        if self.fault == "xml_bomb":
+            return web.Response(body=b'<?xml version="1.0"?><!DOCTYPE response [<!ENTITY a '
+                                     b'"aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+                                     b'<response><returncode>SUCCESS</returncode><x>&b;</x>'
+                                     b'</response>', content_type="text/xml")
         if self.fault == "broken_xml":
             return web.Response(body=b"<response><returncode>SUCCESS</returncode><meet",
                                 content_type="text/xml")

@@ -75,7 +75,8 @@ def test_symlink_is_removed_not_followed(tmp_path: Path) -> None:
     assert (outside / "keep.txt").read_text() == "keep"
 
 
-def test_cli_reports_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_json_and_exit_codes(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     build_tree(tmp_path, RID)
     assert main(["bbb-purge", RID, "--root", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)

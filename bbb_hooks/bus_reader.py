@@ -1,0 +1,137 @@
+"""A lean subscriber for BBB's Redis bus: whole socket reads, parsed by hiredis.
+
+Why not redis-py's PubSub: it hands out one message per await and hides how
+many messages one read brought in. The guard wants the whole read at once so
+it can (1) time a reaction from the moment the bytes arrived, not from the
+moment its turn came (the `privacy_gateway_guard_reaction_seconds` metric and
+bench/guard_bus.py), (2) drop floods with byte checks, and (3) handle a
+recording change before the other meetings' traffic that arrived in the same
+read (bus_codec.urgent_first; G10: pupils are silenced first).
+
+Connection details (ACL user and password, TLS for `rediss://`, unix sockets)
+come from the same URL redis-py reads (`redis.connection.parse_url`). Liveness:
+TCP keepalive, and a PING when the bus has been quiet for `health_interval`
+seconds; no answer within another interval counts as a lost connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import hiredis
+from redis.connection import SSLConnection, parse_url
+
+READ_SIZE = 1 << 18  # one read takes everything the kernel buffered, up to 256 KiB
+
+
+class BusLost(ConnectionError):
+    """The bus connection failed, closed, or stopped answering."""
+
+
+def pack(*args: str | bytes) -> bytes:
+    """One command in RESP, the way every Redis client sends it."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else arg
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+class BusReader:
+    """SUBSCRIBE to `channels` and yield (seen, messages) for every socket read."""
+
+    def __init__(self, url: str, channels: tuple[str, ...], client_name: str,
+                 health_interval: float = 15.0) -> None:
+        self.url, self.channels, self.client_name = url, channels, client_name
+        self.health_interval = health_interval
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._parser = hiredis.Reader()
+
+    async def connect(self) -> None:
+        """Connect, authenticate, name the client and subscribe; BusLost on failure."""
+        options: dict[str, Any] = parse_url(self.url)
+        try:
+            if "path" in options:
+                self._reader, self._writer = await asyncio.open_unix_connection(options["path"])
+            else:
+                tls = ssl.create_default_context() if options.get(
+                    "connection_class") is SSLConnection else None
+                self._reader, self._writer = await asyncio.open_connection(
+                    options.get("host", "localhost"), options.get("port", 6379), ssl=tls)
+                sock = self._writer.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        except (OSError, ssl.SSLError) as exc:
+            raise BusLost(f"connect: {exc.__class__.__name__}") from None
+        hello = []
+        if options.get("password"):
+            user = options.get("username")
+            hello.append(pack("AUTH", user, options["password"]) if user
+                         else pack("AUTH", options["password"]))
+        hello.append(pack("CLIENT", "SETNAME", self.client_name))
+        self._writer.write(b"".join(hello) + pack("SUBSCRIBE", *self.channels))
+        await self._handshake(len(hello))
+
+    async def _handshake(self, replies: int) -> None:
+        confirmed = 0
+        while confirmed < len(self.channels):
+            for reply in (await self._replies())[1]:
+                if isinstance(reply, hiredis.ReplyError):
+                    # e.g. WRONGPASS or NOPERM: the ACL on BBB's Redis (config/bbb/redis-guard.md)
+                    raise BusLost(f"refused: {str(reply).split(' ')[0]}")
+                if replies:
+                    replies -= 1
+                elif isinstance(reply, list) and reply[:1] == [b"subscribe"]:
+                    confirmed += 1
+
+    async def _replies(self) -> tuple[float, list[Any]]:
+        """The replies of one socket read, and when the read returned."""
+        assert self._reader is not None
+        data = await self._reader.read(READ_SIZE)
+        seen = time.perf_counter()
+        if not data:
+            raise BusLost("closed by the server")
+        self._parser.feed(data)
+        out = []
+        while (reply := self._parser.gets()) is not False:
+            out.append(reply)
+        return seen, out
+
+    async def batches(self) -> AsyncIterator[tuple[float, list[bytes]]]:
+        """Forever: the time a read arrived and the published payloads it carried."""
+        assert self._writer is not None
+        pinged = False
+        while True:
+            try:
+                async with asyncio.timeout(self.health_interval):
+                    seen, replies = await self._replies()
+            except TimeoutError:
+                if pinged:
+                    raise BusLost("no answer to PING") from None
+                self._writer.write(pack("PING"))
+                pinged = True
+                continue
+            except OSError as exc:
+                raise BusLost(f"read: {exc.__class__.__name__}") from None
+            pinged = False
+            messages = [r[2] for r in replies
+                        if isinstance(r, list) and len(r) == 3 and r[0] == b"message"]
+            if any(isinstance(r, hiredis.ReplyError) for r in replies):
+                raise BusLost("error reply on the bus connection")
+            if messages:
+                yield seen, messages
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except (OSError, ssl.SSLError):
+                pass  # already gone: nothing left to flush
+        self._reader = self._writer = None

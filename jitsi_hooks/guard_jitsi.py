@@ -1,0 +1,96 @@
+"""The recording guard for Jitsi (G3, G8, G10, G11, G13): engine actions -> prosody instructions.
+
+gateway.guard decides; this module only translates, with no I/O:
+- locking viewers, muting and ejecting cameras all become AV moderation for
+  audio and video: jicofo then mutes every non-moderator at the bridge and
+  refuses their unmute (reference/jitsi.md §4), so a modified client cannot
+  undo it. Restoring locks sets AV moderation back to what it was before;
+- announcements go into the room as a message, in both languages;
+- stopping a recording removes the recorder (Jibri) from the room.
+
+Instructions the prosody module executes (mod_privacy_gateway.lua):
+  {"action": "av_moderation", "media": "audio"|"video", "enabled": bool}
+  {"action": "announce", "text": str}
+  {"action": "tell", "occupant": str, "text": str}
+  {"action": "tell_moderators", "text": str}
+  {"action": "stop_recording"}
+  {"action": "stop_transcription"}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway import guard
+from gateway.settings import MeetingTypeName, Policy, PurposeName
+
+Instruction = dict[str, Any]
+
+
+def locks_from_av(audio: bool, video: bool) -> guard.Locks:
+    """Jitsi's AV moderation seen as the engine's viewer locks."""
+    return guard.Locks(disable_cam=video, disable_mic=audio, lock_on_join=True)
+
+
+def both_languages(nl: str, en: str, first: str) -> str:
+    return f"{nl}\n\n{en}" if first == "nl" else f"{en}\n\n{nl}"
+
+
+def _av(locks: guard.Locks) -> list[Instruction]:
+    return [{"action": "av_moderation", "media": "audio", "enabled": locks.disable_mic},
+            {"action": "av_moderation", "media": "video", "enabled": locks.disable_cam}]
+
+
+def _one(action: guard.Action, first: str) -> list[Instruction]:
+    match action:
+        case guard.Announce(nl=nl, en=en):
+            return [{"action": "announce", "text": both_languages(nl, en, first)}]
+        case guard.TellParticipant(participant_id=pid, nl=nl, en=en):
+            return [{"action": "tell", "occupant": pid, "text": both_languages(nl, en, first)}]
+        case guard.TellTeacher(nl=nl, en=en):
+            return [{"action": "tell_moderators", "text": both_languages(nl, en, first)}]
+        case guard.LockViewers() | guard.MuteAllExceptPresenters() | guard.MuteParticipant() \
+                | guard.EjectCameras():
+            return _av(guard.lecture_locks(guard.Locks()))  # G10: bridge-level mute
+        case guard.RestoreLocks(locks=locks):
+            return _av(locks)
+        case guard.StopRecording():
+            return [{"action": "stop_recording"}]
+    return []
+
+
+def instructions(actions: tuple[guard.Action, ...], first_language: str) -> list[Instruction]:
+    """Prosody instructions in the engine's order, each AV moderation change once."""
+    out: list[Instruction] = []
+    for action in actions:
+        for item in _one(action, first_language):
+            if item not in out or item["action"] in ("announce", "tell"):
+                out.append(item)  # G8: the repeat announcement is sent twice on purpose
+    return out
+
+
+def meeting_state(*, meeting_type: MeetingTypeName, purpose: PurposeName | None,
+                  approval_reference: str | None, participants: tuple[guard.Participant, ...],
+                  av_now: tuple[bool, bool], recording: bool = False,
+                  active_purpose: PurposeName | None = None,
+                  av_before: tuple[bool, bool] | None = None) -> guard.MeetingState:
+    """The engine's view of a Jitsi room. Cameras and microphones are not tracked
+    per person: AV moderation covers all of them at the bridge."""
+    return guard.MeetingState(
+        meeting_type=meeting_type, purpose=purpose, approval_reference=approval_reference,
+        recording=recording, active_purpose=active_purpose,
+        locks_before=locks_from_av(*av_before) if av_before is not None else None,
+        locks=locks_from_av(*av_now), participants=participants, announced=recording)
+
+
+def recording_started(policy: Policy, state: guard.MeetingState, started_by: str | None,
+                      first_language: str) -> tuple[guard.MeetingState, list[Instruction],
+                                                    tuple[guard.Action, ...]]:
+    new_state, actions = guard.step(policy, state, guard.RecordingStarted(started_by=started_by))
+    return new_state, instructions(actions, first_language), actions
+
+
+def recording_stopped(policy: Policy, state: guard.MeetingState,
+                      first_language: str) -> tuple[list[Instruction], tuple[guard.Action, ...]]:
+    actions = guard.decide(policy, state, guard.RecordingStopped())
+    return instructions(actions, first_language), actions

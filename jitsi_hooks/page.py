@@ -1,0 +1,194 @@
+"""The meeting page `/jitsi/<room>` built on Jitsi's IFrame API (G4, G5, G15, G18, G21).
+
+The page shows this meeting's privacy notice before anyone joins, then loads
+`external_api.js` from the school's own Jitsi server (the CSP allows that one
+origin for script and frame only). The browser gets its options from
+`config.json` (no inline script). These are DEFAULTS in the person's browser:
+enforcement is server-side, in the token's features and the prosody module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway import i18n, jitsi_policy, keys
+from gateway.errors import BadRequest, Forbidden
+from gateway.login import login_url
+from gateway.sessions import Session, current_session
+from gateway.settings import MEETING_TYPES, PURPOSES
+from gateway.web import add_csp, render
+from jitsi_hooks.auth import mint_for
+from jitsi_hooks.context import jitsi
+from jitsi_hooks.rooms import normalise_room
+from jitsi_hooks.texts import register_texts
+
+register_texts()
+
+
+def jitsi_origin(request: web.Request) -> str:
+    parts = urlsplit(request.app[keys.SETTINGS].policy.jitsi.base_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _session_or_login(request: web.Request) -> Session:
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPFound(login_url(request.path_qs))
+    return session
+
+
+async def _room_facts(request: web.Request, room: str) -> dict[str, Any]:
+    policy = request.app[keys.SETTINGS].policy
+    rooms = jitsi(request.app).rooms
+    settings = await rooms.settings(room)
+    meeting_type = jitsi_policy.meeting_type_of_room(policy, room, settings.created_as)
+    purpose = settings.purpose or policy.meeting_types[meeting_type].default_purpose
+    return {"meeting_type": meeting_type, "purpose": purpose,
+            "recording_possible": meeting_type != "confidential"
+            and policy.meeting_types[meeting_type].recording_allowed,
+            "transcription_possible": jitsi_policy.transcription_possible(policy, meeting_type)}
+
+
+async def meeting_page(request: web.Request) -> web.StreamResponse:
+    room = normalise_room(request.match_info["room"])
+    if room != request.match_info["room"]:
+        raise web.HTTPFound(f"/jitsi/{room}")
+    session = await _session_or_login(request)
+    policy = request.app[keys.SETTINGS].policy
+    facts = await _room_facts(request, room)
+    if not jitsi_policy.may_join(policy, session.role, facts["meeting_type"]):
+        raise Forbidden("guests_not_allowed")
+    origin = jitsi_origin(request)
+    add_csp(request, "script-src", origin)
+    add_csp(request, "frame-src", origin)
+    purpose = facts["purpose"]
+    return await render(request, "jitsi_meeting.html", {
+        **facts, "room": room, "jitsi_base": policy.jitsi.base_url.rstrip("/"),
+        "moderator": jitsi_policy.is_moderator(session.role),
+        "retention_days": policy.purposes[purpose].retention_days if purpose else
+        policy.retention.undeclared_retention_days,
+        "purposes": PURPOSES, "opted_in": session.person in await jitsi(
+            request.app).rooms.opted_in(room),
+        "microphone_on": policy.jitsi.microphone_on_at_start, "notice": policy.notice})
+
+
+def iframe_options(request: web.Request, room: str, token: str) -> dict[str, Any]:
+    """Options for `new JitsiMeetExternalAPI(domain, options)` (jitsi.md §3)."""
+    policy = request.app[keys.SETTINGS].policy
+    mic_on = policy.jitsi.microphone_on_at_start
+    return {
+        "roomName": room, "jwt": token, "lang": i18n.language(request),
+        "configOverwrite": {
+            "startWithVideoMuted": True,  # G4: cameras start off
+            "startWithAudioMuted": not mic_on,
+            "disableThirdPartyRequests": True,  # G21
+            "gravatar": {"disabled": True},  # G21
+            "analytics": {"disabled": True, "rtcstatsEnabled": False},  # G21
+            "enableEmailInStats": False, "enableDisplayNameInStats": False,
+            "giphy": {"enabled": False},
+            "p2p": {"enabled": False},
+            "doNotStoreRoom": True, "disableInviteFunctions": True,
+            "prejoinConfig": {"enabled": False},  # the gateway's notice is the pre-join (G18)
+            "readOnlyName": True, "hideEmailInSettings": True,
+            "disableDeepLinking": True,
+            "transcription": {"autoTranscribeOnRecord": False},  # G15: never implied
+            "recordings": {"showPrejoinWarning": True},
+            "localRecording": {"disable": True},  # G8: no recording the gateway cannot see
+        },
+        "interfaceConfigOverwrite": {"SHOW_JITSI_WATERMARK": False,
+                                     "SHOW_PROMOTIONAL_CLOSE_PAGE": False},
+    }
+
+
+async def meeting_config(request: web.Request) -> web.StreamResponse:
+    room = normalise_room(request.match_info["room"])
+    session = await current_session(request)
+    if session is None:
+        raise Forbidden("not_logged_in")
+    token = await mint_for(request, session, room)
+    domain = urlsplit(request.app[keys.SETTINGS].policy.jitsi.base_url).netloc
+    return web.json_response({"domain": domain, "options": iframe_options(request, room, token),
+                              "blur": "blur"})
+
+
+async def meeting_state(request: web.Request) -> web.StreamResponse:
+    """What the page shows live: recording on/off and purpose, transcription consent (counts)."""
+    room = normalise_room(request.match_info["room"])
+    session = await current_session(request)
+    if session is None:
+        raise Forbidden("not_logged_in")
+    policy = request.app[keys.SETTINGS].policy
+    rooms = jitsi(request.app).rooms
+    facts = await _room_facts(request, room)
+    recording = await rooms.recording(room)
+    present, opted = await rooms.present_people(room), await rooms.opted_in(room)
+    return web.json_response({
+        "recording": recording.recording, "purpose": recording.purpose or facts["purpose"],
+        "meeting_type": facts["meeting_type"],
+        "transcription": {
+            "possible": facts["transcription_possible"],
+            "allowed": jitsi_policy.transcription_allowed(policy, facts["meeting_type"],
+                                                          present, opted),
+            "opted_in": session.person in opted, "present": len(present),
+            "opted_in_present": len(present & opted)}})
+
+
+async def transcription_choice(request: web.Request) -> web.StreamResponse:
+    """A person opts in or out of transcription (G15); CSRF-checked by the middleware."""
+    room = normalise_room(request.match_info["room"])
+    session = await current_session(request)
+    if session is None:
+        raise Forbidden("not_logged_in")
+    form = await request.post()
+    choice = form.get("opt_in")
+    if choice not in ("1", "0"):
+        raise BadRequest("bad_choice")
+    rooms = jitsi(request.app).rooms
+    await rooms.set_consent(room, session.person, choice == "1")
+    if choice == "0":
+        from jitsi_hooks.events import queue_instruction
+
+        await queue_instruction(request.app, room, {"action": "stop_transcription"})  # G15
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return await meeting_state(request)
+    raise web.HTTPSeeOther(f"/jitsi/{room}")
+
+
+async def declare_purpose(request: web.Request) -> web.StreamResponse:
+    """A teacher picks the recording purpose before recording (G11)."""
+    room = normalise_room(request.match_info["room"])
+    session = await current_session(request)
+    if session is None or not jitsi_policy.is_moderator(session.role):
+        raise Forbidden("not_a_moderator")
+    form = await request.post()
+    purpose = form.get("purpose")
+    if purpose not in PURPOSES:
+        raise BadRequest("bad_purpose")
+    reference = str(form.get("approval_reference") or "").strip()[:100] or None
+    await jitsi(request.app).rooms.declare_purpose(room, purpose, reference)
+    raise web.HTTPSeeOther(f"/jitsi/{room}")
+
+
+async def new_room_page(request: web.Request) -> web.StreamResponse:
+    session = await _session_or_login(request)
+    if not jitsi_policy.is_moderator(session.role):
+        raise Forbidden("not_a_moderator")
+    return await render(request, "jitsi_new_room.html", {"meeting_types": MEETING_TYPES})
+
+
+async def create_room(request: web.Request) -> web.StreamResponse:
+    """A teacher creates a room as a lesson, meeting or confidential talk (G3)."""
+    session = await current_session(request)
+    if session is None or not jitsi_policy.is_moderator(session.role):
+        raise Forbidden("not_a_moderator")
+    form = await request.post()
+    room = normalise_room(str(form.get("room", "")))
+    meeting_type = form.get("meeting_type")
+    if meeting_type not in MEETING_TYPES:
+        raise BadRequest("bad_meeting_type")
+    if not await jitsi(request.app).rooms.create(room, meeting_type, session.person):
+        raise BadRequest("room_exists")
+    raise web.HTTPSeeOther(f"/jitsi/{room}")

@@ -1,0 +1,227 @@
+-- busted specs for mod_privacy_gateway against the stand-in (run from jitsi_hooks/prosody).
+local standin = require "spec.standin";
+local json = require "util.json";
+local hashes = require "util.hashes";
+local st = require "util.stanza";
+
+local SECRET = string.rep("s", 40);
+local OPTIONS = {
+	privacy_gateway_url = "http://gateway.test/hooks/jitsi/events";
+	privacy_gateway_secret = SECRET;
+	privacy_gateway_av_moderation_component = "avmoderation.meet.example";
+	privacy_gateway_hidden_domain = "recorder.meet.example";
+	privacy_gateway_recorder_prefixes = { "recorder" };
+	privacy_gateway_transcriber_prefixes = { "transcriber" };
+};
+local ROOM = "lesson1@conference.meet.example";
+
+local function setup()
+	local mod, host = standin.load(OPTIONS);
+	local room = host.add_room(standin.new_room(ROOM));
+	local focus = room:add(standin.new_occupant(ROOM .. "/focus", "focus@auth.meet.example/f1", "moderator"));
+	local teacher = room:add(standin.new_occupant(ROOM .. "/t1", "t1@meet.example/a", "moderator"));
+	local pupil = room:add(standin.new_occupant(ROOM .. "/p1", "p1@meet.example/b", "participant"));
+	return mod, host, room, { focus = focus; teacher = teacher; pupil = pupil };
+end
+
+local function body_of(request) return json.decode(request.ex.body); end
+
+local function recording_presence(status)
+	return st.presence({ from = ROOM .. "/focus" })
+		:tag("jibri-recording-status", { xmlns = "http://jitsi.org/protocol/jibri";
+			status = status; recording_mode = "file"; session_id = "s1" }):up();
+end
+
+local function json_messages(host, enabled_only)
+	local out = {};
+	for _, stanza in ipairs(host.sent) do
+		local tag = stanza:get_child("json-message", "http://jitsi.org/jitmeet");
+		if tag then
+			local body = json.decode(tag:get_text());
+			if body.enabled ~= nil or not enabled_only then
+				table.insert(out, { to = stanza.attr.to; from = stanza.attr.from; body = body });
+			end
+		end
+	end
+	return out;
+end
+
+local LECTURE_ON = { transcription_allowed = false; instructions = {
+	{ action = "announce"; text = "Deze les wordt opgenomen." },
+	{ action = "av_moderation"; media = "audio"; enabled = true },
+	{ action = "av_moderation"; media = "video"; enabled = true },
+	{ action = "announce"; text = "Deze les wordt opgenomen." },
+} };
+
+describe("signed reporting", function ()
+	it("posts occupant events signed with the shared secret, with a pseudonym only", function ()
+		local _, host, room, people = setup();
+		host.fire("muc-occupant-joined", { room = room; occupant = people.pupil;
+			origin = { jitsi_meet_context_user = { id = "p_abc"; name = "Lotte"; email = "l@school.example" } } });
+		local request = host.requests[1];
+		assert.are.equal(OPTIONS.privacy_gateway_url, request.url);
+		local headers = request.ex.headers;
+		local expected = "sha256=" .. hashes.hmac_sha256(SECRET,
+			headers["X-Privacy-Gateway-Timestamp"] .. "." .. request.ex.body, true);
+		assert.are.equal(expected, headers["X-Privacy-Gateway-Signature"]);
+		local body = body_of(request);
+		assert.are.same({ "occupant_joined", "lesson1", ROOM .. "/p1", "p_abc", false },
+			{ body.event, body.room, body.occupant, body.person, body.service });
+		assert.is_nil(request.ex.body:find("Lotte", 1, true));  -- G20: no names leave prosody
+		assert.is_nil(request.ex.body:find("school.example", 1, true));
+		assert.is_true(#body.id >= 8);
+	end);
+
+	it("marks jicofo's focus as a service, not a person", function ()
+		local _, host, room, people = setup();
+		host.fire("muc-occupant-joined", { room = room; occupant = people.focus; origin = {} });
+		assert.is_true(body_of(host.requests[1]).service);
+	end);
+
+	it("reports the recording status from the focus presence once per change", function ()
+		local _, host, room, people = setup();
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		assert.are.equal(1, #host.requests);
+		local body = body_of(host.requests[1]);
+		assert.are.same({ "recording_status", "on", "file", false, false },
+			{ body.event, body.status, body.mode, body.av_moderation.audio, body.av_moderation.video });
+	end);
+
+	it("ignores a recording status in anybody else's presence", function ()
+		local _, host, room, people = setup();
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.pupil; stanza = recording_presence("off") });
+		assert.are.equal(0, #host.requests);
+	end);
+
+	it("refuses to start without a strong secret (keeps no default)", function ()
+		local weak = {};
+		for k, v in pairs(OPTIONS) do weak[k] = v; end
+		weak.privacy_gateway_secret = "short";
+		local mod, host = standin.load(weak);
+		assert.is_nil(mod);
+		assert.is_nil(host.hooks["muc-occupant-joined"]);
+	end);
+end);
+
+describe("AV moderation on the gateway's instruction (G10)", function ()
+	it("turns AV moderation on for audio and video and announces, when the recording starts", function ()
+		local _, host, room, people = setup();
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		host.answer(LECTURE_ON);
+		assert.are.same({ ROOM .. "/t1" }, room.av_moderation.audio);  -- moderators only, never the focus
+		assert.are.same({ ROOM .. "/t1" }, room.av_moderation.video);
+		assert.are.equal(ROOM .. "/focus", room.av_moderation_actors.audio);
+		assert.is_true(room.jitsiMetadata.startMuted.audio);  -- jicofo mutes newcomers too
+		assert.is_true(room.jitsiMetadata.startMuted.video);
+		local enables = json_messages(host, true);
+		assert.are.equal(6, #enables);  -- 3 occupants x 2 media
+		for _, m in ipairs(enables) do
+			assert.are.equal("avmoderation.meet.example", m.from);
+			assert.are.same({ "av_moderation", true }, { m.body.type, m.body.enabled });
+		end
+		assert.are.equal(2, #room.broadcasts);  -- before and right after (G8)
+		assert.are.equal("Deze les wordt opgenomen.", room.broadcasts[1]:get_child_text("body"));
+		assert.are.equal("groupchat", room.broadcasts[1].attr.type);
+	end);
+
+	it("switches it off again when the recording stops and restores startMuted", function ()
+		local _, host, room, people = setup();
+		room.jitsiMetadata.startMuted.video = false;
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		host.answer(LECTURE_ON);
+		host.sent = {};
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("off") });
+		assert.are.same({ true, true }, { body_of(host.requests[1]).av_moderation.audio,
+			body_of(host.requests[1]).av_moderation.video });
+		host.answer({ instructions = {
+			{ action = "av_moderation"; media = "audio"; enabled = false },
+			{ action = "av_moderation"; media = "video"; enabled = false },
+			{ action = "announce"; text = "De opname is gestopt." } } });
+		assert.is_nil(room.av_moderation);
+		assert.is_nil(room.jitsiMetadata.startMuted.audio);
+		assert.is_false(room.jitsiMetadata.startMuted.video);
+		local messages = json_messages(host, true);
+		assert.are.equal(6, #messages);
+		for _, m in ipairs(messages) do assert.is_false(m.body.enabled); end
+		assert.are.equal("De opname is gestopt.", room.broadcasts[3]:get_child_text("body"));
+	end);
+
+	it("leaves AV moderation a teacher had switched on before in place", function ()
+		local mod, host, room = setup();
+		mod.set_av_moderation(room, "audio", true);  -- the teacher's own choice
+		host.sent = {};
+		mod.apply(room, { instructions = {
+			{ action = "av_moderation"; media = "audio"; enabled = true },
+			{ action = "av_moderation"; media = "video"; enabled = false } } });
+		assert.is_not_nil(room.av_moderation.audio);
+		assert.are.equal(0, #json_messages(host, true));  -- nothing changed, nothing sent
+	end);
+
+	it("tells one occupant, or the moderators, privately", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { instructions = {
+			{ action = "tell"; occupant = ROOM .. "/p1"; text = "Je camera is uitgezet." },
+			{ action = "tell_moderators"; text = "De opname is meteen gestopt." } } });
+		assert.are.same({ "p1@meet.example/b", "t1@meet.example/a" },
+			{ host.sent[1].attr.to, host.sent[2].attr.to });
+		assert.are.equal("Je camera is uitgezet.", host.sent[1]:get_child_text("body"));
+	end);
+
+	it("stops a recording by removing the recorder (G3, G11)", function ()
+		local mod, _, room = setup();
+		room:add(standin.new_occupant(ROOM .. "/rec", "recorder@recorder.meet.example/r", "participant"));
+		mod.apply(room, { instructions = { { action = "stop_recording" } } });
+		assert.are.same({ { nick = ROOM .. "/rec"; role = "none";
+			reason = "Recording stopped by the school's privacy policy" } }, room.kicked);
+	end);
+end);
+
+describe("transcription consent (G15)", function ()
+	local function request_presence(value)
+		return st.presence({ to = ROOM .. "/p1"; from = "p1@meet.example/b" })
+			:tag("jitsi_participant_requestingTranscription"):text(value):up()
+			:tag("audiomuted"):text("true"):up();
+	end
+
+	it("drops a transcription request while consent is not complete and tells the gateway", function ()
+		local _, host = setup();
+		local stanza = request_presence("true");
+		host.fire("presence/full", { stanza = stanza; origin = {} });
+		assert.is_nil(stanza:get_child("jitsi_participant_requestingTranscription"));
+		assert.is_not_nil(stanza:get_child("audiomuted"));  -- the rest of the presence goes on
+		assert.are.equal("transcription_requested", body_of(host.requests[1]).event);
+	end);
+
+	it("lets it through once the gateway says everyone present opted in", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { transcription_allowed = true; instructions = {} });
+		local stanza = request_presence("true");
+		host.fire("presence/full", { stanza = stanza; origin = {} });
+		assert.is_not_nil(stanza:get_child("jitsi_participant_requestingTranscription"));
+		assert.are.equal(0, #host.requests);
+	end);
+
+	it("stops transcription when someone who did not opt in joins", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { transcription_allowed = true; instructions = {} });
+		room:add(standin.new_occupant(ROOM .. "/tr", "transcriber@recorder.meet.example/j", "participant"));
+		mod.apply(room, { transcription_allowed = false; instructions = { { action = "stop_transcription" } } });
+		assert.are.equal(ROOM .. "/tr", room.kicked[1].nick);
+		local stanza = request_presence("true");
+		host.fire("presence/full", { stanza = stanza; origin = {} });
+		assert.is_nil(stanza:get_child("jitsi_participant_requestingTranscription"));
+	end);
+
+	it("applies pending instructions from the periodic sync", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { transcription_allowed = true; instructions = {} });
+		assert.are.equal(10, host.timers[1].delay);
+		host.timers[1].fn();
+		assert.are.same({ "lesson1" }, body_of(host.requests[1]).rooms);
+		host.answer({ rooms = { lesson1 = { transcription_allowed = false;
+			instructions = { { action = "announce"; text = "x" } } } } });
+		assert.is_false(room._data.privacy_gateway_transcription);
+		assert.are.equal(1, #room.broadcasts);
+	end);
+end);

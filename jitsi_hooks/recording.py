@@ -1,0 +1,146 @@
+"""Recording status from prosody -> the guard engine -> prosody instructions (G8-G13, G3).
+
+jicofo publishes `jibri-recording-status` in the focus presence; the module
+reports it with the room's AV moderation state at that moment. On "on" the
+guard decides (announce, AV moderation for audio and video in a lecture, or
+stop at once in a confidential room / without a purpose); the AV moderation
+state before is kept so "off" restores exactly that (reference/jitsi.md §4).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from aiohttp import web
+
+from gateway import guard, jitsi_policy, keys
+from gateway.errors import BadRequest
+from gateway.settings import ROLES, Role
+from jitsi_hooks import guard_jitsi
+from jitsi_hooks.context import jitsi
+from jitsi_hooks.rooms import PRESENCE_TTL, RecordingState
+
+log = logging.getLogger(__name__)
+
+
+async def remember_role(app: web.Application, person: str, role: Role) -> None:
+    """Kept server-side when a token is minted, so the token does not carry it."""
+    await app[keys.STORE].set(f"jitsi:role:{person}", role.encode(), PRESENCE_TTL)
+
+
+async def _role(app: web.Application, person: str) -> Role:
+    raw = await app[keys.STORE].get(f"jitsi:role:{person}") if person else None
+    role = raw.decode() if raw else "guest"
+    return role if role in ROLES else "guest"  # unknown: protected
+
+
+async def _participants(app: web.Application, room: str) -> tuple[guard.Participant, ...]:
+    out = []
+    for occupant, person in (await jitsi(app).rooms.occupants(room)).items():
+        if person:
+            role = await _role(app, person)
+            out.append(guard.Participant(occupant, role,
+                                         moderator=jitsi_policy.is_moderator(role)))
+    return tuple(out)
+
+
+def _av_state(event: dict[str, Any]) -> tuple[bool, bool]:
+    av = event.get("av_moderation")
+    if not isinstance(av, dict):
+        return False, False
+    return av.get("audio") is True, av.get("video") is True
+
+
+async def _state(app: web.Application, room: str, av_now: tuple[bool, bool],
+                 current: RecordingState) -> guard.MeetingState:
+    policy = app[keys.SETTINGS].policy
+    settings = await jitsi(app).rooms.settings(room)
+    return guard_jitsi.meeting_state(
+        meeting_type=jitsi_policy.meeting_type_of_room(policy, room, settings.created_as),
+        purpose=settings.purpose, approval_reference=settings.approval_reference,
+        participants=await _participants(app, room), av_now=av_now,
+        recording=current.recording, active_purpose=current.purpose,
+        av_before=current.av_before)
+
+
+async def _started(app: web.Application, room: str, event: dict[str, Any]) -> list[dict[str, Any]]:
+    rooms = jitsi(app).rooms
+    current = await rooms.recording(room)
+    if current.recording:
+        return []  # a repeated "on": already guarded
+    policy = app[keys.SETTINGS].policy
+    av_now = _av_state(event)
+    state = await _state(app, room, av_now, current)
+    initiator = event.get("initiator")
+    starter = initiator if isinstance(initiator, str) and state.participant(initiator) else None
+    if event.get("mode") == "stream":
+        actions: tuple[guard.Action, ...] = (guard.StopRecording("recording_not_allowed"),)
+        new_state = state  # livestreaming is never allowed (features say so too, G21)
+    else:
+        new_state, _, actions = guard_jitsi.recording_started(
+            policy, state, starter, policy.gateway.default_language)
+    await rooms.set_recording(room, RecordingState(
+        recording=True, purpose=new_state.active_purpose,
+        av_before=av_now if new_state.locks_before is not None else None,
+        started_at=app[keys.CLOCK].time()))
+    await _account(app, room, "recording_started", new_state.active_purpose, actions)
+    return guard_jitsi.instructions(actions, policy.gateway.default_language)
+
+
+async def _stopped(app: web.Application, room: str, event: dict[str, Any]) -> list[dict[str, Any]]:
+    rooms = jitsi(app).rooms
+    current = await rooms.recording(room)
+    if not current.recording:
+        return []
+    policy = app[keys.SETTINGS].policy
+    state = await _state(app, room, _av_state(event), current)
+    instructions, actions = guard_jitsi.recording_stopped(policy, state,
+                                                          policy.gateway.default_language)
+    await rooms.set_recording(room, RecordingState(recording=False, purpose=current.purpose))
+    await _account(app, room, "recording_stopped", current.purpose, actions)
+    return instructions
+
+
+async def _account(app: web.Application, room: str,
+                   kind: Literal["recording_started", "recording_stopped"], purpose: str | None,
+                   actions: tuple[guard.Action, ...]) -> None:
+    names = ",".join(type(a).__name__ for a in actions)
+    for action in actions:
+        if isinstance(action, guard.StopRecording):
+            app[keys.METRICS].recordings_stopped.labels(platform="jitsi",
+                                                        reason=action.reason).inc()
+    room_ref = app[keys.PSEUDONYMS].tag("room", room)
+    await app[keys.AUDIT].record(kind, "jitsi", room=room_ref,
+                                 purpose=purpose or "undeclared", actions=names)
+    log.info("jitsi recording", extra={"event": kind, "room_ref": room_ref,
+                                       "purpose": purpose or "undeclared", "action": names})
+
+
+async def on_status(app: web.Application, room: str, event: dict[str, Any]) -> list[dict[str, Any]]:
+    status = event.get("status")
+    if status == "on":
+        return await _started(app, room, event)
+    if status == "off":
+        return await _stopped(app, room, event)
+    if status == "pending":
+        return []
+    raise BadRequest("bad_status")
+
+
+async def on_join(app: web.Application, room: str, occupant: str) -> list[dict[str, Any]]:
+    """A newcomer during a recording is told at once (G8)."""
+    current = await jitsi(app).rooms.recording(room)
+    if not current.recording:
+        return []
+    policy = app[keys.SETTINGS].policy
+    state = await _state(app, room, (False, False), current)
+    who = state.participant(occupant) or guard.Participant(occupant, "guest")
+    actions = guard.decide(policy, state, guard.ParticipantJoined(who))
+    return guard_jitsi.instructions(actions, policy.gateway.default_language)
+
+
+async def on_room_destroyed(app: web.Application, room: str) -> None:
+    current = await jitsi(app).rooms.recording(room)
+    if current.recording:
+        await _account(app, room, "recording_stopped", current.purpose, ())

@@ -1,0 +1,85 @@
+// The Jitsi meeting page (G4, G5, G15, G18, G21). No inline script: everything
+// comes from data- attributes and /jitsi/<room>/config.json. These settings are
+// the person's defaults; the server side (token features, prosody module) enforces.
+(function () {
+  "use strict";
+  var root = document.getElementById("meeting");
+  if (!root) { return; }
+  var data = root.dataset;
+  var api = null;
+  var blurWanted = true; // G5: blur whenever the camera goes on, unless switched off
+
+  function setRecording(on) {
+    var el = document.getElementById("recording-state");
+    el.dataset.recording = on ? "on" : "off";
+    el.textContent = on ? data.textRecordingOn : data.textRecordingOff;
+  }
+
+  function setTranscription(state) {
+    var el = document.getElementById("transcription-state");
+    if (!el || !state) { return; }
+    el.dataset.allowed = state.allowed ? "yes" : "no";
+    el.textContent = (state.allowed ? data.textTranscriptionOn : data.textTranscriptionOff) +
+      " (" + state.opted_in_present + "/" + state.present + ")";
+    var box = document.getElementById("consent");
+    if (box) { box.checked = !!state.opted_in; }
+  }
+
+  function showState(state) {
+    setRecording(!!state.recording);
+    setTranscription(state.transcription);
+  }
+
+  function refresh() {
+    fetch(data.stateUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (state) { if (state) { showState(state); } })
+      .catch(function () { /* keep the last known state */ });
+  }
+
+  function applyBlur() {
+    if (api) { api.executeCommand("setBlurredBackground", blurWanted ? "blur" : "none"); }
+  }
+
+  function join(config) {
+    var options = config.options;
+    options.parentNode = document.getElementById("jitsi");
+    api = new window.JitsiMeetExternalAPI(config.domain, options);
+    root.classList.add("joined");
+    api.addListener("videoMuteStatusChanged", function (event) {
+      if (event && event.muted === false && blurWanted) { applyBlur(); }
+    });
+    api.addListener("recordingStatusChanged", function (event) {
+      if (event && typeof event.on === "boolean") { setRecording(event.on); }
+      refresh();
+    });
+    api.addListener("transcribingStatusChanged", function () { refresh(); });
+  }
+
+  document.getElementById("join").addEventListener("click", function () {
+    fetch(data.configUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error("config " + r.status); } return r.json(); })
+      .then(join)
+      .catch(function (err) { root.dataset.error = String(err); });
+  });
+
+  document.getElementById("blur").addEventListener("change", function (event) {
+    blurWanted = event.target.checked;
+    applyBlur();
+  });
+
+  var consent = document.getElementById("consent");
+  if (consent) {
+    consent.addEventListener("change", function () {
+      var body = new URLSearchParams({ csrf: data.csrf, opt_in: consent.checked ? "1" : "0" });
+      fetch(data.consentUrl, {
+        method: "POST", credentials: "same-origin", body: body,
+        headers: { Accept: "application/json" }
+      }).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (state) { if (state) { showState(state); } });
+    });
+  }
+
+  refresh();
+  window.setInterval(refresh, 5000);
+}());

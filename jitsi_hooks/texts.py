@@ -1,0 +1,77 @@
+"""The Jitsi pages' texts in Dutch and English (G18: plain words a child follows)."""
+
+from __future__ import annotations
+
+from gateway import i18n
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "jitsi.title": {"nl": "Online bijeenkomst", "en": "Online meeting"},
+    "jitsi.notice_heading": {"nl": "Lees dit eerst", "en": "Read this first"},
+    "jitsi.notice_camera": {
+        "nl": "Je camera staat uit als je binnenkomt. Je hoeft hem niet aan te zetten. Zet je "
+              "hem aan, dan wordt je achtergrond vervaagd, tenzij je dat zelf uitzet.",
+        "en": "Your camera is off when you come in. You do not have to switch it on. If you "
+              "do, your background is blurred unless you switch that off yourself."},
+    "jitsi.notice_mic_off": {"nl": "Je microfoon staat uit als je binnenkomt.",
+                             "en": "Your microphone is off when you come in."},
+    "jitsi.notice_mic_on": {"nl": "Je microfoon staat aan als je binnenkomt.",
+                            "en": "Your microphone is on when you come in."},
+    "jitsi.notice_data": {
+        "nl": "De school ziet wie er in de bijeenkomst is zolang die loopt. Je naam zien de "
+              "anderen in de bijeenkomst. Alles gaat via de eigen servers van de school; er "
+              "gaat niets naar andere bedrijven.",
+        "en": "The school sees who is in the meeting while it runs. The others in the meeting "
+              "see your name. Everything runs on the school's own servers; nothing goes to "
+              "other companies."},
+    "jitsi.notice_recording": {
+        "nl": "Als de leraar deze bijeenkomst opneemt, hoor en zie je dat vooraf en meteen "
+              "na de start. Doel nu: {purpose}. Zo'n opname wordt na {days} dagen gewist.",
+        "en": "If the teacher records this meeting, you are told before and right after it "
+              "starts. Purpose now: {purpose}. Such a recording is deleted after {days} days."},
+    "jitsi.notice_no_recording": {
+        "nl": "Dit gesprek is vertrouwelijk: het kan niet worden opgenomen of uitgeschreven.",
+        "en": "This talk is confidential: it cannot be recorded or transcribed."},
+    "jitsi.notice_more": {"nl": "Meer over je privacy", "en": "More about your privacy"},
+    "jitsi.join": {"nl": "Ik heb het gelezen, naar binnen", "en": "I have read this, join"},
+    "jitsi.blur": {"nl": "Vervaag mijn achtergrond als mijn camera aan staat",
+                   "en": "Blur my background when my camera is on"},
+    "jitsi.recording_on": {"nl": "Deze bijeenkomst wordt nu opgenomen.",
+                           "en": "This meeting is being recorded now."},
+    "jitsi.recording_off": {"nl": "Er wordt niet opgenomen.", "en": "Nothing is being recorded."},
+    "jitsi.transcription_heading": {"nl": "Uitschrijven (ondertiteling)",
+                                    "en": "Transcription (subtitles)"},
+    "jitsi.transcription_explain": {
+        "nl": "Een computer kan opschrijven wat er gezegd wordt. Dat gebeurt alleen als "
+              "iedereen die er is ja zegt. Zeg je nee, dan gebeurt het niet.",
+        "en": "A computer can write down what is said. That only happens if everyone who is "
+              "here says yes. If you say no, it does not happen."},
+    "jitsi.transcription_opt_in": {"nl": "Ja, ik vind uitschrijven goed",
+                                   "en": "Yes, transcription is fine with me"},
+    "jitsi.transcription_on": {"nl": "Uitschrijven mag nu: iedereen zei ja.",
+                               "en": "Transcription is allowed now: everyone said yes."},
+    "jitsi.transcription_off": {"nl": "Uitschrijven staat uit.",
+                                "en": "Transcription is off."},
+    "jitsi.purpose_heading": {"nl": "Doel van een opname (leraar)",
+                              "en": "Purpose of a recording (teacher)"},
+    "jitsi.approval_reference": {"nl": "Kenmerk van de privacy-officer (alleen bij een "
+                                       "uitzondering)",
+                                 "en": "Privacy officer's reference (exceptions only)"},
+    "jitsi.save": {"nl": "Opslaan", "en": "Save"},
+    "jitsi.new_room": {"nl": "Nieuwe ruimte", "en": "New room"},
+    "jitsi.room_name": {"nl": "Naam (kleine letters, cijfers, - en _)",
+                        "en": "Name (lowercase letters, digits, - and _)"},
+    "jitsi.meeting_type": {"nl": "Soort bijeenkomst", "en": "Kind of meeting"},
+    "jitsi.create": {"nl": "Maken", "en": "Create"},
+    "meeting_type.lesson": {"nl": "Les", "en": "Lesson"},
+    "meeting_type.meeting": {"nl": "Overleg (personeel)", "en": "Staff meeting"},
+    "meeting_type.confidential": {"nl": "Vertrouwelijk gesprek (nooit opgenomen)",
+                                  "en": "Confidential talk (never recorded)"},
+    "refused.guests_not_allowed": {
+        "nl": "Gasten mogen niet in deze bijeenkomst. Log in met je schoolaccount.",
+        "en": "Guests may not join this meeting. Log in with your school account."},
+    "purpose.none": {"nl": "geen", "en": "none"},
+}
+
+
+def register_texts() -> None:
+    i18n.register(_TEXTS)

@@ -1,0 +1,83 @@
+"""Helpers for the Jitsi tests: a Jitsi-enabled policy, seeded sessions, signed events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.sessions import COOKIE_DEV, new_session
+from gateway.settings import Role, Settings
+from tests.support import deep_merge, make_settings
+
+JITSI_BASE = "https://meet.school.example"
+APP_ID = "privacy-gateway"
+AUDIENCE = "jitsi"
+SUBJECT = "meet.school.example"
+
+
+def jitsi_settings(tmp_path: Path, changes: dict[str, Any] | None = None) -> Settings:
+    (tmp_path / "app.secret").write_text(secrets.token_urlsafe(48))
+    (tmp_path / "hook.secret").write_text(secrets.token_urlsafe(48))
+    jitsi = {"enabled": True, "base_url": JITSI_BASE, "app_id": APP_ID, "audience": AUDIENCE,
+             "subject": SUBJECT, "app_secret_file": str(tmp_path / "app.secret"),
+             "hook_secret_file": str(tmp_path / "hook.secret"), "token_ttl_seconds": 600,
+             "room_rules": [{"prefix": "vertrouwelijk-", "meeting_type": "confidential"},
+                            {"prefix": "team-", "meeting_type": "meeting"}]}
+    return make_settings(tmp_path, deep_merge({"jitsi": jitsi}, changes or {}))
+
+
+PEOPLE: dict[Role, tuple[str, str]] = {
+    "teacher": ("Tamara de Vries", "t.devries@school.example"),
+    "pupil": ("Lotte Bakker", "lotte.b@leerling.school.example"),
+    "staff": ("Ahmed", "ahmed@school.example"),
+    "guest": ("Gast", "gast@school.example"),
+}
+
+
+async def seed_session(app: web.Application, role: Role, subject: str | None = None) -> str:
+    """A logged-in browser's cookie header value, as after a school login."""
+    name, email = PEOPLE[role]
+    subject = subject or f"{role}-sub"
+    person = app[keys.PSEUDONYMS].person("https://idp.school.example", subject)
+    session = new_session(issuer="https://idp.school.example", subject=subject, idp="demo",
+                          role=role, person=person, name=name, email=email,
+                          now=app[keys.CLOCK].time())
+    session_id = secrets.token_urlsafe(32)
+    from dataclasses import asdict
+
+    key = "session:" + hashlib.sha256(session_id.encode()).hexdigest()
+    await app[keys.STORE].set(key, json.dumps(asdict(session)).encode(), 3600)
+    return f"{COOKIE_DEV}={session_id}"
+
+
+def person_of(app: web.Application, role: Role, subject: str | None = None) -> str:
+    return app[keys.PSEUDONYMS].person("https://idp.school.example", subject or f"{role}-sub")
+
+
+def hook_secret(settings: Settings) -> bytes:
+    return settings.secrets.get("jitsi.hook_secret")
+
+
+def signed(settings: Settings, event: dict[str, Any], now: float) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"id": secrets.token_hex(8), **event}).encode()
+    timestamp = str(int(now))
+    signature = "sha256=" + hmac.new(hook_secret(settings), timestamp.encode() + b"." + body,
+                                     hashlib.sha256).hexdigest()
+    return body, {"X-Privacy-Gateway-Timestamp": timestamp,
+                  "X-Privacy-Gateway-Signature": signature,
+                  "Content-Type": "application/json"}
+
+
+async def csrf_of(app: web.Application, cookie: str) -> str:
+    session_id = cookie.split("=", 1)[1]
+    raw = await app[keys.STORE].get("session:" + hashlib.sha256(session_id.encode()).hexdigest())
+    assert raw is not None
+    csrf: str = json.loads(raw)["csrf"]
+    return csrf

@@ -262,10 +262,19 @@ async def reconcile_once(redis_url: str, bbb_url: str) -> tuple[int, float]:
     return result.reconciled, elapsed
 
 
+def _peak_rss_mb() -> float:
+    """VmHWM: this process image's own peak (ru_maxrss would carry the parent's over exec)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def reconcile_child(redis_url: str, bbb_url: str) -> None:
     """One reconciliation in a fresh process; prints count, seconds and peak RSS."""
     count, elapsed = asyncio.run(reconcile_once(redis_url, bbb_url))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     print(json.dumps({"count": count, "seconds": elapsed, "peak_rss_mb": peak_mb}))
 
 

@@ -122,7 +122,7 @@ async def _handle(app: web.Application, event: dict[str, Any]) -> dict[str, Any]
     instructions: list[dict[str, Any]] = []
     async with _ROOM_LOCKS.setdefault(room, asyncio.Lock()):
         if kind == "room_created":
-            await rooms.forget_room(room)
+            pass  # prosody fires it after the creator's occupant_joined: nothing to reset
         elif kind == "room_destroyed":
             await recording.on_room_destroyed(app, room)
             await rooms.forget_room(room)

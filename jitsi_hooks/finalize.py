@@ -82,7 +82,7 @@ def inspect(directory: str) -> SessionDir:
     if not isinstance(url, str) or not url:
         raise FinalizeError(f"{meta_path}: no meeting_url")
     try:
-        room = normalise_room(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+        room = normalise_room(urlsplit(url).path.strip("/"))  # exactly one segment: no tenants
     except BadRequest:
         raise FinalizeError(f"{meta_path}: meeting_url does not name a valid room") from None
     media = _media_files(path)

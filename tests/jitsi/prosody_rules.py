@@ -54,7 +54,8 @@ def verify(token: str, *, expected_alg: str, key: bytes | RSAPublicKey, issuers:
     if not _signature_ok(expected_alg, key, f"{parts[0]}.{parts[1]}".encode(), _b64(parts[2])):
         raise Rejected("Invalid signature")
     for name in ("exp", "nbf"):
-        if name in body and (not isinstance(body[name], int | float) or isinstance(body[name], bool)):
+        value = body.get(name, 0)
+        if not isinstance(value, int | float) or isinstance(value, bool):
             raise Rejected(f"'{name}' must be number")
     if "exp" in body and now >= body["exp"]:  # no leeway
         raise Rejected("Not acceptable by exp")

@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.sessions import COOKIE_DEV, new_session
 from gateway.settings import Role, Settings
-from tests.support import deep_merge, make_settings
+from tests.support import deep_merge, demo_settings, make_settings
 
 JITSI_BASE = "https://meet.school.example"
 APP_ID = "privacy-gateway"
@@ -22,7 +22,9 @@ AUDIENCE = "jitsi"
 SUBJECT = "meet.school.example"
 
 
-def jitsi_settings(tmp_path: Path, changes: dict[str, Any] | None = None) -> Settings:
+def jitsi_settings(tmp_path: Path, changes: dict[str, Any] | None = None,
+                   port: int | None = None) -> Settings:
+    """A Jitsi-enabled example policy; with `port`, served on 127.0.0.1:port (dev IdP)."""
     (tmp_path / "app.secret").write_text(secrets.token_urlsafe(48))
     (tmp_path / "hook.secret").write_text(secrets.token_urlsafe(48))
     jitsi = {"enabled": True, "base_url": JITSI_BASE, "app_id": APP_ID, "audience": AUDIENCE,
@@ -30,7 +32,10 @@ def jitsi_settings(tmp_path: Path, changes: dict[str, Any] | None = None) -> Set
              "hook_secret_file": str(tmp_path / "hook.secret"), "token_ttl_seconds": 600,
              "room_rules": [{"prefix": "vertrouwelijk-", "meeting_type": "confidential"},
                             {"prefix": "team-", "meeting_type": "meeting"}]}
-    return make_settings(tmp_path, deep_merge({"jitsi": jitsi}, changes or {}))
+    merged = deep_merge({"jitsi": jitsi}, changes or {})
+    if port is not None:
+        return demo_settings(tmp_path, port, merged)
+    return make_settings(tmp_path, merged)
 
 
 PEOPLE: dict[Role, tuple[str, str]] = {

@@ -1,0 +1,152 @@
+"""The meeting page in real headless Chromium, with Jitsi's external_api.js replaced by a
+recorder served from a local "Jitsi" origin (no Jitsi server runs here)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gateway import keys
+from tests.browser import chromium
+from tests.gateway_fixtures import start_gateway
+from tests.jitsi.support import jitsi_settings, person_of, seed_session, signed
+from tests.support import free_port
+
+ROOM = "lesson-7a"
+
+RECORDER = """
+window.__jitsi = { created: [], commands: [], listeners: {} };
+window.JitsiMeetExternalAPI = function (domain, options) {
+  var copy = {};
+  Object.keys(options).forEach(function (k) { if (k !== "parentNode") { copy[k] = options[k]; } });
+  window.__jitsi.created.push({ domain: domain, options: JSON.parse(JSON.stringify(copy)),
+                                parentId: options.parentNode && options.parentNode.id });
+  this.executeCommand = function (name, arg) { window.__jitsi.commands.push([name, arg]); };
+  this.addListener = function (name, fn) { window.__jitsi.listeners[name] = fn; };
+};
+"""
+
+
+@pytest.fixture
+async def fake_jitsi() -> AsyncIterator[str]:
+    app = web.Application()
+
+    async def external_api(request: web.Request) -> web.Response:
+        return web.Response(text=RECORDER, content_type="application/javascript")
+
+    app.router.add_get("/external_api.js", external_api)
+    server = TestServer(app, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    yield f"http://127.0.0.1:{server.port}"
+    await server.close()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path, fake_jitsi: str) -> AsyncIterator[tuple[web.Application, str]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = jitsi_settings(tmp_path, {"jitsi": {"base_url": fake_jitsi}}, port=port)
+    async with start_gateway(settings, port, wait_ready=False) as app:
+        yield app, base
+
+
+async def hook(app: web.Application, base: str, event: dict) -> None:
+    body, headers = signed(app[keys.SETTINGS], event, app[keys.CLOCK].time())
+    async with aiohttp.ClientSession() as http, http.post(
+            base + "/hooks/jitsi/events", data=body, headers=headers) as resp:
+        assert resp.status == 200
+
+
+async def test_meeting_page_passes_privacy_defaults_to_jitsi(
+        gateway: tuple[web.Application, str], fake_jitsi: str, tmp_path: Path) -> None:
+    app, base = gateway
+    cookie = (await seed_session(app, "pupil")).split("=", 1)
+    await hook(app, base, {"event": "occupant_joined", "room": ROOM, "occupant": "o/p1",
+                           "person": person_of(app, "pupil"), "service": False})
+    async with chromium() as browser:
+        context = await browser.new_context(locale="en-GB")
+        await context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": base}])
+        page = await context.new_page()
+        origins: set[str] = set()
+        problems: list[str] = []
+        page.on("request", lambda r: origins.add(urlsplit(r.url).netloc))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        await page.goto(f"{base}/jitsi/{ROOM}?lang=en")
+
+        # G18: the notice comes first; nothing connects to Jitsi before "join".
+        notice = await page.inner_text("#prejoin")
+        assert "Your camera is off when you come in" in notice
+        assert "Your microphone is off" in notice
+        assert "deleted after 30 days" in notice
+        assert await page.evaluate("window.__jitsi.created.length") == 0
+        await page.wait_for_selector('#recording-state[data-recording="off"]')
+
+        await page.click("#join")
+        await page.wait_for_function("window.__jitsi.created.length === 1")
+        created = await page.evaluate("window.__jitsi.created[0]")
+        assert created["domain"] == urlsplit(fake_jitsi).netloc
+        assert created["parentId"] == "jitsi"
+        options = created["options"]
+        assert options["roomName"] == ROOM and options["jwt"].count(".") == 2
+        config = options["configOverwrite"]
+        assert config["startWithVideoMuted"] is True  # G4
+        assert config["startWithAudioMuted"] is True  # microphone per policy (off)
+        assert config["disableThirdPartyRequests"] is True  # G21
+        assert config["gravatar"] == {"disabled": True}
+        assert config["analytics"]["disabled"] is True
+        assert config["transcription"] == {"autoTranscribeOnRecord": False}  # G15
+        assert await page.is_hidden("#prejoin")
+
+        # G5: the camera goes on -> blur; switched off by the person -> stays off.
+        await page.evaluate("window.__jitsi.listeners.videoMuteStatusChanged({muted: false})")
+        assert await page.evaluate("window.__jitsi.commands") == [["setBlurredBackground",
+                                                                   "blur"]]
+        await page.uncheck("#blur")
+        await page.evaluate("window.__jitsi.listeners.videoMuteStatusChanged({muted: true})")
+        await page.evaluate("window.__jitsi.listeners.videoMuteStatusChanged({muted: false})")
+        assert await page.evaluate("window.__jitsi.commands") == [
+            ["setBlurredBackground", "blur"], ["setBlurredBackground", "none"]]
+
+        # G15: opting in on the page; the only person present -> transcription allowed.
+        await page.wait_for_selector('#transcription-state[data-allowed="no"]')
+        await page.check("#consent")
+        await page.wait_for_selector('#transcription-state[data-allowed="yes"]')
+        assert "(1/1)" in await page.inner_text("#transcription-state")
+        await page.uncheck("#consent")
+        await page.wait_for_selector('#transcription-state[data-allowed="no"]')
+
+        # Recording state visible: the module reports it, the page shows it.
+        await hook(app, base, {"event": "recording_status", "room": ROOM, "status": "on",
+                               "mode": "file", "av_moderation": {}})
+        await page.evaluate("window.__jitsi.listeners.recordingStatusChanged({on: true})")
+        await page.wait_for_selector('#recording-state[data-recording="on"]')
+        assert "being recorded" in await page.inner_text("#recording-state")
+        await page.screenshot(path=str(tmp_path / "meeting.png"))
+
+        assert origins == {urlsplit(base).netloc, urlsplit(fake_jitsi).netloc}  # G21
+        assert problems == []  # no CSP violation, no script error
+        await context.close()
+
+
+async def test_teacher_page_offers_purpose_and_room_creation(
+        gateway: tuple[web.Application, str]) -> None:
+    app, base = gateway
+    cookie = await seed_session(app, "teacher")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/jitsi/{ROOM}?lang=en", headers={"Cookie": cookie}) as resp:
+            text = await resp.text()
+            assert 'name="purpose"' in text
+            assert "script-src 'self' http://127.0.0.1:" in resp.headers[
+                "Content-Security-Policy"]
+        async with http.get(f"{base}/jitsi/new?lang=en", headers={"Cookie": cookie}) as resp:
+            assert "Confidential talk (never recorded)" in await resp.text()
+    pupil = await seed_session(app, "pupil", "pupil-x")
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{base}/jitsi/{ROOM}", headers={"Cookie": pupil}) as resp:
+        assert 'name="purpose"' not in await resp.text()  # pupils never pick a purpose

@@ -32,12 +32,11 @@ from dataclasses import replace
 from typing import cast
 
 import aiohttp
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bbb_hooks import bus_codec as codec
 from bbb_hooks import guard_api
-from bbb_hooks.bus_reader import BusReader
+from bbb_hooks.bus_link import BusPublisher, BusReader
 from bbb_hooks.guard_leader import Leadership
 from bbb_hooks.guard_state import (
     Runtime,
@@ -94,7 +93,7 @@ class BusGuard:
         self.api_chat = tuple(int(x) for x in policy.bbb.bbb_version.split(".")) >= (3, 0)
         self._told: dict[tuple[str, str], float] = {}
         self._chat: asyncio.Queue[tuple[Runtime, str]] = asyncio.Queue()
-        self._pub: Redis | None = None
+        self._pub: BusPublisher | None = None
         self.leadership = leadership or Leadership(store)
 
     # ---- the connection loop ------------------------------------------------
@@ -129,8 +128,7 @@ class BusGuard:
 
     async def _session(self) -> None:
         bus = BusReader(self.redis_url, codec.GUARD_CHANNELS, "privacy-gateway-guard-sub")
-        self._pub = Redis.from_url(self.redis_url, socket_keepalive=True,
-                                   client_name="privacy-gateway-guard-pub")
+        self._pub = BusPublisher(self.redis_url, "privacy-gateway-guard-pub")
         try:
             await bus.connect()  # subscribed first, so nothing is missed while reconciling
             await self.reconcile()
@@ -142,8 +140,7 @@ class BusGuard:
                     await self.handle(raw, seen)
         finally:
             await bus.close()
-            with contextlib.suppress(RedisError, OSError):
-                await self._pub.aclose()
+            await self._pub.close()
 
     def _set_connected(self, value: bool) -> None:
         self.connected = value
@@ -227,10 +224,7 @@ class BusGuard:
             commands += [codec.public_chat(rt.internal_id, mod, text, uuid.uuid4().hex)
                          for text in lines]
         if commands and self._pub is not None:
-            pipe = self._pub.pipeline(transaction=False)  # one round trip for all of them
-            for command in commands:
-                pipe.publish(codec.TO_AKKA, command)
-            await pipe.execute()
+            await self._pub.publish(codec.TO_AKKA, commands)  # one round trip for all
             self.reacted(rt, seen)
         if self.api_chat:
             for text in lines:

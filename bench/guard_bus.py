@@ -92,14 +92,15 @@ def _pin(pid: int, cpu: int, enabled: bool) -> None:
 def _guard_process(url: str, report: Connection, pin: bool, nice: int) -> None:
     _pin(0, 1, pin)
     os.setpriority(os.PRIO_PROCESS, 0, nice)
-    pauses: list[float] = []
+    pauses: list[tuple[int, float, float]] = []  # generation, wall, CPU
     started: dict[str, float] = {}
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            started["t"] = time.perf_counter()
-        elif info["generation"] >= 0:
-            pauses.append(time.perf_counter() - started.get("t", time.perf_counter()))
+            started["t"], started["cpu"] = time.perf_counter(), time.thread_time()
+        elif "t" in started:
+            pauses.append((info["generation"], time.perf_counter() - started["t"],
+                           time.thread_time() - started["cpu"]))
 
     gc.callbacks.append(on_gc)
 
@@ -266,8 +267,12 @@ async def run(url: str, guard_pid: int, report: Connection, starts: int, pin: bo
     print(f"  bus -> guard read:                     "
           f"{_percentiles([s[1] - s[0] for s in samples])}")
     print(f"  guard waited for a CPU {waited / span * 100:.1f}% of the phase; "
-          f"GC pauses: {len(pauses)}, longest {max(pauses, default=0) * 1000:.1f} ms; "
           f"load average {load_avg:.2f} at the start; pinned: {pin}; guard nice {nice}")
+    for generation in (0, 1, 2):
+        mine = [p for p in pauses if p[0] == generation]
+        print(f"  GC generation {generation} in the guard: {len(mine)} runs, longest "
+              f"{max((p[1] for p in mine), default=0) * 1000:.1f} ms wall / "
+              f"{max((p[2] for p in mine), default=0) * 1000:.1f} ms CPU")
     await pubsub.aclose()  # type: ignore[no-untyped-call]
     await redis.aclose()
 

@@ -20,7 +20,7 @@ import aiohttp
 import jwt
 from aiohttp.test_utils import TestServer, make_mocked_request
 
-from gateway import jitsi_policy, keys
+from gateway import jitsi_policy
 from gateway.app import create_app
 from gateway.sessions import current_session
 from jitsi_hooks.auth import mint_for
@@ -99,7 +99,6 @@ async def main(seconds: float) -> None:
     print(f"/jitsi/auth latency at {CONCURRENCY} concurrent: p50 "
           f"{statistics.median(ordered) * 1000:.1f} ms  p99 {p99:.1f} ms  "
           f"({len(ordered)} requests)")
-    _ = keys
 
 
 if __name__ == "__main__":

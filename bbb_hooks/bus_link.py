@@ -1,12 +1,13 @@
-"""A lean subscriber for BBB's Redis bus: whole socket reads, parsed by hiredis.
+"""Lean connections to BBB's Redis bus: whole socket reads, parsed by hiredis.
 
+BusReader subscribes; BusPublisher sends a reaction's commands in one write.
 Why not redis-py's PubSub: it hands out one message per await and hides how
 many messages one read brought in. The guard wants the whole read at once so
 it can (1) time a reaction from the moment the bytes arrived, not from the
 moment its turn came (the `privacy_gateway_guard_reaction_seconds` metric and
 bench/guard_bus.py), (2) drop floods with byte checks, and (3) handle a
 recording change before the other meetings' traffic that arrived in the same
-read (bus_codec.urgent_first; G10: pupils are silenced first).
+read (bus_codec.guard_events; G10: pupils are silenced first).
 
 Connection details (ACL user and password, TLS for `rediss://`, unix sockets)
 come from the same URL redis-py reads (`redis.connection.parse_url`). Liveness:
@@ -42,19 +43,17 @@ def pack(*args: str | bytes) -> bytes:
     return b"".join(parts)
 
 
-class BusReader:
-    """SUBSCRIBE to `channels` and yield (seen, messages) for every socket read."""
+class _Link:
+    """One authenticated, named RESP connection to BBB's Redis."""
 
-    def __init__(self, url: str, channels: tuple[str, ...], client_name: str,
-                 health_interval: float = 15.0) -> None:
-        self.url, self.channels, self.client_name = url, channels, client_name
-        self.health_interval = health_interval
+    def __init__(self, url: str, client_name: str) -> None:
+        self.url, self.client_name = url, client_name
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._parser = hiredis.Reader()
 
-    async def connect(self) -> None:
-        """Connect, authenticate, name the client and subscribe; BusLost on failure."""
+    async def _open(self, first: bytes = b"") -> int:
+        """Connect and send AUTH, CLIENT SETNAME and `first`; the number of hello replies."""
         options: dict[str, Any] = parse_url(self.url)
         try:
             if "path" in options:
@@ -75,33 +74,63 @@ class BusReader:
             hello.append(pack("AUTH", user, options["password"]) if user
                          else pack("AUTH", options["password"]))
         hello.append(pack("CLIENT", "SETNAME", self.client_name))
-        self._writer.write(b"".join(hello) + pack("SUBSCRIBE", *self.channels))
-        await self._handshake(len(hello))
-
-    async def _handshake(self, replies: int) -> None:
-        confirmed = 0
-        while confirmed < len(self.channels):
-            for reply in (await self._replies())[1]:
-                if isinstance(reply, hiredis.ReplyError):
-                    # e.g. WRONGPASS or NOPERM: the ACL on BBB's Redis (config/bbb/redis-guard.md)
-                    raise BusLost(f"refused: {str(reply).split(' ')[0]}")
-                if replies:
-                    replies -= 1
-                elif isinstance(reply, list) and reply[:1] == [b"subscribe"]:
-                    confirmed += 1
+        self._writer.write(b"".join(hello) + first)
+        return len(hello)
 
     async def _replies(self) -> tuple[float, list[Any]]:
         """The replies of one socket read, and when the read returned."""
         assert self._reader is not None
-        data = await self._reader.read(READ_SIZE)
+        try:
+            data = await self._reader.read(READ_SIZE)
+        except OSError as exc:
+            raise BusLost(f"read: {exc.__class__.__name__}") from None
         seen = time.perf_counter()
         if not data:
             raise BusLost("closed by the server")
         self._parser.feed(data)
         out = []
         while (reply := self._parser.gets()) is not False:
+            if isinstance(reply, hiredis.ReplyError):
+                # e.g. WRONGPASS or NOPERM: the ACL on BBB's Redis (config/bbb/redis-guard.md)
+                raise BusLost(f"refused: {str(reply).split(' ')[0]}")
             out.append(reply)
         return seen, out
+
+    def _drop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+        self._parser = hiredis.Reader()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except (OSError, ssl.SSLError):
+                pass  # already gone: nothing left to flush
+        self._reader = self._writer = None
+        self._parser = hiredis.Reader()
+
+
+class BusReader(_Link):
+    """SUBSCRIBE to `channels` and yield (seen, messages) for every socket read."""
+
+    def __init__(self, url: str, channels: tuple[str, ...], client_name: str,
+                 health_interval: float = 15.0) -> None:
+        super().__init__(url, client_name)
+        self.channels, self.health_interval = channels, health_interval
+
+    async def connect(self) -> None:
+        """Connect, authenticate, name the client and subscribe; BusLost on failure."""
+        hello = await self._open(pack("SUBSCRIBE", *self.channels))
+        confirmed = 0
+        while confirmed < len(self.channels):
+            for reply in (await self._replies())[1]:
+                if hello:
+                    hello -= 1
+                elif isinstance(reply, list) and reply[:1] == [b"subscribe"]:
+                    confirmed += 1
 
     async def batches(self) -> AsyncIterator[tuple[float, list[bytes]]]:
         """Forever: the time a read arrived and the published payloads it carried."""
@@ -117,21 +146,44 @@ class BusReader:
                 self._writer.write(pack("PING"))
                 pinged = True
                 continue
-            except OSError as exc:
-                raise BusLost(f"read: {exc.__class__.__name__}") from None
             pinged = False
             messages = [r[2] for r in replies
                         if isinstance(r, list) and len(r) == 3 and r[0] == b"message"]
-            if any(isinstance(r, hiredis.ReplyError) for r in replies):
-                raise BusLost("error reply on the bus connection")
             if messages:
                 yield seen, messages
 
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+
+class BusPublisher(_Link):
+    """PUBLISH many payloads in one write and wait for all the replies (one round trip).
+
+    redis-py's pipeline costs about as much CPU per command as the guard's whole
+    decision; a reaction publishes up to a few dozen commands (bench/guard_bus.py).
+    """
+
+    def __init__(self, url: str, client_name: str, timeout: float = 5.0) -> None:
+        super().__init__(url, client_name)
+        self.timeout = timeout
+        self._lock = asyncio.Lock()  # the page handler may publish while the bus loop does
+
+    async def connect(self) -> None:
+        hello = await self._open()
+        while hello:
+            hello -= len((await self._replies())[1])
+
+    async def publish(self, channel: str, payloads: list[str]) -> None:
+        async with self._lock:
+            if self._writer is None:
+                await self.connect()
+            assert self._writer is not None
+            self._writer.write(b"".join(pack("PUBLISH", channel, p) for p in payloads))
+            pending = len(payloads)
             try:
-                await self._writer.wait_closed()
-            except (OSError, ssl.SSLError):
-                pass  # already gone: nothing left to flush
-        self._reader = self._writer = None
+                async with asyncio.timeout(self.timeout):
+                    while pending > 0:
+                        pending -= len((await self._replies())[1])
+            except (BusLost, TimeoutError):
+                self._drop()  # replies of this write would confuse the next one
+                raise BusLost("publish not acknowledged") from None
+            except asyncio.CancelledError:
+                self._drop()
+                raise

@@ -8,7 +8,6 @@ import contextvars
 import json
 import logging
 import sys
-import time
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -45,7 +44,3 @@ def configure(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
-def monotonic_ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)

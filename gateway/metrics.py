@@ -3,6 +3,8 @@ room or meeting id. One registry per application so tests stay independent."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import disable_created_metrics as _disable_created
 
@@ -101,7 +103,17 @@ class Metrics:
         self.objections_open = Gauge(
             p + "objections_open", "Objections waiting for the privacy officer (G12).",
             registry=r)
+        self._request_children: dict[tuple[str, str, int], Any] = {}
         self._initialise()
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Request latency by route template; label children are cached (hot path)."""
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self.requests.labels(route=route, method=method, code=str(status))
+            self._request_children[key] = child
+        child.observe(seconds)
 
     def _initialise(self) -> None:
         """Known label combinations start at 0 (no missing series)."""

@@ -61,20 +61,34 @@ def add_csp(request: web.Request, directive: str, *sources: str) -> None:
     request.setdefault(CSP_KEY, {}).setdefault(directive, []).extend(sources)
 
 
+_BASE_CSP: dict[str, tuple[str, ...]] = {
+    "default-src": ("'none'",), "script-src": ("'self'",), "style-src": ("'self'",),
+    "img-src": ("'self'",), "connect-src": ("'self'",), "form-action": ("'self'",),
+    "frame-ancestors": ("'none'",), "base-uri": ("'none'",),
+}
+_DEFAULT_CSP = "; ".join(f"{d} {' '.join(s)}" for d, s in _BASE_CSP.items())
+
+
 def _csp(request: web.Request) -> str:
-    directives: dict[str, list[str]] = {
-        "default-src": ["'none'"], "script-src": ["'self'"], "style-src": ["'self'"],
-        "img-src": ["'self'"], "connect-src": ["'self'"], "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"], "base-uri": ["'none'"],
-    }
-    for directive, sources in request.get(CSP_KEY, {}).items():
+    extra = request.get(CSP_KEY)
+    if not extra:
+        return _DEFAULT_CSP
+    directives = {d: list(s) for d, s in _BASE_CSP.items()}
+    for directive, sources in extra.items():
         directives.setdefault(directive, []).extend(sources)
     return "; ".join(f"{d} {' '.join(s)}" for d, s in directives.items())
 
 
+_SLOW_REQUEST_SECONDS = 1.0
+
+
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, latency metric and one access log line without personal data."""
+    """Request id, latency metric and an access log line without personal data.
+
+    Routine requests are logged at DEBUG; refusals, errors and slow requests at
+    INFO, so the log stays useful (and cheap) under load.
+    """
     rid = secrets.token_hex(8)
     token = logs.request_id.set(rid)
     start = time.perf_counter()
@@ -88,14 +102,16 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
+        elapsed = time.perf_counter() - start
         info = request.match_info.route.resource if request.match_info.route else None
         route = info.canonical if info is not None else "unmatched"
-        request.app[keys.METRICS].requests.labels(
-            route=route, method=request.method, code=str(status),
-        ).observe(time.perf_counter() - start)
-        log.info("request", extra={"event": "request", "route": route,
-                                   "method": request.method, "status": status,
-                                   "duration_ms": logs.monotonic_ms(start)})
+        request.app[keys.METRICS].observe_request(route, request.method, status, elapsed)
+        level = (logging.INFO if status >= 400 or elapsed > _SLOW_REQUEST_SECONDS
+                 else logging.DEBUG)
+        if log.isEnabledFor(level):
+            log.log(level, "request", extra={"event": "request", "route": route,
+                                             "method": request.method, "status": status,
+                                             "duration_ms": round(elapsed * 1000, 3)})
         logs.request_id.reset(token)
 
 

@@ -62,6 +62,22 @@ def school_op(tmp_path: Path, gateway_port: int, secret: str,
         yield op
 
 
+class SchoolEnv:
+    """A running school OP and the port the gateway under test will listen on."""
+
+    def __init__(self, op: OPHandle, port: int, secret: str) -> None:
+        self.op, self.port, self.secret = op, port, secret
+        self.base = f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def school_env(tmp_path_factory: Any, name: str) -> Iterator[SchoolEnv]:
+    """For a module-scoped fixture: one OP per test module (it takes ~0.7 s to start)."""
+    port, secret = free_port(), new_secret()
+    with school_op(tmp_path_factory.mktemp(name), port, secret) as op:
+        yield SchoolEnv(op, port, secret)
+
+
 def gateway_settings(tmp_path: Path, op: OPHandle, gateway_port: int, secret: str,
                      changes: dict[str, Any] | None = None) -> Settings:
     secret_file = tmp_path / "client.secret"

@@ -18,45 +18,37 @@ from gateway.logs import JSONFormatter
 from gateway.redis_store import RedisStore
 from tests.gateway_fixtures import (
     ACCOUNTS,
+    SchoolEnv,
     browser,
-    gateway_port,
     gateway_settings,
     new_secret,
-    school_op,
+    school_env,
     start_gateway,
 )
-from tests.oidc_provider import OPHandle, browser_follow, browser_login
-
-
-class Env:
-    def __init__(self, op: OPHandle, port: int, secret: str, tmp: Path) -> None:
-        self.op, self.port, self.secret, self.tmp = op, port, secret, tmp
-        self.base = f"http://127.0.0.1:{port}"
+from tests.oidc_provider import browser_follow, browser_login
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    tmp = tmp_path_factory.mktemp("login")
-    port, secret = gateway_port(), new_secret()
-    with school_op(tmp, port, secret) as op:
-        yield Env(op, port, secret, tmp)
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchoolEnv]:
+    with school_env(tmp_path_factory, "login") as running:
+        yield running
 
 
 @pytest.fixture
-async def gateway(env: Env, tmp_path: Path) -> AsyncIterator[web.Application]:
+async def gateway(env: SchoolEnv, tmp_path: Path) -> AsyncIterator[web.Application]:
     settings = gateway_settings(tmp_path, env.op, env.port, env.secret)
     async with start_gateway(settings, env.port) as app:
         yield app
 
 
-async def _home_text(session: Any, env: Env) -> str:
+async def _home_text(session: Any, env: SchoolEnv) -> str:
     async with session.get(env.base + "/?lang=en") as resp:
         return str(await resp.text())
 
 
 @pytest.mark.parametrize(("account", "role"), [("teacher", "teacher"), ("pupil", "pupil"),
                                                ("staff", "staff member")])
-async def test_school_account_logs_in_with_its_role(env: Env, gateway: web.Application,
+async def test_school_account_logs_in_with_its_role(env: SchoolEnv, gateway: web.Application,
                                                     account: str, role: str) -> None:
     """G1: a school account gets a session, with the role from its groups."""
     async with browser() as session:
@@ -66,7 +58,7 @@ async def test_school_account_logs_in_with_its_role(env: Env, gateway: web.Appli
         assert f"You are logged in as {role}." in await _home_text(session, env)
 
 
-async def test_session_cookie_is_httponly_and_lax(env: Env, gateway: web.Application) -> None:
+async def test_session_cookie_is_httponly_and_lax(env: SchoolEnv, gateway: web.Application) -> None:
     async with browser() as session:
         result = await browser_login(session, env.base + "/login", "teacher")
         assert result.status == 200
@@ -82,8 +74,8 @@ async def test_session_cookie_is_httponly_and_lax(env: Env, gateway: web.Applica
     ("other_tenant", "tenant_not_allowed", "another school"),     # G2
     ("unverified", "email_not_verified", "not been confirmed"),   # G1
 ])
-async def test_non_school_accounts_are_refused(env: Env, gateway: web.Application, account: str,
-                                               reason: str, text: str) -> None:
+async def test_non_school_accounts_are_refused(env: SchoolEnv, gateway: web.Application,
+                                               account: str, reason: str, text: str) -> None:
     async with browser() as session:
         session.headers["Accept-Language"] = "en"
         result = await browser_login(session, env.base + "/login", account)
@@ -96,13 +88,13 @@ async def test_non_school_accounts_are_refused(env: Env, gateway: web.Applicatio
     assert metric._value.get() == 1
 
 
-async def test_refusal_page_is_dutch_by_default(env: Env, gateway: web.Application) -> None:
+async def test_refusal_page_is_dutch_by_default(env: SchoolEnv, gateway: web.Application) -> None:
     async with browser() as session:
         result = await browser_login(session, env.base + "/login", "consumer")
         assert "privé-account" in result.body_text
 
 
-async def _callback_url(session: Any, env: Env, account: str) -> str:
+async def _callback_url(session: Any, env: SchoolEnv, account: str) -> str:
     """Run the flow up to (not into) the gateway's callback; return that URL."""
     result = await browser_follow(session, env.base + "/login", account=account,
                                   follow_origins=())
@@ -112,7 +104,8 @@ async def _callback_url(session: Any, env: Env, account: str) -> str:
     raise AssertionError("no callback in the flow")
 
 
-async def test_replayed_state_and_code_are_refused(env: Env, gateway: web.Application) -> None:
+async def test_replayed_state_and_code_are_refused(env: SchoolEnv,
+                                                   gateway: web.Application) -> None:
     async with browser() as session:
         result = await browser_login(session, env.base + "/login", "teacher")
         callback = next(u for u in result.url_history if "/oidc/callback" in u)
@@ -128,7 +121,7 @@ async def test_replayed_state_and_code_are_refused(env: Env, gateway: web.Applic
             assert resp.status == 400
 
 
-async def test_callback_from_another_browser_is_refused(env: Env,
+async def test_callback_from_another_browser_is_refused(env: SchoolEnv,
                                                         gateway: web.Application) -> None:
     """Login CSRF: a callback URL planted in a victim's browser does not log it in."""
     async with browser() as attacker:
@@ -142,7 +135,7 @@ async def test_callback_from_another_browser_is_refused(env: Env,
         assert "You are not logged in." in await _home_text(victim, env)
 
 
-async def test_reused_nonce_is_refused(env: Env, gateway: web.Application) -> None:
+async def test_reused_nonce_is_refused(env: SchoolEnv, gateway: web.Application) -> None:
     """A second login with the same nonce (same ID token) is a replay (B.1 #12)."""
     provider = gateway[keys.OIDC].providers["school"]
     captured: dict[str, str] = {}
@@ -186,7 +179,7 @@ def jwt_payload(token: str) -> str:
     "https://evil.example/", "//evil.example/", "/\\evil.example", "http:evil.example",
     "javascript:alert(1)", "/\r\nLocation: https://evil.example", "evil.example",
 ])
-async def test_open_redirect_after_login_is_refused(env: Env, gateway: web.Application,
+async def test_open_redirect_after_login_is_refused(env: SchoolEnv, gateway: web.Application,
                                                     target: str) -> None:
     async with browser() as session:
         from urllib.parse import quote
@@ -198,7 +191,7 @@ async def test_open_redirect_after_login_is_refused(env: Env, gateway: web.Appli
         assert urlsplit(result.final_url).path == "/"
 
 
-async def test_logout_needs_csrf_token_and_same_origin(env: Env,
+async def test_logout_needs_csrf_token_and_same_origin(env: SchoolEnv,
                                                        gateway: web.Application) -> None:
     async with browser() as session:
         await browser_login(session, env.base + "/login", "teacher")
@@ -222,7 +215,7 @@ async def test_logout_needs_csrf_token_and_same_origin(env: Env,
         assert "You are not logged in." in await _home_text(session, env)
 
 
-async def test_metrics_and_logs_hold_no_personal_data(env: Env, gateway: web.Application,
+async def test_metrics_and_logs_hold_no_personal_data(env: SchoolEnv, gateway: web.Application,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     """G20: no e-mail, subject, name or token in /metrics or in a log line."""
     caplog.set_level(logging.DEBUG)
@@ -244,7 +237,7 @@ async def test_metrics_and_logs_hold_no_personal_data(env: Env, gateway: web.App
     assert "eyJ" not in metrics and "eyJ" not in logs  # no JWT anywhere
 
 
-async def test_key_rotation_is_accepted_after_one_refetch(env: Env, tmp_path: Path) -> None:
+async def test_key_rotation_is_accepted_after_one_refetch(env: SchoolEnv, tmp_path: Path) -> None:
     settings = gateway_settings(tmp_path, env.op, env.port, env.secret, {
         "identity": {"providers": [{
             **_idp_dict(tmp_path, env), "jwks_refetch_cooldown_seconds": 1}]}})
@@ -262,7 +255,7 @@ async def test_key_rotation_is_accepted_after_one_refetch(env: Env, tmp_path: Pa
         assert fetches._value.get() == before + 1
 
 
-def _idp_dict(tmp_path: Path, env: Env) -> dict[str, Any]:
+def _idp_dict(tmp_path: Path, env: SchoolEnv) -> dict[str, Any]:
     (tmp_path / "client.secret").write_text(env.secret)
     return {"name": "school", "issuer": env.op.issuer, "client_id": "privacy-gateway",
             "client_secret_file": str(tmp_path / "client.secret"),
@@ -272,7 +265,8 @@ def _idp_dict(tmp_path: Path, env: Env) -> dict[str, Any]:
             "roles": {"teacher": ["teachers"], "pupil": ["pupils"], "staff": ["staff"]}}
 
 
-async def test_login_works_on_the_redis_store(env: Env, tmp_path: Path, redis_url: str) -> None:
+async def test_login_works_on_the_redis_store(env: SchoolEnv, tmp_path: Path,
+                                              redis_url: str) -> None:
     """The same flow with sessions and login state in a real redis-server."""
     settings = gateway_settings(tmp_path, env.op, env.port, env.secret)
     store = RedisStore.from_url(redis_url, "pgwtest")
@@ -295,7 +289,7 @@ async def test_login_works_on_the_redis_store(env: Env, tmp_path: Path, redis_ur
     assert 0 < ttl <= 8 * 3600
 
 
-async def test_two_identity_providers_at_once(env: Env, tmp_path: Path) -> None:
+async def test_two_identity_providers_at_once(env: SchoolEnv, tmp_path: Path) -> None:
     """An Entra-like tenant for staff and a Google-like domain for pupils, side by side."""
     from tests.oidc_provider import async_start_op
 
@@ -336,7 +330,7 @@ async def test_two_identity_providers_at_once(env: Env, tmp_path: Path) -> None:
                 assert 'data-reason="domain_not_allowed"' in result.body_text
 
 
-async def test_cookies_are_secure_outside_development(env: Env, tmp_path: Path) -> None:
+async def test_cookies_are_secure_outside_development(env: SchoolEnv, tmp_path: Path) -> None:
     settings = gateway_settings(tmp_path, env.op, env.port, env.secret, {
         "gateway": {"development": False, "public_url": "https://gateway.school.example"}})
     async with start_gateway(settings, env.port), browser() as session:

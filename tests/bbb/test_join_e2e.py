@@ -20,30 +20,21 @@ from tests.bbb.support import new_secret as new_bbb_secret
 from tests.emulators.bbb import BBBEmulator
 from tests.gateway_fixtures import (
     ACCOUNTS,
+    SchoolEnv,
     browser,
-    gateway_port,
     gateway_settings,
-    new_secret,
-    school_op,
+    school_env,
     start_gateway,
 )
-from tests.oidc_provider import OPHandle, browser_login
+from tests.oidc_provider import browser_login
 
 MEETING = "course-7b-wiskunde"
 
 
-class Env:
-    def __init__(self, op: OPHandle, port: int, secret: str) -> None:
-        self.op, self.port, self.secret = op, port, secret
-        self.base = f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    tmp = tmp_path_factory.mktemp("bbb-join")
-    port, secret = gateway_port(), new_secret()
-    with school_op(tmp, port, secret) as op:
-        yield Env(op, port, secret)
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchoolEnv]:
+    with school_env(tmp_path_factory, "bbb-join") as running:
+        yield running
 
 
 class Running:
@@ -57,7 +48,7 @@ class Running:
 
 
 @pytest.fixture
-async def running(env: Env, tmp_path: Path) -> AsyncIterator[Running]:
+async def running(env: SchoolEnv, tmp_path: Path) -> AsyncIterator[Running]:
     import time
 
     emulator = BBBEmulator(new_bbb_secret(), tmp_path / "var-bigbluebutton")

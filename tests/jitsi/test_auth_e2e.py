@@ -15,34 +15,26 @@ from aiohttp import web
 from gateway import keys
 from gateway.clock import ManualClock
 from tests.gateway_fixtures import (
+    SchoolEnv,
     browser,
-    gateway_port,
     gateway_settings,
     new_secret,
-    school_op,
+    school_env,
     start_gateway,
 )
 from tests.jitsi import prosody_rules
 from tests.jitsi.support import APP_ID, AUDIENCE, JITSI_BASE, SUBJECT
-from tests.oidc_provider import OPHandle, browser_login
-
-
-class Env:
-    def __init__(self, op: OPHandle, port: int, secret: str) -> None:
-        self.op, self.port, self.secret = op, port, secret
-        self.base = f"http://127.0.0.1:{port}"
+from tests.oidc_provider import browser_login
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    tmp = tmp_path_factory.mktemp("jitsi-e2e")
-    port, secret = gateway_port(), new_secret()
-    with school_op(tmp, port, secret) as op:
-        yield Env(op, port, secret)
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchoolEnv]:
+    with school_env(tmp_path_factory, "jitsi-e2e") as running:
+        yield running
 
 
 @pytest.fixture
-async def gateway(env: Env, tmp_path: Path) -> AsyncIterator[web.Application]:
+async def gateway(env: SchoolEnv, tmp_path: Path) -> AsyncIterator[web.Application]:
     (tmp_path / "app.secret").write_text(new_secret() + new_secret())
     (tmp_path / "hook.secret").write_text(new_secret() + new_secret())
     settings = gateway_settings(tmp_path, env.op, env.port, env.secret, {"jitsi": {
@@ -53,7 +45,7 @@ async def gateway(env: Env, tmp_path: Path) -> AsyncIterator[web.Application]:
         yield app
 
 
-def auth_url(env: Env, room: str) -> str:
+def auth_url(env: SchoolEnv, room: str) -> str:
     """What Jitsi's tokenAuthUrl template becomes ({room}, {state}, {code_challenge})."""
     state = json.dumps({"room": room, "roomSafe": room.lower(), "tenant": "",
                         "config.prejoinConfig.enabled": False})
@@ -63,7 +55,7 @@ def auth_url(env: Env, room: str) -> str:
 
 
 @pytest.mark.parametrize("account,moderator", [("teacher", "true"), ("pupil", "false")])
-async def test_login_then_token_then_back_to_the_room(env: Env, gateway: web.Application,
+async def test_login_then_token_then_back_to_the_room(env: SchoolEnv, gateway: web.Application,
                                                       account: str, moderator: str) -> None:
     async with browser() as session:
         result = await browser_login(session, auth_url(env, "Wiskunde-3B"), account)
@@ -82,7 +74,7 @@ async def test_login_then_token_then_back_to_the_room(env: Env, gateway: web.App
     assert "@" not in json.dumps(user)  # no e-mail unless the policy shares it
 
 
-async def test_private_account_never_gets_a_token(env: Env, gateway: web.Application) -> None:
+async def test_private_account_never_gets_a_token(env: SchoolEnv, gateway: web.Application) -> None:
     async with browser() as session:
         result = await browser_login(session, auth_url(env, "wiskunde-3b"), "consumer")
     assert result.location is None or "jwt=" not in result.location  # G1

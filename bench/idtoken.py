@@ -53,7 +53,7 @@ def _rate(fn: Any, seconds: float) -> float:
 async def _gateway_rate(token: str, jwks_body: bytes, alg: str, seconds: float) -> float:
     cache = JWKSCache(None, "unused", SystemClock(),  # type: ignore[arg-type]
                       refresh_seconds=3600, cooldown_seconds=30, max_stale_seconds=7200)
-    cache._keys = parse_jwks(jwks_body)  # warm cache, as after the first fetch
+    cache._keys = parse_jwks(json.loads(jwks_body))  # warm cache, as after a fetch
     cache._fetched_at = time.time()
     exp = Expectation(issuer=ISSUER, client_id=CLIENT, algorithms=("RS256", "ES256"),
                       nonce=NONCE, now=time.time(), leeway=30, max_age=3600)

@@ -60,7 +60,7 @@ def _prepare_provider(app: Any, key: Any) -> dict[str, str]:
 
     cache = JWKSCache(app[keys.HTTP], "https://idp/jwks", app[keys.CLOCK], refresh_seconds=3600,
                       cooldown_seconds=30, max_stale_seconds=7200)
-    cache._keys = parse_jwks(json.dumps({"keys": [jwk]}).encode())
+    cache._keys = parse_jwks({"keys": [jwk]})
     cache._fetched_at = time.time()
     provider.jwks = cache
     tokens: dict[str, str] = {}

@@ -18,10 +18,10 @@ import aiohttp
 import jwt
 
 from gateway.clock import Clock
+from gateway.fetch import FetchError, get_json_object
 
 log = logging.getLogger(__name__)
 
-_MAX_JWKS_BYTES = 256 * 1024
 _KEY_TYPES = {"RSA": ("RS", "PS"), "EC": ("ES",)}
 _EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
@@ -71,15 +71,8 @@ class JWKSCache:
 
     async def _fetch(self) -> None:
         try:
-            async with self._http.get(self._uri, allow_redirects=False,
-                                      timeout=aiohttp.ClientTimeout(total=10)) as resp:
-                if resp.status != 200:
-                    raise ValueError(f"status {resp.status}")
-                body = await resp.content.read(_MAX_JWKS_BYTES + 1)
-                if len(body) > _MAX_JWKS_BYTES:
-                    raise ValueError("JWKS too large")
-            keys = parse_jwks(body)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            keys = parse_jwks(await get_json_object(self._http, self._uri))
+        except (FetchError, ValueError) as exc:
             log.warning("jwks fetch failed", extra={"event": "jwks_fetch_failed",
                                                     "error": type(exc).__name__})
             self._report("error")
@@ -123,12 +116,9 @@ def _fits(entry: dict[str, Any], alg: str) -> bool:
     return bool(entry["kty"] != "EC" or _EC_CURVES.get(alg) == entry["crv"])
 
 
-def parse_jwks(body: bytes) -> dict[str, dict[str, Any]]:
+def parse_jwks(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Asymmetric signing keys by kid; malformed or unsuitable keys are skipped."""
-    import json
-
-    doc = json.loads(body)
-    if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
+    if not isinstance(doc.get("keys"), list):
         raise ValueError("not a JWK set")
     keys: dict[str, dict[str, Any]] = {}
     for index, jwk in enumerate(doc["keys"]):

@@ -20,6 +20,7 @@ from urllib.parse import quote_plus, urlencode
 import aiohttp
 
 from gateway.clock import Clock
+from gateway.fetch import FetchError, get_json_object
 from gateway.jwks import JWKSCache
 from gateway.metrics import Metrics
 from gateway.settings import IdentityProvider, Settings
@@ -60,23 +61,6 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-async def _get_json(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-    async with http.get(url, allow_redirects=False,
-                        timeout=aiohttp.ClientTimeout(total=10)) as resp:
-        if resp.status != 200:
-            raise IdPUnavailable(f"status {resp.status}")
-        body = await resp.content.read(_MAX_RESPONSE_BYTES + 1)
-    if len(body) > _MAX_RESPONSE_BYTES:
-        raise IdPUnavailable("response too large")
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        raise IdPUnavailable("not JSON") from None
-    if not isinstance(doc, dict):
-        raise IdPUnavailable("not a JSON object")
-    return doc
-
-
 class Provider:
     """One configured IdP: its metadata, keys and client credentials."""
 
@@ -93,9 +77,9 @@ class Provider:
     async def discover(self) -> None:
         url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
         try:
-            doc = await _get_json(self._http, url)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise IdPUnavailable(type(exc).__name__) from None
+            doc = await get_json_object(self._http, url)
+        except FetchError as exc:
+            raise IdPUnavailable(str(exc)) from None
         if doc.get("issuer") != self.config.issuer:
             # The discovered issuer must equal the configured one exactly (OIDC Discovery 4.3).
             raise IdPUnavailable("issuer mismatch in discovery document")

@@ -1,0 +1,37 @@
+"""Bounded reads of a JSON document from the IdP (discovery, JWKS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+MAX_DOCUMENT_BYTES = 256 * 1024
+
+
+class FetchError(Exception):
+    """The document could not be fetched or is not a JSON object."""
+
+
+async def get_json_object(http: aiohttp.ClientSession, url: str,
+                          max_bytes: int = MAX_DOCUMENT_BYTES) -> dict[str, Any]:
+    """GET `url` without following redirects: a JSON object of at most `max_bytes`."""
+    import json
+
+    try:
+        async with http.get(url, allow_redirects=False,
+                            timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            if resp.status != 200:
+                raise FetchError(f"status {resp.status}")
+            body = await resp.content.read(max_bytes + 1)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise FetchError(type(exc).__name__) from None
+    if len(body) > max_bytes:
+        raise FetchError("document too large")
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise FetchError("not JSON") from None
+    if not isinstance(doc, dict):
+        raise FetchError("not a JSON object")
+    return doc

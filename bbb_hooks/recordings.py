@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import xml.etree.ElementTree as ET  # element types only; parsing is defused (bbb_hooks.xml)
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlencode
@@ -37,6 +38,8 @@ from bbb_hooks.xml import BrokenXML, parse, succeeded, text
 from gateway.bbb_policy import META_MEETING_TYPE, META_PURPOSE
 from gateway.retention_policy import DeclaredRecording, RegistryRow
 from gateway.sweeper import DeletionFailed
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 PURGE_TIMEOUT_SECONDS = 120.0
@@ -90,6 +93,13 @@ class BBBRecordings:
             raise DeletionFailed("bbb_failed")
         return any(text(r, "recordID") == recording_id
                    for r in root.findall("recordings/recording"))
+
+    async def unpublish(self, recording_id: str) -> None:
+        """Take a recording out of view (it stays in the archive until it is due)."""
+        root = await self._call("publishRecordings", [("recordID", recording_id),
+                                                      ("publish", "false")])
+        if not succeeded(root):
+            raise DeletionFailed("bbb_unpublish_refused")
 
     async def delete(self, recording_id: str) -> None:
         """Soft delete; an already deleted recording (notFound) is fine (idempotent)."""
@@ -166,8 +176,11 @@ class BBBSource:
     platform = "bbb"
 
     def __init__(self, server: Server, http: aiohttp.ClientSession,
-                 purge_command: Sequence[str], page_size: int = PAGE_SIZE) -> None:
+                 purge_command: Sequence[str], page_size: int = PAGE_SIZE,
+                 private_purposes: frozenset[str] = frozenset()) -> None:
         self.server = server
+        self.private_purposes = private_purposes
+        self.unpublished: list[str] = []
         self.name = f"bbb:{server.name}"
         self.api = BBBRecordings(server, http)
         self.purge_command = tuple(purge_command)
@@ -177,11 +190,29 @@ class BBBSource:
         return row.platform == "bbb" and row.server == self.server.name
 
     async def listing(self) -> AsyncIterator[DeclaredRecording]:
+        to_unpublish: list[str] = []
         async for page in self.api.pages(self.page_size):
             for node in page:
                 declared = declared_from_xml(node, self.server.name)
-                if declared is not None:
-                    yield declared
+                if declared is None:
+                    continue
+                if (declared.purpose in self.private_purposes
+                        and (text(node, "published") or "").strip() == "true"):
+                    to_unpublish.append(declared.recording_id)
+                yield declared
+        # After the listing, so that changing states does not shift the pages.
+        for recording_id in to_unpublish:
+            await self._unpublish(recording_id)
+
+    async def _unpublish(self, recording_id: str) -> None:
+        """G14: recorded for a purpose that does not include distribution."""
+        try:
+            await self.api.unpublish(recording_id)
+        except DeletionFailed as exc:
+            log.warning("unpublish failed", extra={"event": "unpublish_failed",
+                                                   "reason": exc.args[0] if exc.args else ""})
+            return
+        self.unpublished.append(recording_id)
 
     async def delete(self, row: RegistryRow) -> list[str]:
         await self.api.delete(row.recording_id)

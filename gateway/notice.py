@@ -19,6 +19,7 @@ class PurposeLine:
     retention_days: int
     pupils_visible: bool
     who_may_start: tuple[str, ...]
+    distributed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ def build_notice(policy: Policy, lang: str) -> Notice:
             retention_days=purpose.retention_days,
             pupils_visible=purpose.pupils_visible,
             who_may_start=purpose.may_start,
+            distributed=purpose.distribute,
         ))
     notice = policy.notice
     platforms = tuple(name for name, on in (("BigBlueButton", policy.bbb.enabled),

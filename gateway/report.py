@@ -10,12 +10,13 @@ _HEAD = {
     "en": ("Processing description", "Controller", "Contact", "Platforms", "Data categories",
            "Purposes and retention", "Purpose", "Retention (days)", "Pupils seen/heard",
            "May start", "Undeclared recordings", "Legal basis", "Recipients", "Safeguards",
-           "Meeting types", "Transcription", "Sessions", "Audit log"),
+           "Meeting types", "Transcription", "Sessions", "Audit log",
+           "Shown after the meeting (G14)"),
     "nl": ("Beschrijving van de verwerking", "Verwerkingsverantwoordelijke", "Contact",
            "Platforms", "Categorieën persoonsgegevens", "Doelen en bewaartermijnen", "Doel",
            "Bewaartermijn (dagen)", "Leerlingen in beeld/geluid", "Mag starten",
            "Opnames zonder doel", "Grondslag", "Ontvangers", "Waarborgen", "Soorten bijeenkomst",
-           "Transcriptie", "Sessies", "Auditlog"),
+           "Transcriptie", "Sessies", "Auditlog", "Na afloop te bekijken (G14)"),
 }
 
 
@@ -27,11 +28,11 @@ def render_report(policy: Policy, lang: str) -> str:
         f"- {h[1]}: {notice.controller}", f"- {h[2]}: {notice.contact}",
         f"- {h[3]}: {', '.join(notice.platforms) or '-'}", "", f"## {h[4]}", "",
         *[f"- {item}" for item in notice.data_categories], "", f"## {h[5]}", "",
-        f"| {h[6]} | {h[7]} | {h[8]} | {h[9]} |", "|---|---|---|---|",
+        f"| {h[6]} | {h[7]} | {h[8]} | {h[9]} | {h[18]} |", "|---|---|---|---|---|",
     ]
     for p in notice.purposes:
         lines.append(f"| {p.purpose} | {p.retention_days} | {'yes' if p.pupils_visible else 'no'}"
-                     f" | {', '.join(p.who_may_start)} |")
+                     f" | {', '.join(p.who_may_start)} | {'yes' if p.distributed else 'no'} |")
     lines += ["", f"- {h[10]}: {notice.undeclared_retention_days}", "",
               f"## {h[11]}", "", notice.legal_basis, "", f"## {h[12]}", "", notice.recipients,
               "", f"## {h[14]}", ""]

@@ -38,7 +38,9 @@ def build_sources(settings: Settings, http: aiohttp.ClientSession) -> list[Recor
                 Server(name=server.name, url=server.url,
                        secret=settings.secrets.get(f"bbb.servers[{i}].secret"),
                        algorithm=server.checksum_algorithm),
-                http, policy.retention.bbb_purge_command))
+                http, policy.retention.bbb_purge_command,
+                private_purposes=frozenset(
+                    name for name, p in policy.purposes.items() if not p.distribute)))
     if policy.retention.jibri_recordings_dir:
         sources.append(JibriSource(Path(policy.retention.jibri_recordings_dir)))
     return sources

@@ -184,6 +184,9 @@ class Purpose(_Model):
     may_start: tuple[Role, ...] = ("teacher",)
     pupils_visible: bool = False  # G10: a lecture shows no pupils
     needs_approval_reference: bool = False
+    # G14: consent to record is not consent to distribute. Only a purpose with
+    # distribute = true may stay published for viewing after the meeting.
+    distribute: bool = False
     announcement_nl: str
     announcement_en: str
     description_nl: str = ""

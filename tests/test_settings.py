@@ -153,6 +153,6 @@ def test_report_describes_processing_from_the_policy(capsys: pytest.CaptureFixtu
     """G22: the DPIA description follows the active policy."""
     assert main(["report", "--config", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
-    assert "| lecture | 30 | no | teacher |" in out
-    assert "| exam_evidence | 180 | yes |" in out
+    assert "| lecture | 30 | no | teacher | yes |" in out
+    assert "| exam_evidence | 180 | yes | teacher, staff | no |" in out  # G14: archive only
     assert "Public task" in out

@@ -50,8 +50,10 @@ class Bench:
     def sources(self, **overrides: RecordingSource) -> list[RecordingSource]:
         server = Server(name=SERVER, url=self.emulator.url,
                         secret=self.emulator.secret.encode(), algorithm="sha256")
+        private = frozenset(n for n, p in self.policy.purposes.items() if not p.distribute)
         bbb: RecordingSource = overrides.get("bbb") or BBBSource(
-            server, self.http, purge_command(self.emulator.root), page_size=3)
+            server, self.http, purge_command(self.emulator.root), page_size=3,
+            private_purposes=private)
         jitsi: RecordingSource = overrides.get("jitsi") or JibriSource(self.jibri_root)
         return [bbb, jitsi]
 

@@ -169,7 +169,7 @@ async def test_legal_hold_stops_deletion_until_released(tmp_path: Path, redis_ur
         b.clock.advance(30 * DAY)
         result = await sweeper.sweep_if_leader()
         assert result is not None and result.deleted == 0
-        assert b.emulator.recording_state(rid) == "published"
+        assert b.emulator.recording_state(rid) == "unpublished"  # kept, out of view (G14)
         assert counter(b.metrics, "privacy_gateway_recordings", platform="bbb",
                        purpose="feedback", state="held") == 1
         await sweeper.registry.release_hold(f"bbb:{rid}", "legal:case-2026-7")
@@ -245,3 +245,18 @@ async def test_bbb_unreachable_keeps_registry_and_deletes_jibri(tmp_path: Path,
         assert result is not None and result.source_errors == ["bbb:bbb1"]
         assert not b.jibri_exists(session)
         assert await Registry(b.store).get(f"bbb:{rid}") is not None
+
+
+async def test_recordings_not_meant_for_distribution_are_unpublished(
+        tmp_path: Path, redis_url: str) -> None:
+    """G14: consent to record is not consent to distribute; G11: exam evidence is archive only."""
+    async with bench(tmp_path, redis_url) as b:
+        exam = b.add_bbb("exam_evidence", age_days=1)
+        feedback = b.add_bbb("feedback", age_days=1)
+        lecture = b.add_bbb("lecture", age_days=1)
+        result = await b.sweeper().sweep_if_leader()
+        assert result is not None and result.deleted == 0
+        assert b.emulator.recording_state(exam) == "unpublished"  # still archived, not shown
+        assert b.emulator.recording_state(feedback) == "unpublished"
+        assert b.emulator.recording_state(lecture) == "published"  # meant to be watched later
+        assert b.bbb_exists_on_disk(exam)

@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -26,6 +27,10 @@ ChecksumAlgorithm = Literal["sha1", "sha256", "sha384", "sha512"]
 ROLES: tuple[Role, ...] = ("teacher", "pupil", "staff", "guest")
 MEETING_TYPES: tuple[MeetingTypeName, ...] = ("lesson", "meeting", "confidential")
 PURPOSES: tuple[PurposeName, ...] = ("lecture", "feedback", "exam_evidence", "approved_exception")
+
+# Public meeting services: never "the school's own server" (G17, G21).
+PUBLIC_MEETING_SERVICES = ("meet.jit.si", "8x8.vc", "jitsi.member.fsf.org", "meet.ffmuc.net",
+                           "demo.bigbluebutton.org", "test.bigbluebutton.org")
 
 MIN_SECRET_BYTES = 32  # 256 bits: OWASP JWT cheat sheet, style_security.md B.1 #7
 
@@ -334,7 +339,25 @@ class Policy(_Model):
         if not self.gateway.development and self.gateway.public_url.startswith("http://"):
             raise ValueError(
                 "gateway.public_url must be https:// unless gateway.development = true")
+        self._own_servers()
         return self
+
+    def _own_servers(self) -> None:
+        """G17, G21: meetings and recordings stay on the school's own servers."""
+        if self.jitsi.enabled:
+            host = (urlsplit(self.jitsi.base_url).hostname or "").lower()
+            if host in PUBLIC_MEETING_SERVICES or host.endswith(
+                    tuple("." + h for h in PUBLIC_MEETING_SERVICES)):
+                raise ValueError(f"jitsi.base_url: {host} is a public service, not the "
+                                 "school's own server (G17)")
+        if self.gateway.development:
+            return
+        plain = [f"bbb.servers[{i}].url" for i, s in enumerate(self.bbb.servers)
+                 if s.url.startswith("http://")]
+        if self.jitsi.enabled and self.jitsi.base_url.startswith("http://"):
+            plain.append("jitsi.base_url")
+        if plain:
+            raise ValueError(f"{', '.join(plain)} must be https:// outside development (G17)")
 
     def idp(self, name: str) -> IdentityProvider | None:
         return next((p for p in self.identity.providers if p.name == name), None)

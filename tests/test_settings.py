@@ -63,6 +63,15 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
     ("http-in-production", {"gateway": {"development": False}, "dev_idp": {"enabled": False}},
      "gateway.public_url must be https://"),
     ("bbb-without-servers", {"bbb": {"enabled": True}}, "needs at least one server"),
+    ("G17-public-jitsi", {"jitsi": {"enabled": True, "base_url": "https://meet.jit.si"}},
+     "jitsi.base_url: meet.jit.si is a public service, not the school's own server (G17)"),
+    ("G17-plain-http-bbb", {"gateway": {"development": False,
+                                        "public_url": "https://gw.school.example"},
+                            "dev_idp": {"enabled": False},
+                            "bbb": {"servers": [{"name": "bbb1",
+                                                 "url": "http://bbb.school.example/bigbluebutton",
+                                                 "secret_env": "X"}]}},
+     "bbb.servers[0].url must be https:// outside development (G17)"),
 ]
 
 

@@ -40,6 +40,7 @@ ROWS: list[tuple[str, list[tuple[str, str]], dict[str, str | None], set[str]]] =
                                        ("remindRecordingIsOn", "false")],
      {"notifyRecordingIsOn": "true", "remindRecordingIsOn": "true"},
      {"notifyRecordingIsOn", "remindRecordingIsOn"}),
+    # G7: the teacher can switch a pupil's camera off.
     ("G7_teacher_may_switch_cameras_off", [("allowModsToEjectCameras", "false")],
      {"allowModsToEjectCameras": "true"}, {"allowModsToEjectCameras"}),
     ("lesson_record_allowed", [("record", "true")], {"record": "true"}, set()),

@@ -105,7 +105,7 @@ async def test_school_accounts_join_with_the_role_the_policy_allows(
     assert params["createTime"] == str(record.create_time)
     assert params["fullName"] == ACCOUNTS[account]["name"]  # the account's, not the link's
     assert re.fullmatch(rf"{account}\.[a-z2-7]{{16}}", params["userID"])  # pseudonymous
-    assert params["userdata-bbb_auto_share_webcam"] == "false"  # G4
+    assert params["userdata-bbb_auto_share_webcam"] == "false"  # G4, G6
     assert params["userdata-bbb_skip_video_preview"] == "false"
     assert params["webcamBackgroundURL"] == running.base + "/static/bbb-background.png"  # G5
     assert ("userdata-bbb_record_video" in params) is no_recorded_video

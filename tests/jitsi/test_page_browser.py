@@ -95,7 +95,7 @@ async def test_meeting_page_passes_privacy_defaults_to_jitsi(
         options = created["options"]
         assert options["roomName"] == ROOM and options["jwt"].count(".") == 2
         config = options["configOverwrite"]
-        assert config["startWithVideoMuted"] is True  # G4
+        assert config["startWithVideoMuted"] is True  # G4, G6: no image where none is needed
         assert config["startWithAudioMuted"] is True  # microphone per policy (off)
         assert config["disableThirdPartyRequests"] is True  # G21
         assert config["gravatar"] == {"disabled": True}

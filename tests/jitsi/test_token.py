@@ -63,6 +63,7 @@ async def test_teacher_gets_a_room_bound_token_prosody_accepts(client: TestClien
     user = body["context"]["user"]
     assert user == {"id": person_of(client.app, "teacher"), "name": "Tamara de Vries",
                     "affiliation": "owner", "moderator": "true"}  # no e-mail by default
+    # G7: as moderator the teacher can switch a pupil's camera off.
     assert body["context"]["features"] == {
         "recording": True, "transcription": False, "livestreaming": False,
         "outbound-call": False, "sip-outbound-call": False}

@@ -13,6 +13,18 @@ class FetchError(Exception):
     """The document could not be fetched or is not a JSON object."""
 
 
+async def read_bounded(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole body, however it arrives in pieces; FetchError beyond `max_bytes`."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError("document too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def get_json_object(http: aiohttp.ClientSession, url: str,
                           max_bytes: int = MAX_DOCUMENT_BYTES) -> dict[str, Any]:
     """GET `url` without following redirects: a JSON object of at most `max_bytes`."""
@@ -23,11 +35,9 @@ async def get_json_object(http: aiohttp.ClientSession, url: str,
                             timeout=aiohttp.ClientTimeout(total=10)) as resp:
             if resp.status != 200:
                 raise FetchError(f"status {resp.status}")
-            body = await resp.content.read(max_bytes + 1)
+            body = await read_bounded(resp, max_bytes)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise FetchError(type(exc).__name__) from None
-    if len(body) > max_bytes:
-        raise FetchError("document too large")
     try:
         doc = json.loads(body)
     except ValueError:

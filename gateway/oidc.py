@@ -20,14 +20,13 @@ from urllib.parse import quote_plus, urlencode
 import aiohttp
 
 from gateway.clock import Clock
-from gateway.fetch import FetchError, get_json_object
+from gateway.fetch import MAX_DOCUMENT_BYTES, FetchError, get_json_object, read_bounded
 from gateway.jwks import JWKSCache
 from gateway.metrics import Metrics
 from gateway.settings import IdentityProvider, Settings
 
 log = logging.getLogger(__name__)
 
-_MAX_RESPONSE_BYTES = 256 * 1024
 
 
 class IdPUnavailable(Exception):
@@ -134,13 +133,13 @@ class Provider:
                                        headers={"Authorization": self._basic_auth()},
                                        allow_redirects=False,
                                        timeout=aiohttp.ClientTimeout(total=10)) as resp:
-                body = await resp.content.read(_MAX_RESPONSE_BYTES + 1)
                 status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
+                body = await read_bounded(resp, MAX_DOCUMENT_BYTES)
+        except (aiohttp.ClientError, TimeoutError, FetchError) as exc:
             raise IdPUnavailable(type(exc).__name__) from None
         if 400 <= status < 500:
             raise CodeRejected(f"token endpoint answered {status}")
-        if status != 200 or len(body) > _MAX_RESPONSE_BYTES:
+        if status != 200:
             raise IdPUnavailable(f"token endpoint answered {status}")
         try:
             doc = json.loads(body)

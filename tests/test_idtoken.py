@@ -367,3 +367,32 @@ async def test_rotated_key_is_accepted_after_one_refetch(servers: Servers,
         await validate_id_token(good(claims(iat=clock.now - 5)), jwks,
                                 expectation(now=clock.now))
     assert refused.value.reason == "unknown_key"
+
+
+async def test_jwks_arriving_in_pieces_is_read_whole(http: aiohttp.ClientSession) -> None:
+    """A JWKS (or discovery) body that arrives in several TCP pieces is not truncated."""
+    import asyncio
+
+    body = json.dumps({"keys": [_jwk(RSA_KEY, "rsa-1", "RS256")],
+                       "padding": "x" * 60_000}).encode()
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for start in range(0, len(body), 16_000):
+            await response.write(body[start:start + 16_000])
+            await asyncio.sleep(0.02)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/jwks", slow)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        jwks = JWKSCache(http, str(server.make_url("/jwks")), ManualClock(NOW),
+                         refresh_seconds=600, cooldown_seconds=30, max_stale_seconds=3600)
+        claims_ = await validate_id_token(good(), jwks, expectation())
+        assert claims_["sub"] == "pupil-1"
+    finally:
+        await server.close()

@@ -219,5 +219,9 @@ class BBBSource:
         return await run_purge(purge_argv(self.purge_command, self.server.name,
                                           row.recording_id))
 
+    async def withhold(self, row: RegistryRow) -> None:
+        """Out of view while an objection is under review (G12); kept until decided."""
+        await self._unpublish(row.recording_id)
+
     async def is_gone(self, row: RegistryRow) -> bool:
         return not await self.api.exists(row.recording_id)

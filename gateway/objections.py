@@ -19,7 +19,7 @@ from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import Metrics
 from gateway.registry import pending_objections_key as pending_key
-from gateway.retention_policy import HOLD_OBJECTION, force_due, hold_name
+from gateway.retention_policy import HOLD_OBJECTION, RegistryRow, force_due, hold_name
 from gateway.store import Store
 from gateway.sweeper import Sweeper
 
@@ -117,13 +117,16 @@ class ObjectionDesk:
         hold = hold_name(HOLD_OBJECTION, objection_id)
         keys = await self._recording_keys(platform, meeting_ref)
         for key in sorted(keys):
-            if await self.registry.add_hold(key, hold) is not None:
+            row = await self.registry.add_hold(key, hold)
+            if row is not None:
                 await self.audit.record("hold_placed", platform, recording=key, hold=hold)
+                await self._withhold(row)
+        # An open objection never expires: it is kept until the officer decides (G12).
         await self.store.hset(_obj_key(objection_id), {
             "id": objection_id.encode(), "platform": platform.encode(),
             "meeting_ref": meeting_ref.encode(), "person": person.encode(),
             "reason": reason.encode(), "filed_at": repr(now).encode(),
-            "status": b"open", "recordings": str(len(keys)).encode()}, self.ttl)
+            "status": b"open", "recordings": str(len(keys)).encode()}, None)
         await self.store.zadd(OPEN, {objection_id: now})
         await self.store.sadd(_person_key(person), objection_id)
         await self.store.hset(pending_key(platform, meeting_ref),
@@ -136,6 +139,13 @@ class ObjectionDesk:
         found = await self.get(objection_id)
         assert found is not None
         return found
+
+    async def _withhold(self, row: RegistryRow) -> None:
+        """Nobody watches a recording under review: take it out of view where possible."""
+        for source in self.sweeper.sources:
+            withhold = getattr(source, "withhold", None)
+            if source.owns(row) and withhold is not None:
+                await withhold(row)
 
     async def _recording_keys(self, platform: str, meeting_ref: str) -> set[str]:
         keys = await self.registry.meeting_keys(platform, meeting_ref)

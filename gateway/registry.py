@@ -26,7 +26,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from gateway.retention_policy import DeclaredRecording, RegistryRow, next_look
+from gateway.retention_policy import (
+    HOLD_OBJECTION,
+    DeclaredRecording,
+    RegistryRow,
+    hold_name,
+    next_look,
+)
 from gateway.store import Store
 
 DUE = "rec:due"
@@ -141,6 +147,17 @@ class Registry:
 
     async def meeting_keys(self, platform: str, meeting_ref: str) -> set[str]:
         return await self._store.smembers(_meeting_key(platform, meeting_ref))
+
+    async def with_pending_holds(self, row: RegistryRow) -> RegistryRow:
+        """A new recording of a meeting with an open objection is held at once (G12)."""
+        if not row.meeting_ref:
+            return row
+        pending = await self._store.hgetall(pending_objections_key(row.platform,
+                                                                   row.meeting_ref))
+        if not pending:
+            return row
+        holds = frozenset(hold_name(HOLD_OBJECTION, objection_id) for objection_id in pending)
+        return replace(row, holds=row.holds | holds)
 
     async def add_hold(self, key: str, hold: str) -> RegistryRow | None:
         row = await self.get(key)

@@ -23,20 +23,18 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import PLATFORMS, RECORDING_STATES, Metrics
-from gateway.registry import Registry, pending_objections_key
+from gateway.registry import Registry
 from gateway.retention_policy import (
-    HOLD_OBJECTION,
     DeclaredRecording,
     RegistryRow,
     after_failure,
     decide_retention,
-    hold_name,
     is_alerting,
     lock_ttl,
     merge_into_row,
@@ -178,8 +176,8 @@ class Sweeper:
         existing = await self.registry.get(key)
         decision = decide_retention(self.policy, declared, self.clock.time())
         row = merge_into_row(existing, declared, decision)
-        if existing is None and row.meeting_ref:
-            row = await self._with_pending_holds(row)
+        if existing is None:
+            row = await self.registry.with_pending_holds(row)
         if row != existing:
             await self.registry.put(row)
             if existing is None:
@@ -189,15 +187,6 @@ class Sweeper:
                     meeting=self.tag(row.meeting_ref) if row.meeting_ref else None,
                     retain_until=int(row.retain_until), source=decision.source)
         return row
-
-    async def _with_pending_holds(self, row: RegistryRow) -> RegistryRow:
-        """A new recording of a meeting with an open objection is held at once (G12)."""
-        pending = await self.store.hgetall(pending_objections_key(row.platform,
-                                                                  row.meeting_ref))
-        if not pending:
-            return row
-        holds = frozenset(hold_name(HOLD_OBJECTION, objection_id) for objection_id in pending)
-        return replace(row, holds=row.holds | holds)
 
     def _publish_tally(self, tally: Counter[tuple[str, str, str]]) -> None:
         self.last_counts = [

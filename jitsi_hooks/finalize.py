@@ -124,10 +124,12 @@ async def finalize(settings: Settings, store: Store, session: SessionDir,
         minimised = {k: v for k, v in session.metadata.items() if k != "participants"}
         _write_json_atomic(session.path / METADATA, minimised)
     registry = Registry(store)
-    row = merge_into_row(await registry.get(f"jitsi:{session.path.name}"),
-                         DeclaredRecording(**{**_fields(declared),
-                                              "retain_until": decision.retain_until}),
+    existing = await registry.get(f"jitsi:{session.path.name}")
+    row = merge_into_row(existing, DeclaredRecording(**{**_fields(declared),
+                                                        "retain_until": decision.retain_until}),
                          decision)
+    if existing is None:
+        row = await registry.with_pending_holds(row)  # an objection filed during the meeting
     await registry.put(row)
     return DeclaredRecording(**{**_fields(declared), "purpose": decision.purpose,
                                 "retain_until": decision.retain_until})

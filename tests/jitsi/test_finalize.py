@@ -101,3 +101,19 @@ async def test_registers_purpose_declared_for_the_recording(tmp_path: Path) -> N
     assert row is not None and row.purpose == "exam_evidence" and row.meeting_ref == "exam-5"
     assert round((row.retain_until - row.created) / DAY) == 180
     assert await Registry(store).due_keys(row.retain_until + 1, 10) == ["jitsi:abc_def-123"]
+
+
+async def test_objection_filed_during_the_meeting_holds_the_finalized_recording(
+        tmp_path: Path) -> None:
+    """G12: Jibri finishes after a pupil objected: the new recording is held at once."""
+    from gateway.registry import pending_objections_key
+
+    settings = jitsi_settings(tmp_path)
+    clock = ManualClock(time.time())
+    store = MemoryStore("pgw", clock)
+    await store.hset(pending_objections_key("jitsi", "exam-5"), {"obj-123456": b"1"}, 3600)
+    path = session_dir(tmp_path, room="exam-5")
+    await finalize(settings, store, inspect(str(path)), clock)
+    row = await Registry(store).get("jitsi:abc_def-123")
+    assert row is not None and row.holds == frozenset({"objection:obj-123456"})
+    assert await Registry(store).due_keys(row.retain_until + 1, 10) == []

@@ -176,3 +176,18 @@ async def test_admin_page_needs_the_privacy_officer(gateway) -> None:  # type: i
     assert anonymous.status == 302 and anonymous.headers["Location"].startswith("/login")
     await login_as(client, "teacher", "t.devries@school.example", "teacher-1")
     assert (await client.get("/admin/retention")).status == 403
+
+
+async def test_open_objection_outlives_the_audit_retention(gateway) -> None:  # type: ignore[no-untyped-def]
+    """G12: an objection stays open (and the hold releasable) until the officer decides."""
+    client, jibri, clock = gateway
+    app = client.server.app
+    sweeper = app[keys.ADAPTERS]["retention"]["sweeper"]
+    desk = app[keys.ADAPTERS]["retention"]["objections"]
+    recording = jibri_recording(jibri, clock, "lecture", age_days=1)
+    await sweeper.sweep_if_leader()
+    objection = await desk.file(platform="jitsi", meeting_ref=ROOM, person="p_x", reason="")
+    clock.advance(400 * DAY)  # longer than audit_retention_days
+    assert [o.objection_id for o in await desk.open_objections()] == [objection.objection_id]
+    await desk.decide(objection.objection_id, upheld=True, officer="p_officer")
+    assert not recording.exists()

@@ -260,3 +260,23 @@ async def test_recordings_not_meant_for_distribution_are_unpublished(
         assert b.emulator.recording_state(feedback) == "unpublished"
         assert b.emulator.recording_state(lecture) == "published"  # meant to be watched later
         assert b.bbb_exists_on_disk(exam)
+
+
+async def test_a_recording_under_objection_is_taken_out_of_view(tmp_path: Path,
+                                                                redis_url: str) -> None:
+    """G12: while an objection is reviewed nobody watches the recording; it is kept."""
+    from gateway.objections import ObjectionDesk
+
+    async with bench(tmp_path, redis_url) as b:
+        rid = b.add_bbb("lecture", age_days=1, meeting="meeting-7b")
+        sweeper = b.sweeper()
+        await sweeper.sweep_if_leader()
+        assert b.emulator.recording_state(rid) == "published"
+        row = await sweeper.registry.get(f"bbb:{rid}")
+        assert row is not None
+        desk = ObjectionDesk(store=b.store, sweeper=sweeper, audit=sweeper.audit,
+                             clock=b.clock, metrics=b.metrics, retention_days=365,
+                             tag=lambda value: "t")
+        await desk.file(platform="bbb", meeting_ref=row.meeting_ref, person="p_x", reason="")
+        assert b.emulator.recording_state(rid) == "unpublished"
+        assert b.bbb_exists_on_disk(rid)

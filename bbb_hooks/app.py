@@ -38,12 +38,17 @@ def build_proxy(app: web.Application) -> BBBProxy:
 
 
 async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Our own client session: many connections to few hosts, longer reads for uploads."""
+    """Our own client session: many connections to few hosts, longer reads for uploads.
+
+    Kept-alive connections are reused across calls. No cookie jar: the API is
+    stateless and a cookie a BBB answer sets must not ride along on later calls.
+    """
     proxy: BBBProxy = app[keys.ADAPTERS]["bbb"]
     proxy.http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=1024, limit_per_host=512, keepalive_timeout=30),
         timeout=aiohttp.ClientTimeout(total=120, connect=5, sock_read=60),
-        headers={"User-Agent": "privacy-gateway"}, trust_env=False, auto_decompress=True)
+        headers={"User-Agent": "privacy-gateway"}, trust_env=False, auto_decompress=True,
+        cookie_jar=aiohttp.DummyCookieJar())
     yield
     await proxy.http.close()
 

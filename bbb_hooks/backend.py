@@ -7,9 +7,10 @@ implication"). Form POSTs go on as form POSTs signed over the canonical form.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import aiohttp
 from yarl import URL
@@ -22,8 +23,17 @@ from bbb_hooks.servers import Server
 ACCEPTED_TYPES = ("text/xml", "application/xml")
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _quote_plus(value: str) -> str:
+    # quote_plus leaves exactly these characters alone; most values are made of them.
+    return value if _UNRESERVED.fullmatch(value) else quote_plus(value)
+
+
 def query_string(params: Params) -> str:
-    return urlencode(params)
+    """Byte for byte `urlencode(params)`, without its per-value overhead."""
+    return "&".join(f"{_quote_plus(k)}={_quote_plus(v)}" for k, v in params)
 
 
 def signed_get_url(server: Server, call: str, params: Params) -> URL:

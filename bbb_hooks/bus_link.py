@@ -54,7 +54,7 @@ class _Link:
 
     async def _open(self, first: bytes = b"") -> int:
         """Connect and send AUTH, CLIENT SETNAME and `first`; the number of hello replies."""
-        options: dict[str, Any] = parse_url(self.url)
+        options: dict[str, Any] = parse_url(self.url)  # type: ignore[no-untyped-call]
         try:
             if "path" in options:
                 self._reader, self._writer = await asyncio.open_unix_connection(options["path"])
@@ -181,9 +181,9 @@ class BusPublisher(_Link):
                 async with asyncio.timeout(self.timeout):
                     while pending > 0:
                         pending -= len((await self._replies())[1])
-            except (BusLost, TimeoutError):
+            except (BusLost, TimeoutError) as exc:
                 self._drop()  # replies of this write would confuse the next one
-                raise BusLost("publish not acknowledged") from None
+                raise BusLost(f"publish not acknowledged: {exc or 'timeout'}") from None
             except asyncio.CancelledError:
                 self._drop()
                 raise

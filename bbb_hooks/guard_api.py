@@ -112,6 +112,13 @@ async def running_meetings(http: aiohttp.ClientSession, server: Server) -> list[
     return out
 
 
+async def live_meeting(http: aiohttp.ClientSession, server: Server,
+                       meeting_id: str) -> ApiMeeting:
+    """One running meeting as getMeetingInfo reports it now."""
+    return parse_meeting(server.name, await _call(http, server, "getMeetingInfo",
+                                                  {"meetingID": meeting_id}))
+
+
 async def send_chat(http: aiohttp.ClientSession, server: Server, meeting_id: str,
                     message: str) -> None:
     """Post a public chat message through bbb-web (BBB 3.0 `sendChatMessage`)."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -43,13 +42,16 @@ from bbb_hooks.guard_state import (
     fields_from_locks,
     from_api,
     locks_from_fields,
+    locks_json,
+    locks_load,
     new_runtime,
     translate,
 )
-from bbb_hooks.meetings import meeting_by_internal_id
+from bbb_hooks.meetings import meeting_by_internal_id, meeting_info
 from bbb_hooks.servers import Server
 from gateway import guard
 from gateway.audit import AuditLog
+from gateway.guard_texts import PUBLIC_TELL
 from gateway.metrics import Metrics
 from gateway.pseudonym import Pseudonymiser
 from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
@@ -63,18 +65,6 @@ PURPOSE_TTL = 7 * 86400.0
 MEETING_TTL = 2 * 86400.0
 TELL_INTERVAL = 10.0  # seconds between two public "a camera was switched off" notes
 META_TYPE = "privacy-meeting-type"  # gateway/bbb_policy.py META_MEETING_TYPE, lower-cased
-PUBLIC_TELL = {  # BBB has no private system message: the note names nobody (G20).
-    "camera_off": ("Een camera van een leerling is uitgezet: deze les wordt opgenomen en "
-                   "leerlingen zijn niet te zien.",
-                   "A pupil's camera was switched off: this lesson is being recorded and pupils "
-                   "are not shown."),
-    "microphone_off": ("Een microfoon van een leerling is uitgezet: deze les wordt opgenomen en "
-                       "leerlingen zijn niet te horen.",
-                       "A pupil's microphone was switched off: this lesson is being recorded "
-                       "and pupils are not heard."),
-}
-
-
 def purpose_key(meeting_id: str) -> str:
     return PURPOSE_PREFIX + hashlib.sha256(meeting_id.encode()).hexdigest()
 
@@ -290,11 +280,11 @@ class BusGuard:
             self.metrics.guard_violations.labels(platform="bbb", kind=kind).inc()
         key = MEETING_PREFIX + rt.internal_id
         if isinstance(event, guard.LocksChanged):
-            await self.store.hset(key, {"locks": _locks_json(rt.state.locks)}, MEETING_TTL)
+            await self.store.hset(key, {"locks": locks_json(rt.state.locks)}, MEETING_TTL)
         elif isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording:
             await self.store.hset(key, {
-                "locks": _locks_json(rt.state.locks),
-                "locks_before": _locks_json(rt.state.locks_before),
+                "locks": locks_json(rt.state.locks),
+                "locks_before": locks_json(rt.state.locks_before),
                 "announced": b"1", "active_purpose": (rt.state.active_purpose or "").encode(),
             }, MEETING_TTL)
         elif isinstance(event, guard.RecordingStopped) and before.recording:
@@ -327,8 +317,8 @@ class BusGuard:
         saved = await self.store.hgetall(MEETING_PREFIX + rt.internal_id)
         if saved:
             rt.state = replace(
-                rt.state, locks=_locks_load(saved.get("locks")) or rt.state.locks,
-                locks_before=_locks_load(saved.get("locks_before")),
+                rt.state, locks=locks_load(saved.get("locks")) or rt.state.locks,
+                locks_before=locks_load(saved.get("locks_before")),
                 announced=saved.get("announced") == b"1",
                 active_purpose=_purpose(saved.get("active_purpose", b"").decode()))
 
@@ -342,13 +332,36 @@ class BusGuard:
 
     async def declare_purpose(self, meeting_id: str, purpose: PurposeName,
                               reference: str | None) -> None:
-        """Store a declared purpose; announce it in the meeting when this guard sees it."""
+        """Store a declared purpose and announce it in the meeting (G8, G11), on any replica."""
         await self.store.hset(purpose_key(meeting_id), {
             "purpose": purpose.encode(), "approval_reference": (reference or "").encode()},
             PURPOSE_TTL)
         rt = next((m for m in self.meetings.values() if m.external_id == meeting_id), None)
-        if rt is not None:
+        if rt is not None and self.leadership.leading():
             await self.apply(rt, guard.PurposeDeclared(purpose, reference), time.perf_counter())
+        elif self.api_chat:
+            await self._announce_declared(meeting_id, purpose, reference)
+        # Before BBB 3.0 a chat line needs a moderator's id from the bus, which only the
+        # leader has: the announcement at the start of the recording names the purpose.
+
+    async def _announce_declared(self, meeting_id: str, purpose: PurposeName,
+                                 reference: str | None) -> None:
+        """A standby (or a leader that has not seen the meeting yet) asks BBB and tells."""
+        record = await meeting_info(self.store, meeting_id)
+        server = self.servers.get(record.server) if record else None
+        if record is None or server is None:
+            return
+        try:
+            live = await guard_api.live_meeting(self.http, server, meeting_id)
+            state = guard.MeetingState(meeting_type=record.meeting_type,
+                                       recording=live.recording)
+            for action in guard.decide(self.policy, state,
+                                       guard.PurposeDeclared(purpose, reference)):
+                if isinstance(action, guard.Announce | guard.TellTeacher):
+                    await guard_api.send_chat(self.http, server, meeting_id,
+                                              f"{action.nl}\n{action.en}")
+        except guard_api.ApiUnavailable as exc:
+            log.warning("bbb guard: purpose not announced", extra={"reason": str(exc)})
 
     # ---- reconciliation ------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -376,20 +389,6 @@ class BusGuard:
         self.meetings[meeting.internal_id] = rt
         if meeting.recording:
             await self.apply(rt, guard.Reconcile(), time.perf_counter())
-
-
-def _locks_json(locks: guard.Locks | None) -> bytes:
-    return b"" if locks is None else json.dumps(fields_from_locks(locks)).encode()
-
-
-def _locks_load(raw: bytes | None) -> guard.Locks | None:
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    return locks_from_fields(data) if isinstance(data, dict) else None
 
 
 def _purpose(value: str) -> PurposeName | None:

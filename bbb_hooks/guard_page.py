@@ -56,7 +56,23 @@ i18n.register({
         "en": "An exception needs the privacy officer's approval reference."},
     "guard.purpose.not_yours": {"nl": "Dit doel mag jij niet kiezen.",
                                 "en": "You may not choose this purpose."},
+    "guard.purpose.unknown_meeting": {
+        "nl": "Deze bijeenkomst kennen we niet. Misschien is ze al afgelopen; open de pagina "
+              "opnieuw vanuit je leeromgeving.",
+        "en": "We do not know this meeting. Perhaps it has ended; open the page again from "
+              "your learning platform."},
+    "guard.purpose.not_teacher": {
+        "nl": "Alleen de leraar kiest het doel van een opname.",
+        "en": "Only the teacher chooses the purpose of a recording."},
 })
+
+
+class UnknownMeeting(NotFound):
+    message_key = "guard.purpose.unknown_meeting"
+
+
+class NotTeacher(Forbidden):
+    message_key = "guard.purpose.not_teacher"
 
 
 def setup(app: web.Application) -> None:
@@ -76,7 +92,8 @@ async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.ADAPTERS]["guard_bbb"] = guard
 
     async def ready() -> bool:
-        return guard.connected
+        # A standby replica is healthy while another leads (bbb_hooks/guard_leader.py).
+        return guard.connected or not guard.leadership.leading()
 
     app[keys.READINESS]["bbb_guard"] = ready
     task = asyncio.create_task(guard.run(), name="bbb-guard")
@@ -91,7 +108,7 @@ async def _teacher(request: web.Request) -> Session | web.Response:
     if session is None:
         return redirect(login_url(request.path))
     if session.role != "teacher":
-        raise Forbidden("not_teacher")
+        raise NotTeacher("not_teacher")
     return session
 
 
@@ -100,7 +117,7 @@ async def _context(request: web.Request) -> dict[str, Any]:
     meeting_id = request.match_info["meeting_id"]
     record = await meeting_info(request.app[keys.STORE], meeting_id)
     if record is None:
-        raise NotFound("unknown_meeting")
+        raise UnknownMeeting("unknown_meeting")
     saved = await request.app[keys.STORE].hgetall(purpose_key(meeting_id))
     lang = i18n.language(request)
     purposes = [{"name": name, "days": rules.retention_days,

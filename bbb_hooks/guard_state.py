@@ -10,6 +10,7 @@ every BBB field so the restore after a recording is exact.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -61,6 +62,21 @@ def locks_from_fields(fields: Mapping[str, Any]) -> guard.Locks:
 def fields_from_locks(locks: guard.Locks) -> dict[str, Any]:
     return {**dict(locks.other), "disableCam": locks.disable_cam,
             "disableMic": locks.disable_mic, "lockOnJoin": locks.lock_on_join}
+
+
+def locks_json(locks: guard.Locks | None) -> bytes:
+    """Lock settings as stored in the meeting's bookkeeping hash (b"" for none)."""
+    return b"" if locks is None else json.dumps(fields_from_locks(locks)).encode()
+
+
+def locks_load(raw: bytes | None) -> guard.Locks | None:
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return locks_from_fields(data) if isinstance(data, dict) else None
 
 
 def gateway_role(bbb_role: object, guest: object) -> Role:

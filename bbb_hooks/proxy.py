@@ -45,6 +45,9 @@ KNOWN_CALLS = frozenset({
 # Calls that carry personal data the gateway must read before passing on.
 BUFFERED_CALLS = frozenset({"getMeetings", "getMeetingInfo"})
 ATTENDEE = re.compile(rb"<attendee[\s/>]")
+# What create needs from BBB's answer (bbb.md §1.4); the rest is passed on untouched.
+CREATE_FIELDS = frozenset({"returncode", "messageKey", "internalMeetingID", "createTime",
+                           "moderatorPW", "attendeePW"})
 STREAM_PREFIX = 1024 * 1024  # answers up to this size are checked whole before sending
 MAX_BUFFERED = 32 * 1024 * 1024
 
@@ -124,28 +127,31 @@ class BBBProxy:
                                 inbound) as response:
             body = await read_all(response, MAX_BUFFERED)
         try:
-            root = xml.parse(body)
+            fields = xml.top_fields(body, CREATE_FIELDS)  # checked, passed on as-is
         except xml.BrokenXML:
             raise ApiError("backendError", "broken_xml") from None
-        if xml.succeeded(root):
-            await self._remember(meeting_id, server, decision, root)
+        if fields["returncode"].strip() == "SUCCESS":
+            await self._remember(meeting_id, server, decision, fields)
         return xml_response(body)
 
     async def _remember(self, meeting_id: str, server: Server, decision: CreateDecision,
-                        root: Element) -> None:
-        create_time = xml.text(root, "createTime") or ""
-        existing = await meeting_info(self.store, meeting_id)
-        if existing is not None and existing.create_time == create_time:
-            return  # a repeated create (duplicateWarning) changes nothing BBB kept
+                        fields: dict[str, str]) -> None:
+        create_time = fields.get("createTime", "")
+        if fields.get("messageKey") == "duplicateWarning":
+            # Only a repeated create can find a record already kept (bbb.md §1.4: create
+            # is idempotent and says duplicateWarning), so a fresh meeting costs no read.
+            existing = await meeting_info(self.store, meeting_id)
+            if existing is not None and existing.create_time == create_time:
+                return  # a repeated create changes nothing BBB kept
         record = MeetingRecord(
             meeting_id=meeting_id,
-            internal_meeting_id=xml.text(root, "internalMeetingID") or "",
+            internal_meeting_id=fields.get("internalMeetingID", ""),
             server=server.name, meeting_type=decision.meeting_type, purpose=decision.purpose,
             create_time=create_time,
             policy_version=self.settings.policy.gateway.policy_version,
             record=decision.record, created_at=self.clock.time(),
-            moderator_pw_hash=password_hash(xml.text(root, "moderatorPW") or ""),
-            attendee_pw_hash=password_hash(xml.text(root, "attendeePW") or ""),
+            moderator_pw_hash=password_hash(fields.get("moderatorPW", "")),
+            attendee_pw_hash=password_hash(fields.get("attendeePW", "")),
         )
         await save_meeting(self.store, record, self.record_ttl)
 

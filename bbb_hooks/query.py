@@ -30,6 +30,8 @@ class QueryError(Exception):
 
 
 def _decode(part: str) -> str:
+    if part.isascii() and "%" not in part and "+" not in part:
+        return part  # nothing escaped: the common case, decoded as-is
     if _PERCENT.search(part):
         raise QueryError("malformedQuery", "The query string has a malformed %-escape.")
     try:

@@ -1,13 +1,23 @@
 """Benchmark: BBB API calls through the gateway versus straight to BBB (the emulator).
 
-    python -m bench.bbb_proxy [--concurrency 200] [--requests 4000]
+    python -m bench.bbb_proxy [--seconds 5] [--concurrency 200] [--store redis|memory]
 
-The emulator and the gateway each run in their own process; this process is
-the load generator (one aiohttp session, `concurrency` workers). For create
-and getMeetings it prints p50/p99 latency direct and through the proxy, the
-added latency, and the throughput ratio (targets: <= 2 ms added at p50,
->= 50 % of direct throughput). Figures depend on the machine: all three
-processes share its cores.
+Method: the BBB emulator (tests/emulators/bbb.py), the gateway (production
+app, JSON logs at INFO, Redis store unless `--store memory`) and redis-server
+each run in their own process; the load comes from `wrk` (one thread, kept-alive
+connections) cycling through pre-signed URLs, so the Python load generator is
+out of the picture. Every create URL carries a fresh meetingID (a real create,
+not a duplicateWarning). For create and getMeetings, at concurrency 1 and at
+`--concurrency`, "direct" and "proxy" rows run back to back in the same run;
+the table gives p50/p99 latency, requests/s, the added latency and the
+throughput ratio (targets: <= 2 ms added at p50, >= 50 % of direct throughput),
+and the gateway's own CPU time per request (independent of what it shares the
+cores with). All processes share the machine's cores.
+
+The bench emulator answers getMeetings from a cached body while the meeting
+list is unchanged: the stock emulator rebuilds 20 meetings of XML with
+ElementTree per call (~300 calls/s), which would make the emulator, not the
+gateway, the bottleneck of both rows.
 """
 
 from __future__ import annotations
@@ -15,57 +25,87 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import itertools
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-from yarl import URL
+from bench.wrk import Child, Load, cpu_seconds, run_wrk, start_redis
 
 EMU_SECRET = "e" * 48
 LMS_SECRET = "l" * 48
+SEED_MEETINGS = 20  # a realistic getMeetings answer: 20 running meetings
 
 
-def signed(base: str, call: str, params: list[tuple[str, str]], secret: str) -> URL:
+def signed_path(call: str, params: list[tuple[str, str]], secret: str) -> str:
     query = urlencode(params)
     checksum = hashlib.sha256((call + query + secret).encode()).hexdigest()
     sep = "&" if query else ""
-    return URL(f"{base}/bigbluebutton/api/{call}?{query}{sep}checksum={checksum}", encoded=True)
+    return f"/bigbluebutton/api/{call}?{query}{sep}checksum={checksum}"
+
+
+def create_params(meeting_id: str) -> list[tuple[str, str]]:
+    """What an LMS sends for a lesson (Moodle-like, without the optional texts)."""
+    return [("meetingID", meeting_id), ("name", "Les 3B wiskunde"), ("record", "true"),
+            ("attendeePW", "ap"), ("moderatorPW", "mp"),
+            ("meta_bbb-origin", "Moodle")]
 
 
 # -- child processes ------------------------------------------------------------------------
 
 async def _serve_emulator(port: int, root: str) -> None:
+    from aiohttp import web
+
     from tests.emulators.bbb import BBBEmulator
 
-    emulator = BBBEmulator(EMU_SECRET, Path(root))
+    class _NoLog(list[Any]):
+        def append(self, item: Any) -> None:  # the bench keeps no request log
+            pass
+
+    class BenchEmulator(BBBEmulator):
+        cached: tuple[int, bytes] = (-1, b"")
+
+        async def _call_getMeetings(self, p: dict[str, str], body: bytes,
+                                    request: web.Request) -> web.Response:
+            if self.cached[0] != len(self.meetings):
+                answer = await super()._call_getMeetings(p, body, request)
+                assert isinstance(answer.body, bytes)
+                self.cached = (len(self.meetings), answer.body)
+            return web.Response(body=self.cached[1], content_type="text/xml", charset="utf-8")
+
+    emulator = BenchEmulator(EMU_SECRET, Path(root))
+    emulator.requests = _NoLog()
     await emulator.start(port)
     print("READY", flush=True)
     await asyncio.Event().wait()
 
 
-async def _serve_gateway(port: int, emulator_url: str, tmp: str) -> None:
+async def _serve_gateway(port: int, emulator_url: str, tmp: str, redis_url: str) -> None:
     from aiohttp import web
 
+    from gateway import logs
     from gateway.app import create_app
     from tests.support import make_settings
 
     tmp_path = Path(tmp)
     (tmp_path / "bbb.secret").write_text(EMU_SECRET)
     (tmp_path / "lms.secret").write_text(LMS_SECRET)
+    store: dict[str, Any] = {}
+    if redis_url != "memory":
+        (tmp_path / "redis.url").write_text(redis_url)
+        store = {"redis_url_file": str(tmp_path / "redis.url")}
     settings = make_settings(tmp_path, {
         "gateway": {"public_url": f"http://127.0.0.1:{port}"}, "dev_idp": {"enabled": False},
+        "identity": {"providers": []}, "store": store,
         "bbb": {"enabled": True,
                 "servers": [{"name": "bbb1", "url": emulator_url,
                              "secret_file": str(tmp_path / "bbb.secret")}],
                 "frontends": [{"name": "lms", "secret_file": str(tmp_path / "lms.secret")}]}})
+    logs.configure("INFO")  # as `privacy-gateway serve` runs it
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -73,74 +113,64 @@ async def _serve_gateway(port: int, emulator_url: str, tmp: str) -> None:
     await asyncio.Event().wait()
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    proc = subprocess.Popen([sys.executable, "-m", "bench.bbb_proxy", *args],
-                            stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    if proc.stdout.readline().strip() != "READY":
-        proc.kill()
-        raise SystemExit(f"child {args[0]} did not start")
-    return proc
+# -- load -----------------------------------------------------------------------------------
+
+Row = tuple[str, int, str, Load, float]  # call, concurrency, path, load, server CPU µs/req
 
 
-# -- load ---------------------------------------------------------------------------------
-
-async def _run(session: aiohttp.ClientSession, make_url: Callable[[int], URL], total: int,
-               concurrency: int) -> tuple[list[float], float]:
-    counter = itertools.count()
-    latencies: list[float] = []
-
-    async def worker() -> None:
-        while (n := next(counter)) < total:
-            url = make_url(n)
-            start = time.perf_counter()
-            async with session.get(url) as response:
-                body = await response.read()
-            latencies.append(time.perf_counter() - start)
-            if b"SUCCESS" not in body:
-                raise SystemExit(f"unexpected answer: {body[:200]!r}")
-
-    began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, total / (time.perf_counter() - began)
+def _fmt(row: Row) -> str:
+    call, conc, path, load, cpu_us = row
+    flag = "" if load.unexpected == 0 and load.socket_errors == 0 else (
+        f"  !! {load.unexpected} unexpected, {load.socket_errors} socket errors")
+    return (f"{call:<12} {conc:>5} {path:<7} {load.rate:>8.0f} {load.p50_ms:>8.2f} "
+            f"{load.p99_ms:>8.2f} {cpu_us:>9.0f}{flag}")
 
 
-def _pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
+def _compare(direct: Row, proxy: Row) -> str:
+    d, p = direct[3], proxy[3]
+    return (f"{'':<12} {direct[1]:>5} added   p50 {p.p50_ms - d.p50_ms:+.2f} ms, "
+            f"p99 {p.p99_ms - d.p99_ms:+.2f} ms, throughput {p.rate / d.rate:.0%} of direct")
 
 
-async def _load(emulator: str, gateway: str, total: int, concurrency: int) -> None:
-    connector = aiohttp.TCPConnector(limit=concurrency * 2)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        for i in range(20):  # a realistic getMeetings answer: 20 running meetings
-            await session.get(signed(gateway, "create", [("meetingID", f"seed-{i}")],
-                                     LMS_SECRET))
-        scenarios = {
-            "getMeetings": lambda base, secret: (lambda n: signed(base, "getMeetings", [],
-                                                                  secret)),
-            "create": lambda base, secret: (lambda n: signed(
-                base, "create", [("meetingID", f"{secret[0]}-{n}"), ("name", "Les"),
-                                 ("record", "true")], secret)),
-        }
-        print(f"BBB proxy benchmark: {total} requests per row, {os.cpu_count()} CPUs "
-              "(emulator, gateway and load generator share them)")
-        print(f"{'call':<12} {'conc':>4} {'path':<7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
-        for call, factory in scenarios.items():
-            await _run(session, factory(gateway, LMS_SECRET), 200, 50)  # warm-up
-            for conc, count in ((1, min(total, 500)), (concurrency, total)):
-                direct, direct_rps = await _run(session, factory(emulator, EMU_SECRET), count,
-                                                conc)
-                proxy, proxy_rps = await _run(session, factory(gateway, LMS_SECRET), count,
-                                              conc)
-                for path, lat, rps in (("direct", direct, direct_rps),
-                                       ("proxy", proxy, proxy_rps)):
-                    print(f"{call:<12} {conc:>4} {path:<7} {_pct(lat, 50):8.2f} "
-                          f"{_pct(lat, 99):8.2f} {rps:8.0f}")
-                added = _pct(proxy, 50) - _pct(direct, 50)
-                print(f"{call:<12} {conc:>4} added p50 {added:+.2f} ms,"
-                      f" p99 {_pct(proxy, 99) - _pct(direct, 99):+.2f} ms, "
-                      f"throughput {proxy_rps / direct_rps:.0%} of direct")
+def _measured(pid: int, base: str, urls: list[str], conc: int,
+              secs: float) -> tuple[Load, float]:
+    """wrk's figures and the CPU time the server process `pid` spent per request."""
+    before = cpu_seconds(pid)
+    load = run_wrk(base, urls, connections=conc, seconds=secs, needle="SUCCESS")
+    return load, (cpu_seconds(pid) - before) / max(1, load.requests) * 1e6
+
+
+def bench(emulator: Child, gateway: Child, emu_base: str, gw_base: str, seconds: float,
+          concurrency: int) -> None:
+    print(f"{'call':<12} {'conc':>5} {'path':<7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'CPU µs/req':>9}   (CPU: emulator for direct, gateway for proxy)")
+    for call in ("getMeetings", "create"):
+        def paths(prefix: str, secret: str, count: int, call: str = call) -> list[str]:
+            if call == "getMeetings":
+                return [signed_path("getMeetings", [], secret)]
+            return [signed_path("create", create_params(f"{prefix}-{n}"), secret)
+                    for n in range(count)]
+
+        run_wrk(gw_base, paths("warm", LMS_SECRET, 2000), connections=50, seconds=1,
+                needle="SUCCESS")
+        for conc, secs in ((1, min(seconds, 3.0)), (concurrency, seconds)):
+            count = int(6000 * secs) if conc > 1 else int(3000 * secs)
+            rows: list[Row] = []
+            for path, base, secret, pid in (("direct", emu_base, EMU_SECRET, emulator.pid),
+                                            ("proxy", gw_base, LMS_SECRET, gateway.pid)):
+                urls = paths(f"{path}{conc}", secret, count)
+                load, cpu_us = _measured(pid, base, urls, conc, secs)
+                if call == "create" and load.requests > len(urls):
+                    print(f"   note: {path} cycled its {len(urls)} create URLs (duplicates)")
+                rows.append((call, conc, path, load, cpu_us))
+                print(_fmt(rows[-1]), flush=True)
+            print(_compare(rows[0], rows[1]), flush=True)
+
+
+def _seed(emu_base: str) -> None:
+    for i in range(SEED_MEETINGS):
+        urllib.request.urlopen(emu_base + signed_path(
+            "create", create_params(f"seed-{i}"), EMU_SECRET)).read()
 
 
 def main() -> None:
@@ -148,26 +178,43 @@ def main() -> None:
         asyncio.run(_serve_emulator(int(sys.argv[2]), sys.argv[3]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "serve-gateway":
-        asyncio.run(_serve_gateway(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
+        asyncio.run(_serve_gateway(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]))
         return
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per row at full load")
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--store", choices=("redis", "memory"), default="redis")
     args = parser.parse_args()
     from tests.support import free_port
 
     with tempfile.TemporaryDirectory() as tmp:
-        emu_port, gw_port = free_port(), free_port()
-        emulator = _start("serve-emulator", str(emu_port), str(Path(tmp) / "var"))
-        gateway = _start("serve-gateway", str(gw_port),
-                         f"http://127.0.0.1:{emu_port}/bigbluebutton", tmp)
+        started = time.monotonic()
+        children: list[Child] = []
         try:
-            asyncio.run(_load(f"http://127.0.0.1:{emu_port}", f"http://127.0.0.1:{gw_port}",
-                              args.requests, args.concurrency))
+            redis_url = "memory"
+            if args.store == "redis":
+                redis_port = free_port()
+                children.append(start_redis(redis_port, Path(tmp)))
+                redis_url = f"redis://127.0.0.1:{redis_port}/0"
+            emu_port, gw_port = free_port(), free_port()
+            emulator = Child.python("bench.bbb_proxy", "serve-emulator", str(emu_port),
+                                    str(Path(tmp) / "var"))
+            children.append(emulator)
+            gateway = Child.python("bench.bbb_proxy", "serve-gateway", str(gw_port),
+                                   f"http://127.0.0.1:{emu_port}/bigbluebutton", tmp, redis_url)
+            children.append(gateway)
+            emu_base, gw_base = f"http://127.0.0.1:{emu_port}", f"http://127.0.0.1:{gw_port}"
+            _seed(emu_base)
+            print(f"BBB proxy benchmark — {os.cpu_count()} CPUs shared by wrk, emulator, "
+                  f"gateway{' and redis-server' if args.store == 'redis' else ''}; "
+                  f"load: wrk -t1, pre-signed URLs; gateway store: {args.store}; "
+                  f"getMeetings lists {SEED_MEETINGS} meetings")
+            bench(emulator, gateway, emu_base, gw_base, args.seconds, args.concurrency)
+            print(f"({time.monotonic() - started:.0f} s)")
         finally:
-            for child in (gateway, emulator):
-                child.terminate()
-                child.wait(timeout=10)
+            for child in reversed(children):
+                child.stop()
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ async def _reaction(redis: Redis, pubsub: Any, report: Connection,
 
 def _percentiles(values: list[float]) -> str:
     ordered = sorted(v * 1000 for v in values)
-    p99 = ordered[max(0, int(round(len(ordered) * 0.99)) - 1)]
+    p99 = ordered[max(0, round(len(ordered) * 0.99) - 1)]
     return (f"p50 {statistics.median(ordered):6.2f} ms  p99 {p99:6.2f} ms  "
             f"max {ordered[-1]:6.2f} ms")
 

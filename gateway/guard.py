@@ -16,16 +16,8 @@ Public API (used by bbb_hooks/guard_bbb.py and by jitsi_hooks for Jitsi rooms):
   those back as events (a LocksChanged after our lock, a camera stop, ...).
 - `step(policy, state, event)`: both, decide on the old state, then advance.
 
-Events: RecordingStarted(started_by), RecordingStopped, CameraStarted(id),
-CameraStopped(id), MicOpened(id), MicClosed(id), ParticipantJoined(participant),
-ParticipantLeft(id), LocksChanged(locks), PurposeDeclared(purpose, approval_reference),
-Reconcile (after a reconnect/restart: re-apply the rules to a recording meeting).
-
-Actions: Announce(nl, en, phase) to everybody; TellParticipant(id, key, nl, en);
-TellTeacher(reason, nl, en) (the meeting's moderators); LockViewers(locks) (set
-these locks: cameras and microphones of viewers off); MuteAllExceptPresenters;
-MuteParticipant(id); EjectCameras(ids); StopRecording(reason); RestoreLocks(locks)
-(exactly the locks in force before the recording).
+Events (what the platform reported) and actions (what to carry out, in
+order) are the frozen dataclasses below; texts live in gateway/guard_texts.py.
 
 Roles "pupil" and "guest" are protected: a lecture (pupils_visible = false)
 neither shows nor lets hear them (G10). A guest in a lesson is an unknown
@@ -38,6 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from gateway.guard_texts import STOP_TEXTS as STOP_TEXTS  # re-exported for callers
+from gateway.guard_texts import STOPPED_TEXT as STOPPED_TEXT
+from gateway.guard_texts import TELL_TEXTS as TELL_TEXTS
+from gateway.guard_texts import UNDECLARED_TEXT as UNDECLARED_TEXT
 from gateway.settings import MeetingTypeName, Policy, PurposeName, Role
 
 PROTECTED_ROLES: frozenset[Role] = frozenset({"pupil", "guest"})
@@ -208,45 +204,6 @@ class RestoreLocks:
 
 Action = (Announce | TellParticipant | TellTeacher | LockViewers | MuteAllExceptPresenters
           | MuteParticipant | EjectCameras | StopRecording | RestoreLocks)
-
-# Fixed texts (the purpose announcements come from the policy, G19).
-STOP_TEXTS: dict[str, tuple[str, str]] = {
-    "no_purpose": ("De opname is meteen gestopt: er is geen doel opgegeven. Kies eerst een doel.",
-                   "The recording was stopped at once: no purpose was declared. "
-                   "Declare a purpose first."),
-    "role_not_allowed": ("De opname is meteen gestopt: u mag een opname met dit doel niet starten.",
-                         "The recording was stopped at once: you may not start a recording "
-                         "with this purpose."),
-    "no_approval_reference": ("De opname is meteen gestopt: een goedgekeurde uitzondering "
-                              "heeft een kenmerk van de privacy-officer nodig.",
-                              "The recording was stopped at once: an approved exception needs "
-                              "the privacy officer's approval reference."),
-    "confidential": ("De opname is meteen gestopt: een vertrouwelijk gesprek wordt nooit "
-                     "opgenomen.",
-                     "The recording was stopped at once: a confidential talk is never recorded."),
-    "recording_not_allowed": ("De opname is meteen gestopt: opnemen is niet toegestaan in dit "
-                              "soort bijeenkomst.",
-                              "The recording was stopped at once: recording is not allowed in "
-                              "this kind of meeting."),
-    "purpose_next_recording": ("Het nieuwe doel geldt voor de volgende opname.",
-                               "The new purpose applies to the next recording."),
-}
-TELL_TEXTS: dict[str, tuple[str, str]] = {
-    "camera_off": ("Je camera is uitgezet: deze les wordt opgenomen en leerlingen zijn niet "
-                   "te zien.",
-                   "Your camera was switched off: this lesson is being recorded and pupils "
-                   "are not shown."),
-    "microphone_off": ("Je microfoon is uitgezet: deze les wordt opgenomen en leerlingen zijn "
-                       "niet te horen.",
-                       "Your microphone was switched off: this lesson is being recorded and "
-                       "pupils are not heard."),
-}
-UNDECLARED_TEXT = ("Deze bijeenkomst wordt opgenomen. De opname wordt na {days} dagen gewist. "
-                   "Camera's en microfoons van leerlingen gaan nu uit.",
-                   "This meeting is being recorded. The recording is deleted after {days} days. "
-                   "Pupils' cameras and microphones are switched off now.")
-STOPPED_TEXT = ("De opname is gestopt.", "The recording has stopped.")
-
 
 # ---- rules ----------------------------------------------------------------
 def resolve_purpose(policy: Policy, state: MeetingState) -> PurposeName | None:

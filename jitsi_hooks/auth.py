@@ -23,6 +23,7 @@ from gateway import jitsi_policy, keys
 from gateway.errors import BadRequest, Forbidden
 from gateway.login import login_url
 from gateway.sessions import Session, current_session
+from gateway.web import redirect
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.recording import remember_role
 from jitsi_hooks.rooms import normalise_room
@@ -92,9 +93,11 @@ async def mint_for(request: web.Request, session: Session, room: str) -> str:
     if not jitsi_policy.may_join(policy, session.role, meeting_type):
         metrics.joins.labels(platform="jitsi", result="refused").inc()
         raise Forbidden("guests_not_allowed")
-    present = await context.rooms.present_people(room) | {session.person}
-    opted_in = await context.rooms.opted_in(room)
-    consent = jitsi_policy.transcription_allowed(policy, meeting_type, present, opted_in)
+    consent = False
+    if jitsi_policy.transcription_possible(policy, meeting_type):  # else no reads needed
+        present = await context.rooms.present_people(room) | {session.person}
+        opted_in = await context.rooms.opted_in(room)
+        consent = jitsi_policy.transcription_allowed(policy, meeting_type, present, opted_in)
     claims = jitsi_policy.token_claims(
         policy,
         jitsi_policy.Person(role=session.role, person=session.person, name=session.name,
@@ -122,7 +125,9 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
     log.info("jitsi token issued", extra={"event": "jitsi_token", "role": session.role,
                                           "room_ref": request.app[keys.PSEUDONYMS].tag(
                                               "room", room)})
-    raise web.HTTPFound(room_url(request, room, token), headers={"Referrer-Policy": "no-referrer"})
+    response = redirect(room_url(request, room, token))  # returned: cheaper than raised
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 async def public_key(request: web.Request) -> web.StreamResponse:

@@ -47,7 +47,12 @@ from bbb_hooks.guard_state import (
     new_runtime,
     translate,
 )
-from bbb_hooks.meetings import meeting_by_internal_id, meeting_info
+from bbb_hooks.meetings import (
+    add_recording_purpose,
+    meeting_by_internal_id,
+    meeting_info,
+    record_ttl,
+)
 from bbb_hooks.servers import Server
 from gateway import guard
 from gateway.audit import AuditLog
@@ -282,6 +287,9 @@ class BusGuard:
         if isinstance(event, guard.LocksChanged):
             await self.store.hset(key, {"locks": locks_json(rt.state.locks)}, MEETING_TTL)
         elif isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording:
+            if rt.state.active_purpose:  # retention and distribution follow it (G14, G16)
+                await add_recording_purpose(self.store, rt.internal_id, rt.state.active_purpose,
+                                            record_ttl(self.policy))
             await self.store.hset(key, {
                 "locks": locks_json(rt.state.locks),
                 "locks_before": locks_json(rt.state.locks_before),

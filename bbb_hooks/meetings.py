@@ -95,3 +95,22 @@ async def meeting_by_internal_id(store: Store, internal_meeting_id: str) -> Meet
 
 def as_dict(record: MeetingRecord) -> dict[str, object]:
     return asdict(record)
+
+
+def _purposes_key(internal_meeting_id: str) -> str:
+    return "bbb:recording-purposes:" + internal_meeting_id
+
+
+async def add_recording_purpose(store: Store, internal_meeting_id: str, purpose: str,
+                                ttl: float) -> None:
+    """Remember a purpose a recording of this meeting ran under (the guard, at the start).
+
+    BBB makes one recording per meeting, named after the internal meeting id, so
+    retention finds it again when the recording appears (H1 in the design notes:
+    the declared purpose, not the meeting type's default, decides retention).
+    """
+    await store.hset(_purposes_key(internal_meeting_id), {purpose: b"1"}, ttl)
+
+
+async def recording_purposes(store: Store, internal_meeting_id: str) -> set[str]:
+    return set(await store.hgetall(_purposes_key(internal_meeting_id)))

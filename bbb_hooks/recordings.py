@@ -27,7 +27,8 @@ import asyncio
 import json
 import logging
 import xml.etree.ElementTree as ET  # element types only; parsing is defused (bbb_hooks.xml)
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import aiohttp
@@ -40,6 +41,9 @@ from gateway.retention_policy import DeclaredRecording, RegistryRow
 from gateway.sweeper import DeletionFailed
 
 log = logging.getLogger(__name__)
+
+# The purpose recorded for a meeting (by internal meeting id), or None.
+DeclaredPurpose = Callable[[str], Awaitable[str | None]]
 
 PAGE_SIZE = 100
 PURGE_TIMEOUT_SECONDS = 120.0
@@ -93,6 +97,12 @@ class BBBRecordings:
             raise DeletionFailed("bbb_failed")
         return any(text(r, "recordID") == recording_id
                    for r in root.findall("recordings/recording"))
+
+    async def update_meta(self, recording_id: str, meta: dict[str, str]) -> None:
+        root = await self._call("updateRecordings", [("recordID", recording_id),
+                                                     *sorted(meta.items())])
+        if not succeeded(root):
+            raise DeletionFailed("bbb_update_refused")
 
     async def unpublish(self, recording_id: str) -> None:
         """Take a recording out of view (it stays in the archive until it is due)."""
@@ -177,9 +187,11 @@ class BBBSource:
 
     def __init__(self, server: Server, http: aiohttp.ClientSession,
                  purge_command: Sequence[str], page_size: int = PAGE_SIZE,
-                 private_purposes: frozenset[str] = frozenset()) -> None:
+                 private_purposes: frozenset[str] = frozenset(),
+                 declared_purpose: DeclaredPurpose | None = None) -> None:
         self.server = server
         self.private_purposes = private_purposes
+        self.declared_purpose = declared_purpose
         self.unpublished: list[str] = []
         self.name = f"bbb:{server.name}"
         self.api = BBBRecordings(server, http)
@@ -191,18 +203,43 @@ class BBBSource:
 
     async def listing(self) -> AsyncIterator[DeclaredRecording]:
         to_unpublish: list[str] = []
+        to_label: list[tuple[str, str]] = []
         async for page in self.api.pages(self.page_size):
             for node in page:
                 declared = declared_from_xml(node, self.server.name)
                 if declared is None:
                     continue
+                declared = await self._with_declared_purpose(declared, to_label)
                 if (declared.purpose in self.private_purposes
                         and (text(node, "published") or "").strip() == "true"):
                     to_unpublish.append(declared.recording_id)
                 yield declared
         # After the listing, so that changing states does not shift the pages.
+        for recording_id, purpose in to_label:
+            await self._label(recording_id, purpose)
         for recording_id in to_unpublish:
             await self._unpublish(recording_id)
+
+    async def _with_declared_purpose(self, declared: DeclaredRecording,
+                                     to_label: list[tuple[str, str]]) -> DeclaredRecording:
+        """The purpose the teacher declared and the guard saw run wins over the meeting
+        type's default written at create; it is written onto the recording so it
+        survives a lost store (G14, G16)."""
+        if self.declared_purpose is None:
+            return declared
+        internal_id = declared.recording_id.rsplit("-", 1)[0]
+        purpose = await self.declared_purpose(internal_id)
+        if purpose is None or purpose == declared.purpose:
+            return declared
+        to_label.append((declared.recording_id, purpose))
+        return replace(declared, purpose=purpose)
+
+    async def _label(self, recording_id: str, purpose: str) -> None:
+        try:
+            await self.api.update_meta(recording_id, {META_PURPOSE: purpose})
+        except DeletionFailed as exc:
+            log.warning("recording purpose not written", extra={
+                "event": "label_failed", "reason": exc.args[0] if exc.args else ""})
 
     async def _unpublish(self, recording_id: str) -> None:
         """G14: recorded for a purpose that does not include distribution."""

@@ -21,26 +21,33 @@ from gateway.metrics import Metrics
 from gateway.objections import ObjectionDesk
 from gateway.pseudonym import Pseudonymiser
 from gateway.retention_jibri import JibriSource
+from gateway.retention_policy import combined_purpose
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.sweeper import RecordingSource, Sweeper, running
 
 
-def build_sources(settings: Settings, http: aiohttp.ClientSession) -> list[RecordingSource]:
+def build_sources(settings: Settings, http: aiohttp.ClientSession,
+                  store: Store) -> list[RecordingSource]:
     policy = settings.policy
     sources: list[RecordingSource] = []
     if policy.bbb.enabled:
+        from bbb_hooks.meetings import recording_purposes
         from bbb_hooks.recordings import BBBSource
         from bbb_hooks.servers import Server
 
+        async def declared_purpose(internal_meeting_id: str) -> str | None:
+            return combined_purpose(policy, await recording_purposes(store,
+                                                                     internal_meeting_id))
+
+        private = frozenset(name for name, p in policy.purposes.items() if not p.distribute)
         for i, server in enumerate(policy.bbb.servers):
             sources.append(BBBSource(
                 Server(name=server.name, url=server.url,
                        secret=settings.secrets.get(f"bbb.servers[{i}].secret"),
                        algorithm=server.checksum_algorithm),
-                http, policy.retention.bbb_purge_command,
-                private_purposes=frozenset(
-                    name for name, p in policy.purposes.items() if not p.distribute)))
+                http, policy.retention.bbb_purge_command, private_purposes=private,
+                declared_purpose=declared_purpose))
     if policy.retention.jibri_recordings_dir:
         sources.append(JibriSource(Path(policy.retention.jibri_recordings_dir)))
     return sources
@@ -57,7 +64,7 @@ def build_sweeper(settings: Settings, *, store: Store, sources: list[RecordingSo
 async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     sweeper = build_sweeper(settings, store=app[keys.STORE],
-                            sources=build_sources(settings, app[keys.HTTP]),
+                            sources=build_sources(settings, app[keys.HTTP], app[keys.STORE]),
                             clock=app[keys.CLOCK], metrics=app[keys.METRICS],
                             audit=app[keys.AUDIT], pseudonyms=app[keys.PSEUDONYMS])
     state = app[keys.ADAPTERS]["retention"]

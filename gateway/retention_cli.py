@@ -84,7 +84,7 @@ async def _run_sweep(settings: Any, dry_run: bool, within_days: float) -> int:
     store = make_store(settings, clock)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         sweeper = build_sweeper(
-            settings, store=store, sources=build_sources(settings, http), clock=clock,
+            settings, store=store, sources=build_sources(settings, http, store), clock=clock,
             metrics=Metrics(), pseudonyms=Pseudonymiser(
                 settings.secrets.get("gateway.pseudonym_key")),
             audit=AuditLog(store, clock, settings.policy.retention.audit_retention_days))

@@ -12,6 +12,7 @@ Two promises hold everywhere in this module:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -102,6 +103,19 @@ def _valid_declared(declared: float | None, created: float) -> bool:
     if declared is None or not math.isfinite(declared):
         return False
     return created + DAY <= declared <= created + MAX_RETENTION_DAYS * DAY
+
+
+def combined_purpose(policy: Policy, purposes: Iterable[str]) -> str | None:
+    """One purpose for a recording made under several (one BBB recording per meeting).
+
+    The recording cannot be split, so the strictest rule wins: the shortest
+    retention (G16), and distribution only if every purpose allows it (G14).
+    Returns None when no known purpose was declared.
+    """
+    known = sorted({p for p in purposes if p in policy.purposes},
+                   key=lambda p: (policy.purposes[p].retention_days,
+                                  policy.purposes[p].distribute, p))
+    return known[0] if known else None
 
 
 def decide_retention(policy: Policy, recording: DeclaredRecording,

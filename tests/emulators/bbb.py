@@ -386,6 +386,15 @@ class BBBEmulator:
             (folder / "metadata.xml").write_bytes(ET.tostring(rec, encoding="utf-8"))
         return record_id
 
+    def recording_meta(self, record_id: str) -> dict[str, str]:
+        """The metadata.xml `<meta>` of a recording (first format found)."""
+        for _, _, folder in self._all_recordings():
+            if folder.name == record_id:
+                meta = ET.fromstring((folder / "metadata.xml").read_bytes()).find("meta")
+                return {child.tag: child.text or "" for child in (meta if meta is not None
+                                                                   else [])}
+        return {}
+
     def recording_state(self, record_id: str) -> str | None:
         for state in STATES:
             if any((d / record_id).exists() for d in (self.root / state).iterdir()):

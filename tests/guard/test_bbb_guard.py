@@ -182,6 +182,10 @@ async def test_lecture_recording_locks_mutes_and_ejects_pupils(rig: Rig) -> None
     assert entries[-1]["kind"] == "recording_started" and entries[-1]["purpose"] == "lecture"
     assert EXT not in json.dumps(entries)  # pseudonymous
     assert rig.metrics.guard_reaction.labels(platform="bbb")._sum.get() > 0
+    # G16: retention will follow the purpose this recording ran under.
+    from bbb_hooks.meetings import recording_purposes
+
+    assert await recording_purposes(rig.guard.store, MEETING) == {"lecture"}
 
 
 async def test_pupil_reenabling_camera_or_mic_is_switched_off(rig: Rig) -> None:

@@ -129,3 +129,21 @@ def test_failures_back_off_and_alert_after_grace(policy) -> None:  # type: ignor
     assert second.first_failure == due
     assert not is_alerting(second, due + 3600, 86400)
     assert is_alerting(second, due + 86401, 86400)
+
+
+@pytest.mark.parametrize(("purposes", "expected"), [
+    ((), None),
+    (("lecture",), "lecture"),
+    (("lecture", "feedback"), "feedback"),          # G16: the shortest retention wins
+    (("exam_evidence", "lecture"), "lecture"),
+    (("surveillance",), None),                      # unknown names are ignored
+    (("approved_exception", "lecture"), "approved_exception"),  # equal days: not distributed
+])
+def test_recording_made_under_several_purposes(purposes: tuple[str, ...],
+                                               expected: str | None) -> None:
+    """G14, G16: one BBB recording, several declared purposes: the strictest rule."""
+    from gateway.retention_policy import combined_purpose
+    from gateway.settings import load_settings
+    from tests.support import EXAMPLE
+
+    assert combined_purpose(load_settings(EXAMPLE, env={}).policy, purposes) == expected

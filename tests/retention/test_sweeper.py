@@ -280,3 +280,38 @@ async def test_a_recording_under_objection_is_taken_out_of_view(tmp_path: Path,
         await desk.file(platform="bbb", meeting_ref=row.meeting_ref, person="p_x", reason="")
         assert b.emulator.recording_state(rid) == "unpublished"
         assert b.bbb_exists_on_disk(rid)
+
+
+async def test_declared_purpose_not_the_default_decides_retention(tmp_path: Path,
+                                                                  redis_url: str) -> None:
+    """G14, G16: the teacher declared feedback (14 days, not shown later) in a lesson whose
+    default is lecture (30 days, shown later): the recording follows what was declared,
+    and the purpose is written onto the recording so it survives a lost store."""
+    from bbb_hooks.meetings import add_recording_purpose, recording_purposes
+    from bbb_hooks.recordings import BBBSource
+    from bbb_hooks.servers import Server
+    from gateway.retention_policy import combined_purpose
+
+    async with bench(tmp_path, redis_url) as b:
+        rid = b.add_bbb("lecture", age_days=15, meeting="meeting-feedback")
+        internal_id = rid.rsplit("-", 1)[0]
+        await add_recording_purpose(b.store, internal_id, "feedback", 86400 * 60)
+
+        async def declared(meeting: str) -> str | None:
+            return combined_purpose(b.policy, await recording_purposes(b.store, meeting))
+
+        server = Server(name="bbb1", url=b.emulator.url, secret=b.emulator.secret.encode(),
+                        algorithm="sha256")
+        from tests.retention.harness import purge_command
+
+        source = BBBSource(server, b.http, purge_command(b.emulator.root), page_size=3,
+                           private_purposes=frozenset({"feedback", "exam_evidence"}),
+                           declared_purpose=declared)
+        result = await b.sweeper(bbb=source).sweep_if_leader()
+        assert result is not None and result.deleted == 1  # 15 days > 14: due, not kept 30
+        assert b.emulator.recording_state(rid) is None
+        labelled = b.add_bbb("lecture", age_days=1, meeting="meeting-feedback-2")
+        await add_recording_purpose(b.store, labelled.rsplit("-", 1)[0], "feedback", 86400)
+        await b.sweeper(bbb=source).sweep_if_leader()
+        assert b.emulator.recording_state(labelled) == "unpublished"  # G14
+        assert b.emulator.recording_meta(labelled)["privacy-purpose"] == "feedback"

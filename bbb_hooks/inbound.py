@@ -103,4 +103,10 @@ def _signed_string(raw_query: str, url_params: Params,
         return canonical_form(form_rest), checksum, form_rest
     if checksum is None:
         return raw_query, None, url_rest
-    return strip_checksum(raw_query, checksum), checksum, url_rest
+    signed = strip_checksum(raw_query, checksum)
+    # bbb-web strips the checksum by string replacement; a copy of `checksum=<C>&` spliced
+    # into another parameter's name would also be stripped, so the string that verifies
+    # differs from what would be forwarded. Forward only exactly what was signed.
+    if sum(1 for k, _ in url_params if k == "checksum") != 1 or parse_query(signed) != url_rest:
+        raise ApiError("checksumError", "checksum_spliced")
+    return signed, checksum, url_rest

@@ -327,3 +327,17 @@ async def test_meetings_and_tickets_live_in_redis(
         assert status == 302
     finally:
         await gw.close()
+
+
+async def test_checksum_spliced_into_a_parameter_name_is_refused(
+        gateway: Gateway, http: aiohttp.ClientSession, emulator: BBBEmulator) -> None:
+    """G3: a captured create URL must not be re-shaped so that the signed string still
+    verifies but the meeting type parameter disappears (and record=true survives)."""
+    signed = str(gateway.url("create", [("meetingID", "talk-1"), ("name", "Talk"),
+                                        ("meta_privacy-meeting-type", "confidential"),
+                                        ("record", "true")]))
+    checksum = signed.rsplit("checksum=", 1)[1]
+    spliced = signed.replace("meta_privacy-m", f"meta_privacy-mchecksum={checksum}&", 1)
+    status, _, body = await get_xml(http, URL(spliced, encoded=True))
+    assert status == 200 and "<messageKey>checksumError</messageKey>" in body
+    assert emulator.calls("create") == []  # nothing reached BBB

@@ -209,7 +209,8 @@ def main() -> None:
             print(f"BBB proxy benchmark — {os.cpu_count()} CPUs shared by wrk, emulator, "
                   f"gateway{' and redis-server' if args.store == 'redis' else ''}; "
                   f"load: wrk -t1, pre-signed URLs; gateway store: {args.store}; "
-                  f"getMeetings lists {SEED_MEETINGS} meetings")
+                  f"getMeetings lists {SEED_MEETINGS} meetings; "
+                  f"load average {os.getloadavg()[0]:.1f} at start")
             bench(emulator, gateway, emu_base, gw_base, args.seconds, args.concurrency)
             print(f"({time.monotonic() - started:.0f} s)")
         finally:

@@ -96,8 +96,8 @@ def run_wrk(base: str, paths: Sequence[str], *, connections: int, seconds: float
         listing.write_text("\n".join(paths) + "\n")
         command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "20s",
                    "-s", str(script)]
-        for line in headers:
-            command += ["-H", line]
+        for header_line in headers:
+            command += ["-H", header_line]
         command += [base, "--", str(listing)]
         env = dict(os.environ, WRK_STATUS=str(status), WRK_NEEDLE=needle, WRK_HEADER=header)
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -2,9 +2,15 @@
 
 - `meeting_type_of_room`: which meeting type a room is (a teacher's choice on
   the gateway, a `jitsi.room_rules` prefix, else the default; confidential wins).
-- `may_join`, `is_moderator`: who gets a token and who moderates.
+- `may_join`, `confidential_access`, `is_owner`: who gets a token and who moderates
+  (G2, G3: a confidential room admits only its creator and the people they invited,
+  and only the creator is owner).
+- `may_set_room`: who may choose a room's type or recording purpose (G11, G19).
 - `features`: the `context.features` of a token (recording, transcription, ...).
-- `transcription_allowed`: G15 consent over the people present.
+- `transcription_allowed`: G15 consent over the people present. The token's
+  `transcription` feature only says transcription is POSSIBLE in this meeting type;
+  whether it may run is decided live by the prosody module from the gateway's
+  consent flag (people join after a token is minted; a token lives for its TTL).
 - `token_claims`: the whole JWT payload prosody's token plugin checks
   (reference/jitsi.md §1): exact room, never `*`, nbf in the past, short exp,
   `context.user` with string values only.
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gateway.settings import MeetingTypeName, Policy, Role
 
@@ -43,9 +49,12 @@ class Person:
 class TokenRequest:
     room: str  # already validated, lowercase
     meeting_type: MeetingTypeName
-    consent_complete: bool  # G15: everyone present (this person included) opted in
     now: float
     jti: str
+    creator: str | None = None  # pseudonym of whoever created the room on the gateway
+
+
+ConfidentialAccess = Literal["creator", "invited", "claim", "refused"]
 
 
 def meeting_type_of_room(policy: Policy, room: str,
@@ -70,6 +79,39 @@ def is_moderator(role: Role) -> bool:
     return role in MODERATOR_ROLES
 
 
+def confidential_access(role: Role, person: str, creator: str | None,
+                        invited: bool) -> ConfidentialAccess:
+    """G2, G3: a confidential talk is not protected by its name alone.
+
+    The creator and the people they invited get in; a teacher or staff member may
+    claim a confidential room nobody created yet (and so becomes its creator);
+    everybody else is refused."""
+    if creator is not None:
+        if person == creator:
+            return "creator"
+        return "invited" if invited else "refused"
+    if invited:
+        return "invited"
+    return "claim" if is_moderator(role) else "refused"
+
+
+def is_owner(role: Role, meeting_type: MeetingTypeName, person: str,
+             creator: str | None) -> bool:
+    """MUC owner: in a confidential room only its creator (G3); elsewhere teachers/staff."""
+    if meeting_type == "confidential":
+        return creator is not None and person == creator
+    return is_moderator(role)
+
+
+def may_set_room(role: Role, person: str, creator: str | None,
+                 present_in_room: bool) -> bool:
+    """G11, G19: a room's type and purpose are set by its creator; a room nobody
+    created only by a teacher/staff member who is in it (per the presence state)."""
+    if creator is not None:
+        return person == creator
+    return is_moderator(role) and present_in_room
+
+
 def may_record(policy: Policy, role: Role, meeting_type: MeetingTypeName) -> bool:
     """Recording only where the meeting type allows it, by its record_roles (G3, G19)."""
     mtype = policy.meeting_types[meeting_type]
@@ -91,12 +133,15 @@ def transcription_allowed(policy: Policy, meeting_type: MeetingTypeName,
             and people <= set(opted_in))
 
 
-def features(policy: Policy, role: Role, meeting_type: MeetingTypeName,
-             consent_complete: bool) -> dict[str, bool]:
-    """`context.features`: explicit booleans, so prosody never falls back to 'all allowed'."""
+def features(policy: Policy, role: Role, meeting_type: MeetingTypeName) -> dict[str, bool]:
+    """`context.features`: explicit booleans, so prosody never falls back to 'all allowed'.
+
+    `transcription` is the meeting type's capability only (G15): consent is NOT
+    minted into a token that outlives the people present; the prosody module
+    refuses the transcriber unless the gateway's live consent flag is true."""
     out = {name: False for name in ALWAYS_OFF}
     out["recording"] = may_record(policy, role, meeting_type)
-    out["transcription"] = consent_complete and transcription_possible(policy, meeting_type)
+    out["transcription"] = transcription_possible(policy, meeting_type)
     return out
 
 
@@ -105,7 +150,7 @@ def token_claims(policy: Policy, who: Person, request: TokenRequest) -> dict[str
     jitsi = policy.jitsi
     if not request.room or request.room == "*" or request.room != request.room.lower():
         raise ValueError("a token names exactly one lowercase room")
-    moderator = is_moderator(who.role)
+    moderator = is_owner(who.role, request.meeting_type, who.person, request.creator)
     user: dict[str, str] = {
         "id": who.person,
         "name": who.name or who.person,
@@ -126,7 +171,6 @@ def token_claims(policy: Policy, who: Person, request: TokenRequest) -> dict[str
         "jti": request.jti,
         "context": {
             "user": user,
-            "features": features(policy, who.role, request.meeting_type,
-                                 request.consent_complete),
+            "features": features(policy, who.role, request.meeting_type),
         },
     }

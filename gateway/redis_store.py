@@ -92,15 +92,6 @@ class RedisStore:
         raw: dict[bytes, bytes] = await self._r.hgetall(self._k(key))
         return {k.decode(): v for k, v in raw.items()}
 
-    async def hgetall_many(self, *keys: str) -> list[dict[str, bytes]]:
-        if not keys:
-            return []
-        async with self._r.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hgetall(self._k(key))
-            answers: list[dict[bytes, bytes]] = await pipe.execute()
-        return [{k.decode(): v for k, v in raw.items()} for raw in answers]
-
     async def hdel(self, key: str, *fields: str) -> None:
         if fields:
             await self._r.hdel(self._k(key), *fields)

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import keys
-from jitsi_hooks import auth, events, page
+from jitsi_hooks import approvals, auth, events, page
 from jitsi_hooks.context import JitsiContext
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import TokenMinter
@@ -31,9 +31,11 @@ def setup(app: web.Application) -> None:
     router.add_post("/jitsi/{room}/transcription", page.transcription_choice,
                     name="jitsi_transcription")
     router.add_post("/jitsi/{room}/purpose", page.declare_purpose, name="jitsi_purpose")
+    router.add_post("/jitsi/{room}/invite", page.invite, name="jitsi_invite")
     router.add_post("/hooks/jitsi/events", events.prosody_events, name="jitsi_events")
     router.add_post("/hooks/jitsi/event_sync/events/{kind}/{what}", events.event_sync,
                     name="jitsi_event_sync")
+    approvals.add_routes(app)  # G11: the officer's register of approved exceptions
     router.add_static("/jitsi-static", _STATIC, name="jitsi_static", append_version=False)
     app[keys.ERROR_RENDERERS].append(("/jitsi/", _json_errors_for_fetch))
 
@@ -48,7 +50,7 @@ async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.St
             "application/json"):
         reason = exc.reason if isinstance(exc, GatewayError) else "error"
         return web.json_response({"error": reason}, status=status)
-    if isinstance(exc, GatewayError) and exc.reason in ("guests_not_allowed",):
+    if isinstance(exc, GatewayError) and exc.reason in ("guests_not_allowed", "not_invited"):
         return await render(request, "refused.html", {"reason": exc.reason}, status=status)
     key = exc.message_key if isinstance(exc, GatewayError) else {
         404: "error.not_found", 405: "error.method"}.get(status, "error.bad_request")

@@ -6,7 +6,15 @@ status (jicofo's `jibri-recording-status`) and dropped transcription requests,
 and carries out what the answer says. Signature: HMAC-SHA256 with the shared
 `jitsi.hook_secret` over `<timestamp>.<body>`, in
 `X-Privacy-Gateway-Timestamp` and `X-Privacy-Gateway-Signature: sha256=<hex>`;
-a stale timestamp or a repeated event id is refused.
+a stale timestamp is refused. The module retries a failed report with the same
+event id: a repeat changes nothing and gets the first answer again. Every answer
+is signed, bound to the event it answers: `X-Privacy-Gateway-Signature:
+sha256=<hex>` of HMAC(secret, `answer:<event id>.<body>`) (L2).
+
+Occupants without a person id that are not services (SIP dial-in, guests without
+a token) count as present and not opted in (M4, G15). The periodic sync carries
+every room's occupants, recording status and AV moderation; presence is replaced
+by the module's list and the recording guard re-applied where it drifted (M3).
 
 Presence is kept per room only while the room exists (G20: no attendance
 record): occupant id -> pseudonym, forgotten when the room is destroyed.
@@ -32,7 +40,8 @@ from jitsi_hooks.rooms import normalise_room
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
+MAX_BODY = 256 * 1024  # a sync of 20 rooms with their occupants fits with room to spare
+MAX_SYNC_OCCUPANTS = 2000
 MAX_SKEW = 300
 PENDING_TTL = 3600
 EVENT_ID_TTL = 2 * MAX_SKEW
@@ -44,14 +53,37 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
                                 hashlib.sha256).hexdigest()
 
 
-async def _verified_body(request: web.Request) -> dict[str, Any]:
+def answer_signature(secret: bytes, event_id: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, b"answer:" + event_id.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body up to MAX_BODY, however it arrives in pieces (M3)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise BadRequest("too_large")
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        raise BadRequest("too_large")
-    timestamp = request.headers.get("X-Privacy-Gateway-Timestamp", "")
-    given = request.headers.get("X-Privacy-Gateway-Signature", "")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequest("too_large")
+    return b"".join(chunks)
+
+
+def _ascii_header(request: web.Request, name: str, reason: str) -> str:
+    """L3: a header with non-ASCII bytes is a refusal, not an encoding error (500)."""
+    value = request.headers.get(name, "")
+    if not value.isascii():
+        raise Forbidden(reason)
+    return value
+
+
+async def _verified_body(request: web.Request) -> dict[str, Any]:
+    body = await read_body(request)
+    timestamp = _ascii_header(request, "X-Privacy-Gateway-Timestamp", "bad_signature")
+    given = _ascii_header(request, "X-Privacy-Gateway-Signature", "bad_signature")
     secret = jitsi(request.app).hook_secret
     if not hmac.compare_digest(sign(secret, timestamp, body).encode(), given.encode()):
         raise Forbidden("bad_signature")
@@ -97,18 +129,33 @@ async def transcription_allowed(app: web.Application, room: str) -> bool:
         policy, meeting_type, await rooms.present_people(room), await rooms.opted_in(room))
 
 
+def _is_service(service: object) -> bool:
+    return service not in (None, False, "")
+
+
+def _person(room: str, occupant: str, person: object, service: object) -> str:
+    """What the presence hash keeps for an occupant: "" for a service (jicofo, recorder,
+    transcriber), the token's pseudonym for a person, and for a person without one
+    (SIP dial-in, guest) a stand-in that is present but can never have opted in (M4)."""
+    if _is_service(service):
+        return ""
+    if isinstance(person, str) and person and not person.startswith("anon:"):
+        return person[:100]
+    return "anon:" + hashlib.sha256(f"{room}/{occupant}".encode()).hexdigest()[:16]
+
+
 async def _occupant_joined(app: web.Application, room: str,
                            event: dict[str, Any]) -> list[dict[str, Any]]:
     rooms = jitsi(app).rooms
     occupant = _text(event, "occupant")
-    raw_person = event.get("person")
-    person = raw_person if isinstance(raw_person, str) else ""
+    service = event.get("service")
     allowed_before = await transcription_allowed(app, room)
-    await rooms.add_occupant(room, occupant, "" if event.get("service") else person[:100])
+    await rooms.add_occupant(room, occupant, _person(room, occupant, event.get("person"), service))
+    allowed_now = await transcription_allowed(app, room)
     out: list[dict[str, Any]] = []
-    if allowed_before and not await transcription_allowed(app, room):
-        out.append({"action": "stop_transcription"})  # G15: a newcomer did not opt in
-    if not event.get("service"):
+    if (allowed_before or service == "transcriber") and not allowed_now:
+        out.append({"action": "stop_transcription"})  # G15: no consent, no transcriber
+    if not _is_service(service):
         out.extend(await recording.on_join(app, room, occupant))
     return out
 
@@ -144,22 +191,43 @@ async def _handle(app: web.Application, event: dict[str, Any]) -> dict[str, Any]
             "instructions": instructions}
 
 
+async def _reconcile(app: web.Application, room: str,
+                     report: dict[str, Any]) -> list[dict[str, Any]]:
+    """M3: the module's list of occupants replaces ours; the guard follows the recording."""
+    listed = report.get("occupants")
+    if isinstance(listed, list):
+        occupants: dict[str, str] = {}
+        for item in listed[:MAX_SYNC_OCCUPANTS]:
+            occupant = item.get("occupant") if isinstance(item, dict) else None
+            if isinstance(occupant, str) and 0 < len(occupant) <= 300:
+                occupants[occupant] = _person(room, occupant, item.get("person"),
+                                              item.get("service"))
+        await jitsi(app).rooms.replace_occupants(room, occupants)
+    return await recording.reconcile(app, room, report.get("recording"),
+                                     report.get("av_moderation"))
+
+
 async def _sync(app: web.Application, event: dict[str, Any]) -> dict[str, Any]:
-    """The module's periodic call: pending instructions and consent state per live room."""
-    names = event.get("rooms")
-    if not isinstance(names, list) or len(names) > 5000:
+    """The module's periodic call: reconciliation, pending instructions and consent per room."""
+    reports = event.get("rooms")
+    if not isinstance(reports, list) or len(reports) > 5000:
         raise BadRequest("bad_rooms")
     out: dict[str, Any] = {}
-    for name in names:
+    for report in reports:
+        name = report.get("room") if isinstance(report, dict) else report
         if not isinstance(name, str):
             continue
         try:
             room = normalise_room(name)
         except BadRequest:
             continue
+        instructions: list[dict[str, Any]] = []
+        if isinstance(report, dict):
+            async with _ROOM_LOCKS.setdefault(room, asyncio.Lock()):
+                instructions = await _reconcile(app, room, report)
         raw = await app[keys.STORE].take(f"jitsi:pending:{room}")
         out[room] = {"transcription_allowed": await transcription_allowed(app, room),
-                     "instructions": json.loads(raw) if raw else []}
+                     "instructions": instructions + (json.loads(raw) if raw else [])}
     return {"ok": True, "rooms": out}
 
 
@@ -169,13 +237,25 @@ async def prosody_events(request: web.Request) -> web.StreamResponse:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not 8 <= len(event_id) <= 64:
         raise BadRequest("bad_id")
-    if not await request.app[keys.STORE].set_nx(f"jitsi:evt:{event_id}", b"1", EVENT_ID_TTL):
-        return web.json_response({"ok": True, "duplicate": True, "instructions": []})
+    store = request.app[keys.STORE]
+    key = f"jitsi:evt:{event_id}"
+    if not await store.set_nx(key, b"", EVENT_ID_TTL):
+        first = await store.get(key)  # a retry: the first answer again (b"": still running)
+        answer = json.loads(first) if first else {"ok": True, "instructions": []}
+        return _signed_answer(request, event_id, {**answer, "duplicate": True})
     answer = await _handle(request.app, event)
     if event["event"] == "recording_status":
         request.app[keys.METRICS].guard_reaction.labels(platform="jitsi").observe(
             time.perf_counter() - started)
-    return web.json_response(answer)
+    await store.set(key, json.dumps(answer).encode(), EVENT_ID_TTL)
+    return _signed_answer(request, event_id, answer)
+
+
+def _signed_answer(request: web.Request, event_id: str, answer: dict[str, Any]) -> web.Response:
+    body = json.dumps(answer).encode()
+    signature = answer_signature(jitsi(request.app).hook_secret, event_id, body)
+    return web.Response(body=body, content_type="application/json",
+                        headers={"X-Privacy-Gateway-Signature": signature})
 
 
 # --- jitsi-contrib event_sync (reference/jitsi.md §4) -------------------------
@@ -191,16 +271,14 @@ async def event_sync(request: web.Request) -> web.StreamResponse:
     instructions. Names and e-mail addresses in its payload are ignored: only
     the room, the occupant JID and `id` (the pseudonym from our token) are kept.
     """
-    given = request.headers.get("Authorization", "")
+    given = _ascii_header(request, "Authorization", "bad_token")
     expected = b"Bearer " + jitsi(request.app).hook_secret
     if not hmac.compare_digest(given.encode(), expected):
         raise Forbidden("bad_token")
     kind = EVENT_SYNC_KINDS.get(f"{request.match_info['kind']}/{request.match_info['what']}")
     if kind is None:
         raise web.HTTPNotFound()
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        raise BadRequest("too_large")
+    body = await read_body(request)
     try:
         payload = json.loads(body)
     except ValueError:
@@ -214,5 +292,9 @@ async def event_sync(request: web.Request) -> web.StreamResponse:
     if isinstance(occupant, dict):
         event["occupant"] = occupant.get("occupant_jid")
         event["person"] = occupant.get("id") if isinstance(occupant.get("id"), str) else ""
+        # Only jicofo is known as a service here; a recorder or transcriber counts as a
+        # person without consent, which blocks transcription (fails closed, G15).
+        if str(event["occupant"]).endswith("/focus"):
+            event["service"] = "focus"
     await _handle(request.app, event)
     return web.json_response({"ok": True})

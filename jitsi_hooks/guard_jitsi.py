@@ -9,7 +9,9 @@ gateway.guard decides; this module only translates, with no I/O:
 - stopping a recording removes the recorder (Jibri) from the room.
 
 Instructions the prosody module executes (mod_privacy_gateway.lua):
-  {"action": "av_moderation", "media": "audio"|"video", "enabled": bool}
+  {"action": "av_moderation", "media": "audio"|"video", "enabled": bool,
+   "allowed": [occupant, ...]}  (when enabled: the only occupants who may speak/show
+   video, teachers/staff as the gateway knows them; never the MUC role, G10)
   {"action": "announce", "text": str}
   {"action": "tell", "occupant": str, "text": str}
   {"action": "tell_moderators", "text": str}
@@ -36,12 +38,22 @@ def both_languages(nl: str, en: str, first: str) -> str:
     return f"{nl}\n\n{en}" if first == "nl" else f"{en}\n\n{nl}"
 
 
-def _av(locks: guard.Locks) -> list[Instruction]:
-    return [{"action": "av_moderation", "media": "audio", "enabled": locks.disable_mic},
-            {"action": "av_moderation", "media": "video", "enabled": locks.disable_cam}]
+def _av(locks: guard.Locks, allowed: tuple[str, ...]) -> list[Instruction]:
+    out: list[Instruction] = []
+    for media, enabled in (("audio", locks.disable_mic), ("video", locks.disable_cam)):
+        item: Instruction = {"action": "av_moderation", "media": media, "enabled": enabled}
+        if enabled:
+            item["allowed"] = list(allowed)  # L5: by the gateway's roles, not MUC roles
+        out.append(item)
+    return out
 
 
-def _one(action: guard.Action, first: str) -> list[Instruction]:
+def allowed_speakers(participants: tuple[guard.Participant, ...]) -> tuple[str, ...]:
+    """Occupants who may speak and show video under AV moderation: teachers and staff (G10)."""
+    return tuple(sorted(p.id for p in participants if p.role in ("teacher", "staff")))
+
+
+def _one(action: guard.Action, first: str, allowed: tuple[str, ...]) -> list[Instruction]:
     match action:
         case guard.Announce(nl=nl, en=en):
             return [{"action": "announce", "text": both_languages(nl, en, first)}]
@@ -51,19 +63,20 @@ def _one(action: guard.Action, first: str) -> list[Instruction]:
             return [{"action": "tell_moderators", "text": both_languages(nl, en, first)}]
         case guard.LockViewers() | guard.MuteAllExceptPresenters() | guard.MuteParticipant() \
                 | guard.EjectCameras():
-            return _av(guard.lecture_locks(guard.Locks()))  # G10: bridge-level mute
+            return _av(guard.lecture_locks(guard.Locks()), allowed)  # G10: bridge-level mute
         case guard.RestoreLocks(locks=locks):
-            return _av(locks)
+            return _av(locks, allowed)
         case guard.StopRecording():
             return [{"action": "stop_recording"}]
     return []
 
 
-def instructions(actions: tuple[guard.Action, ...], first_language: str) -> list[Instruction]:
+def instructions(actions: tuple[guard.Action, ...], first_language: str,
+                 allowed: tuple[str, ...] = ()) -> list[Instruction]:
     """Prosody instructions in the engine's order, each AV moderation change once."""
     out: list[Instruction] = []
     for action in actions:
-        for item in _one(action, first_language):
+        for item in _one(action, first_language, allowed):
             if item not in out or item["action"] in ("announce", "tell"):
                 out.append(item)  # G8: the repeat announcement is sent twice on purpose
     return out
@@ -87,10 +100,11 @@ def recording_started(policy: Policy, state: guard.MeetingState, started_by: str
                       first_language: str) -> tuple[guard.MeetingState, list[Instruction],
                                                     tuple[guard.Action, ...]]:
     new_state, actions = guard.step(policy, state, guard.RecordingStarted(started_by=started_by))
-    return new_state, instructions(actions, first_language), actions
+    allowed = allowed_speakers(state.participants)
+    return new_state, instructions(actions, first_language, allowed), actions
 
 
 def recording_stopped(policy: Policy, state: guard.MeetingState,
                       first_language: str) -> tuple[list[Instruction], tuple[guard.Action, ...]]:
     actions = guard.decide(policy, state, guard.RecordingStopped())
-    return instructions(actions, first_language), actions
+    return instructions(actions, first_language, allowed_speakers(state.participants)), actions

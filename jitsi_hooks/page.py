@@ -20,6 +20,7 @@ from gateway.login import login_url
 from gateway.sessions import Session, current_session
 from gateway.settings import MEETING_TYPES, PURPOSES
 from gateway.web import add_csp, render
+from jitsi_hooks import access, approvals
 from jitsi_hooks.auth import mint_for
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.rooms import normalise_room
@@ -46,7 +47,7 @@ async def _room_facts(request: web.Request, room: str) -> dict[str, Any]:
     settings = await rooms.settings(room)
     meeting_type = jitsi_policy.meeting_type_of_room(policy, room, settings.created_as)
     purpose = settings.purpose or policy.meeting_types[meeting_type].default_purpose
-    return {"meeting_type": meeting_type, "purpose": purpose,
+    return {"meeting_type": meeting_type, "purpose": purpose, "creator": settings.creator,
             "recording_possible": meeting_type != "confidential"
             and policy.meeting_types[meeting_type].recording_allowed,
             "transcription_possible": jitsi_policy.transcription_possible(policy, meeting_type)}
@@ -61,6 +62,9 @@ async def meeting_page(request: web.Request) -> web.StreamResponse:
     facts = await _room_facts(request, room)
     if not jitsi_policy.may_join(policy, session.role, facts["meeting_type"]):
         raise Forbidden("guests_not_allowed")
+    # G3: a confidential room's page (and notice) only for its creator and invitees.
+    creator = await access.admit(request.app, room, facts["meeting_type"], session,
+                                 facts["creator"])
     origin = jitsi_origin(request)
     add_csp(request, "script-src", origin)
     add_csp(request, "frame-src", origin)
@@ -68,6 +72,8 @@ async def meeting_page(request: web.Request) -> web.StreamResponse:
     return await render(request, "jitsi_meeting.html", {
         **facts, "room": room, "jitsi_base": policy.jitsi.base_url.rstrip("/"),
         "moderator": jitsi_policy.is_moderator(session.role),
+        "may_set_room": await access.may_set_room(request.app, room, session),
+        "invites": facts["meeting_type"] == "confidential" and creator == session.person,
         "retention_days": policy.purposes[purpose].retention_days if purpose else
         policy.retention.undeclared_retention_days,
         "purposes": PURPOSES, "opted_in": session.person in await jitsi(
@@ -120,6 +126,8 @@ async def meeting_state(request: web.Request) -> web.StreamResponse:
     session = await current_session(request)
     if session is None:
         raise Forbidden("not_logged_in")
+    if not await access.may_watch(request.app, room, session):
+        raise Forbidden("not_in_room")  # G20: no peeking at other rooms
     policy = request.app[keys.SETTINGS].policy
     rooms = jitsi(request.app).rooms
     facts = await _room_facts(request, room)
@@ -161,14 +169,46 @@ async def declare_purpose(request: web.Request) -> web.StreamResponse:
     """A teacher picks the recording purpose before recording (G11)."""
     room = normalise_room(request.match_info["room"])
     session = await current_session(request)
-    if session is None or not jitsi_policy.is_moderator(session.role):
-        raise Forbidden("not_a_moderator")
+    if session is None or not await access.may_set_room(request.app, room, session):
+        raise Forbidden("not_the_creator")  # G11, G19: not any teacher for any room
     form = await request.post()
     purpose = form.get("purpose")
     if purpose not in PURPOSES:
         raise BadRequest("bad_purpose")
+    app = request.app
     reference = str(form.get("approval_reference") or "").strip()[:100] or None
-    await jitsi(request.app).rooms.declare_purpose(room, purpose, reference)
+    if app[keys.SETTINGS].policy.purposes[purpose].needs_approval_reference:
+        if reference is None or not await approvals.is_registered(app, reference):
+            raise BadRequest("unknown_approval_reference")  # G11: the officer's, not made up
+    else:
+        reference = None
+    await jitsi(app).rooms.declare_purpose(room, purpose, reference)
+    await app[keys.AUDIT].record("purpose_declared", "jitsi",
+                                room=app[keys.PSEUDONYMS].tag("room", room), purpose=purpose,
+                                by=session.person, approval=reference or "")
+    raise web.HTTPSeeOther(f"/jitsi/{room}")
+
+
+async def invite(request: web.Request) -> web.StreamResponse:
+    """The creator of a confidential room invites a school account by e-mail (G2, G3).
+
+    Only a keyed pseudonym of the address is kept; the address itself is not stored."""
+    room = normalise_room(request.match_info["room"])
+    session = await current_session(request)
+    if session is None:
+        raise Forbidden("not_logged_in")
+    app = request.app
+    facts = await _room_facts(request, room)
+    if facts["meeting_type"] != "confidential" or facts["creator"] != session.person:
+        raise Forbidden("not_the_creator")
+    form = await request.post()
+    email = access.school_email(app, str(form.get("email") or ""))
+    rooms = jitsi(app).rooms
+    if await rooms.invitation_count(room) >= access.MAX_INVITES:
+        raise BadRequest("too_many_invitations")
+    await rooms.invite(room, access.invite_tag(app, email))
+    await app[keys.AUDIT].record("invited", "jitsi", room=app[keys.PSEUDONYMS].tag("room", room),
+                                 by=session.person)
     raise web.HTTPSeeOther(f"/jitsi/{room}")
 
 
@@ -189,6 +229,10 @@ async def create_room(request: web.Request) -> web.StreamResponse:
     meeting_type = form.get("meeting_type")
     if meeting_type not in MEETING_TYPES:
         raise BadRequest("bad_meeting_type")
-    if not await jitsi(request.app).rooms.create(room, meeting_type, session.person):
+    rooms = jitsi(request.app).rooms
+    present = await rooms.present_people(room)
+    if present and session.person not in present:
+        raise Forbidden("room_in_use")  # G19: no claiming a room others are meeting in
+    if not await rooms.create(room, meeting_type, session.person):
         raise BadRequest("room_exists")
     raise web.HTTPSeeOther(f"/jitsi/{room}")

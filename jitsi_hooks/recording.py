@@ -85,7 +85,8 @@ async def _started(app: web.Application, room: str, event: dict[str, Any]) -> li
         av_before=av_now if new_state.locks_before is not None else None,
         started_at=app[keys.CLOCK].time()))
     await _account(app, room, "recording_started", new_state.active_purpose, actions)
-    return guard_jitsi.instructions(actions, policy.gateway.default_language)
+    return guard_jitsi.instructions(actions, policy.gateway.default_language,
+                                    guard_jitsi.allowed_speakers(state.participants))
 
 
 async def _stopped(app: web.Application, room: str, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -137,7 +138,30 @@ async def on_join(app: web.Application, room: str, occupant: str) -> list[dict[s
     state = await _state(app, room, (False, False), current)
     who = state.participant(occupant) or guard.Participant(occupant, "guest")
     actions = guard.decide(policy, state, guard.ParticipantJoined(who))
-    return guard_jitsi.instructions(actions, policy.gateway.default_language)
+    return guard_jitsi.instructions(actions, policy.gateway.default_language,
+                                    guard_jitsi.allowed_speakers(state.participants))
+
+
+async def reconcile(app: web.Application, room: str, status: object,
+                    av_reported: object) -> list[dict[str, Any]]:
+    """M3: the module's periodic view of a room against ours (a missed or lost report).
+
+    A recording we did not hear of gets the guard now (G8, G10); one that ended
+    unheard is closed; a lecture recording whose AV moderation was switched off
+    gets it back, with the gateway's list of who may speak (G10)."""
+    current = await jitsi(app).rooms.recording(room)
+    event = {"status": status, "mode": "file", "av_moderation": av_reported}
+    if status == "on" and not current.recording:
+        return await _started(app, room, event)
+    if status == "off" and current.recording:
+        return await _stopped(app, room, event)
+    if status != "on" or current.av_before is None or _av_state(event) == (True, True):
+        return []
+    state = await _state(app, room, _av_state(event), current)
+    locks = guard.lecture_locks(guard.Locks())
+    return guard_jitsi.instructions((guard.LockViewers(locks),),
+                                    app[keys.SETTINGS].policy.gateway.default_language,
+                                    guard_jitsi.allowed_speakers(state.participants))
 
 
 async def on_room_destroyed(app: web.Application, room: str) -> None:

@@ -10,6 +10,9 @@ Store layout (under the store prefix; every key has a TTL):
 - `jitsi:occ:<room>`      hash: occupant id -> person pseudonym ("" for services)
 - `jitsi:consent:<room>`  hash: person pseudonym -> "1" (transcription opt-in, G15)
 - `jitsi:rec:<room>`      hash: recording status, purpose, AV moderation state before
+- `jitsi:creator:<room>`  the creator's pseudonym, claimed once (set-if-absent, M6/M7)
+- `jitsi:inv:<room>`      hash: keyed pseudonym of an invited school e-mail -> "1" (G3)
+- `jitsi:tok:<room>`      hash: pseudonym of a token holder -> expiry (G20: who may watch)
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class RoomSettings:
     created_as: MeetingTypeName | None = None
     purpose: PurposeName | None = None
     approval_reference: str | None = None
+    creator: str | None = None  # pseudonym of the teacher who created or claimed the room
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,16 @@ class RecordingState:
     started_at: float | None = None
 
 
+def _room_settings(raw: dict[str, bytes]) -> RoomSettings:
+    created = raw.get("type", b"").decode()
+    purpose = raw.get("purpose", b"").decode()
+    return RoomSettings(
+        created_as=created if created in MEETING_TYPES else None,
+        purpose=purpose if purpose in PURPOSES else None,
+        approval_reference=raw.get("approval", b"").decode() or None,
+        creator=raw.get("creator", b"").decode() or None)
+
+
 class RoomStore:
     """Typed access to the room keys above."""
 
@@ -60,21 +74,47 @@ class RoomStore:
         self._store = store
 
     async def settings(self, room: str) -> RoomSettings:
-        raw = await self._store.hgetall(f"jitsi:room:{room}")
-        created = raw.get("type", b"").decode()
-        purpose = raw.get("purpose", b"").decode()
-        return RoomSettings(
-            created_as=created if created in MEETING_TYPES else None,
-            purpose=purpose if purpose in PURPOSES else None,
-            approval_reference=raw.get("approval", b"").decode() or None)
+        return _room_settings(await self._store.hgetall(f"jitsi:room:{room}"))
 
     async def create(self, room: str, meeting_type: MeetingTypeName, creator: str) -> bool:
-        """Record a teacher's room; False when the room already has a type."""
+        """Record a teacher's room; False when the room already has a type or a creator."""
         if (await self.settings(room)).created_as is not None:
             return False
-        await self._store.hset(f"jitsi:room:{room}", {
-            "type": meeting_type.encode(), "creator": creator.encode()}, ROOM_TTL)
+        if not await self.claim(room, creator):
+            return False
+        await self._store.hset(f"jitsi:room:{room}", {"type": meeting_type.encode()}, ROOM_TTL)
         return True
+
+    async def claim(self, room: str, creator: str) -> bool:
+        """Become the room's creator if nobody is (M6, M7); race-free through set-if-absent."""
+        if not await self._store.set_nx(f"jitsi:creator:{room}", creator.encode(), ROOM_TTL):
+            return False
+        await self._store.hset(f"jitsi:room:{room}", {"creator": creator.encode()}, ROOM_TTL)
+        return True
+
+    async def invite(self, room: str, invite_tag: str) -> None:
+        await self._store.hset(f"jitsi:inv:{room}", {invite_tag: b"1"}, ROOM_TTL)
+
+    async def is_invited(self, room: str, invite_tag: str) -> bool:
+        return invite_tag in await self._store.hgetall(f"jitsi:inv:{room}")
+
+    async def invitation_count(self, room: str) -> int:
+        return len(await self._store.hgetall(f"jitsi:inv:{room}"))
+
+    async def remember_token_holder(self, room: str, person: str, until: float,
+                                    ttl: float) -> None:
+        await self._store.hset(f"jitsi:tok:{room}", {person: str(int(until)).encode()}, ttl)
+
+    async def token_holders(self, room: str, now: float) -> set[str]:
+        raw = await self._store.hgetall(f"jitsi:tok:{room}")
+        return {person for person, until in raw.items() if until.isdigit() and int(until) > now}
+
+    async def replace_occupants(self, room: str, occupants: dict[str, str]) -> None:
+        """The module's full list of a room's occupants (sync, M3) replaces ours."""
+        await self._store.delete(f"jitsi:occ:{room}")
+        if occupants:
+            await self._store.hset(f"jitsi:occ:{room}",
+                                   {k: v.encode() for k, v in occupants.items()}, PRESENCE_TTL)
 
     async def declare_purpose(self, room: str, purpose: PurposeName,
                               approval_reference: str | None) -> None:

@@ -70,6 +70,18 @@ _TEXTS: dict[str, dict[str, str]] = {
         "nl": "Gasten mogen niet in deze bijeenkomst. Log in met je schoolaccount.",
         "en": "Guests may not join this meeting. Log in with your school account."},
     "purpose.none": {"nl": "geen", "en": "none"},
+    "refused.not_invited": {
+        "nl": "Dit is een vertrouwelijk gesprek. Alleen wie is uitgenodigd mag erin.",
+        "en": "This is a confidential talk. Only people who were invited may join."},
+    "jitsi.invite_heading": {"nl": "Wie mag er in dit gesprek?", "en": "Who may join this talk?"},
+    "jitsi.invite_explain": {
+        "nl": "Alleen jij en de schoolaccounts die je hier uitnodigt. Het adres zelf wordt "
+              "niet bewaard.",
+        "en": "Only you and the school accounts you invite here. The address itself is not "
+              "kept."},
+    "jitsi.invite_email": {"nl": "E-mailadres (schoolaccount)",
+                           "en": "E-mail address (school account)"},
+    "jitsi.invite": {"nl": "Uitnodigen", "en": "Invite"},
 }
 
 

@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: a real redis-server, headless Chromium, prosody and busted
-# for the Lua module, promtool for the alert rules.
-apt_packages=(redis-server chromium lua5.4 lua-busted lua-cjson prosody prometheus)
-commands=(redis-server chromium busted lua5.4 prosody promtool)
+# for the Lua module, promtool for the alert rules, wrk for the HTTP benchmarks.
+apt_packages=(redis-server chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk)
+commands=(redis-server chromium busted lua5.4 prosody promtool wrk)
 missing=0
 for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
 if [ "$missing" = 1 ]; then

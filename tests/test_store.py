@@ -92,3 +92,20 @@ async def test_redis_keys_are_namespaced_with_ttl(redis_url: str) -> None:
     assert 0 < await client.ttl("school1:session:abc") <= 100
     await client.aclose()
     await store.close()
+
+
+async def test_hash_writes_add_fields(store: Store) -> None:
+    await store.hset("room", {"type": b"lesson"}, 60)
+    await store.hset("room", {"purpose": b"lecture"}, None)  # adds a field, keeps the TTL
+    assert await store.hgetall("room") == {"type": b"lesson", "purpose": b"lecture"}
+
+
+async def test_redis_hash_writes_set_fields_and_ttl_atomically(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url, "t")
+    await store.hset("h", {"a": b"1", "b": b"\x00\xff"}, 100)
+    await store.hset("h", {"c": b"3"}, None)
+    client = Redis.from_url(redis_url)
+    assert await client.hgetall("t:h") == {b"a": b"1", b"b": b"\x00\xff", b"c": b"3"}
+    assert 0 < await client.ttl("t:h") <= 100  # None kept the TTL the first write set
+    await client.aclose()
+    await store.close()

@@ -26,10 +26,14 @@ Component "conference.meet.school.example" "muc"
         "muc_transcription_filter";       -- Jitsi's own feature check for transcription
         "privacy_gateway";                -- this project: events, consent filter, guard actions
     }
+    -- https:// only (the module refuses to load otherwise; http:// only to localhost).
+    -- The module signs its reports and accepts only answers the gateway signed.
     privacy_gateway_url = "https://gateway.school.example/hooks/jitsi/events"
     privacy_gateway_secret_file = "/etc/prosody/privacy-gateway.secret"  -- = jitsi.hook_secret
     privacy_gateway_av_moderation_component = "avmoderation.meet.school.example"
+    -- Required: recorder/transcriber accounts live here (the module refuses to load without).
     privacy_gateway_hidden_domain = "recorder.meet.school.example"
+    privacy_gateway_focus_jid = "focus@auth.meet.school.example"  -- jicofo's account
     privacy_gateway_recorder_prefixes = { "recorder" }
     privacy_gateway_transcriber_prefixes = { "transcriber" }
     privacy_gateway_sync_interval = 10
@@ -41,6 +45,12 @@ Component "avmoderation.meet.school.example" "av_moderation_component"
 
 -- Recording is allowed only with the token feature "recording" (VirtualHost module):
 -- add "filter_iq_jibri" and "filter_iq_rayo" to the VirtualHost's modules_enabled.
+-- G15: the token's "transcription" feature only says transcription is POSSIBLE in the
+-- meeting type. Whether it may run is decided live: privacy_gateway refuses the Rayo dial
+-- to jitsi_meet_transcribe (sent to the focus occupant through this MUC) and drops
+-- transcription requests unless the gateway says everyone present opted in, and removes
+-- a transcriber that joins otherwise. Not verified: jicofo's newer async transcription
+-- (room metadata asyncTranscription, jitsi.md §2); keep room_metadata from turning it on.
 
 -- jicofo.conf: token_affiliation needs auto-owner off:
 --   jicofo.conference.enable-auto-owner = false

@@ -2,22 +2,37 @@
 --
 -- It keeps NO policy of its own; every decision is made by the gateway:
 --  * reports room created/destroyed, occupant joined/left, the recording status jicofo
---    publishes in the focus presence (<jibri-recording-status>) and dropped transcription
+--    publishes in the focus presence (<jibri-recording-status>) and refused transcription
 --    requests to the gateway over HTTP, signed with HMAC-SHA256 and the shared secret
 --    (headers X-Privacy-Gateway-Timestamp and X-Privacy-Gateway-Signature: sha256=<hex>
---    over "<timestamp>.<body>");
---  * drops <jitsi_participant_requestingTranscription> from presences unless the gateway
---    said the room's transcription consent is complete (G15);
+--    over "<timestamp>.<body>"); a report that fails is retried with the SAME event id
+--    (the gateway answers a repeat with its first answer);
+--  * accepts an answer only with X-Privacy-Gateway-Signature: sha256=<hex> of
+--    HMAC(secret, "answer:<event id>.<body>") (L2: an answer is bound to its request);
+--  * every sync_interval seconds reports each room's occupants (pseudonymous ids only),
+--    recording status and AV moderation, so the gateway reconciles what it missed (M3);
+--  * G15: transcription is the module's decision from the gateway's LIVE consent flag
+--    for the room, never the token feature alone: it refuses the Rayo dial to
+--    jitsi_meet_transcribe (the IQ lib-jitsi-meet sends to the focus occupant) and drops
+--    <jitsi_participant_requestingTranscription> unless the flag is true; the flag goes
+--    false at once when a person joins (until the gateway answers) and a transcriber
+--    that joins while it is not true is removed;
 --  * executes the gateway's answers: AV moderation on/off for audio and video (as the
---    av_moderation component itself does it, so jicofo mutes at the bridge), an
---    announcement into the room, a notice to one occupant or to the moderators,
+--    av_moderation component itself does it, so jicofo mutes at the bridge), whitelisting
+--    only the occupants the gateway names (teachers/staff by the gateway's knowledge, G10),
+--    an announcement into the room, a notice to one occupant or to the moderators,
 --    removing the recorder (stop recording) or the transcriber (stop transcription).
+--
+-- It refuses to load (fails closed) without a secret of 32+ bytes, without
+-- privacy_gateway_hidden_domain (recorder/transcriber could not be told apart) or with a
+-- gateway URL that is not https:// (http:// only to 127.0.0.1/localhost, for tests).
 --
 -- Options (on the MUC component):
 --   privacy_gateway_url            = "https://gateway.school.example/hooks/jitsi/events"
 --   privacy_gateway_secret_file    = "/etc/prosody/privacy-gateway.secret" (or _secret)
 --   privacy_gateway_av_moderation_component = "avmoderation.meet.school.example"
---   privacy_gateway_hidden_domain  = "recorder.meet.school.example"
+--   privacy_gateway_hidden_domain  = "recorder.meet.school.example"  (required)
+--   privacy_gateway_focus_jid      = "focus@auth.meet.school.example" (default from the host)
 --   privacy_gateway_recorder_prefixes = { "recorder" }
 --   privacy_gateway_transcriber_prefixes = { "transcriber" }
 --   privacy_gateway_sync_interval  = 10 (seconds; pending instructions and consent state)
@@ -29,15 +44,21 @@ local id = require "util.id";
 local jid_lib = require "util.jid";
 local http = require "net.http";
 
+local base_domain = module.host:gsub("^[^.]+%.", "");
 local url = module:get_option_string("privacy_gateway_url");
 local secret = module:get_option_string("privacy_gateway_secret");
 local secret_file = module:get_option_string("privacy_gateway_secret_file");
 local av_component = module:get_option_string("privacy_gateway_av_moderation_component",
-	"avmoderation." .. module.host:gsub("^[^.]+%.", ""));
+	"avmoderation." .. base_domain);
 local hidden_domain = module:get_option_string("privacy_gateway_hidden_domain");
+local focus_jid = module:get_option_string("privacy_gateway_focus_jid", "focus@auth." .. base_domain);
 local recorder_prefixes = module:get_option_array("privacy_gateway_recorder_prefixes", { "recorder" });
 local transcriber_prefixes = module:get_option_array("privacy_gateway_transcriber_prefixes", { "transcriber" });
 local sync_interval = module:get_option_number("privacy_gateway_sync_interval", 10);
+
+local RETRY_DELAYS = { 1, 2, 4, 8, 16 };  -- seconds; the timestamp is renewed, the id kept
+local SYNC_BATCH = 20;  -- rooms per sync request, to stay well under the gateway's body cap
+local TRANSCRIBE = "jitsi_meet_transcribe";
 
 if secret_file then
 	local f = io.open(secret_file, "r");
@@ -47,12 +68,31 @@ if not url or not secret or #secret < 32 then
 	module:log("error", "privacy_gateway_url and a secret of at least 32 bytes are required");
 	return;
 end
+-- L2: answers carry instructions; they travel over TLS, except to this very machine in tests.
+local function acceptable_url(u)
+	return u:match("^https://[^/]") or u:match("^http://127%.0%.0%.1[:/]")
+		or u:match("^http://localhost[:/]") or u:match("^http://%[::1%][:/]");
+end
+if not acceptable_url(url) then
+	module:log("error", "privacy_gateway_url must be https:// (http:// only to localhost)");
+	return;
+end
+if not hidden_domain or hidden_domain == "" then
+	module:log("error", "privacy_gateway_hidden_domain is required: without it the recorder "
+		.. "and the transcriber cannot be stopped");
+	return;
+end
 
 local M = {};
 
 local function room_name(room) return jid_lib.node(room.jid); end
 
-local function is_focus(occupant) return jid_lib.resource(occupant.nick) == "focus"; end
+local function bare_of(occupant) return occupant.bare_jid or jid_lib.bare(occupant.jid or ""); end
+
+-- jicofo: nick "focus" AND its own account (a person choosing the nick "focus" is a person).
+local function is_focus(occupant)
+	return jid_lib.resource(occupant.nick) == "focus" and bare_of(occupant) == focus_jid;
+end
 
 local function has_prefix(bare, prefixes)
 	local node, host = jid_lib.split(bare);
@@ -63,11 +103,20 @@ local function has_prefix(bare, prefixes)
 	return false;
 end
 
-local function is_service(occupant, session)
-	if is_focus(occupant) then return true; end
-	local bare = occupant.bare_jid or jid_lib.bare(occupant.jid or "");
-	if hidden_domain and jid_lib.host(bare) == hidden_domain then return true; end
-	return not (session and session.jitsi_meet_context_user);
+-- M4: only jicofo and hidden-domain accounts are services; everybody else is a person,
+-- with or without a token (SIP dial-in, guests): present, and not opted in unless known.
+function M.service_kind(occupant)
+	if is_focus(occupant) then return "focus"; end
+	local bare = bare_of(occupant);
+	if jid_lib.host(bare) ~= hidden_domain then return nil; end
+	if has_prefix(bare, transcriber_prefixes) then return "transcriber"; end
+	if has_prefix(bare, recorder_prefixes) then return "recorder"; end
+	return "hidden";
+end
+
+local function people_of(room)
+	room._data.privacy_gateway_people = room._data.privacy_gateway_people or {};
+	return room._data.privacy_gateway_people;
 end
 
 -- Reporting -----------------------------------------------------------------------------
@@ -76,8 +125,18 @@ function M.sign(timestamp, body)
 	return "sha256=" .. hashes.hmac_sha256(secret, timestamp .. "." .. body, true);
 end
 
-function M.report(event, on_answer)
-	event.id = id.medium();
+function M.answer_signature(event_id, body)
+	return "sha256=" .. hashes.hmac_sha256(secret, "answer:" .. event_id .. "." .. body, true);
+end
+
+local function transient(code)
+	return type(code) ~= "number" or code == 0 or code == 429 or code >= 500;
+end
+
+-- M3: a failed report is sent again with the same id; on_failure runs when it gives up.
+function M.report(event, on_answer, on_failure, attempt)
+	event.id = event.id or id.medium();
+	attempt = attempt or 1;
 	local body = json.encode(event);
 	local timestamp = tostring(os.time());
 	http.request(url, {
@@ -87,13 +146,26 @@ function M.report(event, on_answer)
 			["X-Privacy-Gateway-Timestamp"] = timestamp;
 			["X-Privacy-Gateway-Signature"] = M.sign(timestamp, body);
 		};
-	}, function (response_body, code)
-		if code ~= 200 then
-			module:log("warn", "gateway answered %s to %s", tostring(code), event.event);
+	}, function (response_body, code, response)
+		if code == 200 then
+			local headers = type(response) == "table" and response.headers or {};
+			if headers["x-privacy-gateway-signature"] ~= M.answer_signature(event.id, response_body) then
+				module:log("error", "answer to %s is not signed by the gateway: ignored", event.event);
+				if on_failure then on_failure(); end
+				return;
+			end
+			local answer = json.decode(response_body);
+			if type(answer) == "table" and on_answer then on_answer(answer); end
 			return;
 		end
-		local answer = json.decode(response_body);
-		if type(answer) == "table" and on_answer then on_answer(answer); end
+		if transient(code) and attempt <= #RETRY_DELAYS then
+			module:add_timer(RETRY_DELAYS[attempt], function ()
+				M.report(event, on_answer, on_failure, attempt + 1);
+			end);
+			return;
+		end
+		module:log("warn", "gateway answered %s to %s", tostring(code), event.event);
+		if on_failure then on_failure(); end
 	end);
 end
 
@@ -110,21 +182,67 @@ local function focus_of(room)
 	end
 end
 
-function M.set_av_moderation(room, media, enabled)
+-- G10: only the occupants the gateway names (teachers/staff as the gateway knows them) may
+-- speak or show video; a MUC moderator role (a pupil promoted by a teacher) is not enough.
+local function whitelist_of(room, allowed)
+	local whitelist, named = {}, {};
+	for _, nick in ipairs(type(allowed) == "table" and allowed or {}) do
+		local occupant = type(nick) == "string" and room:get_occupant_by_nick(nick);
+		if occupant and not is_focus(occupant) then
+			table.insert(whitelist, nick);
+			named[nick] = true;
+		end
+	end
+	return whitelist, named;
+end
+
+-- jicofo lets MUC moderators unmute whatever the whitelist says: a moderator the gateway
+-- did not name (a promoted pupil) becomes a participant while the guard is on (G10).
+local function demote_unnamed_moderators(room, named)
+	for _, occupant in room:each_occupant() do
+		if occupant.role == "moderator" and not named[occupant.nick]
+				and not M.service_kind(occupant) then
+			room:set_role(true, occupant.nick, "participant",
+				"Only teachers speak while a lesson is recorded");
+		end
+	end
+end
+
+local function announce_av(room, media, enabled, actor)
+	for _, occupant in room:each_occupant() do
+		if enabled == nil then
+			if occupant.role == "moderator" then
+				send_json(occupant.jid, { type = "av_moderation"; room = room.jid;
+					whitelists = { [media] = room.av_moderation[media] }; mediaType = media });
+			end
+		else
+			send_json(occupant.jid, { type = "av_moderation"; enabled = enabled; room = room.jid;
+				actor = actor; mediaType = media });
+			if enabled and occupant.role == "moderator" then
+				send_json(occupant.jid, { type = "av_moderation"; room = room.jid;
+					whitelists = { [media] = room.av_moderation[media] }; mediaType = media });
+			end
+		end
+	end
+end
+
+function M.set_av_moderation(room, media, enabled, allowed)
 	local current = room.av_moderation and room.av_moderation[media] ~= nil;
-	if current == enabled then return false; end
+	local whitelist, named = whitelist_of(room, allowed);
+	if enabled and allowed ~= nil then demote_unnamed_moderators(room, named); end
+	if current == enabled then
+		if enabled and allowed ~= nil then  -- already on: narrow the whitelist to the gateway's
+			room.av_moderation[media] = whitelist;
+			announce_av(room, media, nil);
+		end
+		return false;
+	end
 	local actor = focus_of(room);
 	actor = actor and actor.nick or room.jid;
 	local metadata = room.jitsiMetadata;
 	if enabled then
 		room.av_moderation = room.av_moderation or {};
 		room.av_moderation_actors = room.av_moderation_actors or {};
-		local whitelist = {};
-		for _, occupant in room:each_occupant() do
-			if occupant.role == "moderator" and not is_focus(occupant) then
-				table.insert(whitelist, occupant.nick);
-			end
-		end
 		room.av_moderation[media] = whitelist;
 		room.av_moderation_actors[media] = actor;
 		if metadata then -- jicofo applies startMuted to newcomers
@@ -141,14 +259,7 @@ function M.set_av_moderation(room, media, enabled)
 		end
 		if next(room.av_moderation) == nil then room.av_moderation = nil; end
 	end
-	for _, occupant in room:each_occupant() do
-		send_json(occupant.jid, { type = "av_moderation"; enabled = enabled; room = room.jid;
-			actor = actor; mediaType = media });
-		if enabled and occupant.role == "moderator" then
-			send_json(occupant.jid, { type = "av_moderation"; room = room.jid;
-				whitelists = { [media] = room.av_moderation[media] }; mediaType = media });
-		end
-	end
+	announce_av(room, media, enabled, actor);
 	return true;
 end
 
@@ -162,7 +273,7 @@ end
 local function remove_matching(room, prefixes, reason)
 	local removed = 0;
 	for _, occupant in room:each_occupant() do
-		if has_prefix(occupant.bare_jid or jid_lib.bare(occupant.jid), prefixes) then
+		if has_prefix(bare_of(occupant), prefixes) then
 			room:set_role(true, occupant.nick, "none", reason);
 			removed = removed + 1;
 		end
@@ -170,10 +281,15 @@ local function remove_matching(room, prefixes, reason)
 	return removed;
 end
 
+function M.stop_transcription(room)
+	room._data.privacy_gateway_transcription = false;
+	return remove_matching(room, transcriber_prefixes, "Transcription needs everyone's consent");
+end
+
 function M.execute(room, instruction)
 	local action = instruction.action;
 	if action == "av_moderation" and (instruction.media == "audio" or instruction.media == "video") then
-		M.set_av_moderation(room, instruction.media, instruction.enabled == true);
+		M.set_av_moderation(room, instruction.media, instruction.enabled == true, instruction.allowed);
 	elseif action == "announce" and type(instruction.text) == "string" then
 		room:broadcast_message(st.message({ from = room.jid; type = "groupchat" })
 			:tag("body"):text(instruction.text):up());
@@ -189,25 +305,26 @@ function M.execute(room, instruction)
 	elseif action == "stop_recording" then
 		remove_matching(room, recorder_prefixes, "Recording stopped by the school's privacy policy");
 	elseif action == "stop_transcription" then
-		room._data.privacy_gateway_transcription = false;
-		remove_matching(room, transcriber_prefixes, "Transcription needs everyone's consent");
+		M.stop_transcription(room);
 	else
 		module:log("warn", "unknown instruction %s", tostring(action));
 	end
 end
 
 function M.apply(room, answer)
-	if answer.transcription_allowed ~= nil then
-		room._data.privacy_gateway_transcription = answer.transcription_allowed == true;
+	if answer.transcription_allowed == true then
+		room._data.privacy_gateway_transcription = true;
+	elseif answer.transcription_allowed == false then
+		M.stop_transcription(room);  -- G15: whatever runs without consent stops now
 	end
 	for _, instruction in ipairs(answer.instructions or {}) do
 		if type(instruction) == "table" then M.execute(room, instruction); end
 	end
 end
 
-local function report_room(room, event)
+local function report_room(room, event, on_failure)
 	event.room = room_name(room);
-	M.report(event, function (answer) M.apply(room, answer); end);
+	M.report(event, function (answer) M.apply(room, answer); end, on_failure);
 end
 
 -- Events --------------------------------------------------------------------------------
@@ -215,6 +332,11 @@ end
 local function av_state(room)
 	local av = room.av_moderation or {};
 	return { audio = av.audio ~= nil; video = av.video ~= nil };
+end
+
+local function recording_of(room)
+	local key = room._data.privacy_gateway_recording;
+	return key and key:match("^([^/]*)/") or nil;
 end
 
 module:hook("muc-room-created", function (event)
@@ -226,14 +348,27 @@ module:hook("muc-room-destroyed", function (event)
 end, -1);
 
 module:hook("muc-occupant-joined", function (event)
-	local occupant, session = event.occupant, event.origin;
+	local room, occupant, session = event.room, event.occupant, event.origin;
 	local user = session and session.jitsi_meet_context_user;
 	local person = type(user) == "table" and type(user.id) == "string" and user.id or nil;
-	report_room(event.room, { event = "occupant_joined"; occupant = occupant.nick;
-		person = person; service = is_service(occupant, session) });
+	local kind = M.service_kind(occupant);
+	if kind == "transcriber" and room._data.privacy_gateway_transcription ~= true then
+		M.stop_transcription(room);  -- G15: no transcriber without the gateway's consent flag
+		return;
+	end
+	if not kind then
+		people_of(room)[occupant.nick] = person or false;
+		-- G15: a newcomer may not have opted in: no new transcription until the gateway
+		-- answers; if it never does, whatever transcribes stops (fail closed).
+		room._data.privacy_gateway_transcription = false;
+	end
+	report_room(room, { event = "occupant_joined"; occupant = occupant.nick;
+		person = person; service = kind or false },
+		not kind and function () M.stop_transcription(room); end or nil);
 end, -1);
 
 module:hook("muc-occupant-left", function (event)
+	people_of(event.room)[event.occupant.nick] = nil;
 	report_room(event.room, { event = "occupant_left"; occupant = event.occupant.nick });
 end, -1);
 
@@ -253,15 +388,23 @@ module:hook("muc-broadcast-presence", function (event)
 		initiator = by and by.nick or nil; av_moderation = av_state(room) });
 end, -1);
 
+-- Rooms of this MUC component (mod_muc's own functions).
+local muc = module:depends("muc");
+function M.get_room(room_jid) return muc.get_room_from_jid(room_jid); end
+
+local function consent_complete(room_jid)
+	local room = M.get_room(jid_lib.bare(room_jid or ""));
+	return room ~= nil and room._data.privacy_gateway_transcription == true, room;
+end
+
 -- G15: a transcription request survives only while the gateway says consent is complete.
 local function filter_transcription(event)
 	local stanza = event.stanza;
 	if stanza.name ~= "presence" then return; end
 	local request = stanza:get_child("jitsi_participant_requestingTranscription");
 	if not request then return; end
-	local room_jid = jid_lib.bare(stanza.attr.to or "");
-	local room = M.get_room and M.get_room(room_jid);
-	if room and room._data.privacy_gateway_transcription == true then return; end
+	local allowed, room = consent_complete(stanza.attr.to);
+	if allowed then return; end
 	stanza:maptags(function (tag)
 		if tag.name == "jitsi_participant_requestingTranscription" then return nil; end
 		return tag;
@@ -275,22 +418,58 @@ module:hook("presence/full", filter_transcription, 100);
 module:hook("presence/bare", filter_transcription, 100);
 module:hook("presence/host", filter_transcription, 100);
 
--- Rooms of this MUC component (mod_muc's own functions).
-local muc = module:depends("muc");
-function M.get_room(room_jid) return muc.get_room_from_jid(room_jid); end
+-- G15: the Rayo dial to jitsi_meet_transcribe (jitsi.md §2, mod_filter_iq_rayo) goes to the
+-- focus occupant through this MUC; mod_filter_iq_rayo checks only the token's feature, so
+-- this checks the gateway's live consent flag of the room (and of the JvbRoomName header's
+-- room, which jicofo uses) before mod_muc passes the IQ on.
+function M.filter_dial(event)
+	local stanza = event.stanza;
+	if stanza.name ~= "iq" or stanza.attr.type ~= "set" then return; end
+	local dial = stanza:get_child("dial", "urn:xmpp:rayo:1");
+	if not dial or dial.attr.to ~= TRANSCRIBE then return; end
+	local allowed, room = consent_complete(stanza.attr.to);
+	for _, tag in ipairs(dial.tags) do
+		if tag.name == "header" and tag.attr.name == "JvbRoomName" then
+			local header_ok = consent_complete(tag.attr.value);
+			allowed = allowed and header_ok;
+		end
+	end
+	if allowed then return; end
+	local reply = st.error_reply(stanza, "auth", "forbidden",
+		"Transcription needs everyone present to opt in");
+	if event.origin and event.origin.send then event.origin.send(reply); else module:send(reply); end
+	if room then report_room(room, { event = "transcription_requested"; occupant = stanza.attr.from }); end
+	return true;
+end
+module:hook("iq/full", M.filter_dial, 100);
+
+-- M3: what the gateway may have missed: occupants (pseudonyms only), recording, AV moderation.
+function M.room_report(room)
+	local occupants, people = {}, people_of(room);
+	for _, occupant in room:each_occupant() do
+		local kind = M.service_kind(occupant);
+		table.insert(occupants, { occupant = occupant.nick; service = kind or false;
+			person = not kind and people[occupant.nick] or nil });
+	end
+	return { room = room_name(room); occupants = occupants; recording = recording_of(room);
+		av_moderation = av_state(room) };
+end
 
 function M.sync()
-	local by_name, names = {}, {};
+	local by_name, batch = {}, {};
+	local function send(rooms)
+		M.report({ event = "sync"; rooms = rooms }, function (answer)
+			for name, state in pairs(type(answer.rooms) == "table" and answer.rooms or {}) do
+				if by_name[name] and type(state) == "table" then M.apply(by_name[name], state); end
+			end
+		end);
+	end
 	for room in muc.each_room(true) do
 		by_name[room_name(room)] = room;
-		table.insert(names, room_name(room));
+		table.insert(batch, M.room_report(room));
+		if #batch >= SYNC_BATCH then send(batch); batch = {}; end
 	end
-	if #names == 0 then return; end
-	M.report({ event = "sync"; rooms = names }, function (answer)
-		for name, state in pairs(type(answer.rooms) == "table" and answer.rooms or {}) do
-			if by_name[name] and type(state) == "table" then M.apply(by_name[name], state); end
-		end
-	end);
+	if #batch > 0 then send(batch); end
 end
 
 if sync_interval > 0 then

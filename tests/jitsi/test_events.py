@@ -119,8 +119,10 @@ async def test_lecture_recording_mutes_at_the_bridge_announces_and_restores(
     actions = on["instructions"]
     assert [a["action"] for a in actions] == ["announce", "av_moderation", "av_moderation",
                                               "announce"]  # G8 before + after, G10 between
-    assert actions[1:3] == [{"action": "av_moderation", "media": "audio", "enabled": True},
-                            {"action": "av_moderation", "media": "video", "enabled": True}]
+    teacher = [f"{ROOM}@conference.meet/t1"]  # L5: only whom the gateway knows as teacher
+    assert actions[1:3] == [
+        {"action": "av_moderation", "media": "audio", "enabled": True, "allowed": teacher},
+        {"action": "av_moderation", "media": "video", "enabled": True, "allowed": teacher}]
     assert "30 dagen" in actions[0]["text"] and "30 days" in actions[0]["text"]
     # A pupil arriving during the recording is told (G8).
     late = await join(client, "pupil", "p2", subject="pupil-2")
@@ -143,18 +145,19 @@ async def test_restore_keeps_the_teachers_own_av_moderation(client: TestClient) 
     off = await send(client, {"event": "recording_status", "room": ROOM, "status": "off",
                               "av_moderation": {"audio": True, "video": True}})
     assert off["instructions"][:2] == [
-        {"action": "av_moderation", "media": "audio", "enabled": True},
+        {"action": "av_moderation", "media": "audio", "enabled": True,
+         "allowed": [f"{ROOM}@conference.meet/t1"]},
         {"action": "av_moderation", "media": "video", "enabled": False}]
 
 
 async def test_feedback_recording_announces_but_leaves_pupils_visible(
         client: TestClient) -> None:
+    await join(client, "teacher", "t1")  # G19: a teacher in the (uncreated) room sets it
     cookie = await seed_session(client.app, "teacher")
     resp = await client.post(f"/jitsi/{ROOM}/purpose", headers={"Cookie": cookie},
                              data={"csrf": await csrf_of(client.app, cookie),
                                    "purpose": "feedback"}, allow_redirects=False)
     assert resp.status == 303
-    await join(client, "teacher", "t1")
     on = await send(client, {"event": "recording_status", "room": ROOM, "status": "on",
                              "mode": "file", "av_moderation": {"audio": False, "video": False}})
     assert [a["action"] for a in on["instructions"]] == ["announce", "announce"]  # G11

@@ -138,10 +138,12 @@ async def test_teacher_page_offers_purpose_and_room_creation(
         gateway: tuple[web.Application, str]) -> None:
     app, base = gateway
     cookie = await seed_session(app, "teacher")
+    await hook(app, base, {"event": "occupant_joined", "room": ROOM, "occupant": "o/t1",
+                           "person": person_of(app, "teacher"), "service": False})
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/jitsi/{ROOM}?lang=en", headers={"Cookie": cookie}) as resp:
             text = await resp.text()
-            assert 'name="purpose"' in text
+            assert 'name="purpose"' in text  # G19: the teacher in the room (no creator)
             assert "script-src 'self' http://127.0.0.1:" in resp.headers[
                 "Content-Security-Policy"]
         async with http.get(f"{base}/jitsi/new?lang=en", headers={"Cookie": cookie}) as resp:
@@ -150,3 +152,7 @@ async def test_teacher_page_offers_purpose_and_room_creation(
     async with aiohttp.ClientSession() as http, http.get(
             f"{base}/jitsi/{ROOM}", headers={"Cookie": pupil}) as resp:
         assert 'name="purpose"' not in await resp.text()  # pupils never pick a purpose
+    elsewhere = await seed_session(app, "teacher", "teacher-elsewhere")
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{base}/jitsi/{ROOM}", headers={"Cookie": elsewhere}) as resp:
+        assert 'name="purpose"' not in await resp.text()  # G19: not any teacher, any room

@@ -52,6 +52,7 @@ Component "conference.localhost" "muc"
   privacy_gateway_url = "{gateway_url}"
   privacy_gateway_secret_file = "{tmp}/hook.secret"
   privacy_gateway_sync_interval = 1
+  privacy_gateway_hidden_domain = "recorder.localhost"
 """)
     return config
 
@@ -136,10 +137,9 @@ async def wait_for(seen: list[dict], kind: str, timeout: float = 10.0) -> dict:
         await asyncio.sleep(0.05)
 
 
-async def test_real_prosody_reports_room_and_occupant_events(
-        prosody: int, gateway: tuple[web.Application, str, list[dict]]) -> None:
-    app, _, seen = gateway
-    await wait_port(prosody)
+async def joined_client(port: int) -> slixmpp.ClientXMPP:
+    """An anonymous XMPP client (no token: like a SIP dial-in) in the room as pupil-1."""
+    await wait_port(port)
     client = slixmpp.ClientXMPP("localhost", "")
     client.enable_starttls = False
     client.enable_direct_tls = False
@@ -147,25 +147,57 @@ async def test_real_prosody_reports_room_and_occupant_events(
     client.register_plugin("xep_0045")
     connected = asyncio.get_running_loop().create_future()
     client.add_event_handler("session_start", lambda _: connected.set_result(True))
-    client.connect("127.0.0.1", prosody)
+    client.connect("127.0.0.1", port)
     await asyncio.wait_for(connected, 10)
     await client.plugin["xep_0045"].join_muc_wait(
         slixmpp.JID(f"{ROOM}@conference.localhost"), "pupil-1", maxstanzas=0, timeout=10)
+    return client
+
+
+async def test_real_prosody_reports_room_and_occupant_events(
+        prosody: int, gateway: tuple[web.Application, str, list[dict]]) -> None:
+    app, _, seen = gateway
+    client = await joined_client(prosody)
 
     created = await wait_for(seen, "room_created")
     joined = await wait_for(seen, "occupant_joined")
     assert created["room"] == ROOM
     assert joined["occupant"] == f"{ROOM}@conference.localhost/pupil-1"
-    assert joined["service"] is True  # no token: not counted as a person (G15)
+    assert joined["service"] is False  # no token: still a person, present (M4, G15)
     from gateway import keys
 
     occupants = await app[keys.STORE].hgetall(f"jitsi:occ:{ROOM}")
     assert list(occupants) == [f"{ROOM}@conference.localhost/pupil-1"]
     sync = await wait_for(seen, "sync")
-    assert sync["rooms"] == [ROOM]
+    assert [r["room"] for r in sync["rooms"]] == [ROOM]
 
     client.plugin["xep_0045"].leave_muc(slixmpp.JID(f"{ROOM}@conference.localhost"), "pupil-1")
     await wait_for(seen, "occupant_left")
     await wait_for(seen, "room_destroyed")
     assert await app[keys.STORE].hgetall(f"jitsi:occ:{ROOM}") == {}
+    client.disconnect()
+
+
+async def test_g15_real_prosody_refuses_the_transcriber_dial_without_consent(
+        prosody: int, gateway: tuple[web.Application, str, list[dict]]) -> None:
+    """H2: the Rayo dial lib-jitsi-meet sends to start transcription is refused by the
+    module while the gateway's live consent flag is not true (here: a person without a
+    token is present, who can never have opted in)."""
+    from xml.etree import ElementTree
+
+    from slixmpp.exceptions import IqError
+
+    _, _, seen = gateway
+    client = await joined_client(prosody)
+    await wait_for(seen, "occupant_joined")
+    iq = client.Iq()
+    iq["type"] = "set"
+    iq["to"] = f"{ROOM}@conference.localhost/focus"
+    iq.append(ElementTree.fromstring(
+        '<dial xmlns="urn:xmpp:rayo:1" to="jitsi_meet_transcribe" from="fromnumber">'
+        f'<header name="JvbRoomName" value="{ROOM}@conference.localhost"/></dial>'))
+    with pytest.raises(IqError) as refused:
+        await iq.send(timeout=5)
+    assert refused.value.iq["error"]["condition"] == "forbidden"  # not mod_muc's not-found
+    assert (await wait_for(seen, "transcription_requested"))["room"] == ROOM
     client.disconnect()

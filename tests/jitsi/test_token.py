@@ -63,9 +63,10 @@ async def test_teacher_gets_a_room_bound_token_prosody_accepts(client: TestClien
     user = body["context"]["user"]
     assert user == {"id": person_of(client.app, "teacher"), "name": "Tamara de Vries",
                     "affiliation": "owner", "moderator": "true"}  # no e-mail by default
-    # G7: as moderator the teacher can switch a pupil's camera off.
+    # G7: as moderator the teacher can switch a pupil's camera off. G15: transcription is
+    # only POSSIBLE in a lesson; the prosody module decides from the live consent.
     assert body["context"]["features"] == {
-        "recording": True, "transcription": False, "livestreaming": False,
+        "recording": True, "transcription": True, "livestreaming": False,
         "outbound-call": False, "sip-outbound-call": False}
     assert body["exp"] - body["iat"] == 600 and body["nbf"] < body["iat"]
 
@@ -139,9 +140,11 @@ async def test_confidential_room_by_prefix_or_by_teacher_has_no_recording(
     _, token = await token_for(client, "teacher", "room=vertrouwelijk-gesprek")
     assert verify(client, token, "vertrouwelijk-gesprek")["context"]["features"]["recording"] \
         is False  # G3
-    await RoomStore(client.app[keys.STORE]).create("mentor-uur", "confidential", "p_x")
+    teacher = person_of(client.app, "teacher")
+    await RoomStore(client.app[keys.STORE]).create("mentor-uur", "confidential", teacher)
     _, token = await token_for(client, "teacher", "room=mentor-uur")
-    assert verify(client, token, "mentor-uur")["context"]["features"]["recording"] is False
+    features = verify(client, token, "mentor-uur")["context"]["features"]
+    assert features["recording"] is False and features["transcription"] is False
 
 
 async def test_email_only_when_the_policy_shares_it(tmp_path: Path) -> None:
@@ -184,14 +187,15 @@ def test_short_app_secret_is_refused_at_config_load(tmp_path: Path, algorithm: s
 
 
 # --- the decision matrix: role x meeting type x consent -> features (pure) -------------
-@pytest.mark.parametrize("role,meeting_type,consent",
-                         list(itertools.product(ROLES, MEETING_TYPES, (False, True))))
-def test_feature_matrix(tmp_path: Path, role: str, meeting_type: str, consent: bool) -> None:
+@pytest.mark.parametrize("role,meeting_type", list(itertools.product(ROLES, MEETING_TYPES)))
+def test_feature_matrix(tmp_path: Path, role: str, meeting_type: str) -> None:
     policy = jitsi_settings(tmp_path).policy
-    got = jitsi_policy.features(policy, role, meeting_type, consent)  # type: ignore[arg-type]
+    got = jitsi_policy.features(policy, role, meeting_type)  # type: ignore[arg-type]
     records = {"lesson": role == "teacher", "meeting": role in ("teacher", "staff"),
                "confidential": False}[meeting_type]  # record_roles in the example policy, G3
-    transcribes = consent and meeting_type != "confidential"  # G15, G3
+    # G15: possible where the meeting type allows it; never consent minted into a token.
+    transcribes = meeting_type != "confidential" and policy.meeting_types[
+        meeting_type].transcription_allowed  # type: ignore[index]
     assert got == {"recording": records, "transcription": transcribes, "livestreaming": False,
                    "outbound-call": False, "sip-outbound-call": False}
     assert jitsi_policy.is_moderator(role) == (role in ("teacher", "staff"))  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ local st = require "util.stanza";
 
 local SECRET = string.rep("s", 40);
 local OPTIONS = {
-	privacy_gateway_url = "http://gateway.test/hooks/jitsi/events";
+	privacy_gateway_url = "https://gateway.test/hooks/jitsi/events";
 	privacy_gateway_secret = SECRET;
 	privacy_gateway_av_moderation_component = "avmoderation.meet.example";
 	privacy_gateway_hidden_domain = "recorder.meet.example";
@@ -48,8 +48,8 @@ end
 
 local LECTURE_ON = { transcription_allowed = false; instructions = {
 	{ action = "announce"; text = "Deze les wordt opgenomen." },
-	{ action = "av_moderation"; media = "audio"; enabled = true },
-	{ action = "av_moderation"; media = "video"; enabled = true },
+	{ action = "av_moderation"; media = "audio"; enabled = true; allowed = { ROOM .. "/t1" } },
+	{ action = "av_moderation"; media = "video"; enabled = true; allowed = { ROOM .. "/t1" } },
 	{ action = "announce"; text = "Deze les wordt opgenomen." },
 } };
 
@@ -75,8 +75,24 @@ describe("signed reporting", function ()
 	it("marks jicofo's focus as a service, not a person", function ()
 		local _, host, room, people = setup();
 		host.fire("muc-occupant-joined", { room = room; occupant = people.focus; origin = {} });
-		assert.is_true(body_of(host.requests[1]).service);
+		assert.are.equal("focus", body_of(host.requests[1]).service);
 	end);
+
+	-- M4: SIP dial-in, guest-domain users and a person who calls themself "focus" are people.
+	for _, case in ipairs({
+		{ "sip_dial_in", ROOM .. "/sip1", "jigasi@auth.meet.example/x" },
+		{ "guest_domain", ROOM .. "/g1", "abc@guest.meet.example/y" },
+		{ "nick_focus_but_not_jicofo", ROOM .. "/focus", "mallory@meet.example/z" },
+	}) do
+		it("G15: an occupant without a token counts as present (" .. case[1] .. ")", function ()
+			local _, host, room = setup();
+			local occupant = room:add(standin.new_occupant(case[2], case[3], "participant"));
+			host.fire("muc-occupant-joined", { room = room; occupant = occupant; origin = {} });
+			local body = body_of(host.requests[1]);
+			assert.is_false(body.service);
+			assert.is_nil(body.person);
+		end);
+	end
 
 	it("reports the recording status from the focus presence once per change", function ()
 		local _, host, room, people = setup();
@@ -218,10 +234,191 @@ describe("transcription consent (G15)", function ()
 		mod.apply(room, { transcription_allowed = true; instructions = {} });
 		assert.are.equal(10, host.timers[1].delay);
 		host.timers[1].fn();
-		assert.are.same({ "lesson1" }, body_of(host.requests[1]).rooms);
+		assert.are.same({ "lesson1" }, { body_of(host.requests[1]).rooms[1].room });
 		host.answer({ rooms = { lesson1 = { transcription_allowed = false;
 			instructions = { { action = "announce"; text = "x" } } } } });
 		assert.is_false(room._data.privacy_gateway_transcription);
 		assert.are.equal(1, #room.broadcasts);
+	end);
+end);
+
+describe("G15: transcription follows the gateway's live consent, not the token", function ()
+	local function dial(to_room, header_room)
+		local iq = st.iq({ type = "set"; id = "d1"; from = "t1@meet.example/a"; to = to_room .. "/focus" })
+			:tag("dial", { xmlns = "urn:xmpp:rayo:1"; to = "jitsi_meet_transcribe"; from = "fromnumber" })
+			:tag("header", { xmlns = "urn:xmpp:rayo:1"; name = "JvbRoomName"; value = header_room or to_room }):up()
+			:up();
+		return iq;
+	end
+
+	local function fire_dial(host, stanza)
+		local replies = {};
+		local handled = false;
+		for _, h in ipairs(host.hooks["iq/full"]) do
+			if h.handler({ stanza = stanza; origin = { send = function (r) table.insert(replies, r); end } }) then
+				handled = true;
+			end
+		end
+		return handled, replies;
+	end
+
+	it("G15: refuses the Rayo dial to jitsi_meet_transcribe while consent is not complete", function ()
+		local _, host = setup();  -- a token with transcription=true changes nothing here
+		local handled, replies = fire_dial(host, dial(ROOM));
+		assert.is_true(handled);
+		assert.are.same({ "error", "forbidden" }, { replies[1].attr.type,
+			replies[1]:get_child("error").tags[1].name });
+		assert.are.equal("transcription_requested", body_of(host.requests[1]).event);
+	end);
+
+	it("G15: lets the dial through once the gateway says everyone present opted in", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { transcription_allowed = true; instructions = {} });
+		local handled, replies = fire_dial(host, dial(ROOM));
+		assert.is_false(handled);
+		assert.are.equal(0, #replies);
+	end);
+
+	it("G15: refuses a dial whose JvbRoomName names a room without consent", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { transcription_allowed = true; instructions = {} });
+		host.add_room(standin.new_room("other@conference.meet.example"));
+		local handled = fire_dial(host, dial(ROOM, "other@conference.meet.example"));
+		assert.is_true(handled);
+	end);
+
+	it("G15: leaves other Rayo dials to mod_filter_iq_rayo", function ()
+		local _, host = setup();
+		local iq = st.iq({ type = "set"; id = "d2"; to = ROOM .. "/focus" })
+			:tag("dial", { xmlns = "urn:xmpp:rayo:1"; to = "+3212345678" }):up();
+		assert.is_false((fire_dial(host, iq)));
+	end);
+
+	it("G15: a transcriber that joins without the consent flag is removed at once", function ()
+		local _, host, room = setup();
+		local transcriber = room:add(standin.new_occupant(ROOM .. "/tr", "transcriber@recorder.meet.example/j", "participant"));
+		host.fire("muc-occupant-joined", { room = room; occupant = transcriber; origin = {} });
+		assert.are.equal(ROOM .. "/tr", room.kicked[1].nick);
+		assert.are.equal(0, #host.requests);
+	end);
+
+	it("G15: a person joining stops new transcription until the gateway answers", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { transcription_allowed = true; instructions = {} });
+		local pupil = room:add(standin.new_occupant(ROOM .. "/p2", "p2@meet.example/c", "participant"));
+		host.fire("muc-occupant-joined", { room = room; occupant = pupil;
+			origin = { jitsi_meet_context_user = { id = "p_2" } } });
+		assert.is_false(room._data.privacy_gateway_transcription);
+		host.answer({ transcription_allowed = true; instructions = {} });  -- p_2 had opted in
+		assert.is_true(room._data.privacy_gateway_transcription);
+	end);
+
+	it("G15: a sync saying consent is not complete removes a running transcriber", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { transcription_allowed = true; instructions = {} });
+		room:add(standin.new_occupant(ROOM .. "/tr", "transcriber@recorder.meet.example/j", "participant"));
+		host.timers[1].fn();
+		host.answer({ rooms = { lesson1 = { transcription_allowed = false; instructions = {} } } });
+		assert.are.equal(ROOM .. "/tr", room.kicked[1].nick);
+	end);
+end);
+
+describe("M3: reports that fail are retried; sync reconciles", function ()
+	it("G15: retries a failed join report with the same event id, then stops transcription", function ()
+		local mod, host, room = setup();
+		mod.apply(room, { transcription_allowed = true; instructions = {} });
+		room:add(standin.new_occupant(ROOM .. "/tr", "transcriber@recorder.meet.example/j", "participant"));
+		local pupil = room:add(standin.new_occupant(ROOM .. "/p2", "p2@meet.example/c", "participant"));
+		host.fire("muc-occupant-joined", { room = room; occupant = pupil; origin = {} });
+		local first = body_of(host.fail());
+		local delays = {};
+		for _ = 1, 5 do
+			table.insert(delays, host.timers[#host.timers].delay);
+			host.run_timer();
+			local again = body_of(host.fail());
+			assert.are.equal(first.id, again.id);  -- the gateway dedups by id
+		end
+		assert.are.same({ 1, 2, 4, 8, 16 }, delays);
+		assert.are.equal(1, #host.timers);  -- only the sync timer left: it gave up
+		assert.are.equal(ROOM .. "/tr", room.kicked[1].nick);  -- fail closed
+	end);
+
+	it("G8: a retried recording report still gets the guard's answer applied", function ()
+		local _, host, room, people = setup();
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		host.answer({ error = "busy" }, 503);
+		host.run_timer();
+		host.answer(LECTURE_ON);
+		assert.is_not_nil(room.av_moderation.audio);
+	end);
+
+	it("G10: sync reports each room's occupants (pseudonyms only), recording and AV state", function ()
+		local _, host, room, people = setup();
+		host.fire("muc-occupant-joined", { room = room; occupant = people.pupil;
+			origin = { jitsi_meet_context_user = { id = "p_abc"; name = "Lotte" } } });
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		host.requests = {};
+		host.timers[1].fn();
+		local report = body_of(host.requests[1]).rooms[1];
+		assert.are.same({ "lesson1", "on", false }, { report.room, report.recording, report.av_moderation.audio });
+		local by_nick = {};
+		for _, o in ipairs(report.occupants) do by_nick[o.occupant] = o; end
+		assert.are.equal("focus", by_nick[ROOM .. "/focus"].service);
+		assert.are.same({ false, "p_abc" }, { by_nick[ROOM .. "/p1"].service, by_nick[ROOM .. "/p1"].person });
+		assert.is_nil(host.requests[1].ex.body:find("Lotte", 1, true));  -- G20
+	end);
+end);
+
+describe("L2: the module fails closed", function ()
+	local function with(changes)
+		local options = {};
+		for k, v in pairs(OPTIONS) do options[k] = v; end
+		for k, v in pairs(changes) do options[k] = v or nil; end  -- false: option left out
+		return standin.load(options);
+	end
+
+	for _, case in ipairs({
+		{ "no_hidden_domain", { privacy_gateway_hidden_domain = false } },
+		{ "plain_http", { privacy_gateway_url = "http://gateway.school.example/hooks/jitsi/events" } },
+		{ "http_lookalike_localhost", { privacy_gateway_url = "http://localhost.evil.example/x" } },
+	}) do
+		it("G15: refuses to load with " .. case[1], function ()
+			local mod, host = with(case[2]);
+			assert.is_nil(mod);
+			assert.is_nil(host.hooks["muc-occupant-joined"]);
+			assert.are.equal("error", host.logs[1][1]);
+		end);
+	end
+
+	it("G15: loads with http:// only to this machine (tests)", function ()
+		assert.is_not_nil((with({ privacy_gateway_url = "http://127.0.0.1:8080/hooks/jitsi/events" })));
+	end);
+
+	it("G10: ignores an answer the gateway did not sign", function ()
+		local _, host, room, people = setup();
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		host.answer({ instructions = { { action = "av_moderation"; media = "audio"; enabled = false } ;
+			{ action = "stop_transcription" } }, transcription_allowed = true }, 200, "sha256=" .. string.rep("0", 64));
+		assert.are.equal(0, #host.sent);
+		assert.is_not_true(room._data.privacy_gateway_transcription);
+	end);
+end);
+
+describe("L5: AV moderation whitelists by the gateway's roles (G10)", function ()
+	it("G10: whitelists only the named teacher and demotes a pupil promoted to moderator", function ()
+		local mod, _, room = setup();
+		room.occupants[ROOM .. "/p1"].role = "moderator";  -- promoted by the teacher
+		mod.apply(room, { instructions = {
+			{ action = "av_moderation"; media = "audio"; enabled = true; allowed = { ROOM .. "/t1" } } } });
+		assert.are.same({ ROOM .. "/t1" }, room.av_moderation.audio);
+		assert.are.equal("participant", room.occupants[ROOM .. "/p1"].role);
+		assert.are.equal("moderator", room.occupants[ROOM .. "/t1"].role);
+		assert.are.equal("moderator", room.occupants[ROOM .. "/focus"].role);
+	end);
+
+	it("G10: without the gateway's list nobody is whitelisted (fails closed)", function ()
+		local mod, _, room = setup();
+		mod.apply(room, { instructions = { { action = "av_moderation"; media = "video"; enabled = true } } });
+		assert.are.same({}, room.av_moderation.video);
 	end);
 end);

@@ -46,7 +46,7 @@ function standin.new_room(room_jid)
 	function room:set_role(actor, nick, role, reason)
 		assert(actor == true, "the module acts as the system");
 		table.insert(self.kicked, { nick = nick; role = role; reason = reason });
-		self.occupants[nick] = nil;
+		if role == "none" then self.occupants[nick] = nil; else self.occupants[nick].role = role; end
 		return true;
 	end
 	return room;
@@ -88,12 +88,32 @@ function standin.load(options)
 		return event;
 	end
 	function host.add_room(room) host.rooms[room.jid] = room; return room; end
-	-- Answer the oldest pending request with `answer` (as the gateway would).
-	function host.answer(answer, code)
+	-- Answer the oldest pending request with `answer`, signed as the gateway signs it
+	-- (HMAC over "answer:<event id>.<body>"); `signature` replaces the right one.
+	function host.answer(answer, code, signature)
+		local json = require "util.json";
 		local request = table.remove(host.requests, 1);
 		assert(request, "no request to answer");
-		request.callback(require("util.json").encode(answer), code or 200);
+		local body = json.encode(answer);
+		local event_id = json.decode(request.ex.body).id;
+		local right = "sha256=" .. require("util.hashes").hmac_sha256(
+			options.privacy_gateway_secret, "answer:" .. event_id .. "." .. body, true);
+		request.callback(body, code or 200,
+			{ code = code or 200; headers = { ["x-privacy-gateway-signature"] = signature or right } });
 		return request;
+	end
+	-- The gateway cannot be reached (net.http reports code 0).
+	function host.fail(reason)
+		local request = table.remove(host.requests, 1);
+		assert(request, "no request to fail");
+		request.callback(reason or "connection refused", 0, request);
+		return request;
+	end
+	-- Run (and drop) the oldest one-shot timer, e.g. a retry.
+	function host.run_timer(index)
+		local timer = table.remove(host.timers, index or #host.timers);
+		assert(timer, "no timer");
+		return timer.fn();
 	end
 	-- Like prosody's plugin loader: the module runs in its own environment with `module`.
 	local env = setmetatable({ module = module }, { __index = _G });

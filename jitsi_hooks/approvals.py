@@ -1,0 +1,84 @@
+"""The privacy officer's register of approved exceptions (G11, G19): `/admin/approvals`.
+
+A recording for the purpose `approved_exception` needs a reference the privacy
+officer has registered here; a teacher can no longer make one up. The register
+holds only the officer's own file references (no personal data) in the store
+hash `approvals:refs` (reference -> time registered), platform-neutral so the BBB
+side can check the same list.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.errors import BadRequest, Forbidden
+from gateway.i18n import register
+from gateway.objections_web import is_privacy_officer
+from gateway.sessions import Session, current_session
+from gateway.web import redirect, render
+
+KEY = "approvals:refs"
+REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{1,99}$")
+MAX_REFERENCES = 1000
+
+register({
+    "approvals.heading": {"nl": "Goedgekeurde uitzonderingen", "en": "Approved exceptions"},
+    "approvals.explain": {
+        "nl": "Een opname met het doel 'goedgekeurde uitzondering' kan alleen met een kenmerk "
+              "uit deze lijst.",
+        "en": "A recording for the purpose 'approved exception' needs a reference from this "
+              "list."},
+    "approvals.reference": {"nl": "Kenmerk", "en": "Reference"},
+    "approvals.add": {"nl": "Toevoegen", "en": "Add"},
+    "approvals.remove": {"nl": "Intrekken", "en": "Withdraw"},
+    "approvals.none": {"nl": "Nog geen kenmerken.", "en": "No references yet."},
+})
+
+
+def normalise_reference(raw: str) -> str:
+    reference = raw.strip()
+    if not REFERENCE_RE.fullmatch(reference):
+        raise BadRequest("bad_approval_reference")
+    return reference
+
+
+async def is_registered(app: web.Application, reference: str) -> bool:
+    return reference.strip() in await app[keys.STORE].hgetall(KEY)
+
+
+async def _officer(request: web.Request) -> Session:
+    session = await current_session(request)
+    if session is None or not is_privacy_officer(request, session):
+        raise Forbidden("not_privacy_officer")
+    return session
+
+
+async def approvals_page(request: web.Request) -> web.StreamResponse:
+    await _officer(request)
+    references = sorted(await request.app[keys.STORE].hgetall(KEY))
+    return await render(request, "admin_approvals.html", {"references": references})
+
+
+async def change_approvals(request: web.Request) -> web.StreamResponse:
+    """Add or withdraw one reference (CSRF-checked by the middleware); audited."""
+    session = await _officer(request)
+    form = await request.post()
+    reference = normalise_reference(str(form.get("reference") or ""))
+    store, now = request.app[keys.STORE], request.app[keys.CLOCK].time()
+    if form.get("action") == "remove":
+        await store.hdel(KEY, reference)
+    elif len(await store.hgetall(KEY)) >= MAX_REFERENCES:
+        raise BadRequest("too_many_references")
+    else:
+        await store.hset(KEY, {reference: str(int(now)).encode()}, None)
+    await request.app[keys.AUDIT].record("approval_reference", "gateway", officer=session.person,
+                                         change=str(form.get("action") or "add"))
+    return redirect("/admin/approvals")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/approvals", approvals_page, name="admin_approvals")
+    app.router.add_post("/admin/approvals", change_approvals, name="admin_approvals_change")

@@ -20,9 +20,9 @@ from typing import Any, cast
 from aiohttp import web
 
 from bbb_hooks.guard_bbb import PURPOSE_TTL, BusGuard, purpose_key
-from bbb_hooks.meetings import meeting_info
+from bbb_hooks.meetings import is_moderator, meeting_info
 from bbb_hooks.servers import ServerPool
-from gateway import i18n, keys
+from gateway import approvals, i18n, keys
 from gateway.errors import Forbidden, NotFound
 from gateway.login import login_url
 from gateway.sessions import Session, current_session
@@ -52,8 +52,9 @@ i18n.register({
     "guard.purpose.bad_purpose": {"nl": "Kies een doel uit de lijst.",
                                   "en": "Choose a purpose from the list."},
     "guard.purpose.needs_reference": {
-        "nl": "Een uitzondering heeft een kenmerk van de privacy-officer nodig.",
-        "en": "An exception needs the privacy officer's approval reference."},
+        "nl": "Een uitzondering heeft een kenmerk nodig dat de privacy-officer heeft "
+              "vastgelegd.",
+        "en": "An exception needs an approval reference the privacy officer has registered."},
     "guard.purpose.not_yours": {"nl": "Dit doel mag jij niet kiezen.",
                                 "en": "You may not choose this purpose."},
     "guard.purpose.unknown_meeting": {
@@ -62,8 +63,10 @@ i18n.register({
         "en": "We do not know this meeting. Perhaps it has ended; open the page again from "
               "your learning platform."},
     "guard.purpose.not_teacher": {
-        "nl": "Alleen de leraar kiest het doel van een opname.",
-        "en": "Only the teacher chooses the purpose of a recording."},
+        "nl": "Alleen de leraar van deze bijeenkomst kiest het doel van een opname. Ga eerst "
+              "zelf de bijeenkomst in via je leeromgeving.",
+        "en": "Only the teacher of this meeting chooses the purpose of a recording. Join the "
+              "meeting yourself from your learning platform first."},
 })
 
 
@@ -109,6 +112,13 @@ async def _teacher(request: web.Request) -> Session | web.Response:
         return redirect(login_url(request.path))
     if session.role != "teacher":
         raise NotTeacher("not_teacher")
+    # G11, G19: only a teacher who moderates this meeting (joined it as MODERATOR
+    # through the school login) decides what its recording is for.
+    meeting_id = request.match_info["meeting_id"]
+    if await meeting_info(request.app[keys.STORE], meeting_id) is None:
+        raise UnknownMeeting("unknown_meeting")
+    if not await is_moderator(request.app[keys.STORE], meeting_id, session.person):
+        raise NotTeacher("not_moderator")
     return session
 
 
@@ -154,8 +164,9 @@ async def purpose_submit(request: web.Request) -> web.StreamResponse:
     elif "teacher" not in policy.purposes[purpose].may_start:
         error = "guard.purpose.not_yours"
     elif policy.purposes[purpose].needs_approval_reference and not (
-            _REFERENCE.fullmatch(reference)):
-        error = "guard.purpose.needs_reference"  # G11
+            _REFERENCE.fullmatch(reference)
+            and await approvals.is_registered(request.app, reference)):
+        error = "guard.purpose.needs_reference"  # G11: a reference the officer registered
     if error:
         ctx.update(error=error, current=purpose, reference=reference)
         return await render(request, "guard_purpose.html", ctx, status=400)

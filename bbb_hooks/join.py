@@ -27,7 +27,7 @@ from yarl import URL
 from bbb_hooks import xml
 from bbb_hooks.backend import query_string
 from bbb_hooks.inbound import ApiError, ApiRequest
-from bbb_hooks.meetings import meeting_info, password_hash
+from bbb_hooks.meetings import add_moderator, meeting_info, password_hash, record_ttl
 from gateway import i18n, keys
 from gateway.bbb_policy import BBBRole, JoinAccount, JoinMeeting, decide_join
 from gateway.login import login_url
@@ -147,6 +147,9 @@ async def join_page(request: web.Request) -> web.StreamResponse:
                                              "reason": decision.reason, "role": session.role})
         return await _refused(request, f"bbb.join.{decision.reason}", 403)
     metrics.joins.labels(platform="bbb", result="ok").inc()
+    if decision.role == "MODERATOR":  # this teacher may declare the recording's purpose
+        await add_moderator(proxy.store, record.meeting_id, session.person,
+                            record_ttl(settings.policy))
     log.info("bbb join", extra={"event": "bbb_join", "role": session.role,
                                 "result": decision.role, "server": server.name})
     # encoded=True: aiohttp would otherwise re-quote the URL and break BBB's checksum.

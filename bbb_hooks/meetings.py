@@ -114,3 +114,16 @@ async def add_recording_purpose(store: Store, internal_meeting_id: str, purpose:
 
 async def recording_purposes(store: Store, internal_meeting_id: str) -> set[str]:
     return set(await store.hgetall(_purposes_key(internal_meeting_id)))
+
+
+def _moderators_key(meeting_id: str) -> str:
+    return "bbb:moderators:" + hashlib.sha256(meeting_id.encode()).hexdigest()
+
+
+async def add_moderator(store: Store, meeting_id: str, person: str, ttl: float) -> None:
+    """Someone joined this meeting as MODERATOR through the school login (G11, G19)."""
+    await store.hset(_moderators_key(meeting_id), {person: b"1"}, ttl)
+
+
+async def is_moderator(store: Store, meeting_id: str, person: str) -> bool:
+    return person in await store.hgetall(_moderators_key(meeting_id))

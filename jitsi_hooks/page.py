@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway import i18n, jitsi_policy, keys
+from gateway import approvals, i18n, jitsi_policy, keys
 from gateway.errors import BadRequest, Forbidden
 from gateway.login import login_url
 from gateway.sessions import Session, current_session
 from gateway.settings import MEETING_TYPES, PURPOSES
 from gateway.web import add_csp, render
-from jitsi_hooks import access, approvals
+from jitsi_hooks import access
 from jitsi_hooks.auth import mint_for
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.rooms import normalise_room

@@ -114,6 +114,12 @@ async def test_school_accounts_join_with_the_role_the_policy_allows(
         assert value not in received_query(running)
     joins = running.app[keys.METRICS].joins.labels(platform="bbb", result="ok")
     assert joins._value.get() == 1
+    # G19: whoever joined as moderator may declare this meeting's recording purpose.
+    from bbb_hooks.meetings import is_moderator
+
+    issuer = running.app[keys.SETTINGS].policy.identity.providers[0].issuer
+    person = running.app[keys.PSEUDONYMS].person(issuer, ACCOUNTS[account]["sub"])
+    assert await is_moderator(running.app[keys.STORE], MEETING, person) is (role == "MODERATOR")
 
 
 def received_query(run: Running) -> str:

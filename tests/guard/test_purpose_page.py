@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from bbb_hooks import bus_codec as codec
 from bbb_hooks.guard_bbb import purpose_key
 from bbb_hooks.guard_page import GUARD
-from bbb_hooks.meetings import MeetingRecord, save_meeting
+from bbb_hooks.meetings import MeetingRecord, add_moderator, save_meeting
 from gateway import keys
 from gateway.app import create_app
 from gateway.sessions import COOKIE_DEV, new_session
@@ -49,13 +49,18 @@ class Page:
     def path(self, meeting: str = LESSON) -> str:
         return f"/meetings/bbb/{meeting}/purpose"
 
-    async def login(self, role: str) -> str:
-        """A browser with a session of `role`; returns its CSRF token."""
+    async def login(self, role: str, moderates: tuple[str, ...] = (LESSON, TALK)) -> str:
+        """A browser with a session of `role` that joined `moderates` as MODERATOR
+        through the school login (bbb_hooks/join.py records that); returns its CSRF
+        token."""
         app = self.app
         sub = secrets.token_hex(4)
+        person = app[keys.PSEUDONYMS].person("https://idp", sub)
         session = new_session(issuer="https://idp", subject=sub, idp="school",
-                              role=role, person=app[keys.PSEUDONYMS].person(  # type: ignore[arg-type]
-                                  "https://idp", sub), name=None, email=None, now=time.time())
+                              role=role, person=person,  # type: ignore[arg-type]
+                              name=None, email=None, now=time.time())
+        for meeting in moderates if role == "teacher" else ():
+            await add_moderator(self.store, meeting, person, 3600)
         session_id = secrets.token_urlsafe(32)
         await self.store.set("session:" + hashlib.sha256(session_id.encode()).hexdigest(),
                              json.dumps(asdict(session)).encode(), 3600)
@@ -156,6 +161,8 @@ async def test_purpose_declared_before_the_guard_saw_the_meeting_is_still_announ
 
 
 async def test_approved_exception_with_its_reference_is_kept(page: Page) -> None:
+    """G11: a reference the privacy officer registered (gateway/approvals.py)."""
+    await page.store.hset("approvals:refs", {"PO-2024/017": b"1"}, None)
     csrf = await page.login("teacher")
     status, body = await page.post({"csrf": csrf, "purpose": "approved_exception",
                                     "approval_reference": "PO-2024/017"})
@@ -178,6 +185,10 @@ async def test_approved_exception_with_its_reference_is_kept(page: Page) -> None
                  'data-error="guard.purpose.needs_reference"', id="G11_reference_with_markup"),
     pytest.param("teacher", {"purpose": "surveillance"}, 400,
                  'data-error="guard.purpose.bad_purpose"', id="purpose_not_in_policy"),
+    pytest.param("teacher", {"purpose": "approved_exception",
+                             "approval_reference": "MADE-UP-1"}, 400,
+                 'data-error="guard.purpose.needs_reference"',
+                 id="G11_reference_not_registered_by_the_officer"),
 ])
 async def test_refused_declarations_store_nothing(page: Page, role: str, form: dict[str, str],
                                                   status: int, marker: str) -> None:
@@ -195,7 +206,7 @@ async def test_missing_reference_is_explained_in_the_teachers_language(page: Pag
                            "approval_reference": ""}, headers={"Accept-Language": "nl"})
     body = await response.text()
     assert response.status == 400
-    assert "kenmerk van de privacy-officer nodig" in body
+    assert "kenmerk nodig dat de privacy-officer heeft" in body
     assert 'value="approved_exception" checked' in body  # the choice is kept for a retry
 
 
@@ -222,3 +233,11 @@ async def test_without_a_session_the_page_sends_to_the_school_login(page: Page) 
     response = await page.client.get(page.path(), allow_redirects=False)
     assert response.status in (302, 303)
     assert response.headers["Location"].startswith("/login?")
+
+
+async def test_a_teacher_of_another_meeting_cannot_declare_its_purpose(page: Page) -> None:
+    """G11, G19: only a teacher who moderates this meeting decides what it is recorded for."""
+    csrf = await page.login("teacher", moderates=("another-class",))
+    status, body = await page.post({"csrf": csrf, "purpose": "exam_evidence"})
+    assert status == 403 and 'data-message="guard.purpose.not_teacher"' in body
+    assert await page.saved() == {} and page.emu.chat == []

@@ -26,6 +26,7 @@ from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
 from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
 from bbb_hooks.query import QueryError
+from bbb_hooks.record_calls import check_call
 from bbb_hooks.servers import Server, ServerPool
 from gateway import keys
 from gateway.bbb_policy import CreateDecision, UnknownMeetingType, decide_create
@@ -89,6 +90,7 @@ class BBBProxy:
         return response
 
     async def _dispatch(self, request: web.Request, inbound: ApiRequest) -> web.StreamResponse:
+        await check_call(inbound, self.settings.policy, self.store)
         if inbound.call == "create":
             return await self._create(inbound)
         if inbound.call == "join":
@@ -176,8 +178,10 @@ class BBBProxy:
                                     inbound) as response:
                 roots.append(_parsed(await read_all(response, MAX_BUFFERED)))
         if container is None:
-            # Record and hook calls: the first success (or the first answer) wins.
+            # Record, hook and meeting-info calls: the first success (or first answer) wins.
             chosen = next((r for r in roots if xml.succeeded(r)), roots[0])
+            if inbound.call in BUFFERED_CALLS and self.settings.policy.bbb.strip_attendees:
+                xml.strip_attendees(chosen)  # G20, on every path that returns meetings
             return xml_response(xml.to_bytes(chosen))
         merged = xml.merge([r for r in roots if xml.succeeded(r)], container)
         if self.settings.policy.bbb.strip_attendees:

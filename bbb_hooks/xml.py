@@ -36,6 +36,14 @@ MESSAGES = {
     "backendError": "The BigBlueButton server gave an answer the gateway cannot read.",
     "invalidMeetingType": "The meeting type in meta_privacy-meeting-type is not known.",
     "internalError": "The gateway could not handle this request.",
+    "webhooksNotAllowed": "Webhooks would send participants' personal data elsewhere; the "
+                          "school's policy does not allow them (bbb.allow_webhooks).",
+    "privacyMetadataReadOnly": "The meta_privacy-* keys are set by the privacy gateway and "
+                               "cannot be changed.",
+    "recordingOnHold": "This recording is on hold (an objection or a legal hold) and cannot "
+                       "be changed now.",
+    "notForDistribution": "This recording was made for a purpose that does not include "
+                          "showing it after the meeting.",
 }
 
 

@@ -19,6 +19,11 @@ BBBRole = Literal["MODERATOR", "VIEWER"]
 
 # BBB's META_VAR_PATTERN (ParamsProcessorUtil.java): no underscore after `meta_`.
 META_NAME = re.compile(r"meta_[a-zA-Z][a-zA-Z0-9-]*")
+# Callbacks that send per-person activity (attendance, talk time, chat counts) out of
+# BBB after a meeting: monitoring the guidelines rule out (G20). The end-of-meeting and
+# recording-ready callbacks carry no personal data and pass.
+MONITORING_CALLBACKS = frozenset({"meta_analytics-callback-url"})
+META_PREFIX_PRIVACY = "meta_privacy-"  # the gateway's own keys; no LMS changes them later
 META_MEETING_TYPE = "meta_privacy-meeting-type"
 META_PURPOSE = "meta_privacy-purpose"
 META_POLICY_VERSION = "meta_privacy-policy-version"
@@ -173,6 +178,8 @@ def _meta(b: _Builder, policy: Policy, meeting_type: MeetingTypeName,
             continue
         if not META_NAME.fullmatch(name):
             b.drop(name, "meta")  # BBB would silently ignore it anyway
+        elif name.lower() in MONITORING_CALLBACKS:
+            b.drop(name, "meta")  # G20: per-person activity data sent to the LMS
         elif name.lower() in own and name not in own:
             b.drop(name, "meta")  # a different spelling of one of ours
     for name, value in own.items():

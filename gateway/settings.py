@@ -250,6 +250,7 @@ class BBBSection(_Model):
     join_ticket_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
     default_meeting_type: MeetingTypeName = "lesson"
     strip_attendees: bool = True
+    allow_webhooks: bool = False
     max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 64 * 1024 * 1024
     redis_url_env: str | None = None
     redis_url_file: str | None = None

@@ -40,6 +40,9 @@ ROWS: list[tuple[str, list[tuple[str, str]], dict[str, str | None], set[str]]] =
                                        ("remindRecordingIsOn", "false")],
      {"notifyRecordingIsOn": "true", "remindRecordingIsOn": "true"},
      {"notifyRecordingIsOn", "remindRecordingIsOn"}),
+    ("G20_per_person_analytics_callback_dropped",
+     [("meta_analytics-callback-url", "https://lms.example/analytics")],
+     {"meta_analytics-callback-url": ABSENT}, {"meta"}),
     # G7: the teacher can switch a pupil's camera off.
     ("G7_teacher_may_switch_cameras_off", [("allowModsToEjectCameras", "false")],
      {"allowModsToEjectCameras": "true"}, {"allowModsToEjectCameras"}),

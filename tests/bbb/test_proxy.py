@@ -94,7 +94,6 @@ async def test_attendee_lists_pass_when_the_policy_keeps_them(
     ("isMeetingRunning", [("meetingID", "p")], "<running>false</running>"),
     ("end", [("meetingID", "p")], "sentEndMeetingRequest"),
     ("getRecordings", [("meetingID", "p")], "noRecordings"),
-    ("hooks/create", [("callbackURL", "https://lms.school.example/hook")], "<hookID>"),
 ])
 async def test_other_calls_are_resigned_and_passed_through(
         call: str, params: list[tuple[str, str]], expected: str, gateway: Gateway,
@@ -341,3 +340,69 @@ async def test_checksum_spliced_into_a_parameter_name_is_refused(
     status, _, body = await get_xml(http, URL(spliced, encoded=True))
     assert status == 200 and "<messageKey>checksumError</messageKey>" in body
     assert emulator.calls("create") == []  # nothing reached BBB
+
+
+async def _registered(gateway: Gateway, emulator: BBBEmulator, purpose: str,
+                      holds: frozenset[str] = frozenset()) -> str:
+    from gateway.registry import Registry
+    from gateway.retention_policy import RegistryRow
+
+    # Private purposes start unpublished, as the sweeper leaves them (G14).
+    rid = emulator.add_recording("rec-" + purpose, meta={"privacy-purpose": purpose},
+                                 published=purpose == "lecture")
+    await Registry(gateway.store).put(RegistryRow(
+        platform="bbb", recording_id=rid, server="bbb1", meeting_ref=rid.rsplit("-", 1)[0],
+        meeting_type="lesson", purpose=purpose, created=0.0, retain_until=4e9, holds=holds))
+    return rid
+
+
+@pytest.mark.parametrize(("rule", "purpose", "holds", "call", "params", "key"), [
+    ("G14_exam_evidence_is_not_republished", "exam_evidence", frozenset(),
+     "publishRecordings", [("publish", "true")], "notForDistribution"),
+    ("G12_held_recording_is_not_deleted", "lecture", frozenset({"objection:abc12345"}),
+     "deleteRecordings", [], "recordingOnHold"),
+    ("G12_held_recording_is_not_republished", "lecture", frozenset({"legal:case-1"}),
+     "publishRecordings", [("publish", "true")], "recordingOnHold"),
+    ("G16_privacy_metadata_is_read_only", "feedback", frozenset(),
+     "updateRecordings", [("meta_privacy-purpose", "exam_evidence")], "privacyMetadataReadOnly"),
+])
+async def test_lms_cannot_undo_the_recording_policy(
+        gateway: Gateway, emulator: BBBEmulator, http: aiohttp.ClientSession, rule: str,
+        purpose: str, holds: frozenset[str], call: str, params: list[tuple[str, str]],
+        key: str) -> None:
+    rid = await _registered(gateway, emulator, purpose, holds)
+    before = emulator.recording_state(rid)
+    status, ctype, body = await get_xml(http, gateway.url(call, [("recordID", rid), *params]))
+    assert failed_key(status, ctype, body) == key
+    assert emulator.calls(call) == []  # nothing reached BBB
+    assert emulator.recording_state(rid) == before
+
+
+async def test_a_lecture_may_be_published_again(
+        gateway: Gateway, emulator: BBBEmulator, http: aiohttp.ClientSession) -> None:
+    rid = await _registered(gateway, emulator, "lecture")
+    await get_xml(http, gateway.url("publishRecordings", [("recordID", rid), ("publish", "false")]))
+    _, _, body = await get_xml(http, gateway.url("publishRecordings",
+                                                 [("recordID", rid), ("publish", "true")]))
+    assert "<published>true</published>" in body and emulator.recording_state(rid) == "published"
+
+
+async def test_webhooks_are_refused_unless_the_policy_allows_them(
+        gateway: Gateway, emulator: BBBEmulator, http: aiohttp.ClientSession) -> None:
+    """G20, G21: a webhook would send names, addresses and chat to any URL."""
+    status, ctype, body = await get_xml(http, gateway.url(
+        "hooks/create", [("callbackURL", "https://analytics.example/collect")]))
+    assert failed_key(status, ctype, body) == "webhooksNotAllowed"
+    assert emulator.calls("hooks/create") == []
+
+
+async def test_webhooks_pass_when_the_policy_allows_them(
+        tmp_path: Path, emulator: BBBEmulator, http: aiohttp.ClientSession) -> None:
+    gateway = await start_gateway(tmp_path, [emulator], allow_webhooks=True)
+    try:
+        params = [("callbackURL", "https://lms.school.example/hook")]
+        status, _, body = await get_xml(http, gateway.url("hooks/create", params))
+        assert status == 200 and "<hookID>" in body
+        assert emulator.calls("hooks/create")[-1].checksum_ok
+    finally:
+        await gateway.close()

@@ -45,9 +45,9 @@ def add_commands(sub: Any) -> None:
 class Progress:
     """A one-line progress report on stderr for long runs."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
-        self.stream = stream
+        self.stream = stream or sys.stderr  # looked up now: stderr may have been replaced
         self.count = 0
 
     def step(self) -> None:

@@ -37,6 +37,7 @@ from bbb_hooks.purge import RECORD_ID_RE
 from bbb_hooks.servers import Server
 from bbb_hooks.xml import BrokenXML, parse, succeeded, text
 from gateway.bbb_policy import META_MEETING_TYPE, META_PURPOSE
+from gateway.fetch import FetchError, read_bounded
 from gateway.retention_policy import DeclaredRecording, RegistryRow
 from gateway.sweeper import DeletionFailed
 
@@ -66,7 +67,9 @@ class BBBRecordings:
             async with self.http.get(url, allow_redirects=False) as response:
                 if response.status != 200:
                     raise DeletionFailed("bbb_http")
-                body = await _read_capped(response, MAX_RESPONSE_BYTES)
+                body = await read_bounded(response, MAX_RESPONSE_BYTES)
+        except FetchError:
+            raise DeletionFailed("bbb_too_large") from None
         except aiohttp.ClientError:
             raise DeletionFailed("bbb_unreachable") from None
         try:
@@ -116,18 +119,6 @@ class BBBRecordings:
         root = await self._call("deleteRecordings", [("recordID", recording_id)])
         if not succeeded(root) and text(root, "messageKey") != "notFound":
             raise DeletionFailed("bbb_delete_refused")
-
-
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The whole body, refusing one larger than `limit` (a page is small)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise DeletionFailed("bbb_too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def declared_from_xml(node: ET.Element, server: str) -> DeclaredRecording | None:

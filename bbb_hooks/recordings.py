@@ -218,8 +218,9 @@ class BBBSource:
         survives a lost store (G14, G16)."""
         if self.declared_purpose is None:
             return declared
-        internal_id = declared.recording_id.rsplit("-", 1)[0]
-        purpose = await self.declared_purpose(internal_id)
+        # A BBB recordID is the internal meeting id (<sha1>-<createTime>, bbb.md §6),
+        # which is what the guard recorded the purpose under.
+        purpose = await self.declared_purpose(declared.meeting_ref or declared.recording_id)
         if purpose is None or purpose == declared.purpose:
             return declared
         to_label.append((declared.recording_id, purpose))

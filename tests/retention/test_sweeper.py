@@ -294,8 +294,7 @@ async def test_declared_purpose_not_the_default_decides_retention(tmp_path: Path
 
     async with bench(tmp_path, redis_url) as b:
         rid = b.add_bbb("lecture", age_days=15, meeting="meeting-feedback")
-        internal_id = rid.rsplit("-", 1)[0]
-        await add_recording_purpose(b.store, internal_id, "feedback", 86400 * 60)
+        await add_recording_purpose(b.store, rid, "feedback", 86400 * 60)  # the guard's key
 
         async def declared(meeting: str) -> str | None:
             return combined_purpose(b.policy, await recording_purposes(b.store, meeting))
@@ -311,7 +310,7 @@ async def test_declared_purpose_not_the_default_decides_retention(tmp_path: Path
         assert result is not None and result.deleted == 1  # 15 days > 14: due, not kept 30
         assert b.emulator.recording_state(rid) is None
         labelled = b.add_bbb("lecture", age_days=1, meeting="meeting-feedback-2")
-        await add_recording_purpose(b.store, labelled.rsplit("-", 1)[0], "feedback", 86400)
+        await add_recording_purpose(b.store, labelled, "feedback", 86400)
         await b.sweeper(bbb=source).sweep_if_leader()
         assert b.emulator.recording_state(labelled) == "unpublished"  # G14
         assert b.emulator.recording_meta(labelled)["privacy-purpose"] == "feedback"

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway.policy import MODERATOR_ROLES
 from gateway.settings import MEETING_TYPES, MeetingTypeName, Policy, PurposeName, Role
 
 Params = tuple[tuple[str, str], ...]
@@ -36,7 +37,6 @@ MONITORING_FEATURES = ("learningDashboard",)  # G20
 BACKGROUND_FEATURES = frozenset({"virtualBackgrounds", "customVirtualBackgrounds",
                                  "customVirtualBackground"})
 
-MODERATOR_ROLES: frozenset[Role] = frozenset({"teacher", "staff"})
 
 # Join parameters an LMS may pass on to BBB; everything else is decided here.
 _JOIN_PASSTHROUGH = frozenset({"enforceLayout", "errorRedirectUrl", "redirectErrorUrl",

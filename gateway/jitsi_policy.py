@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.policy import MODERATOR_ROLES
 from gateway.settings import MeetingTypeName, Policy, Role
 
 # prosody has no clock leeway (luajwtjitsi M.verify): a token minted on a host
@@ -29,7 +30,6 @@ from gateway.settings import MeetingTypeName, Policy, Role
 NBF_BACKDATE_SECONDS = 30
 
 # Roles that moderate (MUC owner through token_affiliation). Pupils and guests never.
-MODERATOR_ROLES: frozenset[Role] = frozenset({"teacher", "staff"})
 
 # Features that are always off: no streaming to the outside, no dial-out (G17, G21).
 ALWAYS_OFF = ("livestreaming", "outbound-call", "sip-outbound-call")

@@ -31,6 +31,9 @@ REFUSAL_REASONS: tuple[RefusalReason, ...] = (
 
 _ROLE_ORDER: tuple[Role, ...] = ("teacher", "staff", "pupil")
 
+# Who may moderate a meeting on either platform; pupils and guests never do (G2).
+MODERATOR_ROLES: frozenset[Role] = frozenset({"teacher", "staff"})
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:

@@ -63,7 +63,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                store: Store | None = None) -> web.Application:
     app = web.Application(
         middlewares=[context_middleware, security_headers, error_middleware, csrf_middleware],
-        client_max_size=settings.policy.bbb.max_body_bytes,
+        # Forms and hooks are small; the BBB proxy reads its larger bodies itself, bounded
+        # by bbb.max_body_bytes, so nothing unauthenticated can make us buffer 64 MiB.
+        client_max_size=1024 * 1024,
     )
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or SystemClock()

@@ -35,7 +35,3 @@ class CSRFError(GatewayError):
     status = 403
     message_key = "error.csrf"
 
-
-class ServiceUnavailable(GatewayError):
-    status = 503
-    message_key = "error.internal"

@@ -79,6 +79,12 @@ register({
         "nl": "Het inloggen duurde te lang of is al gebruikt. Begin opnieuw.",
         "en": "Logging in took too long or was already used. Please start again.",
     },
+    "login.cancelled": {
+        "nl": "Inloggen is afgebroken. Wil je toch naar binnen? Log opnieuw in met je "
+              "schoolaccount.",
+        "en": "Logging in was cancelled. Still want to get in? Log in again with your school "
+              "account.",
+    },
     "refused.heading": {"nl": "Je kunt hier niet binnen", "en": "You cannot get in here"},
     "refused.what_to_do": {
         "nl": "Log in met het account dat je van school hebt gekregen. Lukt het niet? "

@@ -50,10 +50,6 @@ class JWKSCache:
         self._inflight: asyncio.Task[None] | None = None
         self._on_fetch = on_fetch
 
-    @property
-    def fetched_at(self) -> float | None:
-        return self._fetched_at
-
     def _usable(self) -> bool:
         return (self._fetched_at is not None
                 and self._clock.time() - self._fetched_at <= self._max_stale)

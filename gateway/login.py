@@ -113,6 +113,11 @@ async def callback(request: web.Request) -> web.StreamResponse:
     if issuer_param is not None and issuer_param != provider.config.issuer:
         return await _expired(request)  # RFC 9207 mix-up defence
     code = request.query.get("code")
+    if request.query.get("error") == "access_denied":
+        # The person cancelled at the IdP (or it refused them): not an outage.
+        request.app[keys.METRICS].login_attempts.labels(result="cancelled", reason="none").inc()
+        return await render(request, "message.html", {"message_key": "login.cancelled"},
+                            status=400)
     if "error" in request.query or not code:
         return await _unavailable(request)
     try:

@@ -13,7 +13,8 @@ from gateway.settings import PURPOSES
 
 _disable_created()  # type: ignore[no-untyped-call]
 
-LOGIN_RESULTS = ("ok", "refused", "invalid_token", "bad_state", "idp_error", "jwks_unavailable")
+LOGIN_RESULTS = ("ok", "refused", "invalid_token", "bad_state", "idp_error", "jwks_unavailable",
+                 "cancelled")
 PLATFORMS = ("bbb", "jitsi")
 TOKEN_REASONS = (
     "malformed", "oversized", "bad_header", "bad_algorithm", "unknown_key", "bad_signature",
@@ -66,6 +67,8 @@ class Metrics:
         self.recordings_stopped = Counter(
             p + "guard_recordings_stopped", "Recordings stopped by the guard.",
             ["platform", "reason"], registry=r)
+        # Only where a guard runs (BBB with its Redis bus configured): 1 on the leader
+        # while connected, 0 on standbys and while reconnecting.
         self.guard_connected = Gauge(
             p + "guard_connected", "1 while the guard is connected to the platform bus.",
             ["platform"], registry=r)
@@ -117,7 +120,9 @@ class Metrics:
 
     def _initialise(self) -> None:
         """Known label combinations start at 0 (no missing series)."""
-        self.login_attempts.labels(result="ok", reason="none")
+        for result in LOGIN_RESULTS:
+            if result != "refused":
+                self.login_attempts.labels(result=result, reason="none")
         for refusal in REFUSAL_REASONS:
             self.login_attempts.labels(result="refused", reason=refusal)
         for reason in TOKEN_REASONS:
@@ -127,7 +132,6 @@ class Metrics:
         for platform in PLATFORMS:
             for result in ("ok", "refused"):
                 self.joins.labels(platform=platform, result=result)
-            self.guard_connected.labels(platform=platform)
             for result in DELETION_RESULTS:
                 self.deletions.labels(platform=platform, result=result)
             for purpose in (*PURPOSES, "undeclared"):

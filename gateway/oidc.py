@@ -180,9 +180,6 @@ class OIDCRegistry:
             secret = settings.secrets.get(f"identity.providers[{i}].client_secret")
             self.providers[idp.name] = Provider(idp, secret, http, clock, metrics)
 
-    def by_issuer(self, issuer: str) -> Provider | None:
-        return next((p for p in self.providers.values() if p.config.issuer == issuer), None)
-
     def ready(self) -> bool:
         return all(p.metadata is not None for p in self.providers.values())
 

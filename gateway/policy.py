@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from gateway.domains import domain_allowed, email_domain
 from gateway.settings import IdentityProvider, Policy, Role
@@ -24,10 +24,7 @@ RefusalReason = Literal[
     "no_subject",
 ]
 
-REFUSAL_REASONS: tuple[RefusalReason, ...] = (
-    "issuer_not_allowed", "no_email", "email_invalid", "email_not_verified",
-    "consumer_domain", "domain_not_allowed", "tenant_not_allowed", "no_subject",
-)
+REFUSAL_REASONS: tuple[RefusalReason, ...] = get_args(RefusalReason)
 
 _ROLE_ORDER: tuple[Role, ...] = ("teacher", "staff", "pupil")
 

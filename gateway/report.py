@@ -20,6 +20,12 @@ _HEAD = {
 }
 
 
+def transcribable(policy: Policy, meeting_type: str) -> bool:
+    """The same condition the platforms enforce (G15): opt-in mode and a type that allows it."""
+    return (policy.transcription.mode == "opt_in"
+            and policy.meeting_types[meeting_type].transcription_allowed)  # type: ignore[index]
+
+
 def render_report(policy: Policy, lang: str) -> str:
     h = _HEAD["nl" if lang == "nl" else "en"]
     notice = build_notice(policy, lang)
@@ -39,7 +45,7 @@ def render_report(policy: Policy, lang: str) -> str:
     for name in MEETING_TYPES:
         mt = policy.meeting_types[name]
         lines.append(f"- {name}: recording {'allowed' if mt.recording_allowed else 'never'}, "
-                     f"transcription {'opt-in' if mt.transcription_allowed else 'never'}, "
+                     f"transcription {'opt-in' if transcribable(policy, name) else 'never'}, "
                      f"default purpose {mt.default_purpose or '-'}")
     lines += ["", f"## {h[15]}", "", notice.transcription, "", f"## {h[16]}", "",
               f"- {notice.session_hours:g} h", f"- {h[17]}: {notice.audit_retention_days} d", "",

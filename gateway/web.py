@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gateway import i18n, keys, logs
 from gateway.errors import CSRFError, GatewayError
-from gateway.sessions import csrf_ok, current_session
+from gateway.sessions import SESSION_KEY, csrf_ok, current_session
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,11 @@ def _http_message(status: int) -> str:
 
 async def _render_error(request: web.Request, exc: Exception, status: int,
                         message_key: str) -> web.StreamResponse:
+    if SESSION_KEY not in request:
+        try:  # the page shows who is logged in, unless the store is what failed
+            await current_session(request)
+        except Exception:
+            request[SESSION_KEY] = None
     for prefix, renderer in request.app[keys.ERROR_RENDERERS]:
         if request.path.startswith(prefix):
             return await renderer(request, exc)

@@ -340,3 +340,18 @@ async def test_cookies_are_secure_outside_development(env: SchoolEnv, tmp_path: 
             assert cookie["secure"] is True and cookie["httponly"] is True
             assert cookie["samesite"] == "Lax" and cookie["path"] == "/"
             assert "Strict-Transport-Security" in resp.headers
+
+
+async def test_cancelled_login_is_not_an_outage(env: SchoolEnv, gateway: web.Application) -> None:
+    """The person cancels at the IdP: a plain page, counted as cancelled, not idp_error."""
+    async with browser() as session:
+        session.headers["Accept-Language"] = "en"
+        async with session.get(env.base + "/login", allow_redirects=False) as resp:
+            state = parse_qs(urlsplit(resp.headers["Location"]).query)["state"][0]
+        async with session.get(f"{env.base}/oidc/callback?error=access_denied&state={state}",
+                               allow_redirects=False) as resp:
+            assert resp.status == 400
+            assert "Logging in was cancelled" in await resp.text()
+    metrics = gateway[keys.METRICS].login_attempts
+    assert metrics.labels(result="cancelled", reason="none")._value.get() == 1
+    assert metrics.labels(result="idp_error", reason="none")._value.get() == 0

@@ -146,3 +146,33 @@ def _secret(tmp_path: Path) -> str:
     path = tmp_path / "s"
     path.write_text("x" * 40)
     return str(path)
+
+
+async def test_a_failing_store_gives_a_friendly_500_page(tmp_path: Path) -> None:
+    """A 500 is still a page in the visitor's language, never aiohttp's bare error."""
+    from gateway.store import MemoryStore
+
+    class BrokenStore(MemoryStore):
+        async def get(self, key: str) -> bytes | None:
+            raise ConnectionError("store down")
+
+    port = free_port()
+    settings = demo_settings(tmp_path, port)
+    async with start_gateway(settings, port, store=BrokenStore(), wait_ready=False), \
+            browser() as session:
+        session.cookie_jar.update_cookies({"pgw_session": "x" * 43})
+        async with session.get(f"http://127.0.0.1:{port}/?lang=en") as resp:
+            assert resp.status == 500
+            body = await resp.text()
+            assert 'data-message="error.internal"' in body and "Something went wrong" in body
+
+
+async def test_large_bodies_are_refused_before_login(demo: str) -> None:
+    """Nothing unauthenticated makes the gateway buffer more than 1 MiB."""
+    import io
+
+    async with browser() as session, session.post(
+            demo + "/logout", data=io.BytesIO(b"csrf=x&" + b"a" * (2 * 1024 * 1024)),
+            headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
+        assert resp.status == 413
+        assert "text/html" in resp.headers["Content-Type"]

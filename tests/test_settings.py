@@ -165,3 +165,12 @@ def test_report_describes_processing_from_the_policy(capsys: pytest.CaptureFixtu
     assert "| lecture | 30 | no | teacher | yes |" in out
     assert "| exam_evidence | 180 | yes | teacher, staff | no |" in out  # G14: archive only
     assert "Public task" in out
+
+
+def test_report_says_never_for_transcription_when_the_policy_turns_it_off(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """G15, G22: the DPIA description states what is enforced, not what a type allows."""
+    path = _write(tmp_path, deep_merge(example_policy(), {"transcription": {"mode": "off"}}))
+    assert main(["report", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "- lesson: recording allowed, transcription never" in out

@@ -30,20 +30,20 @@ def load_or_exit(path: str) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    return _run(load_or_exit(args.config), args)
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gateway import logs
     from gateway.app import create_app
 
-    settings = load_or_exit(args.config)
     logs.configure(args.log_level)
     if settings.policy.gateway.development:
         print("privacy-gateway: DEVELOPMENT MODE — cookies without Secure, not for production",
               file=sys.stderr)
-    if "sha1" in settings.policy.bbb.checksum_algorithms and settings.policy.bbb.enabled:
-        print("privacy-gateway: warning: bbb.checksum_algorithms allows sha1 (old LMS only)",
-              file=sys.stderr)
-    app = create_app(settings)
+    app = create_app(settings)  # adapters warn about their own risky settings (sha1)
     web.run_app(app, host=args.host, port=args.port, shutdown_timeout=10, access_log=None,
                 print=lambda line: print(line, file=sys.stderr))
     return 0
@@ -62,7 +62,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("privacy-gateway demo: open "
           f"{settings.policy.gateway.public_url}/ and log in with a sample account.\n"
           "The development identity provider is NOT FOR PRODUCTION.", file=sys.stderr)
-    return _serve(args)
+    return _run(settings, args)
 
 
 def _print_table(name: str, body: dict[str, Any]) -> None:

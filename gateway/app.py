@@ -68,8 +68,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         client_max_size=1024 * 1024,
     )
     app[keys.SETTINGS] = settings
-    app[keys.CLOCK] = clock or SystemClock()
-    app[keys.STORE] = store or make_store(settings, app[keys.CLOCK])
+    app[keys.CLOCK] = clock if clock is not None else SystemClock()
+    app[keys.STORE] = store if store is not None else make_store(settings, app[keys.CLOCK])
     app[keys.METRICS] = Metrics()
     app[keys.PSEUDONYMS] = Pseudonymiser(settings.secrets.get("gateway.pseudonym_key"))
     app[keys.AUDIT] = AuditLog(app[keys.STORE], app[keys.CLOCK],

@@ -1,8 +1,8 @@
-"""Bounded reads of a JSON document from the IdP (discovery, JWKS)."""
+"""Bounded reads of a JSON document from the IdP (discovery, JWKS), and of any body."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -13,7 +13,14 @@ class FetchError(Exception):
     """The document could not be fetched or is not a JSON object."""
 
 
-async def read_bounded(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+class _HasBody(Protocol):
+    """A client response or an incoming request (`web.Request`): both stream `content`."""
+
+    @property
+    def content(self) -> aiohttp.StreamReader: ...
+
+
+async def read_bounded(resp: _HasBody, max_bytes: int) -> bytes:
     """The whole body, however it arrives in pieces; FetchError beyond `max_bytes`."""
     chunks: list[bytes] = []
     size = 0

@@ -29,8 +29,6 @@ from gateway.settings import MeetingTypeName, Policy, Role
 # whose clock is a little ahead must still be valid at once on the XMPP host.
 NBF_BACKDATE_SECONDS = 30
 
-# Roles that moderate (MUC owner through token_affiliation). Pupils and guests never.
-
 # Features that are always off: no streaming to the outside, no dial-out (G17, G21).
 ALWAYS_OFF = ("livestreaming", "outbound-call", "sip-outbound-call")
 
@@ -76,6 +74,8 @@ def may_join(policy: Policy, role: Role, meeting_type: MeetingTypeName) -> bool:
 
 
 def is_moderator(role: Role) -> bool:
+    """Teachers and staff moderate (MUC owner through token_affiliation); never pupils
+    or guests."""
     return role in MODERATOR_ROLES
 
 

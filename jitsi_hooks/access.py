@@ -15,13 +15,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import jitsi_policy, keys
+from gateway.domains import domain_allowed, email_domain
 from gateway.errors import BadRequest, Forbidden
 from gateway.sessions import Session
 from gateway.settings import MeetingTypeName
 from jitsi_hooks.context import jitsi
 
 MAX_INVITES = 50
-_EMAIL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_+@")
 
 
 def invite_tag(app: web.Application, email: str) -> str:
@@ -29,23 +29,18 @@ def invite_tag(app: web.Application, email: str) -> str:
 
 
 def school_email(app: web.Application, raw: str) -> str:
-    """A plain school address (its domain one the policy accepts for accounts, G1)."""
+    """A school address: its domain one the policy accepts for accounts (G1), checked as
+    the login checks it (gateway.domains)."""
     email = raw.strip().lower()
-    local, _, domain = email.partition("@")
-    if not local or not domain or len(email) > 254 or not set(email) <= _EMAIL_CHARS or (
-            "@" in domain):
+    domain = email_domain(email)
+    if domain is None:
         raise BadRequest("bad_email")
     identity = app[keys.SETTINGS].policy.identity
-    listed = [d for idp in identity.providers for d in idp.allowed_email_domains]
-    if any(_matches(domain, d) for d in identity.consumer_domains) or (
-            listed and not any(_matches(domain, d) for d in listed)):
+    listed = tuple(d for idp in identity.providers for d in idp.allowed_email_domains)
+    if domain_allowed(domain, identity.consumer_domains) or (
+            listed and not domain_allowed(domain, listed)):
         raise BadRequest("not_a_school_address")  # G1: never a private address
     return email
-
-
-def _matches(domain: str, entry: str) -> bool:
-    """`entry` as settings normalise it: "school.example" or ".school.example" (subdomains)."""
-    return domain.endswith(entry) if entry.startswith(".") else domain == entry
 
 
 async def admit(app: web.Application, room: str, meeting_type: MeetingTypeName,
@@ -60,8 +55,9 @@ async def admit(app: web.Application, room: str, meeting_type: MeetingTypeName,
     if access == "refused":
         raise Forbidden("not_invited")
     if access == "claim":
-        await rooms.claim(room, session.person)  # a lost race leaves the other creator
-        creator = (await rooms.settings(room)).creator
+        if await rooms.claim(room, session.person):
+            return session.person
+        creator = (await rooms.settings(room)).creator  # lost a race: to whom (another tab?)
         if creator != session.person:
             raise Forbidden("not_invited")
     return creator
@@ -75,11 +71,12 @@ async def may_set_room(app: web.Application, room: str, session: Session) -> boo
     return jitsi_policy.may_set_room(session.role, session.person, creator, present)
 
 
-async def may_watch(app: web.Application, room: str, session: Session) -> bool:
-    """G20: a room's live state only for its token holders, occupants and creator."""
-    rooms = jitsi(app).rooms
-    if session.person in await rooms.token_holders(room, app[keys.CLOCK].time()):
+async def may_watch(app: web.Application, room: str, session: Session, *,
+                    creator: str | None, present: set[str]) -> bool:
+    """G20: a room's live state only for its creator, occupants and token holders.
+
+    The caller has read the room's creator and the people present already (the page
+    polls every few seconds); the token holders are read only when those do not decide."""
+    if session.person == creator or session.person in present:
         return True
-    if session.person in await rooms.present_people(room):
-        return True
-    return (await rooms.settings(room)).creator == session.person
+    return session.person in await jitsi(app).rooms.token_holders(room, app[keys.CLOCK].time())

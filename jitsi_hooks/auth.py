@@ -26,7 +26,6 @@ from gateway.sessions import Session, current_session
 from gateway.web import redirect
 from jitsi_hooks import access
 from jitsi_hooks.context import jitsi
-from jitsi_hooks.recording import remember_role
 from jitsi_hooks.rooms import normalise_room
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ async def mint_for(request: web.Request, session: Session, room: str) -> str:
                             email=session.email),
         jitsi_policy.TokenRequest(room=room, meeting_type=meeting_type, now=now,
                                   jti=secrets.token_urlsafe(12), creator=creator))
-    await remember_role(app, session.person, session.role)  # for the guard, not the token
+    await context.rooms.remember_role(room, session.person, session.role)  # guard, not token
     ttl = policy.jitsi.token_ttl_seconds  # G20: who may watch the room's state
     await context.rooms.remember_token_holder(room, session.person, now + ttl, ttl)
     metrics.jitsi_tokens.labels(role=session.role).inc()
@@ -119,7 +118,7 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
     room = requested_room(request)
     session = await current_session(request)
     if session is None:
-        raise web.HTTPFound(login_url(request.path_qs))
+        return redirect(login_url(request.path_qs))
     token = await mint_for(request, session, room)
     if log.isEnabledFor(logging.DEBUG):
         # Routine, like every successful request (gateway.web): DEBUG. At INFO this line

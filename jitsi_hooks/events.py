@@ -7,7 +7,8 @@ and carries out what the answer says. Signature: HMAC-SHA256 with the shared
 `jitsi.hook_secret` over `<timestamp>.<body>`, in
 `X-Privacy-Gateway-Timestamp` and `X-Privacy-Gateway-Signature: sha256=<hex>`;
 a stale timestamp is refused. The module retries a failed report with the same
-event id: a repeat changes nothing and gets the first answer again. Every answer
+event id: a repeat changes nothing and gets the first answer again; a report whose
+handling failed (5xx) is run again, and one still running gets a 503. Every answer
 is signed, bound to the event it answers: `X-Privacy-Gateway-Signature:
 sha256=<hex>` of HMAC(secret, `answer:<event id>.<body>`) (L2).
 
@@ -16,13 +17,16 @@ a token) count as present and not opted in (M4, G15). The periodic sync carries
 every room's occupants, recording status and AV moderation; presence is replaced
 by the module's list and the recording guard re-applied where it drifted (M3).
 
+One room's events run one at a time on a replica (a lock per room, kept only while in
+use); a recording transition is also exclusive across replicas (a short lease in the
+store, jitsi_hooks/recording.py), so a start reported twice is guarded once (G8).
+
 Presence is kept per room only while the room exists (G20: no attendance
 record): occupant id -> pseudonym, forgotten when the room is destroyed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -34,8 +38,9 @@ from aiohttp import web
 
 from gateway import jitsi_policy, keys
 from gateway.errors import BadRequest, Forbidden
+from gateway.fetch import FetchError, read_bounded
 from jitsi_hooks import recording
-from jitsi_hooks.context import jitsi
+from jitsi_hooks.context import TryAgain, jitsi, room_lock
 from jitsi_hooks.rooms import normalise_room
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,6 @@ MAX_SYNC_OCCUPANTS = 2000
 MAX_SKEW = 300
 PENDING_TTL = 3600
 EVENT_ID_TTL = 2 * MAX_SKEW
-_ROOM_LOCKS: dict[str, asyncio.Lock] = {}
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -62,14 +66,10 @@ async def read_body(request: web.Request) -> bytes:
     """The whole body up to MAX_BODY, however it arrives in pieces (M3)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise BadRequest("too_large")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(MAX_BODY + 1 - size):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BadRequest("too_large")
-    return b"".join(chunks)
+    try:
+        return await read_bounded(request, MAX_BODY)
+    except FetchError:
+        raise BadRequest("too_large") from None
 
 
 def _ascii_header(request: web.Request, name: str, reason: str) -> str:
@@ -145,19 +145,55 @@ def _person(room: str, occupant: str, person: object, service: object) -> str:
 
 
 async def _occupant_joined(app: web.Application, room: str,
-                           event: dict[str, Any]) -> list[dict[str, Any]]:
+                           event: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The instructions for a join and whether transcription may run now (G15); the
+    room's type, occupants and consent are read once for before and after."""
+    policy = app[keys.SETTINGS].policy
     rooms = jitsi(app).rooms
     occupant = _text(event, "occupant")
     service = event.get("service")
-    allowed_before = await transcription_allowed(app, room)
-    await rooms.add_occupant(room, occupant, _person(room, occupant, event.get("person"), service))
-    allowed_now = await transcription_allowed(app, room)
+    person = _person(room, occupant, event.get("person"), service)
+    meeting_type = jitsi_policy.meeting_type_of_room(
+        policy, room, (await rooms.settings(room)).created_as)
+    occupants, opted = await rooms.occupants(room), await rooms.opted_in(room)
+    allowed_before = jitsi_policy.transcription_allowed(
+        policy, meeting_type, (p for p in occupants.values() if p), opted)
+    await rooms.add_occupant(room, occupant, person)
+    occupants[occupant] = person
+    allowed_now = jitsi_policy.transcription_allowed(
+        policy, meeting_type, (p for p in occupants.values() if p), opted)
     out: list[dict[str, Any]] = []
     if (allowed_before or service == "transcriber") and not allowed_now:
         out.append({"action": "stop_transcription"})  # G15: no consent, no transcriber
     if not _is_service(service):
         out.extend(await recording.on_join(app, room, occupant))
-    return out
+    return out, allowed_now
+
+
+async def _room_event(app: web.Application, room: str, kind: str,
+                      event: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """One room's event under its lock: (instructions, transcription allowed now)."""
+    rooms = jitsi(app).rooms
+    instructions: list[dict[str, Any]] = []
+    if kind == "occupant_joined":
+        return await _occupant_joined(app, room, event)
+    if kind == "room_created":
+        pass  # prosody fires it after the creator's occupant_joined: nothing to reset
+    elif kind == "room_destroyed":
+        await recording.on_room_destroyed(app, room)
+        await rooms.forget_room(room)
+    elif kind == "occupant_left":
+        await rooms.remove_occupant(room, _text(event, "occupant"))
+    elif kind == "recording_status":
+        instructions = await recording.on_status(app, room, event)
+    elif kind != "transcription_requested":
+        raise BadRequest("unknown_event")
+    allowed = await transcription_allowed(app, room)
+    if kind == "transcription_requested" and not allowed:
+        app[keys.METRICS].transcription_blocked.labels(platform="jitsi").inc()
+        await app[keys.AUDIT].record("transcription_blocked", "jitsi",
+                                     room=app[keys.PSEUDONYMS].tag("room", room))
+    return instructions, allowed
 
 
 async def _handle(app: web.Application, event: dict[str, Any]) -> dict[str, Any]:
@@ -165,30 +201,9 @@ async def _handle(app: web.Application, event: dict[str, Any]) -> dict[str, Any]
     if kind == "sync":
         return await _sync(app, event)
     room = normalise_room(_text(event, "room", 64))
-    rooms = jitsi(app).rooms
-    instructions: list[dict[str, Any]] = []
-    async with _ROOM_LOCKS.setdefault(room, asyncio.Lock()):
-        if kind == "room_created":
-            pass  # prosody fires it after the creator's occupant_joined: nothing to reset
-        elif kind == "room_destroyed":
-            await recording.on_room_destroyed(app, room)
-            await rooms.forget_room(room)
-            _ROOM_LOCKS.pop(room, None)
-        elif kind == "occupant_joined":
-            instructions = await _occupant_joined(app, room, event)
-        elif kind == "occupant_left":
-            await rooms.remove_occupant(room, _text(event, "occupant"))
-        elif kind == "recording_status":
-            instructions = await recording.on_status(app, room, event)
-        elif kind == "transcription_requested":
-            if not await transcription_allowed(app, room):
-                app[keys.METRICS].transcription_blocked.labels(platform="jitsi").inc()
-                await app[keys.AUDIT].record("transcription_blocked", "jitsi",
-                                             room=app[keys.PSEUDONYMS].tag("room", room))
-        else:
-            raise BadRequest("unknown_event")
-    return {"ok": True, "transcription_allowed": await transcription_allowed(app, room),
-            "instructions": instructions}
+    async with room_lock(app, room):
+        instructions, allowed = await _room_event(app, room, kind, event)
+    return {"ok": True, "transcription_allowed": allowed, "instructions": instructions}
 
 
 async def _reconcile(app: web.Application, room: str,
@@ -223,8 +238,11 @@ async def _sync(app: web.Application, event: dict[str, Any]) -> dict[str, Any]:
             continue
         instructions: list[dict[str, Any]] = []
         if isinstance(report, dict):
-            async with _ROOM_LOCKS.setdefault(room, asyncio.Lock()):
-                instructions = await _reconcile(app, room, report)
+            try:
+                async with room_lock(app, room):
+                    instructions = await _reconcile(app, room, report)
+            except TryAgain:
+                pass  # another replica is guarding this room's recording: next sync
         raw = await app[keys.STORE].take(f"jitsi:pending:{room}")
         out[room] = {"transcription_allowed": await transcription_allowed(app, room),
                      "instructions": instructions + (json.loads(raw) if raw else [])}
@@ -240,10 +258,16 @@ async def prosody_events(request: web.Request) -> web.StreamResponse:
     store = request.app[keys.STORE]
     key = f"jitsi:evt:{event_id}"
     if not await store.set_nx(key, b"", EVENT_ID_TTL):
-        first = await store.get(key)  # a retry: the first answer again (b"": still running)
-        answer = json.loads(first) if first else {"ok": True, "instructions": []}
-        return _signed_answer(request, event_id, {**answer, "duplicate": True})
-    answer = await _handle(request.app, event)
+        first = await store.get(key)  # a retry: the first answer again
+        if not first:
+            raise TryAgain("event_in_progress")  # no answer yet: not "done" either
+        return _signed_answer(request, event_id, {**json.loads(first), "duplicate": True})
+    try:
+        answer = await _handle(request.app, event)
+    except BaseException:
+        # Not handled: the module's retry with this id must run it, not get "duplicate".
+        await store.delete(key)
+        raise
     if event["event"] == "recording_status":
         request.app[keys.METRICS].guard_reaction.labels(platform="jitsi").observe(
             time.perf_counter() - started)

@@ -8,7 +8,8 @@ Jibri runs `[finalize-script, <session directory>]` after writing
    date travels with the recording and survives a lost store;
 3. removes the participant identity list from `metadata.json` unless
    `jitsi.keep_recording_participants` (it names everyone present);
-4. registers the recording in the store's registry (gateway.registry).
+4. registers the recording in the store's registry exactly as a sweep does
+   (gateway.registry.register_recording), audit entry included.
 
 Any problem: a clear message on stderr, a non-zero exit, and the recording
 and its metadata left exactly as they were (checks run before any write).
@@ -21,17 +22,27 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from gateway import jitsi_policy
+from gateway.audit import AuditLog
 from gateway.clock import Clock, SystemClock
 from gateway.errors import BadRequest
-from gateway.registry import JIBRI_SESSION_RE, SIDECAR_NAME, Registry, write_sidecar
-from gateway.retention_policy import DeclaredRecording, decide_retention, merge_into_row
+from gateway.pseudonym import Pseudonymiser
+from gateway.registry import (
+    JIBRI_SESSION_RE,
+    SIDECAR_NAME,
+    Registry,
+    register_recording,
+    row_key,
+    write_json_atomic,
+    write_sidecar,
+)
+from gateway.retention_policy import DeclaredRecording, plan_registration
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.store import Store
 from jitsi_hooks.rooms import RoomStore, normalise_room
@@ -91,19 +102,9 @@ def inspect(directory: str) -> SessionDir:
     return SessionDir(path, metadata, room, min(p.stat().st_mtime for p in media))
 
 
-def _write_json_atomic(path: Path, body: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".metadata-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(body, handle, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-async def finalize(settings: Settings, store: Store, session: SessionDir,
-                   clock: Clock) -> DeclaredRecording:
+async def finalize(settings: Settings, store: Store, session: SessionDir, clock: Clock,
+                   tag: Callable[[str], str] | None = None) -> DeclaredRecording:
+    """Sidecar, minimised metadata, then the registry entry the sweep would write."""
     policy = settings.policy
     rooms = RoomStore(store)
     room_settings = await rooms.settings(session.room)
@@ -115,44 +116,36 @@ async def finalize(settings: Settings, store: Store, session: SessionDir,
     declared = DeclaredRecording(platform="jitsi", recording_id=session.path.name,
                                  meeting_ref=session.room, meeting_type=meeting_type,
                                  purpose=purpose, created=session.created)
-    decision = decide_retention(policy, declared, first_seen=clock.time())
+    registry = Registry(store)
+    existing = await registry.get(row_key("jitsi", session.path.name))
+    decision = plan_registration(policy, existing, declared, clock.time()).decision
     write_sidecar(session.path, meeting_ref=session.room, meeting_type=meeting_type,
                   purpose=decision.purpose, created=decision.created,
                   retain_until=decision.retain_until,
                   policy_version=policy.gateway.policy_version)  # G16: travels with it
     if not policy.jitsi.keep_recording_participants and "participants" in session.metadata:
         minimised = {k: v for k, v in session.metadata.items() if k != "participants"}
-        _write_json_atomic(session.path / METADATA, minimised)
-    registry = Registry(store)
-    existing = await registry.get(f"jitsi:{session.path.name}")
-    row = merge_into_row(existing, DeclaredRecording(**{**_fields(declared),
-                                                        "retain_until": decision.retain_until}),
-                         decision)
-    if existing is None:
-        row = await registry.with_pending_holds(row)  # an objection filed during the meeting
-    await registry.put(row)
-    return DeclaredRecording(**{**_fields(declared), "purpose": decision.purpose,
-                                "retain_until": decision.retain_until})
+        write_json_atomic(session.path / METADATA, minimised)
+    declared = replace(declared, purpose=decision.purpose, retain_until=decision.retain_until)
+    audit = AuditLog(store, clock, policy.retention.audit_retention_days)
+    await register_recording(registry, policy, declared, clock.time(), audit,
+                             tag or meeting_tag(settings))
+    return declared
 
 
-def _fields(declared: DeclaredRecording) -> dict[str, Any]:
-    return {name: getattr(declared, name) for name in DeclaredRecording.__slots__}
+def meeting_tag(settings: Settings) -> Callable[[str], str]:
+    """The keyed pseudonym the sweeper uses for meetings in the audit (G20)."""
+    pseudonyms = Pseudonymiser(settings.secrets.get("gateway.pseudonym_key"))
+    return lambda room: pseudonyms.tag("meeting", room)
 
 
 async def _run(settings: Settings, session: SessionDir) -> DeclaredRecording:
     from gateway.app import make_store
-    from gateway.audit import AuditLog
-    from gateway.pseudonym import Pseudonymiser
 
     clock = SystemClock()
     store = make_store(settings, clock)
     try:
-        result = await finalize(settings, store, session, clock)
-        audit = AuditLog(store, clock, settings.policy.retention.audit_retention_days)
-        tag = Pseudonymiser(settings.secrets.get("gateway.pseudonym_key")).tag
-        await audit.record("recording_registered", "jitsi", room=tag("room", session.room),
-                           purpose=result.purpose, retain_until=int(result.retain_until or 0))
-        return result
+        return await finalize(settings, store, session, clock)
     finally:
         await store.close()
 
@@ -175,8 +168,9 @@ def _command(args: argparse.Namespace) -> int:
               f"({type(exc).__name__}); the sidecar keeps the due date and the next "
               "retention sweep registers it", file=sys.stderr)
         return EXIT_STORE
-    print(f"registered {session.path.name}: room {session.room}, purpose {result.purpose}, "
-          f"retain until {int(result.retain_until or 0)}")
+    # Jibri logs this line: the room only as the audit's keyed tag (G20).
+    print(f"registered {session.path.name}: meeting {meeting_tag(settings)(session.room)}, "
+          f"purpose {result.purpose}, retain until {int(result.retain_until or 0)}")
     return 0
 
 

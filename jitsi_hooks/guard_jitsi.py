@@ -12,7 +12,8 @@ Instructions the prosody module executes (mod_privacy_gateway.lua):
   {"action": "av_moderation", "media": "audio"|"video", "enabled": bool,
    "allowed": [occupant, ...]}  (when enabled: the only occupants who may speak/show
    video, teachers/staff as the gateway knows them; never the MUC role, G10)
-  {"action": "announce", "text": str}
+  {"action": "announce", "text": str}  (a recording announcement ends with the link to the
+   objection form for the room, in both languages, G12)
   {"action": "tell", "occupant": str, "text": str}
   {"action": "tell_moderators", "text": str}
   {"action": "stop_recording"}
@@ -24,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import guard
+from gateway.policy import MODERATOR_ROLES
 from gateway.settings import MeetingTypeName, Policy, PurposeName
 
 Instruction = dict[str, Any]
@@ -38,6 +40,18 @@ def both_languages(nl: str, en: str, first: str) -> str:
     return f"{nl}\n\n{en}" if first == "nl" else f"{en}\n\n{nl}"
 
 
+def objection_url(public_url: str, room: str) -> str:
+    """The objection form for this room's recordings (G12; gateway/objections_web.py)."""
+    return f"{public_url.rstrip('/')}/objections/new?platform=jitsi&meeting={room}"
+
+
+def _with_objection(nl: str, en: str, link: str | None) -> tuple[str, str]:
+    if link is None:
+        return nl, en
+    return (f"{nl} Bezwaar tegen deze opname? {link}",
+            f"{en} Object to this recording? {link}")  # G12
+
+
 def _av(locks: guard.Locks, allowed: tuple[str, ...]) -> list[Instruction]:
     out: list[Instruction] = []
     for media, enabled in (("audio", locks.disable_mic), ("video", locks.disable_cam)):
@@ -50,14 +64,19 @@ def _av(locks: guard.Locks, allowed: tuple[str, ...]) -> list[Instruction]:
 
 def allowed_speakers(participants: tuple[guard.Participant, ...]) -> tuple[str, ...]:
     """Occupants who may speak and show video under AV moderation: teachers and staff (G10)."""
-    return tuple(sorted(p.id for p in participants if p.role in ("teacher", "staff")))
+    return tuple(sorted(p.id for p in participants if p.role in MODERATOR_ROLES))
 
 
-def _one(action: guard.Action, first: str, allowed: tuple[str, ...]) -> list[Instruction]:
+def _one(action: guard.Action, first: str, allowed: tuple[str, ...],
+         link: str | None) -> list[Instruction]:
     match action:
-        case guard.Announce(nl=nl, en=en):
+        case guard.Announce(nl=nl, en=en, phase=phase):
+            if phase != "stop":
+                nl, en = _with_objection(nl, en, link)
             return [{"action": "announce", "text": both_languages(nl, en, first)}]
-        case guard.TellParticipant(participant_id=pid, nl=nl, en=en):
+        case guard.TellParticipant(participant_id=pid, key=key, nl=nl, en=en):
+            if key == "recording_notice":
+                nl, en = _with_objection(nl, en, link)
             return [{"action": "tell", "occupant": pid, "text": both_languages(nl, en, first)}]
         case guard.TellTeacher(nl=nl, en=en):
             return [{"action": "tell_moderators", "text": both_languages(nl, en, first)}]
@@ -72,11 +91,13 @@ def _one(action: guard.Action, first: str, allowed: tuple[str, ...]) -> list[Ins
 
 
 def instructions(actions: tuple[guard.Action, ...], first_language: str,
-                 allowed: tuple[str, ...] = ()) -> list[Instruction]:
-    """Prosody instructions in the engine's order, each AV moderation change once."""
+                 allowed: tuple[str, ...] = (), objection_link: str | None = None
+                 ) -> list[Instruction]:
+    """Prosody instructions in the engine's order, each AV moderation change once;
+    `objection_link` ends every recording announcement (G12)."""
     out: list[Instruction] = []
     for action in actions:
-        for item in _one(action, first_language, allowed):
+        for item in _one(action, first_language, allowed, objection_link):
             if item not in out or item["action"] in ("announce", "tell"):
                 out.append(item)  # G8: the repeat announcement is sent twice on purpose
     return out
@@ -96,15 +117,11 @@ def meeting_state(*, meeting_type: MeetingTypeName, purpose: PurposeName | None,
         locks=locks_from_av(*av_now), participants=participants, announced=recording)
 
 
-def recording_started(policy: Policy, state: guard.MeetingState, started_by: str | None,
-                      first_language: str) -> tuple[guard.MeetingState, list[Instruction],
-                                                    tuple[guard.Action, ...]]:
-    new_state, actions = guard.step(policy, state, guard.RecordingStarted(started_by=started_by))
-    allowed = allowed_speakers(state.participants)
-    return new_state, instructions(actions, first_language, allowed), actions
+def recording_started(policy: Policy, state: guard.MeetingState, started_by: str | None
+                      ) -> tuple[guard.MeetingState, tuple[guard.Action, ...]]:
+    """The engine's answer to a start; the caller turns the actions into instructions once."""
+    return guard.step(policy, state, guard.RecordingStarted(started_by=started_by))
 
 
-def recording_stopped(policy: Policy, state: guard.MeetingState,
-                      first_language: str) -> tuple[list[Instruction], tuple[guard.Action, ...]]:
-    actions = guard.decide(policy, state, guard.RecordingStopped())
-    return instructions(actions, first_language, allowed_speakers(state.participants)), actions
+def recording_stopped(policy: Policy, state: guard.MeetingState) -> tuple[guard.Action, ...]:
+    return guard.decide(policy, state, guard.RecordingStopped())

@@ -18,12 +18,13 @@ from gateway import approvals, i18n, jitsi_policy, keys
 from gateway.errors import BadRequest, Forbidden
 from gateway.login import login_url
 from gateway.sessions import Session, current_session
-from gateway.settings import MEETING_TYPES, PURPOSES
-from gateway.web import add_csp, render
+from gateway.settings import MEETING_TYPES, PURPOSES, Policy
+from gateway.web import add_csp, redirect, render
 from jitsi_hooks import access
 from jitsi_hooks.auth import mint_for
 from jitsi_hooks.context import jitsi
-from jitsi_hooks.rooms import normalise_room
+from jitsi_hooks.guard_jitsi import objection_url
+from jitsi_hooks.rooms import RoomSettings, normalise_room
 from jitsi_hooks.texts import register_texts
 
 register_texts()
@@ -34,17 +35,7 @@ def jitsi_origin(request: web.Request) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-async def _session_or_login(request: web.Request) -> Session:
-    session = await current_session(request)
-    if session is None:
-        raise web.HTTPFound(login_url(request.path_qs))
-    return session
-
-
-async def _room_facts(request: web.Request, room: str) -> dict[str, Any]:
-    policy = request.app[keys.SETTINGS].policy
-    rooms = jitsi(request.app).rooms
-    settings = await rooms.settings(room)
+def _room_facts(policy: Policy, room: str, settings: RoomSettings) -> dict[str, Any]:
     meeting_type = jitsi_policy.meeting_type_of_room(policy, room, settings.created_as)
     purpose = settings.purpose or policy.meeting_types[meeting_type].default_purpose
     return {"meeting_type": meeting_type, "purpose": purpose, "creator": settings.creator,
@@ -56,10 +47,13 @@ async def _room_facts(request: web.Request, room: str) -> dict[str, Any]:
 async def meeting_page(request: web.Request) -> web.StreamResponse:
     room = normalise_room(request.match_info["room"])
     if room != request.match_info["room"]:
-        raise web.HTTPFound(f"/jitsi/{room}")
-    session = await _session_or_login(request)
+        return redirect(f"/jitsi/{room}")
+    session = await current_session(request)
+    if session is None:
+        return redirect(login_url(request.path_qs))
     policy = request.app[keys.SETTINGS].policy
-    facts = await _room_facts(request, room)
+    rooms = jitsi(request.app).rooms
+    facts = _room_facts(policy, room, await rooms.settings(room))
     if not jitsi_policy.may_join(policy, session.role, facts["meeting_type"]):
         raise Forbidden("guests_not_allowed")
     # G3: a confidential room's page (and notice) only for its creator and invitees.
@@ -69,15 +63,16 @@ async def meeting_page(request: web.Request) -> web.StreamResponse:
     add_csp(request, "script-src", origin)
     add_csp(request, "frame-src", origin)
     purpose = facts["purpose"]
+    in_room = session.person in await rooms.present_people(room)
     return await render(request, "jitsi_meeting.html", {
         **facts, "room": room, "jitsi_base": policy.jitsi.base_url.rstrip("/"),
-        "moderator": jitsi_policy.is_moderator(session.role),
-        "may_set_room": await access.may_set_room(request.app, room, session),
+        "may_set_room": jitsi_policy.may_set_room(session.role, session.person, creator,
+                                                  in_room),
         "invites": facts["meeting_type"] == "confidential" and creator == session.person,
         "retention_days": policy.purposes[purpose].retention_days if purpose else
         policy.retention.undeclared_retention_days,
-        "purposes": PURPOSES, "opted_in": session.person in await jitsi(
-            request.app).rooms.opted_in(room),
+        "objection_url": objection_url("", room),  # G12: before and during the meeting
+        "purposes": PURPOSES, "opted_in": session.person in await rooms.opted_in(room),
         "microphone_on": policy.jitsi.microphone_on_at_start, "notice": policy.notice})
 
 
@@ -120,19 +115,29 @@ async def meeting_config(request: web.Request) -> web.StreamResponse:
                               "blur": "blur"})
 
 
-async def meeting_state(request: web.Request) -> web.StreamResponse:
-    """What the page shows live: recording on/off and purpose, transcription consent (counts)."""
+async def _watched_room(request: web.Request) -> tuple[str, Session, RoomSettings, set[str]]:
+    """The room, the person, its settings and who is present, if this person may see its
+    live state (G20: no peeking at other rooms); each read once per request."""
     room = normalise_room(request.match_info["room"])
     session = await current_session(request)
     if session is None:
         raise Forbidden("not_logged_in")
-    if not await access.may_watch(request.app, room, session):
-        raise Forbidden("not_in_room")  # G20: no peeking at other rooms
+    rooms = jitsi(request.app).rooms
+    settings, present = await rooms.settings(room), await rooms.present_people(room)
+    if not await access.may_watch(request.app, room, session, creator=settings.creator,
+                                  present=present):
+        raise Forbidden("not_in_room")
+    return room, session, settings, present
+
+
+async def _live_state(request: web.Request, room: str, session: Session,
+                      settings: RoomSettings, present: set[str]) -> web.Response:
+    """What the page shows live: recording on/off and purpose, transcription consent (counts)."""
     policy = request.app[keys.SETTINGS].policy
     rooms = jitsi(request.app).rooms
-    facts = await _room_facts(request, room)
+    facts = _room_facts(policy, room, settings)
     recording = await rooms.recording(room)
-    present, opted = await rooms.present_people(room), await rooms.opted_in(room)
+    opted = await rooms.opted_in(room)
     return web.json_response({
         "recording": recording.recording, "purpose": recording.purpose or facts["purpose"],
         "meeting_type": facts["meeting_type"],
@@ -144,25 +149,27 @@ async def meeting_state(request: web.Request) -> web.StreamResponse:
             "opted_in_present": len(present & opted)}})
 
 
+async def meeting_state(request: web.Request) -> web.StreamResponse:
+    return await _live_state(request, *await _watched_room(request))
+
+
 async def transcription_choice(request: web.Request) -> web.StreamResponse:
-    """A person opts in or out of transcription (G15); CSRF-checked by the middleware."""
-    room = normalise_room(request.match_info["room"])
-    session = await current_session(request)
-    if session is None:
-        raise Forbidden("not_logged_in")
+    """A person in the room opts in or out of transcription (G15); CSRF-checked by the
+    middleware. Only for people who may watch the room: nobody queues a stop or writes
+    consent for a room they are not in (G20)."""
+    room, session, settings, present = await _watched_room(request)
     form = await request.post()
     choice = form.get("opt_in")
     if choice not in ("1", "0"):
         raise BadRequest("bad_choice")
-    rooms = jitsi(request.app).rooms
-    await rooms.set_consent(room, session.person, choice == "1")
+    await jitsi(request.app).rooms.set_consent(room, session.person, choice == "1")
     if choice == "0":
         from jitsi_hooks.events import queue_instruction
 
         await queue_instruction(request.app, room, {"action": "stop_transcription"})  # G15
     if request.headers.get("Accept", "").startswith("application/json"):
-        return await meeting_state(request)
-    raise web.HTTPSeeOther(f"/jitsi/{room}")
+        return await _live_state(request, room, session, settings, present)
+    return redirect(f"/jitsi/{room}", 303)
 
 
 async def declare_purpose(request: web.Request) -> web.StreamResponse:
@@ -186,7 +193,7 @@ async def declare_purpose(request: web.Request) -> web.StreamResponse:
     await app[keys.AUDIT].record("purpose_declared", "jitsi",
                                 room=app[keys.PSEUDONYMS].tag("room", room), purpose=purpose,
                                 by=session.person, approval=reference or "")
-    raise web.HTTPSeeOther(f"/jitsi/{room}")
+    return redirect(f"/jitsi/{room}", 303)
 
 
 async def invite(request: web.Request) -> web.StreamResponse:
@@ -198,7 +205,7 @@ async def invite(request: web.Request) -> web.StreamResponse:
     if session is None:
         raise Forbidden("not_logged_in")
     app = request.app
-    facts = await _room_facts(request, room)
+    facts = _room_facts(app[keys.SETTINGS].policy, room, await jitsi(app).rooms.settings(room))
     if facts["meeting_type"] != "confidential" or facts["creator"] != session.person:
         raise Forbidden("not_the_creator")
     form = await request.post()
@@ -209,11 +216,13 @@ async def invite(request: web.Request) -> web.StreamResponse:
     await rooms.invite(room, access.invite_tag(app, email))
     await app[keys.AUDIT].record("invited", "jitsi", room=app[keys.PSEUDONYMS].tag("room", room),
                                  by=session.person)
-    raise web.HTTPSeeOther(f"/jitsi/{room}")
+    return redirect(f"/jitsi/{room}", 303)
 
 
 async def new_room_page(request: web.Request) -> web.StreamResponse:
-    session = await _session_or_login(request)
+    session = await current_session(request)
+    if session is None:
+        return redirect(login_url(request.path_qs))
     if not jitsi_policy.is_moderator(session.role):
         raise Forbidden("not_a_moderator")
     return await render(request, "jitsi_new_room.html", {"meeting_types": MEETING_TYPES})
@@ -235,4 +244,4 @@ async def create_room(request: web.Request) -> web.StreamResponse:
         raise Forbidden("room_in_use")  # G19: no claiming a room others are meeting in
     if not await rooms.create(room, meeting_type, session.person):
         raise BadRequest("room_exists")
-    raise web.HTTPSeeOther(f"/jitsi/{room}")
+    return redirect(f"/jitsi/{room}", 303)

@@ -5,41 +5,59 @@ reports it with the room's AV moderation state at that moment. On "on" the
 guard decides (announce, AV moderation for audio and video in a lecture, or
 stop at once in a confidential room / without a purpose); the AV moderation
 state before is kept so "off" restores exactly that (reference/jitsi.md §4).
+Each transition holds a short lease in the store (`transition`), so replicas behind
+a load balancer guard and announce one start once; the recording state is written
+last, so a report that failed half-way is guarded in full on the module's retry.
+Every recording announcement ends with the room's objection form (G12).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from aiohttp import web
 
 from gateway import guard, jitsi_policy, keys
 from gateway.errors import BadRequest
-from gateway.settings import ROLES, Role
 from jitsi_hooks import guard_jitsi
-from jitsi_hooks.context import jitsi
-from jitsi_hooks.rooms import PRESENCE_TTL, RecordingState
+from jitsi_hooks.context import TryAgain, jitsi
+from jitsi_hooks.rooms import RecordingState
 
 log = logging.getLogger(__name__)
 
-
-async def remember_role(app: web.Application, person: str, role: Role) -> None:
-    """Kept server-side when a token is minted, so the token does not carry it."""
-    await app[keys.STORE].set(f"jitsi:role:{person}", role.encode(), PRESENCE_TTL)
+TRANSITION_TTL = 10.0  # seconds: a replica that dies mid-transition blocks no longer
+TRANSITION_WAIT = 3.0  # then 503: the module retries the report with the same id
 
 
-async def _role(app: web.Application, person: str) -> Role:
-    raw = await app[keys.STORE].get(f"jitsi:role:{person}") if person else None
-    role = raw.decode() if raw else "guest"
-    return role if role in ROLES else "guest"  # unknown: protected
+@asynccontextmanager
+async def transition(app: web.Application, room: str) -> AsyncIterator[None]:
+    """One recording transition of a room at a time across replicas (a lease in the
+    store), so a start reported to two replicas is guarded and announced once (G8)."""
+    store = app[keys.STORE]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TRANSITION_WAIT
+    while (lease := await store.acquire(f"jitsi:rec:{room}", TRANSITION_TTL)) is None:
+        if loop.time() > deadline:
+            raise TryAgain("room_busy")  # another replica guards it now
+        await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        await store.release(lease)
 
 
 async def _participants(app: web.Application, room: str) -> tuple[guard.Participant, ...]:
+    """The people in the room with their roles: two reads, whatever the head count."""
+    rooms = jitsi(app).rooms
+    roles = await rooms.roles(room)
     out = []
-    for occupant, person in (await jitsi(app).rooms.occupants(room)).items():
+    for occupant, person in (await rooms.occupants(room)).items():
         if person:
-            role = await _role(app, person)
+            role = roles.get(person, "guest")  # unknown: protected
             out.append(guard.Participant(occupant, role,
                                          moderator=jitsi_policy.is_moderator(role)))
     return tuple(out)
@@ -64,12 +82,22 @@ async def _state(app: web.Application, room: str, av_now: tuple[bool, bool],
         av_before=current.av_before)
 
 
+def _objection_link(app: web.Application, room: str) -> str:
+    return guard_jitsi.objection_url(app[keys.SETTINGS].policy.gateway.public_url, room)
+
+
+def _instructions(app: web.Application, room: str, actions: tuple[guard.Action, ...],
+                  state: guard.MeetingState) -> list[dict[str, Any]]:
+    return guard_jitsi.instructions(actions, app[keys.SETTINGS].policy.gateway.default_language,
+                                    guard_jitsi.allowed_speakers(state.participants),
+                                    _objection_link(app, room))
+
+
 async def _started(app: web.Application, room: str, event: dict[str, Any]) -> list[dict[str, Any]]:
     rooms = jitsi(app).rooms
     current = await rooms.recording(room)
     if current.recording:
         return []  # a repeated "on": already guarded
-    policy = app[keys.SETTINGS].policy
     av_now = _av_state(event)
     state = await _state(app, room, av_now, current)
     initiator = event.get("initiator")
@@ -78,15 +106,15 @@ async def _started(app: web.Application, room: str, event: dict[str, Any]) -> li
         actions: tuple[guard.Action, ...] = (guard.StopRecording("recording_not_allowed"),)
         new_state = state  # livestreaming is never allowed (features say so too, G21)
     else:
-        new_state, _, actions = guard_jitsi.recording_started(
-            policy, state, starter, policy.gateway.default_language)
+        new_state, actions = guard_jitsi.recording_started(app[keys.SETTINGS].policy, state,
+                                                           starter)
+    await _account(app, room, "recording_started", new_state.active_purpose, actions)
+    # Last: a failure before this leaves "not recording", so the module's retry guards it.
     await rooms.set_recording(room, RecordingState(
         recording=True, purpose=new_state.active_purpose,
         av_before=av_now if new_state.locks_before is not None else None,
         started_at=app[keys.CLOCK].time()))
-    await _account(app, room, "recording_started", new_state.active_purpose, actions)
-    return guard_jitsi.instructions(actions, policy.gateway.default_language,
-                                    guard_jitsi.allowed_speakers(state.participants))
+    return _instructions(app, room, actions, state)
 
 
 async def _stopped(app: web.Application, room: str, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -94,13 +122,11 @@ async def _stopped(app: web.Application, room: str, event: dict[str, Any]) -> li
     current = await rooms.recording(room)
     if not current.recording:
         return []
-    policy = app[keys.SETTINGS].policy
     state = await _state(app, room, _av_state(event), current)
-    instructions, actions = guard_jitsi.recording_stopped(policy, state,
-                                                          policy.gateway.default_language)
-    await rooms.set_recording(room, RecordingState(recording=False, purpose=current.purpose))
+    actions = guard_jitsi.recording_stopped(app[keys.SETTINGS].policy, state)
     await _account(app, room, "recording_stopped", current.purpose, actions)
-    return instructions
+    await rooms.set_recording(room, RecordingState(recording=False, purpose=current.purpose))
+    return _instructions(app, room, actions, state)
 
 
 async def _account(app: web.Application, room: str,
@@ -120,13 +146,14 @@ async def _account(app: web.Application, room: str,
 
 async def on_status(app: web.Application, room: str, event: dict[str, Any]) -> list[dict[str, Any]]:
     status = event.get("status")
-    if status == "on":
-        return await _started(app, room, event)
-    if status == "off":
-        return await _stopped(app, room, event)
     if status == "pending":
         return []
-    raise BadRequest("bad_status")
+    if status not in ("on", "off"):
+        raise BadRequest("bad_status")
+    async with transition(app, room):
+        if status == "on":
+            return await _started(app, room, event)
+        return await _stopped(app, room, event)
 
 
 async def on_join(app: web.Application, room: str, occupant: str) -> list[dict[str, Any]]:
@@ -134,12 +161,10 @@ async def on_join(app: web.Application, room: str, occupant: str) -> list[dict[s
     current = await jitsi(app).rooms.recording(room)
     if not current.recording:
         return []
-    policy = app[keys.SETTINGS].policy
     state = await _state(app, room, (False, False), current)
     who = state.participant(occupant) or guard.Participant(occupant, "guest")
-    actions = guard.decide(policy, state, guard.ParticipantJoined(who))
-    return guard_jitsi.instructions(actions, policy.gateway.default_language,
-                                    guard_jitsi.allowed_speakers(state.participants))
+    actions = guard.decide(app[keys.SETTINGS].policy, state, guard.ParticipantJoined(who))
+    return _instructions(app, room, actions, state)
 
 
 async def reconcile(app: web.Application, room: str, status: object,
@@ -149,19 +174,19 @@ async def reconcile(app: web.Application, room: str, status: object,
     A recording we did not hear of gets the guard now (G8, G10); one that ended
     unheard is closed; a lecture recording whose AV moderation was switched off
     gets it back, with the gateway's list of who may speak (G10)."""
-    current = await jitsi(app).rooms.recording(room)
     event = {"status": status, "mode": "file", "av_moderation": av_reported}
+    current = await jitsi(app).rooms.recording(room)
     if status == "on" and not current.recording:
-        return await _started(app, room, event)
+        async with transition(app, room):
+            return await _started(app, room, event)  # re-checks under the lease
     if status == "off" and current.recording:
-        return await _stopped(app, room, event)
+        async with transition(app, room):
+            return await _stopped(app, room, event)
     if status != "on" or current.av_before is None or _av_state(event) == (True, True):
         return []
     state = await _state(app, room, _av_state(event), current)
     locks = guard.lecture_locks(guard.Locks())
-    return guard_jitsi.instructions((guard.LockViewers(locks),),
-                                    app[keys.SETTINGS].policy.gateway.default_language,
-                                    guard_jitsi.allowed_speakers(state.participants))
+    return _instructions(app, room, (guard.LockViewers(locks),), state)
 
 
 async def on_room_destroyed(app: web.Application, room: str) -> None:

@@ -13,6 +13,8 @@ Store layout (under the store prefix; every key has a TTL):
 - `jitsi:creator:<room>`  the creator's pseudonym, claimed once (set-if-absent, M6/M7)
 - `jitsi:inv:<room>`      hash: keyed pseudonym of an invited school e-mail -> "1" (G3)
 - `jitsi:tok:<room>`      hash: pseudonym of a token holder -> expiry (G20: who may watch)
+- `jitsi:roles:<room>`    hash: pseudonym of a token holder -> role (the guard's teachers
+                          and pupils; the token itself does not carry the role)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.errors import BadRequest
-from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, PurposeName
+from gateway.settings import MEETING_TYPES, PURPOSES, ROLES, MeetingTypeName, PurposeName, Role
 from gateway.store import Store
 
 ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
@@ -108,6 +110,17 @@ class RoomStore:
     async def token_holders(self, room: str, now: float) -> set[str]:
         raw = await self._store.hgetall(f"jitsi:tok:{room}")
         return {person for person, until in raw.items() if until.isdigit() and int(until) > now}
+
+    async def remember_role(self, room: str, person: str, role: Role) -> None:
+        await self._store.hset(f"jitsi:roles:{room}", {person: role.encode()}, PRESENCE_TTL)
+
+    async def roles(self, room: str) -> dict[str, Role]:
+        """Role per person who got a token for the room: one read for all occupants."""
+        out: dict[str, Role] = {}
+        for person, raw in (await self._store.hgetall(f"jitsi:roles:{room}")).items():
+            role = raw.decode()
+            out[person] = role if role in ROLES else "guest"  # unknown: protected
+        return out
 
     async def replace_occupants(self, room: str, occupants: dict[str, str]) -> None:
         """The module's full list of a room's occupants (sync, M3) replaces ours."""

@@ -32,6 +32,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "nl": "Dit gesprek is vertrouwelijk: het kan niet worden opgenomen of uitgeschreven.",
         "en": "This talk is confidential: it cannot be recorded or transcribed."},
     "jitsi.notice_more": {"nl": "Meer over je privacy", "en": "More about your privacy"},
+    "jitsi.objection": {
+        "nl": "Wil je niet dat een opname van deze bijeenkomst bewaard blijft? Maak bezwaar.",
+        "en": "Don't want a recording of this meeting to be kept? Object to it."},
     "jitsi.join": {"nl": "Ik heb het gelezen, naar binnen", "en": "I have read this, join"},
     "jitsi.blur": {"nl": "Vervaag mijn achtergrond als mijn camera aan staat",
                    "en": "Blur my background when my camera is on"},

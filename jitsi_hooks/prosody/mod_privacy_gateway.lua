@@ -17,11 +17,9 @@
 --    <jitsi_participant_requestingTranscription> unless the flag is true; the flag goes
 --    false at once when a person joins (until the gateway answers) and a transcriber
 --    that joins while it is not true is removed;
---  * executes the gateway's answers: AV moderation on/off for audio and video (as the
---    av_moderation component itself does it, so jicofo mutes at the bridge), whitelisting
---    only the occupants the gateway names (teachers/staff by the gateway's knowledge, G10),
---    an announcement into the room, a notice to one occupant or to the moderators,
---    removing the recorder (stop recording) or the transcriber (stop transcription).
+--  * executes the gateway's answers with privacy_gateway_executor.lib.lua (beside this
+--    file; prosody's module:require finds it in the same plugin path): AV moderation for
+--    audio and video, announcements and notices, removing the recorder or the transcriber.
 --
 -- It refuses to load (fails closed) without a secret of 32+ bytes, without
 -- privacy_gateway_hidden_domain (recorder/transcriber could not be told apart) or with a
@@ -62,7 +60,12 @@ local TRANSCRIBE = "jitsi_meet_transcribe";
 
 if secret_file then
 	local f = io.open(secret_file, "r");
-	if f then secret = f:read("*l"); f:close(); end
+	if f then
+		-- The whole file, whitespace stripped at both ends as the gateway does
+		-- (gateway/secret_files.py): a CRLF or a trailing space must not change the key.
+		secret = f:read("*a"):match("^%s*(.-)%s*$");
+		f:close();
+	end
 end
 if not url or not secret or #secret < 32 then
 	module:log("error", "privacy_gateway_url and a secret of at least 32 bytes are required");
@@ -169,147 +172,16 @@ function M.report(event, on_answer, on_failure, attempt)
 	end);
 end
 
--- Executing instructions ----------------------------------------------------------------
+-- Executing instructions (privacy_gateway_executor.lib.lua, beside this file) -----------
 
-local function send_json(to, body)
-	module:send(st.message({ from = av_component; to = to })
-		:tag("json-message", { xmlns = "http://jitsi.org/jitmeet" }):text(json.encode(body)):up());
-end
-
-local function focus_of(room)
-	for _, occupant in room:each_occupant() do
-		if is_focus(occupant) then return occupant; end
-	end
-end
-
--- G10: only the occupants the gateway names (teachers/staff as the gateway knows them) may
--- speak or show video; a MUC moderator role (a pupil promoted by a teacher) is not enough.
-local function whitelist_of(room, allowed)
-	local whitelist, named = {}, {};
-	for _, nick in ipairs(type(allowed) == "table" and allowed or {}) do
-		local occupant = type(nick) == "string" and room:get_occupant_by_nick(nick);
-		if occupant and not is_focus(occupant) then
-			table.insert(whitelist, nick);
-			named[nick] = true;
-		end
-	end
-	return whitelist, named;
-end
-
--- jicofo lets MUC moderators unmute whatever the whitelist says: a moderator the gateway
--- did not name (a promoted pupil) becomes a participant while the guard is on (G10).
-local function demote_unnamed_moderators(room, named)
-	for _, occupant in room:each_occupant() do
-		if occupant.role == "moderator" and not named[occupant.nick]
-				and not M.service_kind(occupant) then
-			room:set_role(true, occupant.nick, "participant",
-				"Only teachers speak while a lesson is recorded");
-		end
-	end
-end
-
-local function announce_av(room, media, enabled, actor)
-	for _, occupant in room:each_occupant() do
-		if enabled == nil then
-			if occupant.role == "moderator" then
-				send_json(occupant.jid, { type = "av_moderation"; room = room.jid;
-					whitelists = { [media] = room.av_moderation[media] }; mediaType = media });
-			end
-		else
-			send_json(occupant.jid, { type = "av_moderation"; enabled = enabled; room = room.jid;
-				actor = actor; mediaType = media });
-			if enabled and occupant.role == "moderator" then
-				send_json(occupant.jid, { type = "av_moderation"; room = room.jid;
-					whitelists = { [media] = room.av_moderation[media] }; mediaType = media });
-			end
-		end
-	end
-end
-
-function M.set_av_moderation(room, media, enabled, allowed)
-	local current = room.av_moderation and room.av_moderation[media] ~= nil;
-	local whitelist, named = whitelist_of(room, allowed);
-	if enabled and allowed ~= nil then demote_unnamed_moderators(room, named); end
-	if current == enabled then
-		if enabled and allowed ~= nil then  -- already on: narrow the whitelist to the gateway's
-			room.av_moderation[media] = whitelist;
-			announce_av(room, media, nil);
-		end
-		return false;
-	end
-	local actor = focus_of(room);
-	actor = actor and actor.nick or room.jid;
-	local metadata = room.jitsiMetadata;
-	if enabled then
-		room.av_moderation = room.av_moderation or {};
-		room.av_moderation_actors = room.av_moderation_actors or {};
-		room.av_moderation[media] = whitelist;
-		room.av_moderation_actors[media] = actor;
-		if metadata then -- jicofo applies startMuted to newcomers
-			metadata.startMuted = metadata.startMuted or {};
-			room.av_moderation_startMuted_restore = room.av_moderation_startMuted_restore or {};
-			room.av_moderation_startMuted_restore[media] = metadata.startMuted[media];
-			metadata.startMuted[media] = true;
-		end
-	else
-		room.av_moderation[media] = nil;
-		room.av_moderation_actors[media] = nil;
-		if metadata and metadata.startMuted and room.av_moderation_startMuted_restore then
-			metadata.startMuted[media] = room.av_moderation_startMuted_restore[media];
-		end
-		if next(room.av_moderation) == nil then room.av_moderation = nil; end
-	end
-	announce_av(room, media, enabled, actor);
-	return true;
-end
-
-local function tell(room, occupant, text)
-	for real_jid in occupant:each_session() do
-		module:send(st.message({ from = room.jid; to = real_jid; type = "groupchat" })
-			:tag("body"):text(text):up());
-	end
-end
-
-local function remove_matching(room, prefixes, reason)
-	local removed = 0;
-	for _, occupant in room:each_occupant() do
-		if has_prefix(bare_of(occupant), prefixes) then
-			room:set_role(true, occupant.nick, "none", reason);
-			removed = removed + 1;
-		end
-	end
-	return removed;
-end
-
-function M.stop_transcription(room)
-	room._data.privacy_gateway_transcription = false;
-	return remove_matching(room, transcriber_prefixes, "Transcription needs everyone's consent");
-end
-
-function M.execute(room, instruction)
-	local action = instruction.action;
-	if action == "av_moderation" and (instruction.media == "audio" or instruction.media == "video") then
-		M.set_av_moderation(room, instruction.media, instruction.enabled == true, instruction.allowed);
-	elseif action == "announce" and type(instruction.text) == "string" then
-		room:broadcast_message(st.message({ from = room.jid; type = "groupchat" })
-			:tag("body"):text(instruction.text):up());
-	elseif action == "tell" and type(instruction.occupant) == "string" then
-		local occupant = room:get_occupant_by_nick(instruction.occupant);
-		if occupant then tell(room, occupant, instruction.text or ""); end
-	elseif action == "tell_moderators" then
-		for _, occupant in room:each_occupant() do
-			if occupant.role == "moderator" and not is_focus(occupant) then
-				tell(room, occupant, instruction.text or "");
-			end
-		end
-	elseif action == "stop_recording" then
-		remove_matching(room, recorder_prefixes, "Recording stopped by the school's privacy policy");
-	elseif action == "stop_transcription" then
-		M.stop_transcription(room);
-	else
-		module:log("warn", "unknown instruction %s", tostring(action));
-	end
-end
+local executor = module:require("privacy_gateway_executor").new({
+	av_component = av_component; recorder_prefixes = recorder_prefixes;
+	transcriber_prefixes = transcriber_prefixes; is_focus = is_focus;
+	service_kind = M.service_kind; has_prefix = has_prefix; bare_of = bare_of;
+});
+M.set_av_moderation = executor.set_av_moderation;
+M.stop_transcription = executor.stop_transcription;
+M.execute = executor.execute;
 
 function M.apply(room, answer)
 	if answer.transcription_allowed == true then
@@ -410,8 +282,7 @@ local function filter_transcription(event)
 		return tag;
 	end);
 	if room and request:get_text() == "true" then
-		report_room(room, { event = "transcription_requested";
-			occupant = stanza.attr.to });
+		report_room(room, { event = "transcription_requested" });
 	end
 end
 module:hook("presence/full", filter_transcription, 100);
@@ -438,7 +309,8 @@ function M.filter_dial(event)
 	local reply = st.error_reply(stanza, "auth", "forbidden",
 		"Transcription needs everyone present to opt in");
 	if event.origin and event.origin.send then event.origin.send(reply); else module:send(reply); end
-	if room then report_room(room, { event = "transcription_requested"; occupant = stanza.attr.from }); end
+	-- G21: the requester's real JID is not sent: the gateway needs the room only.
+	if room then report_room(room, { event = "transcription_requested" }); end
 	return true;
 end
 module:hook("iq/full", M.filter_dial, 100);

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.sessions import COOKIE_DEV, new_session
 from gateway.settings import Role, Settings
+from gateway.store import MemoryStore
 from tests.support import deep_merge, demo_settings, make_settings
 
 JITSI_BASE = "https://meet.school.example"
@@ -86,3 +88,26 @@ async def csrf_of(app: web.Application, cookie: str) -> str:
     assert raw is not None
     csrf: str = json.loads(raw)["csrf"]
     return csrf
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts reads per key family (`jitsi:room`, `jitsi:occ`, ...), to
+    prove a hot path reads each thing once."""
+
+    def __init__(self) -> None:
+        super().__init__("pgwtest")
+        self.reads: Counter[str] = Counter()
+
+    def __bool__(self) -> bool:
+        return True  # create_app(store=...) tests `store or ...`; an empty store has len 0
+
+    def count(self, key: str) -> None:
+        self.reads[":".join(key.split(":")[:2])] += 1
+
+    async def get(self, key: str) -> bytes | None:
+        self.count(key)
+        return await super().get(key)
+
+    async def hgetall(self, key: str) -> dict[str, bytes]:
+        self.count(key)
+        return await super().hgetall(key)

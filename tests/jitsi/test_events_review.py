@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway import keys
 from gateway.app import create_app
 from gateway.clock import ManualClock
+from jitsi_hooks.context import jitsi
 from jitsi_hooks.events import answer_signature
 from tests.jitsi.support import hook_secret, jitsi_settings, signed
 from tests.jitsi.test_events import ROOM, join, opt, send
@@ -169,8 +170,7 @@ async def test_g10_sync_applies_the_guard_to_a_recording_the_gateway_missed(
     off = await sync(client, {"occupants": occupants, "recording": "off",
                               "av_moderation": {"audio": True, "video": True}})
     assert off["instructions"][-1]["action"] == "announce"
-    assert not (await client.app[keys.STORE].get(f"jitsi:rec:{ROOM}") or b"").count(
-        b'"recording": true')
+    assert (await jitsi(client.app).rooms.recording(ROOM)).recording is False
 
 
 async def test_g15_sync_replaces_presence_with_the_modules_list(client: TestClient) -> None:

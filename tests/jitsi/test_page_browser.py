@@ -86,6 +86,9 @@ async def test_meeting_page_passes_privacy_defaults_to_jitsi(
         assert "deleted after 30 days" in notice
         assert await page.evaluate("window.__jitsi.created.length") == 0
         await page.wait_for_selector('#recording-state[data-recording="off"]')
+        objection = f"/objections/new?platform=jitsi&meeting={ROOM}"  # G12
+        assert await page.get_attribute("#objection a", "href") == objection
+        assert await page.is_visible("#objection a")
 
         await page.click("#join")
         await page.wait_for_function("window.__jitsi.created.length === 1")
@@ -102,6 +105,7 @@ async def test_meeting_page_passes_privacy_defaults_to_jitsi(
         assert config["analytics"]["disabled"] is True
         assert config["transcription"] == {"autoTranscribeOnRecord": False}  # G15
         assert await page.is_hidden("#prejoin")
+        assert await page.is_visible("#objection a")  # G12: during the meeting too
 
         # G5: the camera goes on -> blur; switched off by the person -> stays off.
         await page.evaluate("window.__jitsi.listeners.videoMuteStatusChanged({muted: false})")

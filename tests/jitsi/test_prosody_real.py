@@ -201,3 +201,24 @@ async def test_g15_real_prosody_refuses_the_transcriber_dial_without_consent(
     assert refused.value.iq["error"]["condition"] == "forbidden"  # not mod_muc's not-found
     assert (await wait_for(seen, "transcription_requested"))["room"] == ROOM
     client.disconnect()
+
+
+async def test_g8_real_prosody_executes_the_gateways_instructions_from_its_executor_file(
+        prosody: int, gateway: tuple[web.Application, str, list[dict]]) -> None:
+    """The instruction executor lives in privacy_gateway_executor.lib.lua, loaded by the
+    module through prosody's module:require: an announcement the gateway queued for the
+    room reaches the person in it with the next sync."""
+    app, _, seen = gateway
+    client = await joined_client(prosody)
+    await wait_for(seen, "occupant_joined")
+    said: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_groupchat(message: Any) -> None:
+        if message["body"] and not said.done():
+            said.set_result(str(message["body"]))
+
+    client.add_event_handler("groupchat_message", on_groupchat)
+    await events.queue_instruction(app, ROOM, {"action": "announce",
+                                               "text": "Deze les wordt opgenomen."})
+    assert await asyncio.wait_for(said, 10) == "Deze les wordt opgenomen."
+    client.disconnect()

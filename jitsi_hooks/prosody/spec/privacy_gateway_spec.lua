@@ -110,6 +110,33 @@ describe("signed reporting", function ()
 		assert.are.equal(0, #host.requests);
 	end);
 
+	for _, case in ipairs({ { "CRLF", "\r\n" }, { "trailing spaces", "  \n" }, { "no newline", "" } }) do
+		it("reads a secret file ending in " .. case[1] .. " as the gateway does (stripped)", function ()
+			local path = os.tmpname();
+			local f = assert(io.open(path, "w"));
+			f:write("  " .. SECRET .. case[2]);
+			f:close();
+			local from_file = {};
+			for k, v in pairs(OPTIONS) do from_file[k] = v; end
+			from_file.privacy_gateway_secret = nil;
+			from_file.privacy_gateway_secret_file = path;
+			local _, host = standin.load(from_file);
+			os.remove(path);
+			local room = host.add_room(standin.new_room(ROOM));
+			host.fire("muc-room-created", { room = room });
+			local request = host.requests[1];
+			local timestamp = request.ex.headers["X-Privacy-Gateway-Timestamp"];
+			assert.are.equal("sha256=" .. hashes.hmac_sha256(SECRET, timestamp .. "." .. request.ex.body, true),
+				request.ex.headers["X-Privacy-Gateway-Signature"]);  -- the gateway would accept it
+		end);
+	end
+
+	it("loads its instruction executor from privacy_gateway_executor.lib.lua", function ()
+		local mod, host = standin.load(OPTIONS);
+		assert.are.same({ "privacy_gateway_executor" }, host.required);
+		assert.is_function(mod.execute);
+	end);
+
 	it("refuses to start without a strong secret (keeps no default)", function ()
 		local weak = {};
 		for k, v in pairs(OPTIONS) do weak[k] = v; end
@@ -269,6 +296,15 @@ describe("G15: transcription follows the gateway's live consent, not the token",
 		assert.are.same({ "error", "forbidden" }, { replies[1].attr.type,
 			replies[1]:get_child("error").tags[1].name });
 		assert.are.equal("transcription_requested", body_of(host.requests[1]).event);
+	end);
+
+	it("G21: a refused dial is reported without the requester's real JID", function ()
+		local _, host = setup();
+		fire_dial(host, dial(ROOM));
+		local report = host.requests[1].ex.body;
+		assert.are.same({ event = true; id = true; room = true },
+			(function () local keys = {}; for k in pairs(json.decode(report)) do keys[k] = true; end return keys; end)());
+		assert.is_nil(report:find("t1@meet.example", 1, true));
 	end);
 
 	it("G15: lets the dial through once the gateway says everyone present opted in", function ()

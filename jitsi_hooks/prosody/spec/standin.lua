@@ -117,6 +117,13 @@ function standin.load(options)
 	end
 	-- Like prosody's plugin loader: the module runs in its own environment with `module`.
 	local env = setmetatable({ module = module }, { __index = _G });
+	-- module:require(name) as prosody does it: <name>.lib.lua from the plugin path, run in
+	-- the module's environment (core/moduleapi.lua api:require).
+	function module:require(name)
+		host.required = host.required or {};
+		table.insert(host.required, name);
+		return assert(loadfile(name .. ".lib.lua", "t", env))();
+	end
 	local chunk = assert(loadfile("mod_privacy_gateway.lua", "t", env));
 	return chunk(), host;
 end

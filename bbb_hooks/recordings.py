@@ -27,7 +27,7 @@ import asyncio
 import json
 import logging
 import xml.etree.ElementTree as ET  # element types only; parsing is defused (bbb_hooks.xml)
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from urllib.parse import urlencode
 
@@ -72,14 +72,22 @@ class BBBRecordings:
             raise DeletionFailed("bbb_too_large") from None
         except aiohttp.ClientError:
             raise DeletionFailed("bbb_unreachable") from None
+        except TimeoutError:  # the session's timeout: a slow BBB is a failed step, not a 500
+            raise DeletionFailed("bbb_timeout") from None
         try:
             return parse(body)
         except BrokenXML:
             raise DeletionFailed("bbb_bad_xml") from None
 
     async def pages(self, page_size: int = PAGE_SIZE) -> AsyncIterator[list[ET.Element]]:
-        """Every recording, one page of `<recording>` elements at a time."""
+        """Every recording, one page of `<recording>` elements at a time.
+
+        A BBB before 2.6 ignores offset/limit and answers with every recording
+        each time: a page larger than asked for, or one that starts with the
+        previous page's first recording, ends the listing (never a loop).
+        """
         offset = 0
+        first_seen: str | None = None
         while True:
             root = await self._call("getRecordings", [("state", "any"),
                                                       ("offset", str(offset)),
@@ -87,10 +95,14 @@ class BBBRecordings:
             if not succeeded(root):
                 raise DeletionFailed("bbb_failed")
             page = root.findall("recordings/recording")
+            first = text(page[0], "recordID") if page else None
+            if page and offset and first == first_seen:
+                return  # offset ignored: this page was listed already
+            first_seen = first
             if page:
                 yield page
-            if len(page) < page_size:
-                return
+            if len(page) != page_size:
+                return  # the last page, or everything at once (offset ignored)
             offset += page_size
 
     async def exists(self, recording_id: str) -> bool:
@@ -107,12 +119,12 @@ class BBBRecordings:
         if not succeeded(root):
             raise DeletionFailed("bbb_update_refused")
 
-    async def unpublish(self, recording_id: str) -> None:
-        """Take a recording out of view (it stays in the archive until it is due)."""
+    async def publish(self, recording_id: str, publish: bool) -> None:
+        """Show a recording, or take it out of view (it stays in the archive)."""
         root = await self._call("publishRecordings", [("recordID", recording_id),
-                                                      ("publish", "false")])
+                                                      ("publish", str(publish).lower())])
         if not succeeded(root):
-            raise DeletionFailed("bbb_unpublish_refused")
+            raise DeletionFailed("bbb_publish_refused")
 
     async def delete(self, recording_id: str) -> None:
         """Soft delete; an already deleted recording (notFound) is fine (idempotent)."""
@@ -156,10 +168,13 @@ async def run_purge(argv: Sequence[str], timeout: float = PURGE_TIMEOUT_SECONDS)
         raise DeletionFailed("purge_unavailable") from None
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise DeletionFailed("purge_timeout") from None
+    except BaseException as exc:  # a timeout, or the sweep cancelled: never leave it running
+        if proc.returncode is None:
+            proc.kill()
+        await asyncio.shield(proc.wait())
+        if isinstance(exc, TimeoutError):
+            raise DeletionFailed("purge_timeout") from None
+        raise
     try:
         report = json.loads(out.decode("utf-8").strip().splitlines()[-1])
         removed = [str(p) for p in report["removed"]]
@@ -183,7 +198,6 @@ class BBBSource:
         self.server = server
         self.private_purposes = private_purposes
         self.declared_purpose = declared_purpose
-        self.unpublished: list[str] = []
         self.name = f"bbb:{server.name}"
         self.api = BBBRecordings(server, http)
         self.purge_command = tuple(purge_command)
@@ -192,7 +206,10 @@ class BBBSource:
     def owns(self, row: RegistryRow) -> bool:
         return row.platform == "bbb" and row.server == self.server.name
 
-    async def listing(self) -> AsyncIterator[DeclaredRecording]:
+    async def listing(self, *, read_only: bool = False
+                      ) -> AsyncGenerator[DeclaredRecording, None]:
+        """Every recording on the server; afterwards (unless `read_only`, the dry run)
+        the declared purposes are written onto them and private ones unpublished."""
         to_unpublish: list[str] = []
         to_label: list[tuple[str, str]] = []
         async for page in self.api.pages(self.page_size):
@@ -205,6 +222,8 @@ class BBBSource:
                         and (text(node, "published") or "").strip() == "true"):
                     to_unpublish.append(declared.recording_id)
                 yield declared
+        if read_only:
+            return
         # After the listing, so that changing states does not shift the pages.
         for recording_id, purpose in to_label:
             await self._label(recording_id, purpose)
@@ -235,13 +254,14 @@ class BBBSource:
 
     async def _unpublish(self, recording_id: str) -> None:
         """G14: recorded for a purpose that does not include distribution."""
+        await self._publish(recording_id, publish=False)
+
+    async def _publish(self, recording_id: str, *, publish: bool) -> None:
         try:
-            await self.api.unpublish(recording_id)
+            await self.api.publish(recording_id, publish)
         except DeletionFailed as exc:
-            log.warning("unpublish failed", extra={"event": "unpublish_failed",
-                                                   "reason": exc.args[0] if exc.args else ""})
-            return
-        self.unpublished.append(recording_id)
+            log.warning("publish change failed", extra={"event": "publish_failed",
+                                                        "reason": exc.reason})
 
     async def delete(self, row: RegistryRow) -> list[str]:
         await self.api.delete(row.recording_id)
@@ -251,6 +271,10 @@ class BBBSource:
     async def withhold(self, row: RegistryRow) -> None:
         """Out of view while an objection is under review (G12); kept until decided."""
         await self._unpublish(row.recording_id)
+
+    async def republish(self, row: RegistryRow) -> None:
+        """Shown again after an objection was rejected (its purpose distributes, G14)."""
+        await self._publish(row.recording_id, publish=True)
 
     async def is_gone(self, row: RegistryRow) -> bool:
         return not await self.api.exists(row.recording_id)

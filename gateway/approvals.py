@@ -14,10 +14,9 @@ import re
 from aiohttp import web
 
 from gateway import keys
-from gateway.errors import BadRequest, Forbidden
+from gateway.errors import BadRequest
 from gateway.i18n import register
-from gateway.objections_web import is_privacy_officer
-from gateway.sessions import Session, current_session
+from gateway.officers import require_officer
 from gateway.web import redirect, render
 
 KEY = "approvals:refs"
@@ -49,22 +48,15 @@ async def is_registered(app: web.Application, reference: str) -> bool:
     return reference.strip() in await app[keys.STORE].hgetall(KEY)
 
 
-async def _officer(request: web.Request) -> Session:
-    session = await current_session(request)
-    if session is None or not is_privacy_officer(request, session):
-        raise Forbidden("not_privacy_officer")
-    return session
-
-
 async def approvals_page(request: web.Request) -> web.StreamResponse:
-    await _officer(request)
+    await require_officer(request)
     references = sorted(await request.app[keys.STORE].hgetall(KEY))
     return await render(request, "admin_approvals.html", {"references": references})
 
 
 async def change_approvals(request: web.Request) -> web.StreamResponse:
     """Add or withdraw one reference (CSRF-checked by the middleware); audited."""
-    session = await _officer(request)
+    session = await require_officer(request)
     form = await request.post()
     reference = normalise_reference(str(form.get("reference") or ""))
     store, now = request.app[keys.STORE], request.app[keys.CLOCK].time()

@@ -28,7 +28,6 @@ META_PREFIX_PRIVACY = "meta_privacy-"  # the gateway's own keys; no LMS changes 
 META_MEETING_TYPE = "meta_privacy-meeting-type"
 META_PURPOSE = "meta_privacy-purpose"
 META_POLICY_VERSION = "meta_privacy-policy-version"
-OWN_META = (META_MEETING_TYPE, META_PURPOSE, META_POLICY_VERSION)
 
 # Features BBB must not offer unless the policy allows them.
 TRANSCRIPTION_FEATURES = ("liveTranscription", "captions")  # G15
@@ -194,7 +193,6 @@ class JoinAccount:
     """The logged-in school account, as far as the join decision needs it."""
 
     role: Role
-    person: str  # keyed pseudonym of (iss, sub)
     name: str | None
 
 

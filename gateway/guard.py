@@ -17,193 +17,96 @@ Public API (used by bbb_hooks/guard_bbb.py and by jitsi_hooks for Jitsi rooms):
 - `step(policy, state, event)`: both, decide on the old state, then advance.
 
 Events (what the platform reported) and actions (what to carry out, in
-order) are the frozen dataclasses below; texts live in gateway/guard_texts.py.
+order) are the frozen dataclasses of gateway/guard_model.py, re-exported here;
+texts live in gateway/guard_texts.py.
 
 Roles "pupil" and "guest" are protected: a lecture (pupils_visible = false)
 neither shows nor lets hear them (G10). A guest in a lesson is an unknown
-person, so the guard errs towards protecting them too. `Locks.other` carries
-platform lock fields the engine does not interpret, so a restore is exact.
+person, so the guard errs towards protecting them too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 
-from gateway.guard_texts import STOP_TEXTS as STOP_TEXTS  # re-exported for callers
-from gateway.guard_texts import STOPPED_TEXT as STOPPED_TEXT
-from gateway.guard_texts import TELL_TEXTS as TELL_TEXTS
-from gateway.guard_texts import UNDECLARED_TEXT as UNDECLARED_TEXT
-from gateway.settings import MeetingTypeName, Policy, PurposeName, Role
-
-PROTECTED_ROLES: frozenset[Role] = frozenset({"pupil", "guest"})
-
-StopReason = Literal[
-    "no_purpose", "role_not_allowed", "no_approval_reference", "confidential",
-    "recording_not_allowed",
-]
-STOP_REASONS: tuple[StopReason, ...] = (
-    "no_purpose", "role_not_allowed", "no_approval_reference", "confidential",
-    "recording_not_allowed",
+from gateway.guard_model import (
+    PROTECTED_ROLES,
+    Action,
+    Announce,
+    CameraStarted,
+    CameraStopped,
+    EjectCameras,
+    Event,
+    Locks,
+    LocksChanged,
+    LockViewers,
+    MeetingState,
+    MicClosed,
+    MicOpened,
+    MuteAllExceptPresenters,
+    MuteParticipant,
+    Participant,
+    ParticipantJoined,
+    ParticipantLeft,
+    PurposeDeclared,
+    Reconcile,
+    RecordingStarted,
+    RecordingStopped,
+    RestoreLocks,
+    StopReason,
+    StopRecording,
+    TellParticipant,
+    TellTeacher,
 )
-AnnouncePhase = Literal["start", "repeat", "before", "stop"]
-TellKey = Literal["camera_off", "microphone_off", "recording_notice"]
-LockValue = bool | str | int
+from gateway.guard_texts import (
+    OBJECTION_TEXT,
+    STOP_TEXTS,
+    STOPPED_TEXT,
+    TELL_TEXTS,
+    UNDECLARED_TEXT,
+)
+from gateway.settings import Policy, PurposeName
 
+# The vocabulary (gateway/guard_model.py) is part of this module's API: guard.Locks etc.
+__all__ = [
+    "PROTECTED_ROLES",
+    "Action",
+    "Announce",
+    "CameraStarted",
+    "CameraStopped",
+    "EjectCameras",
+    "Event",
+    "LockViewers",
+    "Locks",
+    "LocksChanged",
+    "MeetingState",
+    "MicClosed",
+    "MicOpened",
+    "MuteAllExceptPresenters",
+    "MuteParticipant",
+    "Participant",
+    "ParticipantJoined",
+    "ParticipantLeft",
+    "PurposeDeclared",
+    "Reconcile",
+    "RecordingStarted",
+    "RecordingStopped",
+    "RestoreLocks",
+    "StopReason",
+    "StopRecording",
+    "TellParticipant",
+    "TellTeacher",
+    "advance",
+    "announcement",
+    "decide",
+    "lecture_locks",
+    "pupils_hidden",
+    "resolve_purpose",
+    "step",
+    "stop_reason",
+]
 
-@dataclass(frozen=True, slots=True)
-class Participant:
-    id: str
-    role: Role
-    camera_on: bool = False
-    mic_open: bool = False
-    presenter: bool = False
-    moderator: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Locks:
-    """Viewer lock settings; `other` keeps platform fields untouched for an exact restore."""
-
-    disable_cam: bool = False
-    disable_mic: bool = False
-    lock_on_join: bool = True
-    other: tuple[tuple[str, LockValue], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class MeetingState:
-    meeting_type: MeetingTypeName
-    purpose: PurposeName | None = None  # declared by the teacher (None: none declared)
-    approval_reference: str | None = None
-    recording: bool = False
-    active_purpose: PurposeName | None = None  # purpose of the running recording
-    locks_before: Locks | None = None  # locks in force before the guard locked
-    locks: Locks = Locks()
-    participants: tuple[Participant, ...] = ()
-    announced: bool = False  # the running recording has been announced (G8)
-
-    def participant(self, participant_id: str) -> Participant | None:
-        return next((p for p in self.participants if p.id == participant_id), None)
-
-
-# ---- events ---------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class RecordingStarted:
-    started_by: str | None = None  # participant id; None: the platform itself (autostart)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingStopped:
-    stopped_by: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CameraStarted:
-    participant_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class CameraStopped:
-    participant_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class MicOpened:
-    participant_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class MicClosed:
-    participant_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ParticipantJoined:
-    participant: Participant
-
-
-@dataclass(frozen=True, slots=True)
-class ParticipantLeft:
-    participant_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class LocksChanged:
-    locks: Locks
-
-
-@dataclass(frozen=True, slots=True)
-class PurposeDeclared:
-    purpose: PurposeName
-    approval_reference: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reconcile:
-    """Re-apply the rules to a meeting found recording after a (re)connect."""
-
-
-Event = (RecordingStarted | RecordingStopped | CameraStarted | CameraStopped | MicOpened
-         | MicClosed | ParticipantJoined | ParticipantLeft | LocksChanged | PurposeDeclared
-         | Reconcile)
-
-
-# ---- actions --------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Announce:
-    nl: str
-    en: str
-    phase: AnnouncePhase
-
-
-@dataclass(frozen=True, slots=True)
-class TellParticipant:
-    participant_id: str
-    key: TellKey
-    nl: str
-    en: str
-
-
-@dataclass(frozen=True, slots=True)
-class TellTeacher:
-    reason: StopReason | Literal["purpose_next_recording"]
-    nl: str
-    en: str
-
-
-@dataclass(frozen=True, slots=True)
-class LockViewers:
-    locks: Locks
-
-
-@dataclass(frozen=True, slots=True)
-class MuteAllExceptPresenters:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class MuteParticipant:
-    participant_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class EjectCameras:
-    participant_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StopRecording:
-    reason: StopReason
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreLocks:
-    locks: Locks
-
-
-Action = (Announce | TellParticipant | TellTeacher | LockViewers | MuteAllExceptPresenters
-          | MuteParticipant | EjectCameras | StopRecording | RestoreLocks)
 
 # ---- rules ----------------------------------------------------------------
 def resolve_purpose(policy: Policy, state: MeetingState) -> PurposeName | None:
@@ -235,7 +138,9 @@ def pupils_hidden(policy: Policy, purpose: PurposeName | None) -> bool:
     return purpose is None or not policy.purposes[purpose].pupils_visible
 
 
-def announcement(policy: Policy, purpose: PurposeName | None) -> tuple[str, str]:
+def announcement(policy: Policy, purpose: PurposeName | None,
+                 objection_url: str | None = None) -> tuple[str, str]:
+    """The recording announcement (G8): purpose, retention, and where to object (G12)."""
     if purpose is None:
         days = policy.retention.undeclared_retention_days
         nl, en = UNDECLARED_TEXT
@@ -243,7 +148,12 @@ def announcement(policy: Policy, purpose: PurposeName | None) -> tuple[str, str]
         rules = policy.purposes[purpose]
         days, nl, en = rules.retention_days, rules.announcement_nl, rules.announcement_en
     # replace, not str.format: a policy text with other braces must not break.
-    return nl.replace("{days}", str(days)), en.replace("{days}", str(days))
+    nl, en = nl.replace("{days}", str(days)), en.replace("{days}", str(days))
+    if objection_url:
+        object_nl, object_en = OBJECTION_TEXT
+        nl += "\n" + object_nl.replace("{url}", objection_url)
+        en += "\n" + object_en.replace("{url}", objection_url)
+    return nl, en
 
 
 def lecture_locks(locks: Locks) -> Locks:
@@ -279,7 +189,7 @@ def _on_start(policy: Policy, state: MeetingState, starter: str | None,
         nl, en = STOP_TEXTS[reason]
         return StopRecording(reason), TellTeacher(reason, nl, en)  # G3, G11
     purpose = resolve_purpose(policy, state)
-    nl, en = announcement(policy, purpose)
+    nl, en = announcement(policy, purpose, state.objection_url)
     announce_now = not (reconciling and state.announced)
     actions: list[Action] = [Announce(nl, en, "start")] if announce_now else []  # G8
     if pupils_hidden(policy, purpose):
@@ -310,7 +220,7 @@ def _on_media(policy: Policy, state: MeetingState, participant_id: str,
 def _on_join(policy: Policy, state: MeetingState, who: Participant) -> tuple[Action, ...]:
     if not state.recording:
         return ()
-    nl, en = announcement(policy, state.active_purpose)
+    nl, en = announcement(policy, state.active_purpose, state.objection_url)
     actions: list[Action] = [TellParticipant(who.id, "recording_notice", nl, en)]  # G8
     if _running_lecture(policy, state) and who.role in PROTECTED_ROLES:
         if who.mic_open:
@@ -353,7 +263,8 @@ def decide(policy: Policy, state: MeetingState, event: Event) -> tuple[Action, .
             if state.recording:
                 nl, en = STOP_TEXTS["purpose_next_recording"]
                 return (TellTeacher("purpose_next_recording", nl, en),)
-            return (Announce(*announcement(policy, purpose), "before"),)  # G8, G11: beforehand
+            texts = announcement(policy, purpose, state.objection_url)
+            return (Announce(*texts, "before"),)  # G8, G11, G12: beforehand
     return ()
 
 

@@ -1,4 +1,4 @@
-"""The recording guard's fixed nl/en texts (G8, G10, G11, G3).
+"""The recording guard's fixed nl/en texts (G8, G10, G11, G12, G3).
 
 Kept apart from the rules in gateway/guard.py so the engine reads as a table
 of decisions. The purpose announcements themselves come from the policy
@@ -44,6 +44,9 @@ UNDECLARED_TEXT = ("Deze bijeenkomst wordt opgenomen. De opname wordt na {days} 
                    "This meeting is being recorded. The recording is deleted after {days} days. "
                    "Pupils' cameras and microphones are switched off now.")
 STOPPED_TEXT = ("De opname is gestopt.", "The recording has stopped.")
+# G12: added to every recording announcement when the platform adapter knows the link.
+OBJECTION_TEXT = ("Wil je niet dat deze opname bewaard wordt? Je kunt bezwaar maken: {url}",
+                  "Do you not want this recording kept? You can object here: {url}")
 
 PUBLIC_TELL = {  # BBB has no private system message: the note names nobody (G20).
     "camera_off": ("Een camera van een leerling is uitgezet: deze les wordt opgenomen en "

@@ -17,6 +17,7 @@ ALLOWED_FIELDS = frozenset({
     "event", "route", "method", "status", "duration_ms", "reason", "idp", "role", "result",
     "platform", "call", "error", "purpose", "action", "count", "meeting_ref", "room_ref",
     "recording_ref", "person", "server", "attempt", "delay_s", "due", "lock", "fence",
+    "exception_class", "step",
 })
 
 

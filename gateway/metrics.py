@@ -27,7 +27,7 @@ CREATE_OVERRIDES = (
     "guestPolicy", "meta", "webcamsOnlyForModerator", "lockSettingsDisableCam",
     "allowModsToEjectCameras",
 )
-DELETION_RESULTS = ("deleted", "failed", "verified_gone", "not_found")
+DELETION_RESULTS = ("deleted", "failed", "not_found")
 RECORDING_STATES = ("retained", "held", "due", "deleted")
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

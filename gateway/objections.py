@@ -3,13 +3,17 @@
 Filing holds every recording of the meeting (and any recording of it that is
 registered later, while the objection is open), so nothing is deleted or kept
 by accident while it is under review. An upheld objection makes the recordings
-due at once and deletes them straight away; a rejected one releases the hold
-and the normal retention applies. Every step is in the audit log, naming
+due at once and deletes them straight away, under the sweeper lease; a rejected
+one releases the hold, the normal retention applies and a recording meant to be
+watched is shown again. Every step is in the audit log, naming
 people by keyed pseudonym only; the pupil sees the outcome on their own page.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -17,18 +21,22 @@ from dataclasses import dataclass
 
 from gateway.audit import AuditLog
 from gateway.clock import Clock
-from gateway.metrics import Metrics
+from gateway.metrics import PLATFORMS, Metrics
+from gateway.registry import OPEN_OBJECTIONS as OPEN
 from gateway.registry import pending_objections_key as pending_key
+from gateway.registry import row_key
 from gateway.retention_policy import HOLD_OBJECTION, RegistryRow, force_due, hold_name
 from gateway.store import Store
-from gateway.sweeper import Sweeper
+from gateway.sweeper import SOURCE_ERRORS, Sweeper
 
-PLATFORMS = ("bbb", "jitsi")
+log = logging.getLogger(__name__)
+
 MEETING_REF_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 MAX_REASON_CHARS = 1000
 MAX_OPEN_PER_PERSON = 10
 PENDING_TTL_SECONDS = 86400.0  # recordings of the meeting registered within a day are held
-OPEN = "obj:open"
+# Taking a recording out of view is best effort: the objection is filed anyway.
+WITHHOLD_TIMEOUT_SECONDS = 10.0
 
 
 class ObjectionRefused(Exception):
@@ -86,6 +94,7 @@ class ObjectionDesk:
         self.metrics = metrics
         self.ttl = retention_days * 86400.0
         self.tag = tag
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self, objection_id: str) -> Objection | None:
         if not re.fullmatch(r"[A-Za-z0-9_\-]{8,64}", objection_id):
@@ -105,7 +114,12 @@ class ObjectionDesk:
 
     async def file(self, *, platform: str, meeting_ref: str, person: str,
                    reason: str) -> Objection:
-        """File an objection and hold the meeting's recordings at once (G12)."""
+        """File an objection and hold the meeting's recordings at once (G12).
+
+        The objection and the meeting's pending key are stored first: every hold
+        then names an objection an officer can decide, and a recording registered
+        while the holds are placed finds the pending key and is held too.
+        """
         if platform not in PLATFORMS or not MEETING_REF_RE.fullmatch(meeting_ref):
             raise ObjectionRefused("bad_reference")
         reason = reason.strip()[:MAX_REASON_CHARS]
@@ -114,48 +128,69 @@ class ObjectionDesk:
             raise ObjectionRefused("too_many")
         now = self.clock.time()
         objection_id = secrets.token_urlsafe(12)
-        hold = hold_name(HOLD_OBJECTION, objection_id)
-        keys = await self._recording_keys(platform, meeting_ref)
-        for key in sorted(keys):
-            row = await self.registry.add_hold(key, hold)
-            if row is not None:
-                await self.audit.record("hold_placed", platform, recording=key, hold=hold)
-                await self._withhold(row)
         # An open objection never expires: it is kept until the officer decides (G12).
         await self.store.hset(_obj_key(objection_id), {
             "id": objection_id.encode(), "platform": platform.encode(),
             "meeting_ref": meeting_ref.encode(), "person": person.encode(),
             "reason": reason.encode(), "filed_at": repr(now).encode(),
-            "status": b"open", "recordings": str(len(keys)).encode()}, None)
+            "status": b"open", "recordings": b"0"}, None)
         await self.store.zadd(OPEN, {objection_id: now})
         await self.store.sadd(_person_key(person), objection_id)
         await self.store.hset(pending_key(platform, meeting_ref),
                               {objection_id: b"1"}, PENDING_TTL_SECONDS)
+        held = await self._hold_recordings(platform, meeting_ref, objection_id)
+        await self.store.hset(_obj_key(objection_id),
+                              {"recordings": str(len(held)).encode()}, None)
         await self.audit.record("objection_filed", platform, objection=objection_id,
                                 meeting=self.tag(meeting_ref), person=person,
-                                recordings=len(keys))
+                                recordings=len(held))
         self.metrics.objections.labels(outcome="filed").inc()
         await self.refresh_gauge()
+        for row in held:
+            await self._withhold(row)
         found = await self.get(objection_id)
         assert found is not None
         return found
 
+    async def _hold_recordings(self, platform: str, meeting_ref: str,
+                               objection_id: str) -> list[RegistryRow]:
+        hold = hold_name(HOLD_OBJECTION, objection_id)
+        held = []
+        for key in sorted(await self._recording_keys(platform, meeting_ref)):
+            row = await self.registry.add_hold(key, hold)
+            if row is not None:
+                await self.audit.record("hold_placed", platform, recording=key, hold=hold)
+                held.append(row)
+        return held
+
     async def _withhold(self, row: RegistryRow) -> None:
-        """Nobody watches a recording under review: take it out of view where possible."""
+        """Nobody watches a recording under review: take it out of view where possible.
+
+        Best effort: a slow or failing platform never fails the objection, which
+        is stored and holds the recording already (G12).
+        """
         for source in self.sweeper.sources:
             withhold = getattr(source, "withhold", None)
-            if source.owns(row) and withhold is not None:
-                await withhold(row)
+            if not source.owns(row) or withhold is None:
+                continue
+            try:
+                await asyncio.wait_for(withhold(row), WITHHOLD_TIMEOUT_SECONDS)
+            except SOURCE_ERRORS as exc:
+                log.warning("withhold failed", extra={"event": "withhold_failed",
+                                                      "platform": row.platform,
+                                                      "error": type(exc).__name__})
 
     async def _recording_keys(self, platform: str, meeting_ref: str) -> set[str]:
         keys = await self.registry.meeting_keys(platform, meeting_ref)
-        direct = f"{platform}:{meeting_ref}"  # a BBB record id is its meeting's internal id
+        direct = row_key(platform, meeting_ref)  # a BBB record id is its meeting's internal id
         if await self.registry.get(direct) is not None:
             keys.add(direct)
         return keys
 
     async def decide(self, objection_id: str, *, upheld: bool, officer: str) -> Objection:
-        """The privacy officer's decision; upheld deletes the recordings at once."""
+        """The privacy officer's decision. Upheld: the recordings fall due at once and
+        are deleted in the background under the sweeper lease (G12, never two
+        deleters at once); `deletions_settled()` waits for that."""
         objection = await self.get(objection_id)
         if objection is None:
             raise ObjectionRefused("not_found")
@@ -171,28 +206,70 @@ class ObjectionDesk:
         await self.audit.record("objection_decided", objection.platform,
                                 objection=objection_id, outcome=outcome, officer=officer)
         hold = hold_name(HOLD_OBJECTION, objection_id)
+        due_now = []
         for key in sorted(await self._recording_keys(objection.platform, objection.meeting_ref)):
-            await self._release(key, hold, upheld)
+            row = await self._release(key, hold, upheld)
+            if row is not None and upheld and not row.holds:
+                due_now.append(key)  # another hold (a legal hold) still wins until released
+        if due_now:
+            self._delete_soon(due_now)
         self.metrics.objections.labels(outcome=outcome).inc()
         await self.refresh_gauge()
         decided = await self.get(objection_id)
         assert decided is not None
         return decided
 
-    async def _release(self, key: str, hold: str, upheld: bool) -> None:
+    async def _release(self, key: str, hold: str, upheld: bool) -> RegistryRow | None:
         row = await self.registry.get(key)
         if row is None or hold not in row.holds:
-            return
-        row = await self.registry.release_hold(key, hold)
-        assert row is not None
+            return None
+        if upheld:
+            await self.registry.put(force_due(row, self.clock.time()))  # G12: destroyed
+        released = await self.registry.release_hold(key, hold)
         await self.audit.record("hold_released", row.platform, recording=key, hold=hold)
-        if not upheld:
+        if released is not None and not upheld and not released.holds:
+            await self._republish(released)
+        return released
+
+    async def _republish(self, row: RegistryRow) -> None:
+        """A rejected objection: a recording meant to be watched is shown again (G14)."""
+        purpose = next((p for name, p in self.sweeper.policy.purposes.items()
+                        if name == row.purpose), None)
+        if purpose is None or not purpose.distribute:
             return
-        row = force_due(row, self.clock.time())  # G12: destroyed when upheld
-        await self.registry.put(row)
-        if not row.holds:  # another hold (a legal hold) still wins until released
-            await self.sweeper.delete_row(row, reason="objection_upheld")
+        for source in self.sweeper.sources:
+            republish = getattr(source, "republish", None)
+            if not source.owns(row) or republish is None:
+                continue
+            try:
+                await asyncio.wait_for(republish(row), WITHHOLD_TIMEOUT_SECONDS)
+            except SOURCE_ERRORS as exc:
+                log.warning("republish failed", extra={"event": "republish_failed",
+                                                       "platform": row.platform,
+                                                       "error": type(exc).__name__})
+
+    def _delete_soon(self, keys: list[str]) -> None:
+        task = asyncio.create_task(self._delete_now(keys), name="objection-deletion")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _delete_now(self, keys: list[str]) -> None:
+        try:
+            await self.sweeper.delete_now(keys)
+        except Exception:  # the rows are due: the next sweep deletes them
+            log.error("objection deletion failed", exc_info=True,
+                      extra={"event": "objection_deletion_error"})
+
+    async def deletions_settled(self) -> None:
+        """Wait for upheld objections' deletions started so far (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def refresh_gauge(self) -> None:
-        self.metrics.objections_open.set(len(await self.open_objections(10_000)))
-
+        self.metrics.objections_open.set(await self.store.zcard(OPEN))

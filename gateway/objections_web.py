@@ -4,7 +4,7 @@
   of a meeting, during the meeting or after (meeting pages link here);
 - `/objections`: the pupil's own objections and their outcome;
 - `/admin/retention`: aggregate retention state and the open objections, for
-  the privacy officer only (`retention.privacy_officer_emails`). It shows counts,
+  the privacy officer only (gateway.officers). It shows counts,
   no names: objections are listed by number, platform, date and reason.
 """
 
@@ -17,9 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway import i18n, keys
-from gateway.errors import BadRequest, Forbidden
+from gateway.errors import BadRequest
 from gateway.login import login_url
 from gateway.objections import MAX_REASON_CHARS, ObjectionDesk, ObjectionRefused
+from gateway.officers import require_officer
 from gateway.sessions import Session, current_session
 from gateway.sweeper import SUMMARY_KEY
 from gateway.web import render
@@ -80,6 +81,12 @@ i18n.register({
     "admin.uphold": {"nl": "Toekennen en opname wissen", "en": "Uphold and delete"},
     "admin.reject": {"nl": "Afwijzen", "en": "Reject"},
     "admin.recordings_held": {"nl": "opnames vastgezet", "en": "recordings on hold"},
+    "admin.decided.uphold": {"nl": "Bezwaar toegekend: de opnames worden nu gewist.",
+                             "en": "Objection upheld: the recordings are being deleted now."},
+    "admin.decided.reject": {"nl": "Bezwaar afgewezen: de opnames volgen weer de gewone "
+                                   "bewaartermijn.",
+                             "en": "Objection rejected: the recordings follow the normal "
+                                   "retention again."},
 })
 
 
@@ -93,12 +100,6 @@ async def _logged_in(request: web.Request) -> Session:
     if session is None:
         raise web.HTTPFound(login_url(request.path_qs))
     return session
-
-
-def is_privacy_officer(request: web.Request, session: Session) -> bool:
-    officers = {e.strip().lower()
-                for e in request.app[keys.SETTINGS].policy.retention.privacy_officer_emails}
-    return bool(session.email) and (session.email or "").strip().lower() in officers
 
 
 def _date(ts: float | None) -> str:
@@ -142,15 +143,8 @@ async def my_objections(request: web.Request) -> web.StreamResponse:
     return await render(request, "objections.html", {"objections": rows})
 
 
-async def _officer(request: web.Request) -> Session:
-    session = await _logged_in(request)
-    if not is_privacy_officer(request, session):
-        raise Forbidden("not_privacy_officer")
-    return session
-
-
 async def admin_retention(request: web.Request) -> web.StreamResponse:
-    session = await _officer(request)
+    session = await require_officer(request)
     raw = await request.app[keys.STORE].get(SUMMARY_KEY)
     summary: dict[str, Any] = json.loads(raw) if raw else {}
     counts = [c for c in summary.get("counts", []) if c.get("count")]
@@ -160,13 +154,15 @@ async def admin_retention(request: web.Request) -> web.StreamResponse:
         "failing": summary.get("failing", 0), "alerting": summary.get("alerting", 0),
         "next_due": _date(summary.get("next_due")),
         "last_sweep": _date(summary.get("last_sweep")), "csrf": session.csrf,
+        "decided": request.query.get("decided") if request.query.get("decided") in (
+            "uphold", "reject") else None,
         "objections": [{"id": o.objection_id, "platform": o.platform,
                         "filed": _date(o.filed_at), "reason": o.reason,
                         "recordings": o.recordings} for o in objections]})
 
 
 async def decide_objection(request: web.Request) -> web.StreamResponse:
-    session = await _officer(request)
+    session = await require_officer(request)
     form = await request.post()
     decision = form.get("decision")
     if decision not in ("uphold", "reject"):
@@ -176,7 +172,7 @@ async def decide_objection(request: web.Request) -> web.StreamResponse:
                                     upheld=decision == "uphold", officer=session.person)
     except ObjectionRefused as exc:
         raise BadRequest(exc.reason) from None
-    raise web.HTTPSeeOther("/admin/retention")
+    raise web.HTTPSeeOther(f"/admin/retention?decided={decision}")
 
 
 def add_routes(app: web.Application) -> None:

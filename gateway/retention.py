@@ -74,11 +74,14 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics=app[keys.METRICS],
         retention_days=settings.policy.retention.audit_retention_days,
         tag=sweeper.tag)
-    if not state.get("background", True):
-        yield
-        return
-    async with running(sweeper):
-        yield
+    try:
+        if not state.get("background", True):
+            yield
+            return
+        async with running(sweeper):
+            yield
+    finally:
+        await state["objections"].close()  # an upheld objection's deletion in flight
 
 
 def setup(app: web.Application, *, background: bool = True) -> None:

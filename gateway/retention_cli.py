@@ -1,10 +1,12 @@
-"""Retention commands: `sweep [--dry-run]`, `audit export`, `bbb-purge RECORDING_ID`."""
+"""Retention commands: `sweep [--dry-run]`, `audit export`, `bbb-purge RECORDING_ID`,
+`hold add|release RECORDING_KEY --reason REF` (a legal hold, G16)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +35,13 @@ def add_commands(sub: Any) -> None:
     e.add_argument("--config", default=DEFAULT_CONFIG)
     e.add_argument("--output", help="file to write (default: standard output)")
     e.set_defaults(func=_audit_export)
+    p = sub.add_parser("hold", help="a legal hold: keep a recording past its due date")
+    p.add_argument("action", choices=("add", "release"))
+    p.add_argument("recording_key", help="<platform>:<recording id>, as in the dry run")
+    p.add_argument("--reason", required=True,
+                   help="the case or file reference (no names: it goes into the audit)")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.set_defaults(func=_hold)
     p = sub.add_parser("bbb-purge", help="on a BBB host: remove a deleted recording's files")
     p.add_argument("recording_id")
     p.add_argument("--root", default="/var/bigbluebutton")
@@ -133,6 +142,50 @@ async def _export(settings: Any, out: TextIO) -> int:
     finally:
         await store.close()
     return count
+
+
+# A file reference: the same shape the approvals register accepts (no free text).
+HOLD_REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{1,99}$")
+
+
+def _hold(args: argparse.Namespace) -> int:
+    if not HOLD_REFERENCE_RE.fullmatch(args.reason):
+        print("privacy-gateway hold: --reason must be a file reference "
+              "(letters, digits, . _ / -; at most 100)", file=sys.stderr)
+        return 2
+    with _settings(args.config) as settings:
+        return asyncio.run(_change_hold(settings, args.action, args.recording_key, args.reason))
+
+
+async def _change_hold(settings: Any, action: str, key: str, reference: str) -> int:
+    """Place or release `legal:<reference>` on one recording; audited either way."""
+    from gateway.app import make_store
+    from gateway.audit import AuditLog
+    from gateway.registry import Registry
+    from gateway.retention_policy import HOLD_LEGAL, hold_name
+
+    clock = SystemClock()
+    store = make_store(settings, clock)
+    hold = hold_name(HOLD_LEGAL, reference)
+    try:
+        registry = Registry(store)
+        if action == "add":
+            row = await registry.add_hold(key, hold)
+        else:
+            row = await registry.get(key)
+            row = await registry.release_hold(key, hold) if row and hold in row.holds else None
+        if row is None:
+            print(f"privacy-gateway hold: {key} is not registered"
+                  + (" or does not have that hold" if action == "release" else ""),
+                  file=sys.stderr)
+            return 1
+        audit = AuditLog(store, clock, settings.policy.retention.audit_retention_days)
+        await audit.record("hold_placed" if action == "add" else "hold_released",
+                           row.platform, recording=row.key, hold=hold, by="cli")
+    finally:
+        await store.close()
+    print(f"{row.key}: holds {', '.join(sorted(row.holds)) or 'none'}")
+    return 0
 
 
 def _bbb_purge(args: argparse.Namespace) -> int:

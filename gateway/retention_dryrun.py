@@ -10,13 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
 
-from gateway.retention_policy import (
-    RegistryRow,
-    decide_retention,
-    merge_into_row,
-    plan_action,
-)
-from gateway.sweeper import DeletionFailed, Sweeper
+from gateway.registry import row_key
+from gateway.retention_policy import DeclaredRecording, RegistryRow, plan_action, plan_registration
+from gateway.sweeper import SOURCE_ERRORS, Sweeper
 
 
 class ProgressLine(Protocol):
@@ -46,16 +42,13 @@ async def dry_run(sweeper: Sweeper, window_seconds: float, out: TextIO,
     failed = False
     for source in sweeper.sources:
         try:
-            async for declared in source.listing():
+            async for declared in source.listing(read_only=True):
                 progress.step()
-                existing = await sweeper.registry.get(f"{declared.platform}:"
-                                                      f"{declared.recording_id}")
-                decision = decide_retention(sweeper.policy, declared, now)
-                row = merge_into_row(existing, declared, decision)
+                row = await _planned_row(sweeper, declared, now)
                 seen.add(row.key)
                 if row.retain_until <= horizon or row.holds:
                     lines.append(_line(row, now))
-        except (DeletionFailed, OSError, TimeoutError) as exc:
+        except SOURCE_ERRORS as exc:
             failed = True
             out.write(f"# {source.name}: cannot list recordings ({type(exc).__name__})\n")
     for key, _ in await sweeper.registry.upcoming(horizon, 1_000_000):
@@ -70,3 +63,12 @@ async def dry_run(sweeper: Sweeper, window_seconds: float, out: TextIO,
     out.write(f"# {due_now} due now, "
               f"{len(lines)} listed up to {_when(horizon)}; nothing was changed\n")
     return 1 if failed else 0
+
+
+async def _planned_row(sweeper: Sweeper, declared: DeclaredRecording, now: float) -> RegistryRow:
+    """The row the sweep would write (the same pure step), read-only: pending
+    objections of the meeting hold a recording new to it (G12)."""
+    registry = sweeper.registry
+    existing = await registry.get(row_key(declared.platform, declared.recording_id))
+    pending = await registry.pending_holds(declared.platform, declared.meeting_ref)
+    return plan_registration(sweeper.policy, existing, declared, now, pending).row

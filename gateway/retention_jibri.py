@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from gateway.registry import JIBRI_SESSION_RE, read_sidecar
@@ -39,7 +39,9 @@ class JibriSource:
             raise DeletionFailed("bad_id")
         return self.root / recording_id
 
-    async def listing(self) -> AsyncIterator[DeclaredRecording]:
+    async def listing(self, *, read_only: bool = False
+                      ) -> AsyncGenerator[DeclaredRecording, None]:
+        """Every session directory's declared recording (listing never changes them)."""
         names = await asyncio.to_thread(self._session_names)
         for start in range(0, len(names), _BATCH):
             chunk = names[start:start + _BATCH]

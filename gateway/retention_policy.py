@@ -168,6 +168,32 @@ def merge_into_row(existing: RegistryRow | None, recording: DeclaredRecording,
         retain_until=max(existing.retain_until, decision.retain_until))
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedRow:
+    row: RegistryRow
+    decision: RetentionDecision
+
+
+def plan_registration(policy: Policy, existing: RegistryRow | None,
+                      recording: DeclaredRecording, now: float,
+                      pending_holds: frozenset[str] = frozenset()) -> PlannedRow:
+    """One declared recording as the registry will hold it: the single step the sweep,
+    the dry run and jibri-finalize share.
+
+    A recording without a trusted creation time is counted from when the registry
+    first saw it (the existing row's `created`), not from each sweep's `now`:
+    otherwise its due date would move later on every sweep and never arrive (G16).
+    `pending_holds` (open objections of its meeting, G12) apply to a recording new
+    to that meeting.
+    """
+    first_seen = existing.created if existing is not None else now
+    decision = decide_retention(policy, recording, first_seen)
+    row = merge_into_row(existing, recording, decision)
+    if pending_holds and (existing is None or existing.meeting_ref != row.meeting_ref):
+        row = replace(row, holds=row.holds | pending_holds)
+    return PlannedRow(row, decision)
+
+
 def force_due(row: RegistryRow, now: float) -> RegistryRow:
     """An upheld objection (G12): due at once, whatever the purpose said."""
     return replace(row, retain_until=min(row.retain_until, now), forced=True,

@@ -195,6 +195,11 @@ class RetentionSection(_Model):
     bbb_purge_command: tuple[str, ...] = ("privacy-gateway", "bbb-purge", "--root",
                                           "/var/bigbluebutton")
 
+    @field_validator("privacy_officer_emails")
+    @classmethod
+    def _officer_emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted({e.strip().lower() for e in value if e.strip()}))
+
     @field_validator("bbb_purge_command")
     @classmethod
     def _purge_command(cls, value: tuple[str, ...]) -> tuple[str, ...]:

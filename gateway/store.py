@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import builtins
+import heapq
 import itertools
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gateway.clock import Clock, SystemClock
 
@@ -57,15 +58,31 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    """The embedded store: a dict with expiry, same semantics as RedisStore."""
+    """The embedded store: a dict with expiry, same semantics as RedisStore.
+
+    Expired keys are freed without being read: each write with a TTL pushes
+    (deadline, key) on a heap and every write pops what has expired, so
+    abandoned login states, sessions and nonces do not pile up (amortised
+    O(log n) per write). Reads never create keys, and a hash, set or sorted set
+    that becomes empty disappears, as in Redis.
+    """
 
     def __init__(self, prefix: str = "pgw", clock: Clock | None = None) -> None:
         self._prefix = prefix
         self._clock = clock or SystemClock()
         self._data: dict[str, object] = {}
         self._expiry: dict[str, float] = {}
+        self._deadlines: list[tuple[float, str]] = []  # a heap; stale entries are skipped
         self._seq = itertools.count(1)
+        self._last_ms = 0
         self._lock = asyncio.Lock()
+
+    def key_count(self) -> int:
+        """Keys held now (expired ones included until the next write frees them).
+
+        Deliberately not __len__: an empty store must still be truthy.
+        """
+        return len(self._data)
 
     def _k(self, key: str) -> str:
         return f"{self._prefix}:{key}"
@@ -73,16 +90,50 @@ class MemoryStore:
     def _live(self, key: str) -> object | None:
         deadline = self._expiry.get(key)
         if deadline is not None and deadline <= self._clock.time():
-            self._data.pop(key, None)
-            self._expiry.pop(key, None)
+            self._drop(key)
         return self._data.get(key)
 
+    def _drop(self, key: str) -> None:
+        self._data.pop(key, None)
+        self._expiry.pop(key, None)
+
     def _put(self, key: str, value: object, ttl: float | None) -> None:
+        self._purge_expired()
         self._data[key] = value
         if ttl is None:
             self._expiry.pop(key, None)
         else:
-            self._expiry[key] = self._clock.time() + ttl
+            deadline = self._clock.time() + ttl
+            self._expiry[key] = deadline
+            heapq.heappush(self._deadlines, (deadline, key))
+            if len(self._deadlines) > 64 + 2 * len(self._expiry):  # many rewrites: compact
+                self._deadlines = [(d, k) for k, d in self._expiry.items()]
+                heapq.heapify(self._deadlines)
+
+    def _purge_expired(self) -> None:
+        now = self._clock.time()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, key = heapq.heappop(self._deadlines)
+            if self._expiry.get(key) == deadline:  # not re-set with another TTL since
+                self._drop(key)
+
+    def _container(self, key: str, kind: type[_C]) -> _C | None:
+        value = self._live(self._k(key))
+        return value if isinstance(value, kind) else None
+
+    def _create(self, key: str, kind: type[_C]) -> _C:
+        """The container to write into, created on the first write (keeping a TTL)."""
+        value = self._container(key, kind)
+        if value is None:
+            self._purge_expired()
+            value = kind()
+            self._data[self._k(key)] = value
+            self._expiry.pop(self._k(key), None)
+        return value
+
+    def _drop_if_empty(self, key: str, value: object) -> None:
+        if not value:
+            self._drop(self._k(key))
 
     async def ping(self) -> bool:
         return True
@@ -105,99 +156,91 @@ class MemoryStore:
 
     async def take(self, key: str) -> bytes | None:
         value = self._live(self._k(key))
-        self._data.pop(self._k(key), None)
-        self._expiry.pop(self._k(key), None)
+        self._drop(self._k(key))
         return value if isinstance(value, bytes) else None
 
     async def delete(self, *keys: str) -> None:
         for key in keys:
-            self._data.pop(self._k(key), None)
-            self._expiry.pop(self._k(key), None)
-
-    def _hash(self, key: str) -> dict[str, bytes]:
-        value = self._live(self._k(key))
-        return value if isinstance(value, dict) else {}
+            self._drop(self._k(key))
 
     async def hset(self, key: str, mapping: Mapping[str, bytes], ttl: float | None) -> None:
-        current = dict(self._hash(key))
-        current.update(mapping)
-        self._put(self._k(key), current, ttl)
+        current = self._container(key, dict)
+        if ttl is None and current is not None:
+            current.update(mapping)  # keeps the key's TTL, as the Redis script does
+            return
+        updated = dict(current or {})
+        updated.update(mapping)
+        if ttl is None:
+            self._put(self._k(key), updated, None)
+        else:
+            self._put(self._k(key), updated, ttl)
 
     async def hgetall(self, key: str) -> dict[str, bytes]:
-        return dict(self._hash(key))
+        return dict(self._container(key, dict) or {})
 
     async def hdel(self, key: str, *fields: str) -> None:
-        current = self._hash(key)
-        for field in fields:
-            current.pop(field, None)
-
-    def _zset(self, key: str) -> _SortedSet:
-        value = self._live(self._k(key))
-        if not isinstance(value, _SortedSet):
-            value = _SortedSet()
-            self._data[self._k(key)] = value
-        return value
+        current = self._container(key, dict)
+        if current is not None:
+            for field in fields:
+                current.pop(field, None)
+            self._drop_if_empty(key, current)
 
     async def zadd(self, key: str, scores: Mapping[str, float]) -> None:
-        zset = self._zset(key)
-        for member, score in scores.items():
-            zset.add(member, score)
+        if scores:
+            zset = self._create(key, _SortedSet)
+            for member, score in scores.items():
+                zset.add(member, score)
 
     async def zrem(self, key: str, *members: str) -> None:
-        zset = self._zset(key)
-        for member in members:
-            zset.remove(member)
+        zset = self._container(key, _SortedSet)
+        if zset is not None:
+            for member in members:
+                zset.remove(member)
+            self._drop_if_empty(key, zset.scores)
 
     async def zscore(self, key: str, member: str) -> float | None:
-        return self._zset(key).scores.get(member)
+        zset = self._container(key, _SortedSet)
+        return zset.scores.get(member) if zset is not None else None
 
     async def zcard(self, key: str) -> int:
-        return len(self._zset(key).scores)
+        zset = self._container(key, _SortedSet)
+        return len(zset.scores) if zset is not None else 0
 
     async def zrange_by_score(self, key: str, low: float, high: float,
                               limit: int) -> list[tuple[str, float]]:
-        return self._zset(key).range(low, high, limit)
-
-    def _set(self, key: str) -> builtins.set[str]:
-        value = self._live(self._k(key))
-        if not isinstance(value, builtins.set):
-            value = builtins.set()
-            self._data[self._k(key)] = value
-        return value
+        zset = self._container(key, _SortedSet)
+        return zset.range(low, high, limit) if zset is not None else []
 
     async def sadd(self, key: str, *members: str) -> None:
-        self._set(key).update(members)
+        if members:
+            self._create(key, builtins.set).update(members)
 
     async def srem(self, key: str, *members: str) -> None:
-        self._set(key).difference_update(members)
+        current = self._container(key, builtins.set)
+        if current is not None:
+            current.difference_update(members)
+            self._drop_if_empty(key, current)
 
     async def smembers(self, key: str) -> builtins.set[str]:
-        return builtins.set(self._set(key))
-
-    def _stream(self, key: str) -> list[tuple[str, dict[str, str]]]:
-        value = self._live(self._k(key))
-        if not isinstance(value, list):
-            value = []
-            self._data[self._k(key)] = value
-        return value
+        return builtins.set(self._container(key, builtins.set) or ())
 
     async def xadd(self, key: str, fields: Mapping[str, str], min_id_ms: int | None) -> str:
-        stream = self._stream(key)
-        entry_id = f"{int(self._clock.time() * 1000)}-{next(self._seq)}"
-        stream.append((entry_id, dict(fields)))
+        stream = self._create(key, _Stream)
+        # Ids only grow, as in Redis, even if the clock steps back.
+        self._last_ms = max(self._last_ms, int(self._clock.time() * 1000))
+        entry_id = f"{self._last_ms}-{next(self._seq)}"
+        stream.append(entry_id, dict(fields))
         if min_id_ms is not None:
-            stream[:] = [e for e in stream if _id_ms(e[0]) >= min_id_ms]
+            stream.trim_before((min_id_ms, 0))
         return entry_id
 
     async def xrange(self, key: str, start: str, count: int) -> list[tuple[str, dict[str, str]]]:
-        stream = self._stream(key)
+        stream = self._container(key, _Stream)
+        if stream is None:
+            return []
         exclusive = start.startswith("(")
         start_key = _id_key(start.lstrip("(")) if start not in ("-", "(-") else (-1, -1)
-        out = [
-            (eid, dict(f)) for eid, f in stream
-            if (_id_key(eid) > start_key if exclusive else _id_key(eid) >= start_key)
-        ]
-        return out[:count]
+        return stream.read_from(start_key, exclusive, count)
 
     async def acquire(self, name: str, ttl: float) -> Lease | None:
         async with self._lock:
@@ -221,8 +264,35 @@ class MemoryStore:
     async def release(self, lease: Lease) -> None:
         key = self._k(f"lock:{lease.name}")
         if self._live(key) == lease.token.encode():
-            self._data.pop(key, None)
-            self._expiry.pop(key, None)
+            self._drop(key)
+
+
+_C = TypeVar("_C", dict[str, bytes], builtins.set[str], "_SortedSet", "_Stream")
+
+
+class _Stream:
+    """Entries in id order; trimmed from the front in O(trimmed), read by bisection."""
+
+    def __init__(self) -> None:
+        self._ids: list[tuple[int, int]] = []
+        self._entries: list[tuple[str, dict[str, str]]] = []
+        self._head = 0  # entries before it are trimmed; compacted now and then
+
+    def append(self, entry_id: str, fields: dict[str, str]) -> None:
+        self._ids.append(_id_key(entry_id))
+        self._entries.append((entry_id, fields))
+
+    def trim_before(self, first_kept: tuple[int, int]) -> None:
+        self._head = max(self._head, bisect.bisect_left(self._ids, first_kept, lo=self._head))
+        if self._head > 1024 and self._head * 2 > len(self._ids):
+            del self._ids[:self._head], self._entries[:self._head]
+            self._head = 0
+
+    def read_from(self, start: tuple[int, int], exclusive: bool,
+                  count: int) -> list[tuple[str, dict[str, str]]]:
+        find = bisect.bisect_right if exclusive else bisect.bisect_left
+        first = find(self._ids, start, lo=self._head)
+        return [(eid, dict(f)) for eid, f in self._entries[first:first + count]]
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """The retention sweeper (G16): deletes every recording when it falls due, verifiably.
 
-One replica at a time holds the sweeper lease (store lock with expiry and a
-fence number that only grows). Each sweep:
+One replica at a time holds the sweeper lease (a store lock with expiry and a
+token; its fence number, which only grows, goes into the audit). Each sweep:
 1. reconciles the registry with the platforms (BBB getRecordings, Jibri
    directories), so due dates lost with the store come back from the
    recordings themselves;
@@ -22,22 +22,19 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import PLATFORMS, RECORDING_STATES, Metrics
-from gateway.registry import Registry
+from gateway.registry import OPEN_OBJECTIONS, Registry, register_recording
 from gateway.retention_policy import (
     DeclaredRecording,
     RegistryRow,
     after_failure,
-    decide_retention,
-    is_alerting,
     lock_ttl,
-    merge_into_row,
     plan_action,
     recording_state,
 )
@@ -47,9 +44,15 @@ from gateway.store import Lease, Store
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "retention-sweeper"
-FENCE_KEY = "retention:fence"
 SUMMARY_KEY = "retention:summary"
 _BATCH = 500
+# Reconciliation renews the lease this often (about one BBB page), so a long
+# listing stops as soon as another replica has taken over.
+LEASE_CHECK_EVERY = 100
+# An upheld objection's deletion waits this long for a running sweep's lease.
+DELETE_NOW_WAIT_SECONDS = 30.0
+
+DeletionOutcome = Literal["deleted", "failed", "held"]
 
 
 class DeletionFailed(Exception):
@@ -58,6 +61,10 @@ class DeletionFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+# What a platform may raise while it is listed: the sweep and the dry run skip it.
+SOURCE_ERRORS: tuple[type[Exception], ...] = (DeletionFailed, OSError, TimeoutError, ValueError)
 
 
 class LostLease(Exception):
@@ -71,7 +78,8 @@ class RecordingSource(Protocol):
     name: str
 
     def owns(self, row: RegistryRow) -> bool: ...
-    def listing(self) -> AsyncIterator[DeclaredRecording]: ...
+    def listing(self, *, read_only: bool = False
+                ) -> AsyncGenerator[DeclaredRecording, None]: ...
     async def delete(self, row: RegistryRow) -> list[str]: ...
     async def is_gone(self, row: RegistryRow) -> bool: ...
 
@@ -119,7 +127,10 @@ class Sweeper:
     async def sweep_if_leader(self) -> SweepResult | None:
         lease = await self.store.acquire(LOCK_NAME, self.lease_ttl)
         if lease is None:
-            return None  # another replica sweeps (G16: one at a time)
+            # Another replica sweeps (G16: one at a time); export what it found, so
+            # every replica's gauges say the same and none goes stale.
+            await self.load_gauges()
+            return None
         try:
             return await self.sweep(lease)
         finally:
@@ -127,10 +138,9 @@ class Sweeper:
 
     async def sweep(self, lease: Lease) -> SweepResult:
         started = time.perf_counter()
-        await self.store.set(FENCE_KEY, str(lease.fence).encode(), None)
         result = SweepResult()
         try:
-            await self.reconcile(result)
+            await self.reconcile(result, lease)
             await self.delete_due(lease, result)
         except LostLease:
             result.lost_lease = True
@@ -138,31 +148,32 @@ class Sweeper:
                                                      "fence": lease.fence})
         await self.update_gauges()
         self.metrics.sweep_duration.observe(time.perf_counter() - started)
-        self.metrics.last_sweep.set(self.clock.time())
         log.info("sweep done", extra={"event": "sweep_done", "count": result.deleted,
                                       "fence": lease.fence})
         return result
 
     async def _check_lease(self, lease: Lease) -> None:
-        """Fencing: stop unless this lease is still held and still the newest."""
+        """Stop unless this lease is still ours: the renew is token-checked, and a
+        newer holder (a higher fence) necessarily holds another token."""
         if not await self.store.renew(lease, self.lease_ttl):
-            raise LostLease
-        current = await self.store.get(FENCE_KEY)
-        if current is not None and int(current) > lease.fence:
             raise LostLease
 
     # --- reconciliation -------------------------------------------------------
 
-    async def reconcile(self, result: SweepResult) -> None:
+    async def reconcile(self, result: SweepResult, lease: Lease | None = None) -> None:
         """Register every recording the platforms hold, with its due date."""
         tally: Counter[tuple[str, str, str]] = Counter()
         for source in self.sources:
             try:
-                async for declared in source.listing():
-                    row = await self.register(declared)
-                    tally[(row.platform, row.purpose, recording_state(row, self.clock.time()))] += 1
-                    result.reconciled += 1
-            except (DeletionFailed, OSError, TimeoutError, ValueError) as exc:
+                async with contextlib.aclosing(source.listing()) as listing:
+                    async for declared in listing:
+                        if lease is not None and result.reconciled % LEASE_CHECK_EVERY == 0:
+                            await self._check_lease(lease)
+                        row = await self.register(declared)
+                        now = self.clock.time()
+                        tally[(row.platform, row.purpose, recording_state(row, now))] += 1
+                        result.reconciled += 1
+            except SOURCE_ERRORS as exc:
                 # A platform that cannot be listed keeps its registry rows as they are.
                 result.source_errors.append(source.name)
                 log.warning("reconcile failed", extra={"event": "reconcile_error",
@@ -172,28 +183,23 @@ class Sweeper:
 
     async def register(self, declared: DeclaredRecording) -> RegistryRow:
         """Upsert one recording; the due date never moves earlier (never early)."""
-        key = f"{declared.platform}:{declared.recording_id}"
-        existing = await self.registry.get(key)
-        decision = decide_retention(self.policy, declared, self.clock.time())
-        row = merge_into_row(existing, declared, decision)
-        if existing is None:
-            row = await self.registry.with_pending_holds(row)
-        if row != existing:
-            await self.registry.put(row)
-            if existing is None:
-                await self.audit.record(
-                    "recording_registered", row.platform, recording=row.key,
-                    purpose=row.purpose, meeting_type=row.meeting_type,
-                    meeting=self.tag(row.meeting_ref) if row.meeting_ref else None,
-                    retain_until=int(row.retain_until), source=decision.source)
-        return row
+        registration = await register_recording(self.registry, self.policy, declared,
+                                                 self.clock.time(), self.audit, self.tag)
+        return registration.row
 
     def _publish_tally(self, tally: Counter[tuple[str, str, str]]) -> None:
         self.last_counts = [
             {"platform": p, "purpose": purpose, "state": state, "count": tally.get(labels, 0)}
             for labels in _known_label_sets() for p, purpose, state in [labels]]
-        for labels in _known_label_sets():
-            self.metrics.recordings.labels(*labels).set(tally.get(labels, 0))
+        self._set_recording_gauges(self.last_counts)
+
+    def _set_recording_gauges(self, counts: Iterable[dict[str, object]]) -> None:
+        for entry in counts:
+            labels = (str(entry["platform"]), str(entry["purpose"]), str(entry["state"]))
+            if labels in _KNOWN_LABEL_SETS:
+                count = entry["count"]
+                self.metrics.recordings.labels(*labels).set(
+                    count if isinstance(count, int | float) else 0)
 
     # --- deletion -----------------------------------------------------------
 
@@ -210,27 +216,51 @@ class Sweeper:
                 await self._check_lease(lease)
                 await self._process(key, result, lease.fence)
 
+    async def delete_now(self, keys: Iterable[str]) -> SweepResult | None:
+        """Delete these recordings now if they are due (an upheld objection, G12),
+        under the sweeper lease like any sweep. None: a sweep kept the lease for
+        longer than DELETE_NOW_WAIT_SECONDS; the rows are due and it takes them."""
+        waited = 0.0
+        while (lease := await self.store.acquire(LOCK_NAME, self.lease_ttl)) is None:
+            if waited >= DELETE_NOW_WAIT_SECONDS:
+                return None
+            await asyncio.sleep(0.2)
+            waited += 0.2
+        result = SweepResult()
+        try:
+            for key in sorted(keys):
+                await self._check_lease(lease)
+                await self._process(key, result, lease.fence)
+        except LostLease:
+            result.lost_lease = True
+        finally:
+            await self.store.release(lease)
+        return result
+
     async def _process(self, key: str, result: SweepResult, fence: int) -> None:
         row = await self.registry.get(key)
         if row is None:
-            await self.store.zrem("rec:due", key)  # a damaged or orphan index entry
+            await self.registry.forget_index_entry(key)
             return
         action = plan_action(row, self.clock.time())
         if action.kind == "delete":
-            if await self.delete_row(row, reason="retention", fence=fence):
-                result.deleted += 1
-            else:
-                result.failed += 1
-        elif action.kind == "held":
-            result.held += 1
-            await self.registry.put(row)  # moves it out of the due index
+            reason = "objection_upheld" if row.forced else "retention"
+            outcome = await self.delete_row(row, reason=reason, fence=fence)
+            result.deleted += outcome == "deleted"
+            result.failed += outcome == "failed"
+            result.held += outcome == "held"
         else:
-            await self.registry.put(row)  # re-score: not due yet or backing off
+            result.held += action.kind == "held"
+            await self.registry.reindex(row)  # held: out of the due index; else re-scored
 
-    async def delete_row(self, row: RegistryRow, *, reason: str, fence: int = 0) -> bool:
+    async def delete_row(self, row: RegistryRow, *, reason: str,
+                         fence: int = 0) -> DeletionOutcome:
         """Delete one recording on its platform and verify it is gone (idempotent)."""
+        if await self.registry.holds(row.key):  # read fresh: a hold placed just now wins (G12)
+            await self.registry.reindex(row)
+            return "held"
         source = next((s for s in self.sources if s.owns(row)), None)
-        platform = row.platform if row.platform in ("bbb", "jitsi") else "bbb"
+        platform = row.platform if row.platform in PLATFORMS else "bbb"
         try:
             if source is None:
                 raise DeletionFailed("no_source")
@@ -240,10 +270,11 @@ class Sweeper:
         except (DeletionFailed, OSError, TimeoutError) as exc:
             failure = exc.reason if isinstance(exc, DeletionFailed) else type(exc).__name__
             await self._failed(row, failure, platform)
-            return False
+            return "failed"
         await self.registry.remove(row)
-        self.metrics.deletions.labels(platform=platform, result="deleted").inc()
-        self.metrics.deletions.labels(platform=platform, result="verified_gone").inc()
+        # "deleted": files removed and verified gone; "not_found": already gone.
+        result = "deleted" if removed else "not_found"
+        self.metrics.deletions.labels(platform=platform, result=result).inc()
         await self.audit.record(
             "recording_deleted", row.platform, recording=row.key, purpose=row.purpose,
             reason=reason, retain_until=int(row.retain_until), paths=len(removed),
@@ -251,7 +282,7 @@ class Sweeper:
         log.info("recording deleted", extra={"event": "recording_deleted",
                                              "platform": row.platform, "purpose": row.purpose,
                                              "reason": reason})
-        return True
+        return "deleted"
 
     async def _failed(self, row: RegistryRow, failure: str, platform: str) -> None:
         current = await self.registry.get(row.key)
@@ -268,32 +299,53 @@ class Sweeper:
     # --- gauges ---------------------------------------------------------------
 
     async def update_gauges(self) -> None:
+        """Gauges from the registry, and the summary every replica exports (G20: counts)."""
         now = self.clock.time()
         grace = float(self.policy.retention.failure_grace_seconds)
-        overdue_unprocessed = len(await self.registry.due_keys(now, 100_000))
-        failing = await self.registry.failing(now, 100_000)
-        alerting = 0
-        for key, _ in failing:
-            row = await self.registry.get(key)
-            if row is not None and is_alerting(row, now, grace):
-                alerting += 1
-        failing_keys = {k for k, _ in failing}
-        due_failing = len(failing_keys - set(await self.registry.due_keys(now, 100_000)))
-        overdue = overdue_unprocessed + due_failing
-        self.metrics.recordings_overdue.set(overdue)
-        self.metrics.deletion_failing.set(len(failing))
-        self.metrics.deletion_alerting.set(alerting)
-        next_due = await self.registry.next_due()
-        self.metrics.next_due.set(next_due if next_due is not None else 0)
-        # The officer's overview reads this from any replica (aggregate only, G20).
-        summary = {"counts": self.last_counts, "overdue": overdue, "failing": len(failing),
-                   "alerting": alerting, "next_due": next_due, "last_sweep": now}
+        due = set(await self.registry.due_keys(now, 100_000))
+        failing = {key for key, _ in await self.registry.failing(now, 100_000)}
+        # FAILING is scored by first failure: failing past the grace is one range read.
+        alerting = len(await self.registry.failing(now - grace, 100_000))
+        summary = {"counts": self.last_counts, "overdue": len(due | failing),
+                   "failing": len(failing), "alerting": alerting,
+                   "next_due": await self.registry.next_due(), "last_sweep": now,
+                   "objections_open": await self.store.zcard(OPEN_OBJECTIONS)}
         await self.store.set(SUMMARY_KEY, json.dumps(summary).encode(), None)
+        self._set_gauges(summary)
+
+    async def load_gauges(self) -> None:
+        """On a replica that does not sweep: the gauges of the last sweep, from the store."""
+        raw = await self.store.get(SUMMARY_KEY)
+        try:
+            summary = json.loads(raw) if raw else None
+        except ValueError:
+            summary = None
+        if isinstance(summary, dict):
+            summary["objections_open"] = await self.store.zcard(OPEN_OBJECTIONS)
+            self._set_gauges(summary)
+
+    def _set_gauges(self, summary: dict[str, object]) -> None:
+        def number(name: str) -> float:
+            value = summary.get(name)
+            return float(value) if isinstance(value, int | float) else 0.0
+
+        self.metrics.recordings_overdue.set(number("overdue"))
+        self.metrics.deletion_failing.set(number("failing"))
+        self.metrics.deletion_alerting.set(number("alerting"))
+        self.metrics.next_due.set(number("next_due"))
+        self.metrics.last_sweep.set(number("last_sweep"))
+        self.metrics.objections_open.set(number("objections_open"))
+        counts = summary.get("counts")
+        if isinstance(counts, list):
+            self._set_recording_gauges(c for c in counts if isinstance(c, dict))
 
 
 def _known_label_sets() -> list[tuple[str, str, str]]:
     return [(p, purpose, s) for p in PLATFORMS for purpose in (*PURPOSES, "undeclared")
             for s in RECORDING_STATES]
+
+
+_KNOWN_LABEL_SETS = frozenset(_known_label_sets())
 
 
 @contextlib.asynccontextmanager

@@ -109,3 +109,58 @@ async def test_redis_hash_writes_set_fields_and_ttl_atomically(redis_url: str) -
     assert 0 < await client.ttl("t:h") <= 100  # None kept the TTL the first write set
     await client.aclose()
     await store.close()
+
+
+async def test_emptied_containers_disappear_as_in_redis(store: Store) -> None:
+    """A key whose last member was removed is gone: it can be claimed again."""
+    await store.sadd("s", "a")
+    await store.srem("s", "a")
+    await store.zadd("z", {"a": 1.0})
+    await store.zrem("z", "a")
+    await store.hset("h", {"a": b"1"}, 60)
+    await store.hdel("h", "a")
+    for key in ("s", "z", "h"):
+        assert await store.set_nx(key, b"claimed", 60), key
+
+
+async def test_reads_of_missing_keys_create_nothing(store: Store) -> None:
+    assert await store.smembers("nothing-s") == set()
+    assert await store.zrange_by_score("nothing-z", 0, 10, 5) == []
+    assert await store.zcard("nothing-z") == 0 and await store.zscore("nothing-z", "m") is None
+    assert await store.hgetall("nothing-h") == {}
+    assert await store.xrange("nothing-x", "-", 5) == []
+    for key in ("nothing-s", "nothing-z", "nothing-h", "nothing-x"):
+        assert await store.set_nx(key, b"free", 60), key
+
+
+async def test_streams_are_trimmed_from_the_front(store: Store) -> None:
+    ids = [await store.xadd("log", {"n": str(i)}, None) for i in range(6)]
+    cut = int(ids[3].split("-")[0])
+    kept = [i for i in ids if int(i.split("-")[0]) >= cut]
+    last = await store.xadd("log", {"n": "6"}, cut)
+    assert [i for i, _ in await store.xrange("log", "-", 100)] == [*kept, last]
+    after = await store.xrange("log", "(" + kept[0], 100)
+    assert [i for i, _ in after] == [*kept[1:], last]
+
+
+async def test_memory_store_frees_expired_keys_nobody_reads_again() -> None:
+    """Abandoned login states, sessions and nonces do not pile up in memory."""
+    clock = ManualClock()
+    store = MemoryStore("t", clock)
+    for i in range(1000):
+        await store.set(f"login:{i}", b"state", 600)
+        await store.hset(f"session:{i}", {"s": b"1"}, 3600)
+    await store.set("durable", b"kept", None)
+    clock.advance(3601)
+    await store.set("one-more-write", b"x", 10)
+    assert store.key_count() == 2  # the durable key and the new one
+
+
+async def test_memory_store_keeps_a_key_rewritten_with_a_longer_ttl() -> None:
+    clock = ManualClock()
+    store = MemoryStore("t", clock)
+    await store.set("session", b"1", 10)
+    await store.set("session", b"2", 100)  # renewed: the old deadline must not remove it
+    clock.advance(11)
+    await store.set("other", b"x", None)
+    assert await store.get("session") == b"2"

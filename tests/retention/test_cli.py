@@ -80,3 +80,46 @@ async def _in_thread(func, argv):  # type: ignore[no-untyped-def]
     import asyncio
 
     return await asyncio.to_thread(func, argv)
+
+
+async def test_g16_a_legal_hold_from_the_cli_keeps_a_recording_until_released(
+        tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.registry import Registry
+    from gateway.retention_jibri import JibriSource
+    from gateway.retention_policy import RegistryRow
+
+    jibri = tmp_path / "jibri"
+    kept = session(jibri, "session_case", "feedback", age_days=20)  # due 6 days ago
+    config = policy_file(tmp_path, jibri, redis_url)
+    store = RedisStore.from_url(redis_url)
+    async for declared in JibriSource(jibri).listing():  # registered, not yet swept
+        await Registry(store).put(RegistryRow(
+            platform="jitsi", recording_id=declared.recording_id, server="",
+            meeting_ref="room", meeting_type="lesson", purpose="feedback",
+            created=declared.created or 0.0, retain_until=declared.retain_until or 0.0))
+    await store.close()
+    hold = ["hold", "add", "jitsi:session_case", "--reason", "case-2026/7", "--config", config]
+    assert await _in_thread(main, hold) == 0
+    assert "legal:case-2026/7" in capsys.readouterr().out
+    assert await _in_thread(main, ["sweep", "--config", config]) == 0
+    assert kept.exists()  # held: not deleted past its due date
+    hold[1] = "release"
+    assert await _in_thread(main, hold) == 0
+    assert await _in_thread(main, ["sweep", "--config", config]) == 0
+    assert not kept.exists()
+    store = RedisStore.from_url(redis_url)
+    entries = [e async for e in AuditLog(store, SystemClock(), 365).entries()]
+    await store.close()
+    kinds = [e["kind"] for e in entries if e.get("hold") == "legal:case-2026/7"]
+    assert kinds == ["hold_placed", "hold_released"]
+
+
+@pytest.mark.parametrize(("argv", "code"), [
+    (["hold", "add", "jitsi:nope", "--reason", "case-1"], 1),
+    (["hold", "add", "jitsi:x", "--reason", "Jan <script>"], 2),
+    (["hold", "release", "jitsi:nope", "--reason", "case-1"], 1),
+], ids=["unknown_recording", "free_text_reason", "release_unknown"])
+async def test_g16_bad_hold_commands_are_refused(tmp_path: Path, redis_url: str,
+                                                 argv: list[str], code: int) -> None:
+    config = policy_file(tmp_path, tmp_path / "jibri", redis_url)
+    assert await _in_thread(main, [*argv, "--config", config]) == code

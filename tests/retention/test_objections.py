@@ -108,6 +108,9 @@ async def test_upheld_objection_holds_then_deletes_at_once_and_pupil_sees_it(gat
                                 data={"csrf": csrf, "decision": "uphold"},
                                 allow_redirects=False)
     assert decided.status == 303
+    assert "being deleted now" in await (await client.get(decided.headers["Location"]
+                                                           + "&lang=en")).text()
+    await app[keys.ADAPTERS]["retention"]["objections"].deletions_settled()
     assert not recording.exists()  # deleted at once, not at the next sweep (G12)
     assert other_room.exists()
 
@@ -190,4 +193,5 @@ async def test_open_objection_outlives_the_audit_retention(gateway) -> None:  # 
     clock.advance(400 * DAY)  # longer than audit_retention_days
     assert [o.objection_id for o in await desk.open_objections()] == [objection.objection_id]
     await desk.decide(objection.objection_id, upheld=True, officer="p_officer")
+    await desk.deletions_settled()
     assert not recording.exists()

@@ -1,0 +1,55 @@
+"""jibri-finalize registers a recording exactly as a sweep would (G16, G20)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.audit import AuditLog
+from gateway.cli import main
+from gateway.clock import ManualClock
+from gateway.metrics import Metrics
+from gateway.pseudonym import Pseudonymiser
+from gateway.retention import build_sweeper
+from gateway.retention_jibri import JibriSource
+from gateway.retention_policy import DAY
+from gateway.store import MemoryStore
+from jitsi_hooks.finalize import finalize, inspect
+from tests.jitsi.support import jitsi_settings
+from tests.jitsi.test_finalize import session_dir
+
+
+async def test_g16_finalize_and_the_sweep_audit_the_same_recording_the_same_way(
+        tmp_path: Path) -> None:
+    settings = jitsi_settings(tmp_path)
+    clock = ManualClock(time.time())
+    store = MemoryStore("pgw", clock)
+    path = session_dir(tmp_path, room="les-7a")
+    await finalize(settings, store, inspect(str(path)), clock)
+    pseudonyms = Pseudonymiser(settings.secrets.get("gateway.pseudonym_key"))
+    audit = AuditLog(store, clock, 365)
+    sweeper = build_sweeper(settings, store=store, sources=[JibriSource(path.parent)],
+                            clock=clock, metrics=Metrics(), audit=audit,
+                            pseudonyms=pseudonyms)
+    await sweeper.sweep_if_leader()  # sees the same recording: nothing new to register
+    clock.advance(31 * DAY)  # a lesson's lecture: 30 days
+    result = await sweeper.sweep_if_leader()
+    assert result is not None and result.deleted == 1 and not path.exists()
+    entries = [e async for e in audit.entries()]
+    registered = [e for e in entries if e["kind"] == "recording_registered"]
+    deleted = [e for e in entries if e["kind"] == "recording_deleted"]
+    assert len(registered) == 1 and len(deleted) == 1
+    assert registered[0]["recording"] == deleted[0]["recording"] == "jitsi:abc_def-123"
+    assert registered[0]["meeting"] == pseudonyms.tag("meeting", "les-7a")
+    assert {"purpose", "meeting_type", "retain_until", "source"} <= set(registered[0])
+
+
+def test_g20_jibri_log_line_names_the_meeting_by_its_tag_only(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = jitsi_settings(tmp_path)
+    path = session_dir(tmp_path, room="les-geheim")
+    assert main(["jibri-finalize", str(path), "--config", settings.source]) == 0
+    out = capsys.readouterr().out
+    assert "registered abc_def-123" in out and "les-geheim" not in out

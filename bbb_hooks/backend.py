@@ -7,6 +7,7 @@ implication"). Form POSTs go on as form POSTs signed over the canonical form.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +20,10 @@ from bbb_hooks.checksum import canonical_form, sign
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.query import Params
 from bbb_hooks.servers import Server
+from gateway.fetch import FetchError, read_bounded
 
 ACCEPTED_TYPES = ("text/xml", "application/xml")
+MAX_ANSWER = 32 * 1024 * 1024  # a whole answer read at once (getMeetings of a busy server)
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
@@ -50,29 +53,34 @@ async def backend_call(http: aiohttp.ClientSession, server: Server, call: str,
         checksum = sign(call, form, server.secret, server.algorithm)
         request = http.post(URL(server.api_url(call), encoded=True),
                             data=(form + "&checksum=" + checksum).encode(),
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+                            headers={"Content-Type": "application/x-www-form-urlencoded"},
+                            allow_redirects=False)
     elif inbound is not None and inbound.body:
-        request = http.post(signed_get_url(server, call, params), data=inbound.body,
-                            headers={"Content-Type": inbound.body_type or "text/xml"})
+        # BytesIO: a large upload is sent in pieces, not handed to the loop in one write.
+        request = http.post(signed_get_url(server, call, params), data=io.BytesIO(inbound.body),
+                            headers={"Content-Type": inbound.body_type or "text/xml"},
+                            allow_redirects=False)
     else:
-        request = http.get(signed_get_url(server, call, params))
+        # Never followed: a signed URL goes to the configured server only.
+        request = http.get(signed_get_url(server, call, params), allow_redirects=False)
     try:
-        async with request as response:
-            if response.status != 200 or response.content_type not in ACCEPTED_TYPES:
-                raise ApiError("backendError", f"http_{response.status // 100}xx")
-            yield response
+        response = await request
     except (TimeoutError, aiohttp.ClientError, OSError):
         raise ApiError("backendUnavailable") from None
+    # Only the opening is translated here: an error while the caller reads the answer is
+    # the caller's to name (read_all does), and an error writing to the LMS is not the
+    # backend's fault at all (proxy._stream).
+    async with response:
+        if response.status != 200 or response.content_type not in ACCEPTED_TYPES:
+            raise ApiError("backendError", f"http_{response.status // 100}xx")
+        yield response
 
 
 async def read_all(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The whole answer, bounded (getMeetings of a busy server is a few MB at most)."""
-    body = bytearray()
     try:
-        async for chunk in response.content.iter_any():
-            body += chunk
-            if len(body) > limit:
-                raise ApiError("backendError", "too_large")
+        return await read_bounded(response, limit)
+    except FetchError:
+        raise ApiError("backendError", "too_large") from None
     except (TimeoutError, aiohttp.ClientError, OSError):
         raise ApiError("backendUnavailable") from None
-    return bytes(body)

@@ -75,11 +75,6 @@ def message_name(raw: bytes) -> str | None:
     return raw[start:end].decode("ascii", "replace")
 
 
-def wanted(raw: bytes) -> bool:
-    """Cheap pre-filter: is this one of the events the guard reacts to?"""
-    return message_name(raw) in GUARD_EVENTS
-
-
 def meeting_of(raw: bytes) -> bytes | None:
     """The internal meeting id from the envelope routing (absent on system messages)."""
     start = raw.find(_MEETING_MARK, 0, _MEETING_WINDOW)

@@ -13,11 +13,15 @@ Connection details (ACL user and password, TLS for `rediss://`, unix sockets)
 come from the same URL redis-py reads (`redis.connection.parse_url`). Liveness:
 TCP keepalive, and a PING when the bus has been quiet for `health_interval`
 seconds; no answer within another interval counts as a lost connection.
+Connecting (TCP, TLS, AUTH, SETNAME, SUBSCRIBE) must finish within
+`connect_timeout` seconds: a Redis that accepts the connection and never
+answers must not hold the guard while this replica keeps the lead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import time
@@ -28,6 +32,7 @@ import hiredis
 from redis.connection import SSLConnection, parse_url
 
 READ_SIZE = 1 << 18  # one read takes everything the kernel buffered, up to 256 KiB
+CONNECT_TIMEOUT = 5.0
 
 
 class BusLost(ConnectionError):
@@ -46,11 +51,25 @@ def pack(*args: str | bytes) -> bytes:
 class _Link:
     """One authenticated, named RESP connection to BBB's Redis."""
 
-    def __init__(self, url: str, client_name: str) -> None:
-        self.url, self.client_name = url, client_name
+    def __init__(self, url: str, client_name: str,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.url, self.client_name, self.connect_timeout = url, client_name, connect_timeout
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._parser = hiredis.Reader()
+
+    @contextlib.asynccontextmanager
+    async def _connecting(self) -> AsyncIterator[None]:
+        """Bound a whole connect, hello replies included; BusLost when it takes too long."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                yield
+        except TimeoutError:
+            self._drop()
+            raise BusLost(f"connect: no answer within {self.connect_timeout:g} s") from None
+        except BusLost:
+            self._drop()  # a half-open link must not be used by the next publish
+            raise
 
     async def _open(self, first: bytes = b"") -> int:
         """Connect and send AUTH, CLIENT SETNAME and `first`; the number of hello replies."""
@@ -117,20 +136,22 @@ class BusReader(_Link):
     """SUBSCRIBE to `channels` and yield (seen, messages) for every socket read."""
 
     def __init__(self, url: str, channels: tuple[str, ...], client_name: str,
-                 health_interval: float = 15.0) -> None:
-        super().__init__(url, client_name)
+                 health_interval: float = 15.0,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        super().__init__(url, client_name, connect_timeout)
         self.channels, self.health_interval = channels, health_interval
 
     async def connect(self) -> None:
         """Connect, authenticate, name the client and subscribe; BusLost on failure."""
-        hello = await self._open(pack("SUBSCRIBE", *self.channels))
-        confirmed = 0
-        while confirmed < len(self.channels):
-            for reply in (await self._replies())[1]:
-                if hello:
-                    hello -= 1
-                elif isinstance(reply, list) and reply[:1] == [b"subscribe"]:
-                    confirmed += 1
+        async with self._connecting():
+            hello = await self._open(pack("SUBSCRIBE", *self.channels))
+            confirmed = 0
+            while confirmed < len(self.channels):
+                for reply in (await self._replies())[1]:
+                    if hello:
+                        hello -= 1
+                    elif isinstance(reply, list) and reply[:1] == [b"subscribe"]:
+                        confirmed += 1
 
     async def batches(self) -> AsyncIterator[tuple[float, list[bytes]]]:
         """Forever: the time a read arrived and the published payloads it carried."""
@@ -160,15 +181,17 @@ class BusPublisher(_Link):
     decision; a reaction publishes up to a few dozen commands (bench/guard_bus.py).
     """
 
-    def __init__(self, url: str, client_name: str, timeout: float = 5.0) -> None:
-        super().__init__(url, client_name)
+    def __init__(self, url: str, client_name: str, timeout: float = 5.0,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        super().__init__(url, client_name, connect_timeout)
         self.timeout = timeout
         self._lock = asyncio.Lock()  # the page handler may publish while the bus loop does
 
     async def connect(self) -> None:
-        hello = await self._open()
-        while hello:
-            hello -= len((await self._replies())[1])
+        async with self._connecting():
+            hello = await self._open()
+            while hello:
+                hello -= len((await self._replies())[1])
 
     async def publish(self, channel: str, payloads: list[str]) -> None:
         async with self._lock:

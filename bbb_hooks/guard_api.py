@@ -10,21 +10,29 @@ Announcements on BBB 3.0 go through the checksummed `sendChatMessage` call
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET  # types only; parsing goes through bbb_hooks.xml
 from dataclasses import dataclass
 
 import aiohttp
-from yarl import URL
 
 from bbb_hooks import xml
-from bbb_hooks.checksum import java_urlencode
+from bbb_hooks.backend import MAX_ANSWER, backend_call, read_all
+from bbb_hooks.inbound import ApiError
+from bbb_hooks.query import Params
 from bbb_hooks.servers import Server
+
+log = logging.getLogger(__name__)
 
 CHAT_SENDER = "Privacy"
 
 
 class ApiUnavailable(Exception):
     """A BBB server that did not answer, or answered something unusable."""
+
+    def __init__(self, server: str, reason: str, message_key: str | None = None) -> None:
+        super().__init__(f"{server}: {reason}")
+        self.message_key = message_key  # BBB's own, when it answered FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,33 +89,42 @@ def parse_meeting(server: str, node: ET.Element) -> ApiMeeting:
 
 
 async def _call(http: aiohttp.ClientSession, server: Server, call: str,
-                params: dict[str, str]) -> ET.Element:
-    query = "&".join(f"{k}={java_urlencode(v)}" for k, v in params.items())
-    # encoded=True: the bytes signed are the bytes sent (yarl would re-quote `'`).
-    url = URL(server.signed_url(call, query), encoded=True)
+                params: Params) -> ET.Element:
+    """One signed call (bbb_hooks.backend, as the proxy makes them), its answer bounded."""
     try:
-        async with http.get(url, allow_redirects=False) as resp:
-            body = await resp.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ApiUnavailable(f"{server.name}: {exc.__class__.__name__}") from None
+        async with backend_call(http, server, call, params) as resp:
+            body = await read_all(resp, MAX_ANSWER)
+    except ApiError as exc:
+        raise ApiUnavailable(server.name, exc.reason) from None
     try:
         root = xml.parse(body)
     except xml.BrokenXML as exc:
-        raise ApiUnavailable(f"{server.name}: {exc}") from None
+        raise ApiUnavailable(server.name, str(exc)) from None
     if not xml.succeeded(root):
-        raise ApiUnavailable(f"{server.name}: {xml.text(root, 'messageKey') or 'FAILED'}")
+        key = xml.text(root, "messageKey") or "FAILED"
+        raise ApiUnavailable(server.name, key, key)
     return root
 
 
 async def running_meetings(http: aiohttp.ClientSession, server: Server) -> list[ApiMeeting]:
-    """Every meeting on `server`; those recording now are re-read with getMeetingInfo."""
-    root = await _call(http, server, "getMeetings", {})
-    meetings = [parse_meeting(server.name, node) for node in root.findall("meetings/meeting")]
+    """Every meeting on `server`; those recording now are re-read with getMeetingInfo.
+
+    Each re-read stands alone (G10): a meeting that ended in between (BBB says
+    notFound) is left out, one that cannot be re-read keeps what getMeetings
+    said; the other recording meetings are guarded either way.
+    """
+    root = await _call(http, server, "getMeetings", ())
     out = []
-    for meeting in meetings:
+    for node in root.findall("meetings/meeting"):
+        meeting = parse_meeting(server.name, node)
         if meeting.recording:
-            info = await _call(http, server, "getMeetingInfo", {"meetingID": meeting.meeting_id})
-            meeting = parse_meeting(server.name, info)
+            try:
+                meeting = await live_meeting(http, server, meeting.meeting_id)
+            except ApiUnavailable as exc:
+                log.warning("bbb guard: a recording meeting could not be re-read",
+                            extra={"server": server.name, "reason": str(exc)})
+                if exc.message_key == "notFound":
+                    continue  # it ended meanwhile: nothing left to guard
         out.append(meeting)
     return out
 
@@ -116,11 +133,11 @@ async def live_meeting(http: aiohttp.ClientSession, server: Server,
                        meeting_id: str) -> ApiMeeting:
     """One running meeting as getMeetingInfo reports it now."""
     return parse_meeting(server.name, await _call(http, server, "getMeetingInfo",
-                                                  {"meetingID": meeting_id}))
+                                                  (("meetingID", meeting_id),)))
 
 
 async def send_chat(http: aiohttp.ClientSession, server: Server, meeting_id: str,
                     message: str) -> None:
     """Post a public chat message through bbb-web (BBB 3.0 `sendChatMessage`)."""
     await _call(http, server, "sendChatMessage",
-                {"meetingID": meeting_id, "message": message, "userName": CHAT_SENDER})
+                (("meetingID", meeting_id), ("message", message), ("userName", CHAT_SENDER)))

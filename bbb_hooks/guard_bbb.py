@@ -11,24 +11,19 @@ On every (re)connect it subscribes first, then rebuilds its state from the
 API and re-applies the guard to every meeting recording right now, so an
 event missed while it was away cannot leave a pupil on screen.
 
-Store keys (under the store prefix):
-- `guard:bbb:purpose:<sha256(meetingID)>` hash {purpose, approval_reference}:
-  the purpose a teacher declared (bbb_hooks/guard_page.py), TTL 7 days;
-- `guard:bbb:meeting:<internalMeetingID>` hash {locks, locks_before, announced,
-  active_purpose}: what a restarted gateway needs to restore locks exactly.
+Per-meeting state and the store keys it keeps: bbb_hooks/guard_state.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import cast
+from typing import Any
 
 import aiohttp
 from redis.exceptions import RedisError
@@ -41,52 +36,43 @@ from bbb_hooks.guard_state import (
     Runtime,
     fields_from_locks,
     from_api,
+    load_meeting,
+    load_purpose,
     locks_from_fields,
-    locks_json,
-    locks_load,
     new_runtime,
+    objection_url,
+    persist,
+    save_purpose,
     translate,
 )
-from bbb_hooks.meetings import (
-    add_recording_purpose,
-    meeting_by_internal_id,
-    meeting_info,
-    record_ttl,
-)
+from bbb_hooks.meetings import meeting_info
 from bbb_hooks.servers import Server
 from gateway import guard
 from gateway.audit import AuditLog
 from gateway.guard_texts import PUBLIC_TELL
 from gateway.metrics import Metrics
 from gateway.pseudonym import Pseudonymiser
-from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
+from gateway.settings import Policy, PurposeName
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
 
-PURPOSE_PREFIX = "guard:bbb:purpose:"
-MEETING_PREFIX = "guard:bbb:meeting:"
-PURPOSE_TTL = 7 * 86400.0
-MEETING_TTL = 2 * 86400.0
 TELL_INTERVAL = 10.0  # seconds between two public "a camera was switched off" notes
-META_TYPE = "privacy-meeting-type"  # gateway/bbb_policy.py META_MEETING_TYPE, lower-cased
-def purpose_key(meeting_id: str) -> str:
-    return PURPOSE_PREFIX + hashlib.sha256(meeting_id.encode()).hexdigest()
 
 
 class BusGuard:
     def __init__(self, *, policy: Policy, store: Store, metrics: Metrics, audit: AuditLog,
                  pseudonyms: Pseudonymiser, http: aiohttp.ClientSession,
-                 servers: Sequence[Server], redis_url: str,
+                 servers: Sequence[Server], redis_url: str, record_ttl: float,
                  leadership: Leadership | None = None) -> None:
         self.policy, self.store, self.metrics = policy, store, metrics
         self.audit, self.pseudonyms, self.http = audit, pseudonyms, http
         self.servers = {s.name: s for s in servers}
-        self.redis_url = redis_url
+        self.redis_url, self.record_ttl = redis_url, record_ttl  # record_ttl: the proxy's
+        self.public_url = policy.gateway.public_url
         self.meetings: dict[str, Runtime] = {}
         self.connected = False
         self.api_chat = tuple(int(x) for x in policy.bbb.bbb_version.split(".")) >= (3, 0)
-        self._told: dict[tuple[str, str], float] = {}
         self._chat: asyncio.Queue[tuple[Runtime, str]] = asyncio.Queue()
         self._pub: BusPublisher | None = None
         self.leadership = leadership or Leadership(store)
@@ -160,30 +146,32 @@ class BusGuard:
         rt = self.meetings.get(meeting_id)
         if rt is None:
             rt = self.meetings[meeting_id] = new_runtime(
-                meeting_id, self.policy.bbb.default_meeting_type)
-            await self._load_meeting(rt)
+                meeting_id, self.policy.bbb.default_meeting_type, self.public_url)
+            await load_meeting(self.store, self.policy, rt)
         for event in translate(rt, msg):
             await self.apply(rt, event, seen)
 
     async def _created(self, msg: codec.BusMessage) -> None:
-        props = msg.body.get("props", {})
-        meeting = props.get("meetingProp", {}) if isinstance(props, dict) else {}
-        internal = meeting.get("intId") if isinstance(meeting, dict) else None
+        props = _mapping(msg.body, "props")
+        meeting = _mapping(props, "meetingProp")
+        internal = meeting.get("intId")
         if not isinstance(internal, str):
             return
-        rt = new_runtime(internal, self.policy.bbb.default_meeting_type)
+        rt = new_runtime(internal, self.policy.bbb.default_meeting_type, self.public_url)
         rt.external_id = str(meeting.get("extId", ""))
         locks = props.get("lockSettingsProps")
         if isinstance(locks, dict):
             rt.state = replace(rt.state, locks=locks_from_fields(locks))
-        metadata = props.get("metadataProp", {}).get("metadata", {})
         self.meetings[internal] = rt
-        await self._load_meeting(rt, metadata if isinstance(metadata, dict) else {})
+        # Any part may be null or missing (a meeting without metadata): never a crash
+        # that would restart the whole leader cycle.
+        await load_meeting(self.store, self.policy, rt,
+                           _mapping(_mapping(props, "metadataProp"), "metadata"))
 
     async def apply(self, rt: Runtime, event: guard.Event, seen: float) -> tuple[guard.Action, ...]:
         """Run one event through the engine and carry out its actions."""
         if isinstance(event, guard.RecordingStarted | guard.Reconcile):
-            await self._load_purpose(rt)
+            await load_purpose(self.store, rt)
         before = rt.state
         rt.state, actions = guard.step(self.policy, rt.state, event)
         if actions:
@@ -255,9 +243,9 @@ class BusGuard:
                 return f"{nl}\n{en}"
             case guard.TellParticipant(key=key, nl=nl, en=en):
                 now = time.monotonic()
-                if now - self._told.get((rt.internal_id, key), -1e9) < TELL_INTERVAL:
+                if now - rt.told.get(key, -1e9) < TELL_INTERVAL:
                     return ""
-                self._told[(rt.internal_id, key)] = now
+                rt.told[key] = now
                 nl, en = PUBLIC_TELL.get(key, (nl, en))
                 return f"{nl}\n{en}"
         return None
@@ -283,20 +271,7 @@ class BusGuard:
         if isinstance(event, guard.CameraStarted | guard.MicOpened) and actions:
             kind = "camera" if isinstance(event, guard.CameraStarted) else "microphone"
             self.metrics.guard_violations.labels(platform="bbb", kind=kind).inc()
-        key = MEETING_PREFIX + rt.internal_id
-        if isinstance(event, guard.LocksChanged):
-            await self.store.hset(key, {"locks": locks_json(rt.state.locks)}, MEETING_TTL)
-        elif isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording:
-            if rt.state.active_purpose:  # retention and distribution follow it (G14, G16)
-                await add_recording_purpose(self.store, rt.internal_id, rt.state.active_purpose,
-                                            record_ttl(self.policy))
-            await self.store.hset(key, {
-                "locks": locks_json(rt.state.locks),
-                "locks_before": locks_json(rt.state.locks_before),
-                "announced": b"1", "active_purpose": (rt.state.active_purpose or "").encode(),
-            }, MEETING_TTL)
-        elif isinstance(event, guard.RecordingStopped) and before.recording:
-            await self.store.hdel(key, "locks_before", "announced", "active_purpose")
+        await persist(self.store, rt, before, event, self.record_ttl)
         if isinstance(event, guard.RecordingStarted | guard.RecordingStopped) and (
                 before.recording != rt.state.recording):
             await self._audit(rt, before, event, actions)
@@ -312,38 +287,11 @@ class BusGuard:
             purpose=purpose or "undeclared", meeting_type=rt.state.meeting_type,
             actions=",".join(type(a).__name__ for a in actions), stopped_by_guard=stopped)
 
-    # ---- what the gateway knows about a meeting ----------------------------------
-    async def _load_meeting(self, rt: Runtime, metadata: dict[str, str] | None = None) -> None:
-        record = await meeting_by_internal_id(self.store, rt.internal_id)
-        meeting_type: str = self.policy.bbb.default_meeting_type
-        if record is not None:
-            meeting_type, rt.server = record.meeting_type, rt.server or record.server
-            rt.external_id = rt.external_id or record.meeting_id
-        elif metadata and metadata.get(META_TYPE) in MEETING_TYPES:
-            meeting_type = metadata[META_TYPE]
-        rt.state = replace(rt.state, meeting_type=cast(MeetingTypeName, meeting_type))
-        saved = await self.store.hgetall(MEETING_PREFIX + rt.internal_id)
-        if saved:
-            rt.state = replace(
-                rt.state, locks=locks_load(saved.get("locks")) or rt.state.locks,
-                locks_before=locks_load(saved.get("locks_before")),
-                announced=saved.get("announced") == b"1",
-                active_purpose=_purpose(saved.get("active_purpose", b"").decode()))
-
-    async def _load_purpose(self, rt: Runtime) -> None:
-        if not rt.external_id:
-            return
-        saved = await self.store.hgetall(purpose_key(rt.external_id))
-        purpose = _purpose(saved.get("purpose", b"").decode())
-        ref = saved.get("approval_reference", b"").decode() or None
-        rt.state = replace(rt.state, purpose=purpose, approval_reference=ref)
-
+    # ---- a purpose declared on the page (bbb_hooks/guard_page.py) ---------------------
     async def declare_purpose(self, meeting_id: str, purpose: PurposeName,
                               reference: str | None) -> None:
         """Store a declared purpose and announce it in the meeting (G8, G11), on any replica."""
-        await self.store.hset(purpose_key(meeting_id), {
-            "purpose": purpose.encode(), "approval_reference": (reference or "").encode()},
-            PURPOSE_TTL)
+        await save_purpose(self.store, meeting_id, purpose, reference)
         rt = next((m for m in self.meetings.values() if m.external_id == meeting_id), None)
         if rt is not None and self.leadership.leading():
             await self.apply(rt, guard.PurposeDeclared(purpose, reference), time.perf_counter())
@@ -361,8 +309,9 @@ class BusGuard:
             return
         try:
             live = await guard_api.live_meeting(self.http, server, meeting_id)
-            state = guard.MeetingState(meeting_type=record.meeting_type,
-                                       recording=live.recording)
+            state = guard.MeetingState(
+                meeting_type=record.meeting_type, recording=live.recording,
+                objection_url=objection_url(self.public_url, record.internal_meeting_id))
             for action in guard.decide(self.policy, state,
                                        guard.PurposeDeclared(purpose, reference)):
                 if isinstance(action, guard.Announce | guard.TellTeacher):
@@ -389,15 +338,14 @@ class BusGuard:
         previous = self.meetings.get(meeting.internal_id)
         rt = from_api(meeting, self.policy.bbb.default_meeting_type,
                       previous.state.locks if previous else guard.Locks(lock_on_join=False),
-                      previous)
-        if previous is None:
-            rt.state = replace(rt.state, announced=False, locks_before=None)
-        await self._load_meeting(rt, meeting.metadata)
-        rt.state = replace(rt.state, recording=meeting.recording)
+                      previous, self.public_url)
+        await load_meeting(self.store, self.policy, rt, meeting.metadata)
         self.meetings[meeting.internal_id] = rt
         if meeting.recording:
             await self.apply(rt, guard.Reconcile(), time.perf_counter())
 
 
-def _purpose(value: str) -> PurposeName | None:
-    return value if value in PURPOSES else None
+def _mapping(parent: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """`parent[name]` when it is a JSON object, else an empty one (null, absent, other)."""
+    value = parent.get(name)
+    return value if isinstance(value, dict) else {}

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
@@ -90,9 +91,11 @@ class Leadership:
         while True:
             done, _ = await asyncio.wait({task}, timeout=self.renew_every)
             if done:
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("bbb guard failed while leading", extra={
-                        "reason": type(task.exception()).__name__})
+                failure = None if task.cancelled() else task.exception()
+                if failure is not None:
+                    log.error("bbb guard failed while leading", exc_info=failure, extra={
+                        "reason": type(failure).__name__,
+                        "exception_class": _class_name(failure), "step": failing_step(failure)})
                 return
             sent = time.monotonic()
             renewed: bool | None = None
@@ -106,3 +109,21 @@ class Leadership:
                 log.warning("bbb guard lost the lead", extra={"reason": reason,
                                                               "fence": lease.fence})
                 return
+
+
+def _class_name(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+def failing_step(exc: BaseException) -> str:
+    """The innermost function of the gateway's own code the exception passed through.
+
+    The JSON log line carries no traceback (gateway/logs.py), so this names where the
+    leader's work died: `bbb_hooks.guard_bbb._created`, not just `AttributeError`.
+    """
+    step = "unknown"
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.split(".")[0] in ("bbb_hooks", "gateway"):
+            step = f"{module}.{frame.f_code.co_name}"
+    return step

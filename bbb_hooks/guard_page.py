@@ -5,23 +5,22 @@
 in `cleanup_ctx`, adds a readiness check and the page
 `/meetings/bbb/{meeting_id}/purpose` where a teacher declares the purpose of
 the next recording (stored under `guard:bbb:purpose:<sha256(meetingID)>`,
-see bbb_hooks/guard_bbb.py). `approved_exception` needs the privacy officer's
-approval reference.
+see bbb_hooks/guard_state.py). `approved_exception` needs a reference the
+privacy officer registered (gateway/approvals.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
-from bbb_hooks.guard_bbb import PURPOSE_TTL, BusGuard, purpose_key
-from bbb_hooks.meetings import is_moderator, meeting_info
-from bbb_hooks.servers import ServerPool
+from bbb_hooks.guard_bbb import BusGuard
+from bbb_hooks.guard_state import purpose_key, save_purpose
+from bbb_hooks.meetings import MeetingRecord, is_moderator, meeting_info
 from gateway import approvals, i18n, keys
 from gateway.errors import Forbidden, NotFound
 from gateway.login import login_url
@@ -29,8 +28,10 @@ from gateway.sessions import Session, current_session
 from gateway.settings import PURPOSES, PurposeName
 from gateway.web import redirect, render
 
+if TYPE_CHECKING:
+    from bbb_hooks.proxy import BBBProxy
+
 GUARD = web.AppKey("bbb_guard", BusGuard)
-_REFERENCE = re.compile(r"[A-Za-z0-9 ._/\-]{1,64}")
 
 i18n.register({
     "guard.purpose.title": {"nl": "Doel van de opname", "en": "Purpose of the recording"},
@@ -86,11 +87,12 @@ def setup(app: web.Application) -> None:
 
 async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
+    proxy: BBBProxy = app[keys.ADAPTERS]["bbb"]  # set up first (gateway/app.py _adapters)
     guard = BusGuard(
         policy=settings.policy, store=app[keys.STORE], metrics=app[keys.METRICS],
         audit=app[keys.AUDIT], pseudonyms=app[keys.PSEUDONYMS], http=app[keys.HTTP],
-        servers=ServerPool.from_settings(settings, app[keys.STORE], 86400).servers,
-        redis_url=settings.secrets.get("bbb.redis_url").decode())
+        servers=proxy.pool.servers, redis_url=settings.secrets.get("bbb.redis_url").decode(),
+        record_ttl=proxy.record_ttl)
     app[GUARD] = guard
     app[keys.ADAPTERS]["guard_bbb"] = guard
 
@@ -106,7 +108,8 @@ async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-async def _teacher(request: web.Request) -> Session | web.Response:
+async def _teacher(request: web.Request) -> tuple[Session, MeetingRecord] | web.Response:
+    """The logged-in teacher who moderates this meeting, and the meeting's record."""
     session = await current_session(request)
     if session is None:
         return redirect(login_url(request.path))
@@ -115,19 +118,17 @@ async def _teacher(request: web.Request) -> Session | web.Response:
     # G11, G19: only a teacher who moderates this meeting (joined it as MODERATOR
     # through the school login) decides what its recording is for.
     meeting_id = request.match_info["meeting_id"]
-    if await meeting_info(request.app[keys.STORE], meeting_id) is None:
-        raise UnknownMeeting("unknown_meeting")
-    if not await is_moderator(request.app[keys.STORE], meeting_id, session.person):
-        raise NotTeacher("not_moderator")
-    return session
-
-
-async def _context(request: web.Request) -> dict[str, Any]:
-    policy = request.app[keys.SETTINGS].policy
-    meeting_id = request.match_info["meeting_id"]
     record = await meeting_info(request.app[keys.STORE], meeting_id)
     if record is None:
         raise UnknownMeeting("unknown_meeting")
+    if not await is_moderator(request.app[keys.STORE], meeting_id, session.person):
+        raise NotTeacher("not_moderator")
+    return session, record
+
+
+async def _context(request: web.Request, record: MeetingRecord) -> dict[str, Any]:
+    policy = request.app[keys.SETTINGS].policy
+    meeting_id = record.meeting_id
     saved = await request.app[keys.STORE].hgetall(purpose_key(meeting_id))
     lang = i18n.language(request)
     purposes = [{"name": name, "days": rules.retention_days,
@@ -144,14 +145,15 @@ async def purpose_page(request: web.Request) -> web.StreamResponse:
     who = await _teacher(request)
     if isinstance(who, web.Response):
         return who
-    return await render(request, "guard_purpose.html", await _context(request))
+    return await render(request, "guard_purpose.html", await _context(request, who[1]))
 
 
 async def purpose_submit(request: web.Request) -> web.StreamResponse:
     who = await _teacher(request)
     if isinstance(who, web.Response):
         return who
-    ctx = await _context(request)
+    session, record = who
+    ctx = await _context(request, record)
     if not ctx["recording_allowed"]:
         return await render(request, "guard_purpose.html", ctx, status=409)  # G3
     form = await request.post()
@@ -164,23 +166,21 @@ async def purpose_submit(request: web.Request) -> web.StreamResponse:
     elif "teacher" not in policy.purposes[purpose].may_start:
         error = "guard.purpose.not_yours"
     elif policy.purposes[purpose].needs_approval_reference and not (
-            _REFERENCE.fullmatch(reference)
-            and await approvals.is_registered(request.app, reference)):
+            await approvals.is_registered(request.app, reference)):
         error = "guard.purpose.needs_reference"  # G11: a reference the officer registered
     if error:
         ctx.update(error=error, current=purpose, reference=reference)
         return await render(request, "guard_purpose.html", ctx, status=400)
     chosen = cast(PurposeName, purpose)
     ref = reference if policy.purposes[chosen].needs_approval_reference else None
-    meeting_id = request.match_info["meeting_id"]
+    meeting_id = record.meeting_id
     guard = request.app.get(GUARD)
     if guard is not None:
         await guard.declare_purpose(meeting_id, chosen, ref)
     else:
-        await request.app[keys.STORE].hset(purpose_key(meeting_id), {
-            "purpose": chosen.encode(), "approval_reference": (ref or "").encode()}, PURPOSE_TTL)
+        await save_purpose(request.app[keys.STORE], meeting_id, chosen, ref)
     await request.app[keys.AUDIT].record(
-        "guard_action", "bbb", action="purpose_declared", purpose=chosen, by=who.person,
+        "guard_action", "bbb", action="purpose_declared", purpose=chosen, by=session.person,
         meeting=request.app[keys.PSEUDONYMS].tag("bbb-meeting", meeting_id))
     ctx.update(saved=True, saved_label=chosen.replace("_", " "), current=chosen,
                reference=ref or "")

@@ -6,22 +6,38 @@ VIEWER a pupil and `guest=true` a guest. The gateway's join forces pupils to
 VIEWER (gateway/bbb_policy.py), so a viewer is protected even when the
 account was staff: the guard errs towards silence (G10). Lock settings keep
 every BBB field so the restore after a recording is exact.
+
+What the guard keeps in the store (under the store prefix) is read and
+written here too:
+- `guard:bbb:purpose:<sha256(meetingID)>` hash {purpose, approval_reference}:
+  the purpose a teacher declared (bbb_hooks/guard_page.py), TTL 7 days;
+- `guard:bbb:meeting:<internalMeetingID>` hash {locks, locks_before, announced,
+  active_purpose}: what a restarted gateway needs to restore locks exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
+from urllib.parse import quote
 
 from bbb_hooks.bus_codec import CREATE_LOCK_NAMES, LOCK_FIELDS, BusMessage
 from bbb_hooks.guard_api import ApiMeeting
+from bbb_hooks.meetings import add_recording_purpose, meeting_by_internal_id
 from gateway import guard
-from gateway.settings import MeetingTypeName, Role
+from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName, Role
+from gateway.store import Store
 
 _ENGINE_LOCKS = ("disableCam", "disableMic", "lockOnJoin")
 API_STREAM = "api"  # a camera known only from getMeetingInfo's hasVideo
+PURPOSE_PREFIX = "guard:bbb:purpose:"
+MEETING_PREFIX = "guard:bbb:meeting:"
+PURPOSE_TTL = 7 * 86400.0
+MEETING_TTL = 2 * 86400.0
+META_TYPE = "privacy-meeting-type"  # gateway/bbb_policy.py META_MEETING_TYPE, lower-cased
 
 
 @dataclass
@@ -33,6 +49,8 @@ class Runtime:
     external_id: str = ""
     server: str | None = None
     cams: dict[str, set[str]] = field(default_factory=dict)
+    # When each public note (TellParticipant key) was last posted: it goes with the meeting.
+    told: dict[str, float] = field(default_factory=dict)
 
     def commander(self) -> str | None:
         """A moderator's internal id: akka ejects a requester without permission."""
@@ -44,8 +62,19 @@ class Runtime:
         return tuple(p.id for p in self.state.participants if p.moderator)
 
 
-def new_runtime(internal_id: str, meeting_type: MeetingTypeName) -> Runtime:
-    return Runtime(internal_id=internal_id, state=guard.MeetingState(meeting_type=meeting_type))
+def objection_url(public_url: str, internal_id: str) -> str:
+    """Where a participant objects to this meeting's recording (G12).
+
+    The retention registry knows a BBB recording by its internal meeting id
+    (gateway/objections_web.py reads `platform` and `meeting`).
+    """
+    meeting = quote(internal_id, safe="")
+    return f"{public_url.rstrip('/')}/objections/new?platform=bbb&meeting={meeting}"
+
+
+def new_runtime(internal_id: str, meeting_type: MeetingTypeName, public_url: str) -> Runtime:
+    return Runtime(internal_id=internal_id, state=guard.MeetingState(
+        meeting_type=meeting_type, objection_url=objection_url(public_url, internal_id)))
 
 
 def locks_from_fields(fields: Mapping[str, Any]) -> guard.Locks:
@@ -86,17 +115,18 @@ def gateway_role(bbb_role: object, guest: object) -> Role:
 
 
 def from_api(meeting: ApiMeeting, meeting_type: MeetingTypeName, locks: guard.Locks,
-             previous: Runtime | None) -> Runtime:
+             previous: Runtime | None, public_url: str) -> Runtime:
     """A runtime rebuilt from getMeetingInfo (what BBB says now, not what we remembered)."""
     people = tuple(guard.Participant(
         id=a.user_id, role=gateway_role("MODERATOR" if a.moderator else "VIEWER", a.guest),
         camera_on=a.has_video, mic_open=a.in_voice,  # mute state unknown: assume open
         presenter=a.presenter, moderator=a.moderator) for a in meeting.attendees)
-    base = previous.state if previous else guard.MeetingState(meeting_type=meeting_type)
+    base = previous.state if previous else new_runtime(
+        meeting.internal_id, meeting_type, public_url).state
     state = replace(base, meeting_type=meeting_type, recording=meeting.recording,
                     participants=people, locks=locks)
     return Runtime(internal_id=meeting.internal_id, state=state, external_id=meeting.meeting_id,
-                   server=meeting.server,
+                   server=meeting.server, told=previous.told if previous else {},
                    cams={a.user_id: {API_STREAM} for a in meeting.attendees if a.has_video})
 
 
@@ -178,3 +208,68 @@ def _flags(rt: Runtime, name: str, body: Mapping[str, Any]) -> None:
     elif name == "UserRoleChangedEvtMsg" and isinstance(body.get("userId"), str):
         # A promoted pupil stays a pupil for the guard; only who may command changes.
         _set_flags(rt, body["userId"], moderator=body.get("role") == "MODERATOR")
+
+
+# ---- the store: what the gateway knows and keeps about a meeting ------------------
+def purpose_key(meeting_id: str) -> str:
+    return PURPOSE_PREFIX + hashlib.sha256(meeting_id.encode()).hexdigest()
+
+
+def _purpose(value: str) -> PurposeName | None:
+    return value if value in PURPOSES else None
+
+
+async def load_meeting(store: Store, policy: Policy, rt: Runtime,
+                       metadata: Mapping[str, Any] | None = None) -> None:
+    """Meeting type (the gateway's record, else BBB metadata) and the saved lock bookkeeping."""
+    record = await meeting_by_internal_id(store, rt.internal_id)
+    meeting_type: str = policy.bbb.default_meeting_type
+    if record is not None:
+        meeting_type, rt.server = record.meeting_type, rt.server or record.server
+        rt.external_id = rt.external_id or record.meeting_id
+    elif metadata and metadata.get(META_TYPE) in MEETING_TYPES:
+        meeting_type = metadata[META_TYPE]
+    rt.state = replace(rt.state, meeting_type=cast(MeetingTypeName, meeting_type))
+    saved = await store.hgetall(MEETING_PREFIX + rt.internal_id)
+    if saved:
+        rt.state = replace(
+            rt.state, locks=locks_load(saved.get("locks")) or rt.state.locks,
+            locks_before=locks_load(saved.get("locks_before")),
+            announced=saved.get("announced") == b"1",
+            active_purpose=_purpose(saved.get("active_purpose", b"").decode()))
+
+
+async def load_purpose(store: Store, rt: Runtime) -> None:
+    """The purpose a teacher declared for this meeting (G11), if any."""
+    if not rt.external_id:
+        return
+    saved = await store.hgetall(purpose_key(rt.external_id))
+    purpose = _purpose(saved.get("purpose", b"").decode())
+    ref = saved.get("approval_reference", b"").decode() or None
+    rt.state = replace(rt.state, purpose=purpose, approval_reference=ref)
+
+
+async def save_purpose(store: Store, meeting_id: str, purpose: PurposeName,
+                       reference: str | None) -> None:
+    await store.hset(purpose_key(meeting_id), {
+        "purpose": purpose.encode(), "approval_reference": (reference or "").encode()},
+        PURPOSE_TTL)
+
+
+async def persist(store: Store, rt: Runtime, before: guard.MeetingState, event: guard.Event,
+                  record_ttl: float) -> None:
+    """Keep what a restarted gateway needs to restore locks exactly, and the purpose."""
+    key = MEETING_PREFIX + rt.internal_id
+    if isinstance(event, guard.LocksChanged):
+        await store.hset(key, {"locks": locks_json(rt.state.locks)}, MEETING_TTL)
+    elif isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording:
+        if rt.state.active_purpose:  # retention and distribution follow it (G14, G16)
+            await add_recording_purpose(store, rt.internal_id, rt.state.active_purpose,
+                                        record_ttl)
+        await store.hset(key, {
+            "locks": locks_json(rt.state.locks),
+            "locks_before": locks_json(rt.state.locks_before),
+            "announced": b"1", "active_purpose": (rt.state.active_purpose or "").encode(),
+        }, MEETING_TTL)
+    elif isinstance(event, guard.RecordingStopped) and before.recording:
+        await store.hdel(key, "locks_before", "announced", "active_purpose")

@@ -61,9 +61,7 @@ async def read_request(request: web.Request, verifier: Verifier, max_body: int) 
     body_type = ""
     form_params: Params = ()
     if request.method == "POST":
-        if request.content_length is not None and request.content_length > max_body:
-            raise ApiError("requestTooLarge")
-        body = await request.read()  # bounded by client_max_size as well
+        body = await read_body(request, max_body)
         body_type = request.content_type
         if body_type == FORM:
             form_params = _form(body)
@@ -74,6 +72,23 @@ async def read_request(request: web.Request, verifier: Verifier, max_body: int) 
     frontend = verifier.verify(call, signed, checksum)
     return ApiRequest(call=call, params=params, frontend=frontend, body=body,
                       body_type=body_type, form=bool(form_params))
+
+
+async def read_body(request: web.Request, max_body: int) -> bytes:
+    """The request body up to `max_body` (bbb.max_body_bytes), else requestTooLarge.
+
+    Read from the stream with this bound, not with request.read(): the app-wide
+    client_max_size is small (nothing unauthenticated may make us buffer much),
+    while a create with presentation modules is legitimately large.
+    """
+    if request.content_length is not None and request.content_length > max_body:
+        raise ApiError("requestTooLarge")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > max_body:
+            raise ApiError("requestTooLarge")  # chunked: no length was announced
+    return bytes(body)
 
 
 def _form(body: bytes) -> Params:

@@ -27,12 +27,12 @@ from yarl import URL
 from bbb_hooks import xml
 from bbb_hooks.backend import query_string
 from bbb_hooks.inbound import ApiError, ApiRequest
-from bbb_hooks.meetings import add_moderator, meeting_info, password_hash, record_ttl
+from bbb_hooks.meetings import MODERATOR_TTL, add_moderator, meeting_info, password_hash
 from gateway import i18n, keys
 from gateway.bbb_policy import BBBRole, JoinAccount, JoinMeeting, decide_join
 from gateway.login import login_url
 from gateway.sessions import current_session
-from gateway.web import render
+from gateway.web import redirect, render
 
 if TYPE_CHECKING:
     from bbb_hooks.proxy import BBBProxy
@@ -108,7 +108,8 @@ async def api_join(request: web.Request, proxy: BBBProxy,
             ("meeting_id", record.internal_meeting_id), ("url", url),
         ])
         return web.Response(body=body, content_type=xml.CONTENT_TYPE, charset="utf-8")
-    raise web.HTTPFound(URL(url, encoded=True))
+    # Returned, not raised: the proxy counts it as an answered join (bbb_calls ok).
+    return redirect(str(URL(url, encoded=True)))
 
 
 async def join_page(request: web.Request) -> web.StreamResponse:
@@ -122,7 +123,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     if session is None:
         if await proxy.store.get(_ticket_key(ticket)) is None:
             return await _refused(request, "bbb.join.expired", 410)
-        raise web.HTTPFound(login_url(request.path))
+        return redirect(login_url(request.path))
     raw = await proxy.store.take(_ticket_key(ticket))  # single use
     if raw is None:
         return await _refused(request, "bbb.join.expired", 410)
@@ -134,7 +135,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     settings = app[keys.SETTINGS]
     user_tag = app[keys.PSEUDONYMS].tag("bbb-user", session.person)
     decision = decide_join(
-        settings.policy, JoinAccount(role=session.role, person=session.person, name=session.name),
+        settings.policy, JoinAccount(role=session.role, name=session.name),
         JoinMeeting(meeting_id=record.meeting_id, meeting_type=record.meeting_type,
                     purpose=record.purpose, create_time=record.create_time),
         data["role"], [tuple(p) for p in data["params"]], lms_full_name=data["full_name"],
@@ -148,13 +149,14 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         return await _refused(request, f"bbb.join.{decision.reason}", 403)
     metrics.joins.labels(platform="bbb", result="ok").inc()
     if decision.role == "MODERATOR":  # this teacher may declare the recording's purpose
-        await add_moderator(proxy.store, record.meeting_id, session.person,
-                            record_ttl(settings.policy))
+        # Days, not the recording's retention: who moderated is attendance-like (G20);
+        # every join as moderator renews it.
+        await add_moderator(proxy.store, record.meeting_id, session.person, MODERATOR_TTL)
     log.info("bbb join", extra={"event": "bbb_join", "role": session.role,
                                 "result": decision.role, "server": server.name})
-    # encoded=True: aiohttp would otherwise re-quote the URL and break BBB's checksum.
-    raise web.HTTPFound(URL(server.signed_url("join", query_string(decision.params)),
-                            encoded=True))
+    # encoded=True: the URL must reach the browser exactly as signed (BBB's checksum).
+    return redirect(str(URL(server.signed_url("join", query_string(decision.params)),
+                            encoded=True)))
 
 
 async def _refused(request: web.Request, message_key: str, status: int) -> web.Response:

@@ -14,7 +14,7 @@ period plus 30 days, so a recording's meeting is still known when it falls due.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
 from gateway.store import Store
@@ -93,10 +93,6 @@ async def meeting_by_internal_id(store: Store, internal_meeting_id: str) -> Meet
     return None if external is None else await meeting_info(store, external.decode())
 
 
-def as_dict(record: MeetingRecord) -> dict[str, object]:
-    return asdict(record)
-
-
 def _purposes_key(internal_meeting_id: str) -> str:
     return "bbb:recording-purposes:" + internal_meeting_id
 
@@ -114,6 +110,11 @@ async def add_recording_purpose(store: Store, internal_meeting_id: str, purpose:
 
 async def recording_purposes(store: Store, internal_meeting_id: str) -> set[str]:
     return set(await store.hgetall(_purposes_key(internal_meeting_id)))
+
+
+# Who joined a meeting as moderator is attendance-like (G20): kept only as long as a
+# declared purpose (guard_state.PURPOSE_TTL) and renewed by every moderator join.
+MODERATOR_TTL = 7 * 86400.0
 
 
 def _moderators_key(meeting_id: str) -> str:

@@ -12,8 +12,10 @@ answers; never HTML, never a 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
@@ -21,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from bbb_hooks import join, xml
-from bbb_hooks.backend import backend_call, read_all
+from bbb_hooks.backend import MAX_ANSWER, backend_call, read_all
 from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
 from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
@@ -50,7 +52,6 @@ ATTENDEE = re.compile(rb"<attendee[\s/>]")
 CREATE_FIELDS = frozenset({"returncode", "messageKey", "internalMeetingID", "createTime",
                            "moderatorPW", "attendeePW"})
 STREAM_PREFIX = 1024 * 1024  # answers up to this size are checked whole before sending
-MAX_BUFFERED = 32 * 1024 * 1024
 
 
 @dataclass
@@ -81,11 +82,18 @@ class BBBProxy:
                 raise ApiError("unsupportedRequest", "unknown_call")
             response = await self._dispatch(request, inbound)
         except (ApiError, QueryError, ChecksumError, web.HTTPRequestEntityTooLarge) as exc:
-            key, reason = error_key(exc)
+            key, reason, message = error_key(exc)
             self.metrics.bbb_calls.labels(call=label, result="refused").inc()
             log.info("bbb api refused", extra={"event": "bbb_refused", "call": label,
                                                "reason": reason})
-            return xml_response(xml.failed(key))
+            return xml_response(xml.failed(key, message))
+        except StreamCut as cut:
+            # The headers are out: a second answer would corrupt the HTTP stream, so the
+            # connection is cut and the LMS sees a truncated answer, not a wrong one.
+            self.metrics.bbb_calls.labels(call=label, result="error").inc()
+            log.warning("bbb api answer cut off", extra={"event": "bbb_stream_cut",
+                                                         "call": label, "reason": cut.reason})
+            return cut.response
         self.metrics.bbb_calls.labels(call=label, result="ok").inc()
         return response
 
@@ -103,14 +111,19 @@ class BBBProxy:
         return await self._stream(request, server, inbound)
 
     async def _server_for(self, inbound: ApiRequest) -> Server | None:
-        """The one server that can answer this call, or None to ask every server."""
+        """The one server that can answer this call, or None to ask every server.
+
+        Read-only: only create pins a meeting (bbb_hooks/servers.py). A meetingID the
+        gateway never created is looked up where it would hash to, and nothing is
+        written for it.
+        """
         if len(self.pool.servers) == 1:
             return self.pool.servers[0]
         meeting_id = inbound.param("meetingID")
         if meeting_id and "," not in meeting_id:
             record = await meeting_info(self.store, meeting_id)
             named = self.pool.named(record.server) if record else None
-            return named or await self.pool.for_meeting(meeting_id)
+            return named or await self.pool.lookup(meeting_id)
         return None
 
     # -- create --------------------------------------------------------------------------
@@ -127,7 +140,7 @@ class BBBProxy:
         server = await self.pool.for_meeting(meeting_id)
         async with backend_call(self.client(), server, "create", decision.params,
                                 inbound) as response:
-            body = await read_all(response, MAX_BUFFERED)
+            body = await read_all(response, MAX_ANSWER)
         try:
             fields = xml.top_fields(body, CREATE_FIELDS)  # checked, passed on as-is
         except xml.BrokenXML:
@@ -161,7 +174,7 @@ class BBBProxy:
     async def _meetings_from(self, server: Server, inbound: ApiRequest) -> bytes:
         async with backend_call(self.client(), server, inbound.call, inbound.params,
                                 inbound) as response:
-            body = await read_all(response, MAX_BUFFERED)
+            body = await read_all(response, MAX_ANSWER)
         if not self.settings.policy.bbb.strip_attendees or not ATTENDEE.search(body):
             _check(body)
             return body
@@ -169,14 +182,33 @@ class BBBProxy:
         xml.strip_attendees(root)
         return xml.to_bytes(root)
 
+    async def _ask(self, server: Server, inbound: ApiRequest) -> Element:
+        async with backend_call(self.client(), server, inbound.call, inbound.params,
+                                inbound) as response:
+            return _parsed(await read_all(response, MAX_ANSWER))
+
     async def _fan_out(self, inbound: ApiRequest) -> web.Response:
-        """Calls without one meeting: every server asked, lists merged."""
+        """Calls without one meeting: every server asked at once, lists merged.
+
+        A server that is down or answers garbage is left out (and logged): the LMS
+        still sees the meetings and recordings of the others. Only when no server
+        answered does the LMS get the error.
+        """
         container = {"getMeetings": "meetings", "getRecordings": "recordings"}.get(inbound.call)
-        roots = []
-        for server in self.pool.servers:
-            async with backend_call(self.client(), server, inbound.call, inbound.params,
-                                    inbound) as response:
-                roots.append(_parsed(await read_all(response, MAX_BUFFERED)))
+        answers = await asyncio.gather(*(self._ask(s, inbound) for s in self.pool.servers),
+                                       return_exceptions=True)
+        roots: list[Element] = []
+        for server, answer in zip(self.pool.servers, answers, strict=True):
+            if isinstance(answer, ApiError):
+                log.warning("bbb server left out", extra={
+                    "event": "bbb_server_failed", "call": inbound.call, "server": server.name,
+                    "reason": answer.reason})
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                roots.append(answer)
+        if not roots:
+            raise next(a for a in answers if isinstance(a, ApiError))
         if container is None:
             # Record, hook and meeting-info calls: the first success (or first answer) wins.
             chosen = next((r for r in roots if xml.succeeded(r)), roots[0])
@@ -193,8 +225,9 @@ class BBBProxy:
                       inbound: ApiRequest) -> web.StreamResponse:
         async with backend_call(self.client(), server, inbound.call, inbound.params,
                                 inbound) as backend:
+            chunks = _backend_chunks(backend)
             prefix = bytearray()
-            async for chunk in backend.content.iter_any():
+            async for chunk in chunks:  # ApiError here still reaches the LMS as XML
                 prefix += chunk
                 if len(prefix) >= STREAM_PREFIX:
                     break
@@ -203,11 +236,36 @@ class BBBProxy:
                 return xml_response(bytes(prefix))
             response = web.StreamResponse(headers={"Content-Type": "text/xml; charset=utf-8"})
             await response.prepare(request)
-            await response.write(bytes(prefix))
-            async for chunk in backend.content.iter_chunked(64 * 1024):
-                await response.write(chunk)
-            await response.write_eof()
+            try:
+                await response.write(bytes(prefix))
+                async for chunk in chunks:
+                    await response.write(chunk)
+                await response.write_eof()
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                # _backend_chunks names every backend failure ApiError; the rest is the
+                # LMS going away while we wrote to it.
+                reason = exc.reason if isinstance(exc, ApiError) else "client_gone"
+                if request.transport is not None:
+                    request.transport.abort()
+                raise StreamCut(response, reason) from None
             return response
+
+
+class StreamCut(Exception):
+    """A streamed answer broke after its headers went out; the connection was cut."""
+
+    def __init__(self, response: web.StreamResponse, reason: str) -> None:
+        super().__init__(reason)
+        self.response, self.reason = response, reason
+
+
+async def _backend_chunks(backend: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The backend's answer in pieces; a read that fails is ApiError backendUnavailable."""
+    try:
+        async for chunk in backend.content.iter_chunked(64 * 1024):
+            yield chunk
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        raise ApiError("backendUnavailable", "backend_lost") from None
 
 
 def _parsed(body: bytes) -> Element:
@@ -228,24 +286,28 @@ def xml_response(body: bytes) -> web.Response:
     return web.Response(body=body, content_type=xml.CONTENT_TYPE, charset="utf-8")
 
 
-def error_key(exc: BaseException) -> tuple[str, str]:
-    """(messageKey for the caller, bounded reason for logs)."""
+def error_key(exc: BaseException) -> tuple[str, str, str | None]:
+    """(messageKey for the caller, bounded reason for logs, specific message or None).
+
+    A specific message (which parameter is doubled, what is wrong with the form)
+    reaches the LMS; None means BBB's standard text for the key (xml.MESSAGES).
+    """
     if isinstance(exc, ApiError):
-        return exc.message_key, exc.reason
+        return exc.message_key, exc.reason, exc.message
     if isinstance(exc, QueryError):
-        return exc.message_key, exc.message_key
+        return exc.message_key, exc.message_key, exc.message
     if isinstance(exc, ChecksumError):
-        return "checksumError", exc.reason
+        return "checksumError", exc.reason, None  # the caller learns nothing more
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return "requestTooLarge", "too_large"
+        return "requestTooLarge", "too_large", None
     if isinstance(exc, web.HTTPException) and exc.status in (404, 405):
-        return "unsupportedRequest", f"http_{exc.status}"
-    return "internalError", type(exc).__name__
+        return "unsupportedRequest", f"http_{exc.status}", None
+    return "internalError", type(exc).__name__, None
 
 
 async def render_error(request: web.Request, exc: Exception) -> web.StreamResponse:
     """ERROR_RENDERERS entry: whatever escaped a handler still reaches the LMS as BBB XML."""
-    key, reason = error_key(exc)
+    key, reason, message = error_key(exc)
     request.app[keys.METRICS].bbb_calls.labels(call="other", result="error").inc()
     log.warning("bbb api error", extra={"event": "bbb_error", "reason": reason})
-    return xml_response(xml.failed(key))
+    return xml_response(xml.failed(key, message))

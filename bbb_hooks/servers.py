@@ -59,19 +59,31 @@ class ServerPool:
         digest = hashlib.sha256(meeting_id.encode()).digest()
         return self.servers[int.from_bytes(digest[:8], "big") % len(self.servers)]
 
-    async def for_meeting(self, meeting_id: str) -> Server:
-        """The server this meeting is pinned to; pins it on first use."""
+    @staticmethod
+    def _pin_key(meeting_id: str) -> str:
+        return "bbb:pin:" + hashlib.sha256(meeting_id.encode()).hexdigest()
+
+    async def _pinned(self, meeting_id: str) -> Server | None:
+        pinned = await self._store.get(self._pin_key(meeting_id))
+        return None if pinned is None else self._by_name.get(pinned.decode())
+
+    async def lookup(self, meeting_id: str) -> Server:
+        """Where a meeting lives, for calls that only read: nothing is written."""
         if len(self.servers) == 1:
             return self.servers[0]
-        key = "bbb:pin:" + hashlib.sha256(meeting_id.encode()).hexdigest()
-        pinned = await self._store.get(key)
+        return await self._pinned(meeting_id) or self.hashed(meeting_id)
+
+    async def for_meeting(self, meeting_id: str) -> Server:
+        """The server a meeting is created on; pins it (only create calls this)."""
+        if len(self.servers) == 1:
+            return self.servers[0]
+        pinned = await self._pinned(meeting_id)
         if pinned is not None:
-            server = self._by_name.get(pinned.decode())
-            if server is not None:
-                return server
+            return pinned
         choice = self.hashed(meeting_id)
-        if not await self._store.set_nx(key, choice.name.encode(), self._pin_ttl):
-            raced = await self._store.get(key)  # another replica pinned it first
-            if raced is not None and raced.decode() in self._by_name:
-                return self._by_name[raced.decode()]
+        if not await self._store.set_nx(self._pin_key(meeting_id), choice.name.encode(),
+                                        self._pin_ttl):
+            raced = await self._pinned(meeting_id)  # another replica pinned it first
+            if raced is not None:
+                return raced
         return choice

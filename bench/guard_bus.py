@@ -114,7 +114,7 @@ def _guard_process(url: str, report: Connection, pin: bool, nice: int) -> None:
             guard = MeasuredGuard(
                 policy=parse_policy(example_policy()), store=store, metrics=Metrics(),
                 audit=AuditLog(store, SystemClock(), 365), pseudonyms=Pseudonymiser(b"k" * 32),
-                http=http, servers=[], redis_url=url,
+                http=http, servers=[], redis_url=url, record_ttl=86400.0,
                 # One replica; a long lease survives the SIGSTOP of the throughput phase.
                 leadership=Leadership(store, ttl=300.0, renew_every=10.0))
             guard.report = report

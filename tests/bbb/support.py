@@ -39,7 +39,7 @@ def lms_url(base: str, call: str, params: Sequence[tuple[str, str]], secret: str
 @dataclass
 class Gateway:
     app: web.Application
-    server: TestServer
+    server: TestServer | web.AppRunner
     base: str
     lms_secret: str
     emulators: list[BBBEmulator]
@@ -57,7 +57,10 @@ class Gateway:
         return self.app[keys.STORE]
 
     async def close(self) -> None:
-        await self.server.close()
+        if isinstance(self.server, web.AppRunner):
+            await self.server.cleanup()
+        else:
+            await self.server.close()
 
 
 def bbb_changes(tmp_path: Path, emulators: Sequence[BBBEmulator], lms_secrets: Sequence[str],
@@ -80,7 +83,10 @@ async def start_gateway(tmp_path: Path, emulators: Sequence[BBBEmulator], *,
                         changes: dict[str, Any] | None = None,
                         lms_secrets: Sequence[str] | None = None,
                         clock: Clock | None = None, store: Store | None = None,
-                        port: int | None = None, **bbb: Any) -> Gateway:
+                        port: int | None = None, as_deployed: bool = False,
+                        **bbb: Any) -> Gateway:
+    """A gateway on a free port. `as_deployed`: served like `privacy-gateway serve`
+    (web.run_app does not cancel a handler when its client hangs up; TestServer does)."""
     lms = list(lms_secrets or [new_secret()])
     port = port or free_port()
     base_changes = bbb_changes(tmp_path, emulators, lms, **bbb)
@@ -88,8 +94,14 @@ async def start_gateway(tmp_path: Path, emulators: Sequence[BBBEmulator], *,
     base_changes["dev_idp"] = {"enabled": False}
     settings = make_settings(tmp_path, deep_merge(base_changes, changes or {}))
     app = create_app(settings, clock=clock, store=store)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
+    server: TestServer | web.AppRunner
+    if as_deployed:
+        server = web.AppRunner(app, handler_cancellation=False)
+        await server.setup()
+        await web.TCPSite(server, "127.0.0.1", port).start()
+    else:
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
     return Gateway(app, server, f"http://127.0.0.1:{port}", lms[0], list(emulators))
 
 

@@ -187,7 +187,7 @@ ACCOUNT_ROWS = [
 def test_join_decision(policy: Any, account_role: Any, asked: Any, purpose: Any, role: str,
                        no_video: bool) -> None:
     decision = decide_join(
-        policy, JoinAccount(role=account_role, person="p_x", name="Sam"),
+        policy, JoinAccount(role=account_role, name="Sam"),
         JoinMeeting("m", "lesson", purpose, "1700000000000"), asked,
         [("userdata-bbb_auto_share_webcam", "true"), ("avatarURL", "https://cdn.example/a.png"),
          ("userdata-bbb_show_public_chat_on_login", "false")],
@@ -206,7 +206,7 @@ def test_join_decision(policy: Any, account_role: Any, asked: Any, purpose: Any,
 
 
 def test_guest_accounts_are_refused_where_guests_are_not_allowed(policy: Any) -> None:
-    decision = decide_join(policy, JoinAccount(role="guest", person="p", name=None),
+    decision = decide_join(policy, JoinAccount(role="guest", name=None),
                            JoinMeeting("m", "lesson", "lecture", "1"), "VIEWER", [],
                            lms_full_name="x", user_id="u", background_url="b")
     assert not decision.allowed and decision.reason == "guest_not_allowed"

@@ -184,3 +184,20 @@ async def test_a_forged_ticket_is_refused(running: Running) -> None:
     async with browser() as session, session.get(
             running.base + "/bbb/join/" + "A" * 32, allow_redirects=False) as r:
         assert r.status == 410
+
+
+async def test_G20_who_moderated_is_kept_days_not_for_the_recordings_retention(
+        running: Running) -> None:
+    """The moderator list is attendance-like: it expires after MODERATOR_TTL, while the
+    meeting record (needed until its recording falls due) stays."""
+    from bbb_hooks.meetings import MODERATOR_TTL, is_moderator, meeting_info
+
+    await _join_in_browser(running, "teacher", "MODERATOR")
+    issuer = running.app[keys.SETTINGS].policy.identity.providers[0].issuer
+    person = running.app[keys.PSEUDONYMS].person(issuer, ACCOUNTS["teacher"]["sub"])
+    store = running.app[keys.STORE]
+    assert await is_moderator(store, MEETING, person)
+    assert MODERATOR_TTL <= 7 * 86400
+    running.clock.advance(MODERATOR_TTL + 1)
+    assert not await is_moderator(store, MEETING, person)
+    assert await meeting_info(store, MEETING) is not None

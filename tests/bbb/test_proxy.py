@@ -350,9 +350,13 @@ async def _registered(gateway: Gateway, emulator: BBBEmulator, purpose: str,
     # Private purposes start unpublished, as the sweeper leaves them (G14).
     rid = emulator.add_recording("rec-" + purpose, meta={"privacy-purpose": purpose},
                                  published=purpose == "lecture")
-    await Registry(gateway.store).put(RegistryRow(
+    registry = Registry(gateway.store)
+    row = RegistryRow(
         platform="bbb", recording_id=rid, server="bbb1", meeting_ref=rid.rsplit("-", 1)[0],
-        meeting_type="lesson", purpose=purpose, created=0.0, retain_until=4e9, holds=holds))
+        meeting_type="lesson", purpose=purpose, created=0.0, retain_until=4e9)
+    await registry.put(row)
+    for hold in holds:  # holds live in their own set (gateway/registry.py)
+        await registry.add_hold(row.key, hold)
     return rid
 
 

@@ -8,6 +8,9 @@ it has its own checksum code, so a wrong re-signing by the gateway fails here.
     rec_id = emu.add_recording("meeting-1", meta={"privacy-purpose": "lecture"})
     emu.requests                      # every request received (RecordedRequest)
     emu.fault = "broken_xml" | "xml_bomb" | "http_500" | "close" | None
+    emu.fault = "cut_stream"          # 1.5 MiB of an answer, then the connection drops
+    emu.fault = "slow_stream"         # a 16 MiB answer in paced pieces
+    emu.gone_on_info = {"m1"}         # listed by getMeetings, notFound for getMeetingInfo
     await emu.stop()
 
 Checksums (bbb.md §1.1): GET uses the raw query string with the checksum
@@ -22,6 +25,7 @@ deleteRecordings moves format folders to `deleted/` and leaves raw data.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -114,6 +118,7 @@ class BBBEmulator:
         self.meetings: dict[str, Meeting] = {}
         self.sessions: dict[str, dict[str, str]] = {}  # sessionToken -> join params
         self.fault: str | None = None
+        self.gone_on_info: set[str] = set()  # ended between getMeetings and getMeetingInfo
         self.server: TestServer | None = None
         for state in STATES:
             (self.root / state).mkdir(parents=True, exist_ok=True)
@@ -192,6 +197,8 @@ class BBBEmulator:
                                      b'"aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
                                      b'<response><returncode>SUCCESS</returncode><x>&b;</x>'
                                      b'</response>', content_type="text/xml")
+        if self.fault in ("cut_stream", "slow_stream"):
+            return await self._stream_fault(request, cut=self.fault == "cut_stream")
         if self.fault == "broken_xml":
             return web.Response(body=b"<response><returncode>SUCCESS</returncode><meet",
                                 content_type="text/xml")
@@ -203,6 +210,28 @@ class BBBEmulator:
             return _failed("unsupportedRequest", "This request is not supported.")
         result: web.StreamResponse = await handler(single, body, request)
         return result
+
+    @staticmethod
+    async def _stream_fault(request: web.Request, cut: bool) -> web.StreamResponse:
+        """A big streamed answer that breaks off (cut) or comes slowly (slow)."""
+        response = web.StreamResponse(headers={"Content-Type": "text/xml; charset=utf-8"})
+        await response.prepare(request)
+        piece = (b"<recording><recordID>" + b"r" * 1000 + b"</recordID></recording>") * 256
+        try:
+            await response.write(b"<response><returncode>SUCCESS</returncode><recordings>")
+            for _ in range(6 if cut else 64):  # 1.5 MiB / 16 MiB
+                await response.write(piece)
+                if not cut:
+                    await asyncio.sleep(0.01)
+            if cut:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write(b"</recordings></response>")
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the gateway hung up: nothing more to send
+        return response
 
     async def _version(self, request: web.Request) -> web.Response:
         return _xml(_ok(("version", "2.0"), ("apiVersion", "2.0"), ("bbbVersion", "3.0")))
@@ -324,7 +353,7 @@ class BBBEmulator:
     async def _call_getMeetingInfo(self, p: dict[str, str], body: bytes,
                                    request: web.Request) -> web.Response:
         meeting = self._meeting(p)
-        if meeting is None:
+        if meeting is None or meeting.meeting_id in self.gone_on_info:
             return _failed("notFound", "We could not find a meeting with that meeting ID - "
                                        "perhaps the meeting is not yet running?")
         root = _ok()

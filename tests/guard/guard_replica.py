@@ -40,7 +40,7 @@ def replica(store: Store, http: aiohttp.ClientSession, bus_url: str, bbb_url: st
                     audit=AuditLog(store, SystemClock(), 365),
                     pseudonyms=Pseudonymiser(b"k" * 32), http=http,
                     servers=[Server("bbb1", bbb_url, secret.encode(), "sha256")],
-                    redis_url=bus_url, leadership=short_lease(store))
+                    redis_url=bus_url, record_ttl=86400.0, leadership=short_lease(store))
 
 
 async def main(bus_url: str, store_url: str, bbb_url: str, secret: str) -> None:

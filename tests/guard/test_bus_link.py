@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -52,3 +54,29 @@ async def test_wrong_password_is_a_clear_refusal(redis_url: str) -> None:
         await reader.close()
         await admin.execute_command("ACL", "DELUSER", "privacy-gateway")
         await admin.aclose()
+
+
+@pytest.mark.parametrize("link", ["reader", "publisher"])
+async def test_a_redis_that_accepts_but_never_answers_times_out(link: str) -> None:
+    """Connecting is bounded: a silent Redis must not hold the guard while it keeps the lead."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accept, read nothing, answer nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"redis://:pw@127.0.0.1:{port}/0"
+    started = time.monotonic()
+    try:
+        with pytest.raises(BusLost, match="no answer"):
+            if link == "reader":
+                await BusReader(url, codec.GUARD_CHANNELS, "sub", connect_timeout=0.3).connect()
+            else:
+                await BusPublisher(url, "pub", connect_timeout=0.3).publish(codec.TO_AKKA, ["x"])
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert accepted and time.monotonic() - started < 2

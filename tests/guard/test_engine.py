@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast, get_args
 
 import pytest
 
-from gateway import guard
+from gateway import guard, guard_texts
 from gateway.guard import (
     Announce,
     CameraStarted,
@@ -100,8 +100,8 @@ def test_recording_start(rule: str, mtype: str, purpose: str | None, ref: str | 
                          starter: str, expected: str) -> None:
     state = meeting(mtype, purpose, ref)
     actions = guard.decide(POLICY, state, RecordingStarted(STARTERS[starter]))
-    if expected in guard.STOP_REASONS:
-        assert actions[0] == StopRecording(expected)
+    if expected in get_args(guard.StopReason):
+        assert actions[0] == StopRecording(cast(guard.StopReason, expected))
         assert isinstance(actions[1], TellTeacher) and actions[1].reason == expected
         assert len(actions) == 2, "nothing is announced or locked for a recording stopped at once"
         return
@@ -199,7 +199,7 @@ def test_recording_stop(rule: str, purpose: str, restored: bool) -> None:
     # While it runs our lock is reported back by the platform.
     state = guard.advance(POLICY, state, guard.LocksChanged(guard.lecture_locks(before)))
     new_state, actions = guard.step(POLICY, state, RecordingStopped(TEACHER.id))
-    expected: tuple[guard.Action, ...] = (Announce(*guard.STOPPED_TEXT, "stop"),)
+    expected: tuple[guard.Action, ...] = (Announce(*guard_texts.STOPPED_TEXT, "stop"),)
     if restored:
         expected = (RestoreLocks(before), *expected)
     assert actions == expected
@@ -297,3 +297,19 @@ def test_participant_left_is_forgotten() -> None:
     state = guard.advance(POLICY, meeting(), guard.ParticipantLeft(PUPIL_CAM.id))
     assert state.participant(PUPIL_CAM.id) is None
     assert guard.decide(POLICY, recording(), CameraStarted("w_unknown00")) == ()
+
+
+def test_G12_every_recording_announcement_says_where_to_object() -> None:
+    """The adapter passes the objection link in as data; the engine repeats it (G8, G12)."""
+    url = "https://gateway.school.example/objections/new?platform=bbb&meeting=abc-1"
+    start = guard.decide(POLICY, meeting(objection_url=url), RecordingStarted(TEACHER.id))
+    running = replace(recording(), objection_url=url)
+    joined = guard.decide(POLICY, running, guard.ParticipantJoined(Participant("w_new", "pupil")))
+    declared = guard.decide(POLICY, meeting(objection_url=url), guard.PurposeDeclared("lecture"))
+    texts = [(a.nl, a.en) for a in (*start, *joined, *declared)
+             if isinstance(a, Announce | TellParticipant)]
+    assert len(texts) == 4  # start, repeat, the joiner's notice, the purpose beforehand
+    assert all(url in nl and url in en for nl, en in texts)
+    assert all("bezwaar" in nl and "object" in en for nl, en in texts)
+    without = guard.decide(POLICY, meeting(), RecordingStarted(TEACHER.id))
+    assert not any("/objections/" in a.nl for a in without if isinstance(a, Announce))

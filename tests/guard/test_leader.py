@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import sys
 import time
@@ -209,3 +210,28 @@ async def test_killed_leader_is_replaced_and_the_recording_stays_guarded(
         await redis.aclose()
         await store.close()
         await emu.stop()
+
+
+async def test_the_leaders_failure_is_logged_with_its_class_and_step(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A dying leader's log line names what failed and where, not only the type name."""
+    from bbb_hooks.guard_leader import Leadership
+    from gateway.logs import JSONFormatter
+    from gateway.store import MemoryStore
+
+    caplog.set_level(logging.ERROR, logger="bbb_hooks.guard_leader")
+
+    async def work() -> None:
+        codec.decode(b'{"core": "secret-meeting-name"')  # raises inside bbb_hooks
+
+    leadership = Leadership(MemoryStore(), ttl=1.5, renew_every=0.1, retry_every=0.1,
+                            safety=0.5)
+    task = asyncio.create_task(leadership.run(work))
+    await _until(lambda: bool(caplog.records), 5, "the failure is logged")
+    await _stop(task)
+    record = caplog.records[0]
+    assert record.exc_info is not None and record.exc_info[1] is not None  # full traceback
+    line = json.loads(JSONFormatter().format(record))
+    assert line["exception_class"] == "bbb_hooks.bus_codec.BusError"
+    assert line["step"] == "bbb_hooks.bus_codec.decode"
+    assert "secret-meeting-name" not in json.dumps(line)

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -22,8 +23,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from bbb_hooks import bus_codec as codec
-from bbb_hooks.guard_bbb import purpose_key
 from bbb_hooks.guard_page import GUARD
+from bbb_hooks.guard_state import purpose_key
 from bbb_hooks.meetings import MeetingRecord, add_moderator, save_meeting
 from gateway import keys
 from gateway.app import create_app
@@ -241,3 +242,45 @@ async def test_a_teacher_of_another_meeting_cannot_declare_its_purpose(page: Pag
     status, body = await page.post({"csrf": csrf, "purpose": "exam_evidence"})
     assert status == 403 and 'data-message="guard.purpose.not_teacher"' in body
     assert await page.saved() == {} and page.emu.chat == []
+
+
+@pytest.mark.parametrize("length", [65, 100])
+async def test_G11_any_reference_the_officer_can_register_is_usable(page: Page,
+                                                                    length: int) -> None:
+    """gateway/approvals.py registers references of up to 100 characters; each one works."""
+    from gateway.approvals import normalise_reference
+
+    reference = normalise_reference("PO-" + "7" * (length - 3))
+    await page.store.hset("approvals:refs", {reference: b"1"}, None)
+    csrf = await page.login("teacher")
+    status, _ = await page.post({"csrf": csrf, "purpose": "approved_exception",
+                                 "approval_reference": f"  {reference} "})
+    assert status == 200
+    assert (await page.saved())["approval_reference"] == reference.encode()
+
+
+async def test_one_meeting_lookup_per_request(page: Page,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from bbb_hooks.meetings import meeting_info as real
+
+    lookups: list[str] = []
+
+    async def counted(store: Any, meeting_id: str) -> Any:
+        lookups.append(meeting_id)
+        return await real(store, meeting_id)
+
+    monkeypatch.setattr("bbb_hooks.guard_page.meeting_info", counted)
+    csrf = await page.login("teacher")
+    assert (await page.client.get(page.path())).status == 200
+    assert lookups == [LESSON]
+    status, _ = await page.post({"csrf": csrf, "purpose": "lecture", "approval_reference": ""})
+    assert status == 200 and lookups == [LESSON, LESSON]
+
+
+async def test_the_guard_talks_to_the_proxys_servers(page: Page) -> None:
+    """One ServerPool per gateway: the guard uses the proxy's servers and record TTL."""
+    proxy = page.app[keys.ADAPTERS]["bbb"]
+    guard = page.app[GUARD]
+    assert tuple(guard.servers.values()) == proxy.pool.servers
+    assert all(a is b for a, b in zip(guard.servers.values(), proxy.pool.servers, strict=True))
+    assert guard.record_ttl == proxy.record_ttl

@@ -71,7 +71,7 @@ class BusGuard:
         self.redis_url, self.record_ttl = redis_url, record_ttl  # record_ttl: the proxy's
         self.public_url = policy.gateway.public_url
         self.meetings: dict[str, Runtime] = {}
-        self.connected = False
+        self._set_connected(False)  # a standby reports 0; alerts take the max over replicas
         self.api_chat = tuple(int(x) for x in policy.bbb.bbb_version.split(".")) >= (3, 0)
         self._chat: asyncio.Queue[tuple[Runtime, str]] = asyncio.Queue()
         self._pub: BusPublisher | None = None

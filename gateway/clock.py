@@ -9,7 +9,6 @@ from typing import Protocol
 class Clock(Protocol):
     def time(self) -> float:
         """Seconds since the epoch (wall clock)."""
-        ...
 
 
 class SystemClock:

@@ -169,16 +169,7 @@ class ObjectionDesk:
         Best effort: a slow or failing platform never fails the objection, which
         is stored and holds the recording already (G12).
         """
-        for source in self.sweeper.sources:
-            withhold = getattr(source, "withhold", None)
-            if not source.owns(row) or withhold is None:
-                continue
-            try:
-                await asyncio.wait_for(withhold(row), WITHHOLD_TIMEOUT_SECONDS)
-            except SOURCE_ERRORS as exc:
-                log.warning("withhold failed", extra={"event": "withhold_failed",
-                                                      "platform": row.platform,
-                                                      "error": type(exc).__name__})
+        await self._on_platform(row, "withhold")
 
     async def _recording_keys(self, platform: str, meeting_ref: str) -> set[str]:
         keys = await self.registry.meeting_keys(platform, meeting_ref)
@@ -237,14 +228,18 @@ class ObjectionDesk:
                         if name == row.purpose), None)
         if purpose is None or not purpose.distribute:
             return
+        await self._on_platform(row, "republish")
+
+    async def _on_platform(self, row: RegistryRow, action: str) -> None:
+        """Best effort: the source that owns the row takes it out of view or back."""
         for source in self.sweeper.sources:
-            republish = getattr(source, "republish", None)
-            if not source.owns(row) or republish is None:
+            method = getattr(source, action, None)
+            if not source.owns(row) or method is None:
                 continue
             try:
-                await asyncio.wait_for(republish(row), WITHHOLD_TIMEOUT_SECONDS)
+                await asyncio.wait_for(method(row), WITHHOLD_TIMEOUT_SECONDS)
             except SOURCE_ERRORS as exc:
-                log.warning("republish failed", extra={"event": "republish_failed",
+                log.warning(f"{action} failed", extra={"event": f"{action}_failed",
                                                        "platform": row.platform,
                                                        "error": type(exc).__name__})
 

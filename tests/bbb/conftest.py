@@ -29,3 +29,16 @@ async def gateway(tmp_path: Path, emulator: BBBEmulator) -> AsyncIterator[Gatewa
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[Gateway, list[BBBEmulator]]]:
+    """A gateway in front of two BBB servers (pinning, merged lists, one server down)."""
+    emus = [BBBEmulator(new_secret(), tmp_path / f"var{i}") for i in range(2)]
+    for emu in emus:
+        await emu.start()
+    gw = await start_gateway(tmp_path, emus)
+    yield gw, emus
+    await gw.close()
+    for emu in emus:
+        await emu.stop()

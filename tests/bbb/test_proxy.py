@@ -150,18 +150,6 @@ async def test_join_with_redirect_false_answers_xml_with_the_ticket_url(
 
 # -- several servers ------------------------------------------------------------------
 
-@pytest.fixture
-async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[Gateway, list[BBBEmulator]]]:
-    emus = [BBBEmulator(new_secret(), tmp_path / f"var{i}") for i in range(2)]
-    for emu in emus:
-        await emu.start()
-    gw = await start_gateway(tmp_path, emus)
-    yield gw, emus
-    await gw.close()
-    for emu in emus:
-        await emu.stop()
-
-
 async def test_meetings_are_pinned_to_one_server_and_lists_are_merged(
         two_servers: tuple[Gateway, list[BBBEmulator]], http: aiohttp.ClientSession) -> None:
     gw, emus = two_servers

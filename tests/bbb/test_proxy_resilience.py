@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.bbb.support import Gateway, get_xml, new_secret, start_gateway
+from tests.bbb.support import Gateway, get_xml, start_gateway
 from tests.emulators.bbb import BBBEmulator
 
 
@@ -79,18 +79,6 @@ async def test_an_lms_hanging_up_mid_stream_is_not_called_backend_unavailable(
 
 
 # -- several servers ------------------------------------------------------------------
-
-@pytest.fixture
-async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[Gateway, list[BBBEmulator]]]:
-    emus = [BBBEmulator(new_secret(), tmp_path / f"var{i}") for i in range(2)]
-    for emu in emus:
-        await emu.start()
-    gw = await start_gateway(tmp_path, emus)
-    yield gw, emus
-    await gw.close()
-    for emu in emus:
-        await emu.stop()
-
 
 async def _create(http: aiohttp.ClientSession, gw: Gateway, meeting_id: str) -> None:
     _, _, body = await get_xml(http, gw.url("create", [("meetingID", meeting_id)]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -91,7 +92,7 @@ async def test_meeting_page_passes_privacy_defaults_to_jitsi(
         assert await page.is_visible("#objection a")
 
         await page.click("#join")
-        await page.wait_for_function("window.__jitsi.created.length === 1")
+        await _until(page, "window.__jitsi.created.length === 1")
         created = await page.evaluate("window.__jitsi.created[0]")
         assert created["domain"] == urlsplit(fake_jitsi).netloc
         assert created["parentId"] == "jitsi"
@@ -160,3 +161,15 @@ async def test_teacher_page_offers_purpose_and_room_creation(
     async with aiohttp.ClientSession() as http, http.get(
             f"{base}/jitsi/{ROOM}", headers={"Cookie": elsewhere}) as resp:
         assert 'name="purpose"' not in await resp.text()  # G19: not any teacher, any room
+
+
+async def _until(page: Any, expression: str, timeout: float = 10.0) -> None:
+    """Poll from the test side: Playwright's wait_for_function evaluates its predicate
+    with eval inside the page, which the page's CSP (no unsafe-eval) rightly refuses."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await page.evaluate(expression):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        await asyncio.sleep(0.05)

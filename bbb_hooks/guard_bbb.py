@@ -202,7 +202,7 @@ class BusGuard:
                 lines.append(text)
         if mod is None and len(lines) < len(actions):
             log.warning("bbb guard: no moderator present to act for", extra={
-                "meeting_ref": self.pseudonyms.tag("bbb-meeting", rt.internal_id)})
+                "meeting_ref": self.pseudonyms.meeting(rt.internal_id)})
         if mod is not None and not self.api_chat:
             commands += [codec.public_chat(rt.internal_id, mod, text, uuid.uuid4().hex)
                          for text in lines]
@@ -283,7 +283,7 @@ class BusGuard:
         stopped = next((a.reason for a in actions if isinstance(a, guard.StopRecording)), None)
         await self.audit.record(
             "recording_started" if started else "recording_stopped", "bbb",
-            meeting=self.pseudonyms.tag("bbb-meeting", rt.external_id or rt.internal_id),
+            meeting=self.pseudonyms.meeting(rt.internal_id),
             purpose=purpose or "undeclared", meeting_type=rt.state.meeting_type,
             actions=",".join(type(a).__name__ for a in actions), stopped_by_guard=stopped)
 

@@ -181,7 +181,7 @@ async def purpose_submit(request: web.Request) -> web.StreamResponse:
         await save_purpose(request.app[keys.STORE], meeting_id, chosen, ref)
     await request.app[keys.AUDIT].record(
         "guard_action", "bbb", action="purpose_declared", purpose=chosen, by=session.person,
-        meeting=request.app[keys.PSEUDONYMS].tag("bbb-meeting", meeting_id))
+        meeting=request.app[keys.PSEUDONYMS].meeting(record.internal_meeting_id or meeting_id))
     ctx.update(saved=True, saved_label=chosen.replace("_", " "), current=chosen,
                reference=ref or "")
     return await render(request, "guard_purpose.html", ctx)

@@ -58,7 +58,7 @@ def build_sweeper(settings: Settings, *, store: Store, sources: list[RecordingSo
                   pseudonyms: Pseudonymiser) -> Sweeper:
     return Sweeper(policy=settings.policy, store=store, sources=sources, clock=clock,
                    metrics=metrics, audit=audit,
-                   tag=lambda value: pseudonyms.tag("meeting", value))
+                   tag=pseudonyms.meeting)
 
 
 async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:

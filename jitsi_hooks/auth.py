@@ -125,7 +125,7 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
         # was a fifth of the gateway's CPU per token; the count is in the metrics.
         log.debug("jitsi token issued", extra={
             "event": "jitsi_token", "role": session.role,
-            "room_ref": request.app[keys.PSEUDONYMS].tag("room", room)})
+            "room_ref": request.app[keys.PSEUDONYMS].meeting(room)})
     response = redirect(room_url(request, room, token))  # returned: cheaper than raised
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

@@ -192,7 +192,7 @@ async def _room_event(app: web.Application, room: str, kind: str,
     if kind == "transcription_requested" and not allowed:
         app[keys.METRICS].transcription_blocked.labels(platform="jitsi").inc()
         await app[keys.AUDIT].record("transcription_blocked", "jitsi",
-                                     room=app[keys.PSEUDONYMS].tag("room", room))
+                                     room=app[keys.PSEUDONYMS].meeting(room))
     return instructions, allowed
 
 

@@ -136,7 +136,7 @@ async def finalize(settings: Settings, store: Store, session: SessionDir, clock:
 def meeting_tag(settings: Settings) -> Callable[[str], str]:
     """The keyed pseudonym the sweeper uses for meetings in the audit (G20)."""
     pseudonyms = Pseudonymiser(settings.secrets.get("gateway.pseudonym_key"))
-    return lambda room: pseudonyms.tag("meeting", room)
+    return pseudonyms.meeting
 
 
 async def _run(settings: Settings, session: SessionDir) -> DeclaredRecording:

@@ -191,7 +191,7 @@ async def declare_purpose(request: web.Request) -> web.StreamResponse:
         reference = None
     await jitsi(app).rooms.declare_purpose(room, purpose, reference)
     await app[keys.AUDIT].record("purpose_declared", "jitsi",
-                                room=app[keys.PSEUDONYMS].tag("room", room), purpose=purpose,
+                                room=app[keys.PSEUDONYMS].meeting(room), purpose=purpose,
                                 by=session.person, approval=reference or "")
     return redirect(f"/jitsi/{room}", 303)
 
@@ -214,7 +214,7 @@ async def invite(request: web.Request) -> web.StreamResponse:
     if await rooms.invitation_count(room) >= access.MAX_INVITES:
         raise BadRequest("too_many_invitations")
     await rooms.invite(room, access.invite_tag(app, email))
-    await app[keys.AUDIT].record("invited", "jitsi", room=app[keys.PSEUDONYMS].tag("room", room),
+    await app[keys.AUDIT].record("invited", "jitsi", room=app[keys.PSEUDONYMS].meeting(room),
                                  by=session.person)
     return redirect(f"/jitsi/{room}", 303)
 

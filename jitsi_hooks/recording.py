@@ -137,7 +137,7 @@ async def _account(app: web.Application, room: str,
         if isinstance(action, guard.StopRecording):
             app[keys.METRICS].recordings_stopped.labels(platform="jitsi",
                                                         reason=action.reason).inc()
-    room_ref = app[keys.PSEUDONYMS].tag("room", room)
+    room_ref = app[keys.PSEUDONYMS].meeting(room)
     await app[keys.AUDIT].record(kind, "jitsi", room=room_ref,
                                  purpose=purpose or "undeclared", actions=names)
     log.info("jitsi recording", extra={"event": kind, "room_ref": room_ref,

@@ -12,6 +12,7 @@ import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
 
+from tests.gateway_fixtures import SchoolEnv, school_env
 from tests.support import free_port
 
 
@@ -52,3 +53,11 @@ async def redis_url(redis_server: str) -> AsyncIterator[str]:
     await client.flushall()
     await client.aclose()
     yield redis_server
+
+
+@pytest.fixture(scope="module")
+def env(request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchoolEnv]:
+    """A real school OpenID provider, one per test module (it takes ~0.7 s to start)."""
+    with school_env(tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1]) as running:
+        yield running

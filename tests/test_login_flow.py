@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,16 +22,9 @@ from tests.gateway_fixtures import (
     browser,
     gateway_settings,
     new_secret,
-    school_env,
     start_gateway,
 )
 from tests.oidc_provider import browser_follow, browser_login
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchoolEnv]:
-    with school_env(tmp_path_factory, "login") as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ provider → gateway → BBB emulator → html5 client, in a browser-like client
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -23,18 +23,11 @@ from tests.gateway_fixtures import (
     SchoolEnv,
     browser,
     gateway_settings,
-    school_env,
     start_gateway,
 )
 from tests.oidc_provider import browser_login
 
 MEETING = "course-7b-wiskunde"
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchoolEnv]:
-    with school_env(tmp_path_factory, "bbb-join") as running:
-        yield running
 
 
 class Running:

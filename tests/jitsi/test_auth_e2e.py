@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -19,18 +19,11 @@ from tests.gateway_fixtures import (
     browser,
     gateway_settings,
     new_secret,
-    school_env,
     start_gateway,
 )
 from tests.jitsi import prosody_rules
 from tests.jitsi.support import APP_ID, AUDIENCE, JITSI_BASE, SUBJECT
 from tests.oidc_provider import browser_login
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchoolEnv]:
-    with school_env(tmp_path_factory, "jitsi-e2e") as running:
-        yield running
 
 
 @pytest.fixture

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
-import hmac
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from gateway.clock import ManualClock
 from gateway.redis_store import RedisStore
 from jitsi_hooks import events, guard_jitsi
 from jitsi_hooks.context import jitsi
-from tests.jitsi.support import CountingStore, hook_secret, jitsi_settings, person_of
+from tests.jitsi.support import CountingStore, jitsi_settings, person_of, signed
 from tests.jitsi.test_events import ROOM, join, send
 
 OCC = f"{ROOM}@conference.meet"
@@ -41,13 +38,8 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
 async def post_event(client: TestClient, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """One signed report with the module's own event id (kept on a retry)."""
     app = client.app
-    body = json.dumps(event).encode()
-    timestamp = str(int(app[keys.CLOCK].time()))
-    signature = "sha256=" + hmac.new(hook_secret(app[keys.SETTINGS]),
-                                     timestamp.encode() + b"." + body,
-                                     hashlib.sha256).hexdigest()
-    resp = await client.post("/hooks/jitsi/events", data=body, headers={
-        "X-Privacy-Gateway-Timestamp": timestamp, "X-Privacy-Gateway-Signature": signature})
+    body, headers = signed(app[keys.SETTINGS], event, app[keys.CLOCK].time())
+    resp = await client.post("/hooks/jitsi/events", data=body, headers=headers)
     answer: dict[str, Any] = await resp.json()
     return resp.status, answer
 

@@ -72,9 +72,12 @@ def requested_role(inbound: ApiRequest, moderator_hash: str, attendee_hash: str)
     role = (inbound.param("role") or "").strip().upper()
     if role in ("MODERATOR", "VIEWER"):
         return cast(BBBRole, role)
+    if role:
+        raise ApiError("invalidPassword")  # bbb-web: an unknown role is not a viewer
     password = inbound.param("password")
     if password is None:
-        return "VIEWER"  # least privilege
+        # bbb-web: neither a known role nor a password is invalidPassword, not a viewer.
+        raise ApiError("invalidPassword")
     given = password_hash(password)
     if moderator_hash and secrets.compare_digest(given, moderator_hash):
         return "MODERATOR"
@@ -148,6 +151,8 @@ async def join_page(request: web.Request) -> web.StreamResponse:
                                              "reason": decision.reason, "role": session.role})
         return await _refused(request, f"bbb.join.{decision.reason}", 403)
     metrics.joins.labels(platform="bbb", result="ok").inc()
+    for parameter in decision.dropped:
+        metrics.bbb_join_dropped.labels(parameter=parameter).inc()
     if decision.role == "MODERATOR":  # this teacher may declare the recording's purpose
         # Days, not the recording's retention: who moderated is attendance-like (G20);
         # every join as moderator renews it.

@@ -28,7 +28,7 @@ from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
 from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
 from bbb_hooks.query import QueryError
-from bbb_hooks.record_calls import check_call
+from bbb_hooks.record_calls import RECORD_CALLS, check_call, on_their_servers
 from bbb_hooks.servers import Server, ServerPool
 from gateway import keys
 from gateway.bbb_policy import CreateDecision, UnknownMeetingType, decide_create
@@ -104,6 +104,8 @@ class BBBProxy:
         if inbound.call == "join":
             return await join.api_join(request, self, inbound)
         server = await self._server_for(inbound)
+        if server is None and inbound.call in RECORD_CALLS:
+            return xml_response(await on_their_servers(self, inbound))
         if server is None:
             return await self._fan_out(inbound)
         if inbound.call in BUFFERED_CALLS:
@@ -190,32 +192,38 @@ class BBBProxy:
     async def _fan_out(self, inbound: ApiRequest) -> web.Response:
         """Calls without one meeting: every server asked at once, lists merged.
 
-        A server that is down or answers garbage is left out (and logged): the LMS
-        still sees the meetings and recordings of the others. Only when no server
-        answered does the LMS get the error.
+        Honest or nothing (config/bbb/README.md "Several servers"): when a server is
+        down or answers an error, the caller gets FAILED (backendUnavailable or
+        backendError), never a list that silently leaves that server out and never
+        a success that was not had on every server.
         """
         container = {"getMeetings": "meetings", "getRecordings": "recordings"}.get(inbound.call)
         answers = await asyncio.gather(*(self._ask(s, inbound) for s in self.pool.servers),
                                        return_exceptions=True)
         roots: list[Element] = []
+        failures: list[ApiError] = []
         for server, answer in zip(self.pool.servers, answers, strict=True):
             if isinstance(answer, ApiError):
-                log.warning("bbb server left out", extra={
+                log.warning("bbb server failed", extra={
                     "event": "bbb_server_failed", "call": inbound.call, "server": server.name,
                     "reason": answer.reason})
+                failures.append(answer)
             elif isinstance(answer, BaseException):
                 raise answer
             else:
                 roots.append(answer)
-        if not roots:
-            raise next(a for a in answers if isinstance(a, ApiError))
+        if failures:
+            raise incomplete(failures, len(self.pool.servers))
         if container is None:
-            # Record, hook and meeting-info calls: the first success (or first answer) wins.
+            # Hook and meeting-info calls: every server answered; the first success wins.
             chosen = next((r for r in roots if xml.succeeded(r)), roots[0])
             if inbound.call in BUFFERED_CALLS and self.settings.policy.bbb.strip_attendees:
                 xml.strip_attendees(chosen)  # G20, on every path that returns meetings
             return xml_response(xml.to_bytes(chosen))
-        merged = xml.merge([r for r in roots if xml.succeeded(r)], container)
+        refused = next((r for r in roots if not xml.succeeded(r)), None)
+        if refused is not None:  # one server's FAILED is the whole list's
+            return xml_response(xml.to_bytes(refused))
+        merged = xml.merge(roots, container)
         if self.settings.policy.bbb.strip_attendees:
             xml.strip_attendees(merged)
         return xml_response(xml.to_bytes(merged))
@@ -249,6 +257,15 @@ class BBBProxy:
                     request.transport.abort()
                 raise StreamCut(response, reason) from None
             return response
+
+
+def incomplete(failures: list[ApiError], servers: int) -> ApiError:
+    """FAILED for a call that could not be had on every server (no partial lists)."""
+    key = ("backendUnavailable" if any(f.message_key == "backendUnavailable" for f in failures)
+           else "backendError")
+    return ApiError(key, failures[0].reason,
+                    f"{len(failures)} of {servers} BigBlueButton servers did not answer "
+                    "properly; the answer would be incomplete, so none is given.")
 
 
 class StreamCut(Exception):

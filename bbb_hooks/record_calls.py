@@ -16,11 +16,21 @@ in ways that undo those facts:
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING
+from xml.etree.ElementTree import Element
+
+from bbb_hooks import xml
+from bbb_hooks.backend import MAX_ANSWER, backend_call, read_all
 from bbb_hooks.inbound import ApiError, ApiRequest
+from bbb_hooks.servers import Server
 from gateway.bbb_policy import META_PREFIX_PRIVACY
 from gateway.registry import Registry
 from gateway.settings import Policy
 from gateway.store import Store
+
+if TYPE_CHECKING:
+    from bbb_hooks.proxy import BBBProxy
 
 RECORD_CALLS = frozenset({"publishRecordings", "updateRecordings", "deleteRecordings"})
 
@@ -52,3 +62,66 @@ async def check_call(inbound: ApiRequest, policy: Policy, store: Store) -> None:
         purpose = policy.purposes.get(row.purpose)  # type: ignore[call-overload]
         if publishing and (purpose is None or not purpose.distribute):
             raise ApiError("notForDistribution")
+
+
+# -- several servers: find each recording's server, act there, report honestly -------
+
+async def _holding(proxy: BBBProxy, server: Server, ids: list[str]) -> set[str]:
+    """The ids of `ids` this server holds (any state); ApiError when it cannot say."""
+    params = (("recordID", ",".join(ids)), ("state", "any"))
+    async with backend_call(proxy.client(), server, "getRecordings", params) as response:
+        root = xml.parse(await read_all(response, MAX_ANSWER))
+    if not xml.succeeded(root):
+        raise ApiError("backendError", "locate_refused")
+    listed = {(xml.text(r, "recordID") or "").strip()
+              for r in root.findall("recordings/recording")}
+    # bbb-web matches a recordID as a prefix of the recording's id.
+    return {i for i in ids if any(r.startswith(i) for r in listed)}
+
+
+async def _act(proxy: BBBProxy, server: Server, inbound: ApiRequest,
+               ids: list[str]) -> Element:
+    params = tuple((k, ",".join(ids) if k == "recordID" else v) for k, v in inbound.params)
+    async with backend_call(proxy.client(), server, inbound.call, params,
+                            inbound) as response:
+        return xml.parse(await read_all(response, MAX_ANSWER))
+
+
+async def on_their_servers(proxy: BBBProxy, inbound: ApiRequest) -> bytes:
+    """publish/update/deleteRecordings with several servers (G14, G16).
+
+    Each id is first looked up on every server. An id that may sit on a server
+    that cannot be reached is never answered notFound: the call is refused
+    (backendUnavailable, nothing changed). Otherwise each server is asked for its
+    own ids, and SUCCESS comes back only when every one of them succeeded; else
+    FAILED names the ids that were not done.
+    """
+    ids = _record_ids(inbound)
+    servers = proxy.pool.servers
+    if not ids:
+        return xml.to_bytes(await _act(proxy, servers[0], inbound, ids))  # BBB's own error
+    # A server that fails or answers garbage cannot say what it holds: "unreachable".
+    found = await asyncio.gather(*(_holding(proxy, s, ids) for s in servers),
+                                 return_exceptions=True)
+    reached = [(s, f) for s, f in zip(servers, found, strict=True) if isinstance(f, set)]
+    located = set().union(*(f for _, f in reached))
+    unknown = [i for i in ids if i not in located]
+    if len(reached) < len(servers) and unknown:
+        raise ApiError("backendUnavailable", "record_server_down",
+                       "Not done: these recordings may be on a BigBlueButton server that "
+                       f"cannot be reached right now: {', '.join(unknown)}. Nothing was "
+                       "changed.")
+    if not located:
+        return xml.failed("notFound", "We could not find recordings")
+    plan = [(s, [i for i in ids if i in f]) for s, f in reached if f]
+    answers = await asyncio.gather(*(_act(proxy, s, inbound, own) for s, own in plan),
+                                   return_exceptions=True)
+    failed = [i for (_, own), a in zip(plan, answers, strict=True)
+              if not isinstance(a, Element) or not xml.succeeded(a) for i in own]
+    if failed:
+        done = [i for i in ids if i in located and i not in failed]
+        return xml.failed("notDoneEverywhere",
+                          f"Not done for: {', '.join(failed)}. Done for: "
+                          f"{', '.join(done) or 'none'}.")
+    first = next(a for a in answers if isinstance(a, Element))
+    return xml.to_bytes(first)

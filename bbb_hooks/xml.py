@@ -42,8 +42,17 @@ MESSAGES = {
                                "cannot be changed.",
     "recordingOnHold": "This recording is on hold (an objection or a legal hold) and cannot "
                        "be changed now.",
+    "notDoneEverywhere": "The call was not carried out on every BigBlueButton server "
+                         "involved.",
     "notForDistribution": "This recording was made for a purpose that does not include "
                           "showing it after the meeting.",
+}
+
+
+# What bbb-web adds to an empty list (bbb.md §1.4; getMeetings: ApiController.groovy).
+EMPTY_LIST = {
+    "recordings": ("noRecordings", "There are no recordings for the meeting(s)."),
+    "meetings": ("noMeetings", "no meetings were found on this server"),
 }
 
 
@@ -186,7 +195,8 @@ def merge(roots: Iterable[ET.Element], container: str) -> ET.Element:
         found = root.find(container)
         if found is not None:
             box.extend(list(found))
-    if len(box) == 0 and container == "recordings":
-        ET.SubElement(merged, "messageKey").text = "noRecordings"
-        ET.SubElement(merged, "message").text = "There are no recordings for the meeting(s)."
+    if len(box) == 0 and container in EMPTY_LIST:
+        key, message = EMPTY_LIST[container]
+        ET.SubElement(merged, "messageKey").text = key
+        ET.SubElement(merged, "message").text = message
     return merged

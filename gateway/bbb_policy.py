@@ -37,9 +37,60 @@ BACKGROUND_FEATURES = frozenset({"virtualBackgrounds", "customVirtualBackgrounds
                                  "customVirtualBackground"})
 
 
-# Join parameters an LMS may pass on to BBB; everything else is decided here.
-_JOIN_PASSTHROUGH = frozenset({"enforceLayout", "errorRedirectUrl", "redirectErrorUrl",
-                               "defaultLayout", "excludeFromDashboard"})
+# Join parameters an LMS may pass on to BBB (config/bbb/README.md "join: what BBB
+# receives"): layout, language and whiteboard comfort only. Everything else is either
+# decided by the policy below or dropped.
+JOIN_ALLOWED = frozenset({
+    "enforceLayout", "defaultLayout", "userdata-bbb_default_layout",
+    "userdata-bbb_client_title", "userdata-bbb_override_default_locale",
+    "userdata-bbb_prefer_dark_theme", "userdata-bbb_direct_leave_button",
+    "userdata-bbb_display_branding_area", "userdata-bbb_shortcuts",
+    "userdata-bbb_hide_presentation_on_join", "userdata-bbb_show_public_chat_on_login",
+    "userdata-bbb_hide_nav_bar", "userdata-bbb_show_session_details_on_join",
+    "userdata-bbb_force_restore_presentation_on_new_events",
+    "userdata-bbb_multi_user_pen_only", "userdata-bbb_presenter_tools",
+    "userdata-bbb_multi_user_tools", "userdata-bbb_initial_selected_tool",
+    "userdata-bbb_listen_only_mode", "userdata-bbb_force_listen_only",
+    "userdata-bbb_fullaudio_bridge", "userdata-bbb_transparent_listen_only",
+})
+# What an LMS may send but BBB never receives from it, each a bounded metrics label
+# (privacy_gateway_bbb_join_dropped_total{parameter}); any other name counts as "other".
+JOIN_DROPPED = (
+    "userdata-bbb_record_permission",  # G9: a pupil would get the recording button
+    "userdata-bbb_record_permission_tooltip",
+    "userdata-bbb_record_video",  # G10: the policy decides whose video is recorded
+    "userdata-bbb_custom_style_url",  # G21: a third-party file in every browser
+    "userdata-bbb_custom_style",  # G21, G8: CSS can hide the recording indicator
+    "userdata-bbb_auto_share_webcam",  # G4: the policy sets false
+    "userdata-bbb_skip_video_preview",  # G5: the policy sets false
+    "userdata-bbb_skip_video_preview_on_first_join",  # G5
+    "userdata-bbb_skip_video_preview_if_previous_device",  # G5
+    "userdata-bbb_enable_video", "userdata-bbb_preferred_camera_profile",
+    "userdata-bbb_mirror_own_webcam",  # cameras are the policy's (G4-G6)
+    "userdata-bbb_auto_join_audio", "userdata-bbb_skip_check_audio",
+    "userdata-bbb_skip_check_audio_on_first_join",
+    "userdata-bbb_skip_echotest_if_previous_device",  # no microphone live unasked (G6)
+    "userdata-bbb_show_participants_on_login",  # G20: names shown by default
+    "userdata-bbb_hide_actions_bar", "userdata-bbb_hide_controls",  # G4: camera/mic buttons
+    "userdata-bbb_hide_notifications",  # G8: recording notices must show
+    "userdata-bbb_parent_room_moderator",  # G2: role is the policy's
+    "redirectErrorUrl", "errorRedirectUrl",  # errors are the gateway's own pages
+    "excludeFromDashboard",  # nobody is hidden from the others (G2)
+    "avatarURL",  # G21: an image fetched from elsewhere
+    "webcamBackgroundURL",  # G5, G21: the gateway's own background
+    "guest", "userID", "password", "createTime", "fullName", "meetingID", "role",
+    "userdata-other",  # any userdata-* not listed here (may carry personal data)
+    "other",
+)
+_JOIN_DROPPED_NAMES = frozenset(JOIN_DROPPED)
+_JOIN_REPLACED = frozenset({"meetingID", "fullName"})
+
+
+def join_drop_label(name: str) -> str:
+    """A bounded metrics label for a join parameter the policy did not pass on."""
+    if name in _JOIN_DROPPED_NAMES:
+        return name
+    return "userdata-other" if name.startswith("userdata-") else "other"
 
 
 class UnknownMeetingType(ValueError):
@@ -179,8 +230,10 @@ def _meta(b: _Builder, policy: Policy, meeting_type: MeetingTypeName,
             b.drop(name, "meta")  # BBB would silently ignore it anyway
         elif name.lower() in MONITORING_CALLBACKS:
             b.drop(name, "meta")  # G20: per-person activity data sent to the LMS
-        elif name.lower() in own and name not in own:
-            b.drop(name, "meta")  # a different spelling of one of ours
+        elif name.lower().startswith(META_PREFIX_PRIVACY) and name not in own:
+            # Gateway-owned (G14, G16): retention, holds and purposes are the gateway's
+            # facts; a key an LMS writes here would travel with the recording for ever.
+            b.drop(name, "meta")
     for name, value in own.items():
         # The LMS may declare the meeting type (it was read above); nothing else of ours.
         b.force(name, value, label="meta",
@@ -213,12 +266,17 @@ class JoinDecision:
     reason: JoinRefusal | None = None
     role: BBBRole | None = None
     params: Params = ()
+    dropped: tuple[str, ...] = ()  # LMS parameters not passed on, as bounded labels
 
 
 def decide_join(policy: Policy, account: JoinAccount, meeting: JoinMeeting,
                 requested_role: BBBRole, lms_params: Sequence[tuple[str, str]], *,
                 lms_full_name: str, user_id: str, background_url: str) -> JoinDecision:
-    """The BBB join parameters for a logged-in account (G1, G2, G4, G5, G10)."""
+    """The BBB join parameters for a logged-in account (G1, G2, G4, G5, G9, G10, G21).
+
+    BBB receives what the policy decides plus JOIN_ALLOWED from the LMS; every
+    other LMS parameter is dropped and named in `dropped`.
+    """
     kind = policy.meeting_types[meeting.meeting_type]
     if account.role == "guest" and not kind.guests_allowed:
         return JoinDecision(allowed=False, reason="guest_not_allowed")  # G2
@@ -235,14 +293,19 @@ def decide_join(policy: Policy, account: JoinAccount, meeting: JoinMeeting,
         ("userdata-bbb_skip_video_preview", "false"),  # G5: the preview offers backgrounds
         ("webcamBackgroundURL", background_url),  # G5: a neutral background by default
     ]
+    if role == "VIEWER":
+        params.append(("userdata-bbb_record_permission", "false"))  # G9: no record button
     if account.role == "guest":
         params.append(("guest", "true"))
     if account.role == "pupil" and meeting.purpose == "lecture":
         params.append(("userdata-bbb_record_video", "false"))  # G10
-    decided = {name for name, _ in params}
+    dropped: list[str] = []
     for name, value in lms_params:
-        if name in decided:
-            continue
-        if name in _JOIN_PASSTHROUGH or name.startswith("userdata-"):
+        if name in _JOIN_REPLACED:
+            continue  # the policy's own value is in place
+        if name in JOIN_ALLOWED:
             params.append((name, value))
-    return JoinDecision(allowed=True, role=role, params=tuple(params))
+        else:
+            dropped.append(join_drop_label(name))
+    return JoinDecision(allowed=True, role=role, params=tuple(params),
+                        dropped=tuple(dropped))

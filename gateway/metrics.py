@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import disable_created_metrics as _disable_created
 
+from gateway.bbb_policy import JOIN_DROPPED
 from gateway.policy import REFUSAL_REASONS
 from gateway.settings import PURPOSES
 
@@ -52,6 +53,9 @@ class Metrics:
             ["call", "result"], registry=r)
         self.bbb_create_overrides = Counter(
             p + "bbb_create_overrides", "LMS create parameters overridden by the policy.",
+            ["parameter"], registry=r)
+        self.bbb_join_dropped = Counter(
+            p + "bbb_join_dropped", "LMS join parameters not passed on to BBB, by name.",
             ["parameter"], registry=r)
         self.joins = Counter(
             p + "joins", "Meeting joins by platform and result.", ["platform", "result"],
@@ -129,6 +133,8 @@ class Metrics:
             self.id_token_rejections.labels(reason=reason)
         for parameter in CREATE_OVERRIDES:
             self.bbb_create_overrides.labels(parameter=parameter)
+        for parameter in JOIN_DROPPED:
+            self.bbb_join_dropped.labels(parameter=parameter)
         for platform in PLATFORMS:
             for result in ("ok", "refused"):
                 self.joins.labels(platform=platform, result=result)

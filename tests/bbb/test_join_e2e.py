@@ -194,3 +194,38 @@ async def test_G20_who_moderated_is_kept_days_not_for_the_recordings_retention(
     running.clock.advance(MODERATOR_TTL + 1)
     assert not await is_moderator(store, MEETING, person)
     assert await meeting_info(store, MEETING) is not None
+
+
+# What an LMS tried to slip into a pupil's join (issue 10): name, what reaches BBB.
+LOOSENING = [
+    ("userdata-bbb_record_permission", "true", "false"),  # G9: forced off for viewers
+    ("userdata-bbb_custom_style_url", "tracker-css", None),  # G21
+    ("userdata-bbb_custom_style", "hide-recording-dot", None),  # G8, G21
+    ("userdata-bbb_auto_share_webcam", "true", "false"),  # G4
+    ("userdata-bbb_record_video", "true", "false"),  # G10: a lesson's purpose is lecture
+    ("userdata-bbb_show_participants_on_login", "true", None),  # G20
+    ("userdata-bbb_skip_video_preview_on_first_join", "true", None),  # G5
+    ("userdata-bbb_hide_actions_bar", "true", None),  # G4: camera button stays
+    ("redirectErrorUrl", "lms-error-page", None),
+    ("excludeFromDashboard", "true", None),
+    ("userdata-moodle-email", "pupil-mail", None),  # personal data in userdata
+]
+
+
+async def test_an_lms_cannot_loosen_the_policy_through_join(running: Running) -> None:
+    params = [("meetingID", MEETING), ("fullName", "N"), ("role", "VIEWER"),
+              *((name, value) for name, value, _ in LOOSENING),
+              ("userdata-bbb_override_default_locale", "nl")]  # on the allow-list
+    async with browser() as session:
+        result = await browser_login(session, str(running.lms("join", params)), "pupil")
+        assert result.location
+        async with session.get(URL(result.location, encoded=True)) as client:
+            assert client.status == 200
+    received = {k: v[0] for k, v in running.emulator.calls("join")[-1].params.items()}
+    for name, _, reaches in LOOSENING:
+        assert received.get(name) == reaches, name
+    assert received["userdata-bbb_override_default_locale"] == "nl"
+    dropped = running.app[keys.METRICS].bbb_join_dropped
+    for label in ("userdata-bbb_custom_style_url", "redirectErrorUrl", "excludeFromDashboard",
+                  "userdata-bbb_record_permission", "userdata-other"):
+        assert dropped.labels(parameter=label)._value.get() == 1, label

@@ -310,7 +310,8 @@ async def test_meetings_and_tickets_live_in_redis(
         record = await meeting_info(store, "redis-1")
         assert record is not None and record.meeting_type == "confidential"
         status, _, _ = await get_xml(http, gw.url("join", [("meetingID", "redis-1"),
-                                                           ("fullName", "A")]))
+                                                           ("fullName", "A"),
+                                                           ("role", "VIEWER")]))
         assert status == 302
     finally:
         await gw.close()

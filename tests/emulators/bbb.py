@@ -348,6 +348,9 @@ class BBBEmulator:
         for m in self.meetings.values():
             if not m.ended:
                 self._meeting_xml(ET.SubElement(box, "meeting"), m)
+        if len(box) == 0:  # bbb-web's answer for no meetings
+            _el(root, "messageKey", "noMeetings")
+            _el(root, "message", "no meetings were found on this server")
         return _xml(root)
 
     async def _call_getMeetingInfo(self, p: dict[str, str], body: bytes,

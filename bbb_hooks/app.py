@@ -12,9 +12,8 @@ from aiohttp import web
 from bbb_hooks import join
 from bbb_hooks.checksum import FrontendSecret, Verifier
 from bbb_hooks.meetings import record_ttl
-from bbb_hooks.proxy import BBBProxy, render_error, xml_response
+from bbb_hooks.proxy import BBBProxy, render_error
 from bbb_hooks.servers import ServerPool
-from bbb_hooks.xml import response
 from gateway import keys
 
 log = logging.getLogger(__name__)
@@ -53,16 +52,12 @@ async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
     await proxy.http.close()
 
 
-async def _version(request: web.Request) -> web.Response:
-    return xml_response(response("SUCCESS", [("version", "2.0"), ("apiVersion", "2.0")]))
-
-
 def setup(app: web.Application) -> None:
     proxy = build_proxy(app)
     app[keys.ADAPTERS]["bbb"] = proxy
     app.cleanup_ctx.append(_client_ctx)
-    app.router.add_get(API_PREFIX, _version)
-    app.router.add_get(API_PREFIX + "/", _version)
+    app.router.add_get(API_PREFIX, proxy.api_root)
+    app.router.add_get(API_PREFIX + "/", proxy.api_root)
     app.router.add_route("GET", API_PREFIX + "/{call:.+}", proxy.api)
     app.router.add_route("POST", API_PREFIX + "/{call:.+}", proxy.api)
     app.router.add_get("/bbb/join/{ticket}", join.join_page)

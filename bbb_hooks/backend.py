@@ -11,6 +11,7 @@ import io
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
@@ -24,6 +25,12 @@ from gateway.fetch import FetchError, read_bounded
 
 ACCEPTED_TYPES = ("text/xml", "application/xml")
 MAX_ANSWER = 32 * 1024 * 1024  # a whole answer read at once (getMeetings of a busy server)
+# BBB's request line ends at 8 KiB (nginx `large_client_header_buffers`, bbb-web's
+# Tomcat); "GET ", " HTTP/1.1" and the host part of the proxy URL stay inside this.
+GET_LINE_BUDGET = 8000
+TOO_LONG_WITH_BODY = ("The parameters are too long for BigBlueButton's request line and the "
+                      "body already carries the presentation modules; shorten the welcome "
+                      "text or other long parameters.")
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
@@ -43,26 +50,42 @@ def signed_get_url(server: Server, call: str, params: Params) -> URL:
     return URL(server.signed_url(call, query_string(params)), encoded=True)
 
 
+def _form_post(http: aiohttp.ClientSession, server: Server, call: str,
+               params: Params) -> Any:
+    """The call as a form POST with an empty URL query: bbb-web then signs the canonical
+    form (sorted keys, Java URL encoding; bbb.md §1.1), so the checksum is over that."""
+    form = canonical_form(params)
+    checksum = sign(call, form, server.secret, server.algorithm)
+    return http.post(URL(server.api_url(call), encoded=True),
+                     data=(form + "&checksum=" + checksum).encode(),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"},
+                     allow_redirects=False)
+
+
+def _body_type(content_type: str) -> str:
+    # bbb-web reads a create/insertDocument body whatever its type; BBB gets it as XML.
+    return content_type if content_type in ACCEPTED_TYPES else "text/xml"
+
+
 @asynccontextmanager
 async def backend_call(http: aiohttp.ClientSession, server: Server, call: str,
                        params: Params,
                        inbound: ApiRequest | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
     """One request to the server; yields a 200 XML response or raises ApiError."""
-    if inbound is not None and inbound.form:
-        form = canonical_form(params)
-        checksum = sign(call, form, server.secret, server.algorithm)
-        request = http.post(URL(server.api_url(call), encoded=True),
-                            data=(form + "&checksum=" + checksum).encode(),
-                            headers={"Content-Type": "application/x-www-form-urlencoded"},
-                            allow_redirects=False)
-    elif inbound is not None and inbound.body:
+    url = signed_get_url(server, call, params)
+    too_long = len(url.raw_path_qs) > GET_LINE_BUDGET
+    if inbound is not None and inbound.body:
+        if too_long:  # the body is the XML modules; the parameters cannot move into it
+            raise ApiError("requestTooLarge", "too_long_with_body", TOO_LONG_WITH_BODY)
         # BytesIO: a large upload is sent in pieces, not handed to the loop in one write.
-        request = http.post(signed_get_url(server, call, params), data=io.BytesIO(inbound.body),
-                            headers={"Content-Type": inbound.body_type or "text/xml"},
+        request = http.post(url, data=io.BytesIO(inbound.body),
+                            headers={"Content-Type": _body_type(inbound.body_type)},
                             allow_redirects=False)
+    elif too_long or (inbound is not None and inbound.form):
+        request = _form_post(http, server, call, params)
     else:
         # Never followed: a signed URL goes to the configured server only.
-        request = http.get(signed_get_url(server, call, params), allow_redirects=False)
+        request = http.get(url, allow_redirects=False)
     try:
         response = await request
     except (TimeoutError, aiohttp.ClientError, OSError):

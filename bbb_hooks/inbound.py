@@ -19,7 +19,10 @@ from bbb_hooks.query import Params, QueryError, first, parse_query
 
 CALL_NAME = re.compile(r"[A-Za-z]{1,40}(/[A-Za-z]{1,40})?")
 FORM = "application/x-www-form-urlencoded"
-XML_BODY_TYPES = ("text/xml", "application/xml", "")
+# bbb-web takes any other POST body of create/insertDocument as the XML modules, with
+# or without a Content-Type (aiohttp calls a missing one application/octet-stream).
+# Multipart is refused: its parts would be parameters the checksum does not cover.
+REFUSED_BODY_TYPES = ("multipart/form-data", "multipart/mixed")
 
 
 class ApiError(Exception):
@@ -66,7 +69,7 @@ async def read_request(request: web.Request, verifier: Verifier, max_body: int) 
         if body_type == FORM:
             form_params = _form(body)
             body = b""
-        elif body_type not in XML_BODY_TYPES:
+        elif body_type in REFUSED_BODY_TYPES:
             raise ApiError("unsupportedContentType")
     signed, checksum, params = _signed_string(raw_query, url_params, form_params)
     frontend = verifier.verify(call, signed, checksum)

@@ -51,6 +51,7 @@ ATTENDEE = re.compile(rb"<attendee[\s/>]")
 # What create needs from BBB's answer (bbb.md §1.4); the rest is passed on untouched.
 CREATE_FIELDS = frozenset({"returncode", "messageKey", "internalMeetingID", "createTime",
                            "moderatorPW", "attendeePW"})
+ROOT_CACHE_SECONDS = 60.0
 STREAM_PREFIX = 1024 * 1024  # answers up to this size are checked whole before sending
 
 
@@ -64,10 +65,44 @@ class BBBProxy:
     clock: Clock
     record_ttl: float
     http: aiohttp.ClientSession | None = None
+    # (when asked, the oldest backend bbbVersion: "" none said, None none answered)
+    _root: tuple[float, str | None] | None = None
 
     def client(self) -> aiohttp.ClientSession:
         assert self.http is not None, "the BBB client session starts with the app"
         return self.http
+
+    # -- the API root ----------------------------------------------------------------
+    async def api_root(self, request: web.Request) -> web.Response:
+        """BBB's root answer with the backends' `bbbVersion` (the oldest, which every
+        server supports), asked at most once a minute: the root needs no checksum."""
+        now = self.clock.time()
+        if self._root is None or not 0 <= now - self._root[0] < ROOT_CACHE_SECONDS:
+            self._root = (now, await self._backend_version())
+        version = self._root[1]
+        if version is None:
+            return xml_response(xml.failed("backendUnavailable"))
+        fields = [("version", "2.0"), ("apiVersion", "2.0")]
+        if version:  # a BBB before 2.5 says no bbbVersion; neither do we then
+            fields.append(("bbbVersion", version))
+        return xml_response(xml.response("SUCCESS", fields))
+
+    async def _backend_version(self) -> str | None:
+        async def one(server: Server) -> str | None:
+            try:
+                async with self.client().get(
+                        server.url + "/api", allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(total=5)) as response:
+                    root = xml.parse(await read_all(response, 64 * 1024))
+            except (ApiError, xml.BrokenXML, TimeoutError, aiohttp.ClientError, OSError):
+                return None
+            return (xml.text(root, "bbbVersion") or "").strip()
+
+        answers = await asyncio.gather(*(one(s) for s in self.pool.servers))
+        if all(a is None for a in answers):
+            return None
+        versions = [a for a in answers if a]
+        return min(versions, key=_version_key) if versions else ""
 
     # -- entry point -------------------------------------------------------------------
     async def api(self, request: web.Request) -> web.StreamResponse:
@@ -283,6 +318,10 @@ async def _backend_chunks(backend: aiohttp.ClientResponse) -> AsyncIterator[byte
             yield chunk
     except (TimeoutError, aiohttp.ClientError, OSError):
         raise ApiError("backendUnavailable", "backend_lost") from None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.\-]", version))
 
 
 def _parsed(body: bytes) -> Element:

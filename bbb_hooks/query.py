@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
+# The longest query the gateway reads (config/bbb/README.md "Sizes"): far above what
+# BBB itself takes (8 KiB), so any create an LMS can send BBB directly gets through.
 MAX_QUERY_CHARS = 64 * 1024
 MAX_PARAMS = 256
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
@@ -43,7 +45,8 @@ def _decode(part: str) -> str:
 def parse_query(raw: str, *, allow_duplicates: frozenset[str] = frozenset()) -> Params:
     """Name/value pairs in the order given; empty segments (`a=1&&b=2`) are skipped."""
     if len(raw) > MAX_QUERY_CHARS:
-        raise QueryError("malformedQuery", "The query string is too long.")
+        raise QueryError("requestTooLarge",
+                         f"The query string is longer than {MAX_QUERY_CHARS} characters.")
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
     for segment in raw.split("&"):

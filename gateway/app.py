@@ -66,6 +66,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         # Forms and hooks are small; the BBB proxy reads its larger bodies itself, bounded
         # by bbb.max_body_bytes, so nothing unauthenticated can make us buffer 64 MiB.
         client_max_size=1024 * 1024,
+        # Request lines up to 256 KiB reach the app (aiohttp stops at 8 KiB and answers
+        # plain text echoing the URL): the BBB API refuses past its own, documented
+        # limit in BBB XML (bbb_hooks.query.MAX_QUERY_CHARS, config/bbb/README.md).
+        handler_args={"max_line_size": 256 * 1024},
     )
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock if clock is not None else SystemClock()

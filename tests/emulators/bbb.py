@@ -119,6 +119,7 @@ class BBBEmulator:
         self.sessions: dict[str, dict[str, str]] = {}  # sessionToken -> join params
         self.fault: str | None = None
         self.gone_on_info: set[str] = set()  # ended between getMeetings and getMeetingInfo
+        self.bbb_version = "3.0"  # the API root's <bbbVersion> (bbb-web 2.5+)
         self.server: TestServer | None = None
         for state in STATES:
             (self.root / state).mkdir(parents=True, exist_ok=True)
@@ -234,7 +235,8 @@ class BBBEmulator:
         return response
 
     async def _version(self, request: web.Request) -> web.Response:
-        return _xml(_ok(("version", "2.0"), ("apiVersion", "2.0"), ("bbbVersion", "3.0")))
+        return _xml(_ok(("version", "2.0"), ("apiVersion", "2.0"),
+                        ("bbbVersion", self.bbb_version)))
 
     # -- meetings ------------------------------------------------------------------
     async def _call_create(self, p: dict[str, str], body: bytes,

@@ -13,10 +13,11 @@ answers; never HTML, never a 500.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from xml.etree.ElementTree import Element
 
 import aiohttp
@@ -31,6 +32,7 @@ from bbb_hooks.query import QueryError
 from bbb_hooks.record_calls import RECORD_CALLS, check_call, on_their_servers
 from bbb_hooks.servers import Server, ServerPool
 from gateway import keys
+from gateway.bbb_client_settings import BadClientSettings, decide_client_settings
 from gateway.bbb_policy import CreateDecision, UnknownMeetingType, decide_create
 from gateway.clock import Clock
 from gateway.metrics import Metrics
@@ -51,6 +53,7 @@ ATTENDEE = re.compile(rb"<attendee[\s/>]")
 # What create needs from BBB's answer (bbb.md §1.4); the rest is passed on untouched.
 CREATE_FIELDS = frozenset({"returncode", "messageKey", "internalMeetingID", "createTime",
                            "moderatorPW", "attendeePW"})
+CLIENT_SETTINGS = "clientSettingsOverride"  # the create module holding client settings
 ROOT_CACHE_SECONDS = 60.0
 STREAM_PREFIX = 1024 * 1024  # answers up to this size are checked whole before sending
 
@@ -174,6 +177,8 @@ class BBBProxy:
             raise ApiError("invalidMeetingType") from None
         for parameter in decision.overrides:
             self.metrics.bbb_create_overrides.labels(parameter=parameter).inc()
+        if inbound.body and CLIENT_SETTINGS.encode() in inbound.body:
+            inbound = self._client_settings(inbound)
         server = await self.pool.for_meeting(meeting_id)
         async with backend_call(self.client(), server, "create", decision.params,
                                 inbound) as response:
@@ -185,6 +190,24 @@ class BBBProxy:
         if fields["returncode"].strip() == "SUCCESS":
             await self._remember(meeting_id, server, decision, fields)
         return xml_response(body)
+
+    def _client_settings(self, inbound: ApiRequest) -> ApiRequest:
+        """The create body with its clientSettingsOverride filtered (G4, G5, G21)."""
+        dropped = 0
+
+        def rewrite(text: str) -> str:
+            nonlocal dropped
+            decision = decide_client_settings(text)
+            dropped += decision.dropped
+            return json.dumps(decision.settings, separators=(",", ":"))
+
+        try:
+            body = xml.rewrite_modules(inbound.body, CLIENT_SETTINGS, rewrite)
+        except (xml.BrokenXML, BadClientSettings):
+            raise ApiError("invalidClientSettings") from None
+        if dropped:
+            self.metrics.bbb_create_overrides.labels(parameter=CLIENT_SETTINGS).inc()
+        return replace(inbound, body=body)
 
     async def _remember(self, meeting_id: str, server: Server, decision: CreateDecision,
                         fields: dict[str, str]) -> None:

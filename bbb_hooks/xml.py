@@ -8,7 +8,7 @@ fetch files or blow up memory. Shapes follow bbb.md §1.4.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from xml.parsers import expat
 
 from defusedxml import DefusedXmlException
@@ -42,6 +42,8 @@ MESSAGES = {
                                "cannot be changed.",
     "recordingOnHold": "This recording is on hold (an objection or a legal hold) and cannot "
                        "be changed now.",
+    "invalidClientSettings": "The clientSettingsOverride module is not a JSON object inside "
+                             "a well-formed <modules> document.",
     "notDoneEverywhere": "The call was not carried out on every BigBlueButton server "
                          "involved.",
     "notForDistribution": "This recording was made for a purpose that does not include "
@@ -165,6 +167,21 @@ def top_fields(body: bytes, names: Iterable[str]) -> dict[str, str]:
     if "returncode" not in fields:
         raise BrokenXML("not_a_response")
     return fields
+
+
+def rewrite_modules(body: bytes, name: str, rewrite: Callable[[str], str]) -> bytes:
+    """A create body (`<modules><module name=…>`) with every module `name`'s text
+    replaced by `rewrite(text)`; BrokenXML when the body is not such a document."""
+    try:
+        root: ET.Element = fromstring(body, forbid_dtd=True)
+    except (ET.ParseError, DefusedXmlException, ValueError) as exc:
+        raise BrokenXML(type(exc).__name__) from None
+    if root.tag != "modules":
+        raise BrokenXML("not_modules")
+    for module in root.iter("module"):
+        if module.get("name") == name:
+            module.text = rewrite(module.text or "")
+    return to_bytes(root)
 
 
 def text(root: ET.Element, path: str) -> str | None:

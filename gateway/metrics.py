@@ -26,7 +26,7 @@ CREATE_OVERRIDES = (
     "record", "autoStartRecording", "allowStartStopRecording", "recordFullDurationMedia",
     "meetingKeepEvents", "notifyRecordingIsOn", "remindRecordingIsOn", "disabledFeatures",
     "guestPolicy", "meta", "webcamsOnlyForModerator", "lockSettingsDisableCam",
-    "allowModsToEjectCameras",
+    "allowModsToEjectCameras", "clientSettingsOverride",
 )
 DELETION_RESULTS = ("deleted", "failed", "not_found")
 RECORDING_STATES = ("retained", "held", "due", "deleted")

@@ -26,6 +26,7 @@ from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.servers import Server
 from gateway.bbb_policy import META_PREFIX_PRIVACY
 from gateway.registry import Registry
+from gateway.retention_policy import distributes
 from gateway.settings import Policy
 from gateway.store import Store
 
@@ -59,8 +60,7 @@ async def check_call(inbound: ApiRequest, policy: Policy, store: Store) -> None:
             continue  # not registered yet: the next sweep applies the rules
         if row.holds:
             raise ApiError("recordingOnHold")
-        purpose = policy.purposes.get(row.purpose)  # type: ignore[call-overload]
-        if publishing and (purpose is None or not purpose.distribute):
+        if publishing and not distributes(policy, row.purpose):  # G14, as the sweeper
             raise ApiError("notForDistribution")
 
 

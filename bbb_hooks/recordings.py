@@ -38,7 +38,7 @@ from bbb_hooks.servers import Server
 from bbb_hooks.xml import BrokenXML, parse, succeeded, text
 from gateway.bbb_policy import META_MEETING_TYPE, META_PURPOSE
 from gateway.fetch import FetchError, read_bounded
-from gateway.retention_policy import DeclaredRecording, RegistryRow
+from gateway.retention_policy import DeclaredRecording, RegistryRow, withheld
 from gateway.sweeper import DeletionFailed
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ class BBBSource:
                 if declared is None:
                     continue
                 declared = await self._with_declared_purpose(declared, to_label)
-                if (declared.purpose in self.private_purposes
+                if (withheld(declared.purpose, self.private_purposes)
                         and (text(node, "published") or "").strip() == "true"):
                     to_unpublish.append(declared.recording_id)
                 yield declared

@@ -21,7 +21,7 @@ from gateway.metrics import Metrics
 from gateway.objections import ObjectionDesk
 from gateway.pseudonym import Pseudonymiser
 from gateway.retention_jibri import JibriSource
-from gateway.retention_policy import combined_purpose
+from gateway.retention_policy import combined_purpose, private_purposes
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.sweeper import RecordingSource, Sweeper, running
@@ -40,7 +40,7 @@ def build_sources(settings: Settings, http: aiohttp.ClientSession,
             return combined_purpose(policy, await recording_purposes(store,
                                                                      internal_meeting_id))
 
-        private = frozenset(name for name, p in policy.purposes.items() if not p.distribute)
+        private = private_purposes(policy)  # G14: the rule the proxy applies too
         for i, server in enumerate(policy.bbb.servers):
             sources.append(BBBSource(
                 Server(name=server.name, url=server.url,

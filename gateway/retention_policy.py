@@ -118,6 +118,23 @@ def combined_purpose(policy: Policy, purposes: Iterable[str]) -> str | None:
     return known[0] if known else None
 
 
+def private_purposes(policy: Policy) -> frozenset[str]:
+    """The policy's purposes that do not include showing the recording later (G14)."""
+    return frozenset(name for name, p in policy.purposes.items() if not p.distribute)
+
+
+def withheld(purpose: str | None, private: frozenset[str]) -> bool:
+    """G14, the one publication rule for proxy and sweeper: a recording is kept out of
+    view unless its purpose is a known one that includes distribution. An undeclared
+    or unknown purpose is not consent to distribute."""
+    return purpose is None or purpose not in PURPOSES or purpose in private
+
+
+def distributes(policy: Policy, purpose: str | None) -> bool:
+    """May a recording made for `purpose` be published (G14)? See `withheld`."""
+    return not withheld(purpose, private_purposes(policy))
+
+
 def decide_retention(policy: Policy, recording: DeclaredRecording,
                      first_seen: float) -> RetentionDecision:
     """The due date of a recording (G16): declared, else by purpose, else the default.

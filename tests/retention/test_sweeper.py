@@ -28,8 +28,9 @@ async def test_due_recordings_are_deleted_on_both_platforms_and_nothing_early(
         assert not b.bbb_exists_on_disk(old_bbb)  # raw and deleted/ purged too (bbb.md §6)
         assert b.emulator.recording_state(old_bbb) is None
         assert not b.jibri_exists(old_jibri) and not b.jibri_exists(bare_jibri)
-        for kept in (young_bbb, bare_bbb):
-            assert b.emulator.recording_state(kept) == "published"
+        assert b.emulator.recording_state(young_bbb) == "published"
+        # Kept, but out of view: an undeclared purpose is not consent to distribute (G14).
+        assert b.emulator.recording_state(bare_bbb) == "unpublished"
         assert b.jibri_exists(young_jibri)
         assert counter(b.metrics, "privacy_gateway_recording_deletions_total",
                        platform="bbb", result="deleted") == 1

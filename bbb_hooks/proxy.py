@@ -47,6 +47,8 @@ KNOWN_CALLS = frozenset({
     "getRecordingTextTracks", "putRecordingTextTrack", "insertDocument", "sendChatMessage",
     "getSessions", "endPrompt", "getJoinUrl", "hooks/create", "hooks/destroy", "hooks/list",
 })
+# Calls carried out on every server at once: success only when every server succeeded.
+EVERY_SERVER_CALLS = frozenset({"hooks/create"})
 # Calls that carry personal data the gateway must read before passing on.
 BUFFERED_CALLS = frozenset({"getMeetings", "getMeetingInfo"})
 ATTENDEE = re.compile(rb"<attendee[\s/>]")
@@ -273,7 +275,11 @@ class BBBProxy:
         if failures:
             raise incomplete(failures, len(self.pool.servers))
         if container is None:
-            # Hook and meeting-info calls: every server answered; the first success wins.
+            # Every server answered. hooks/create involves every server: all must say
+            # SUCCESS. Other calls name one thing on one server: the first success wins.
+            failed = next((r for r in roots if not xml.succeeded(r)), None)
+            if inbound.call in EVERY_SERVER_CALLS and failed is not None:
+                return xml_response(xml.to_bytes(failed))
             chosen = next((r for r in roots if xml.succeeded(r)), roots[0])
             if inbound.call in BUFFERED_CALLS and self.settings.policy.bbb.strip_attendees:
                 xml.strip_attendees(chosen)  # G20, on every path that returns meetings

@@ -103,7 +103,13 @@ RECORD_CALLS = [
 def _changed(emu: BBBEmulator, rid: str, call: str) -> bool:
     if call == "updateRecordings":
         return emu.recording_meta(rid).get("course") == "7b"
-    return emu.recording_state(rid) != "published"
+    return emu.recording_state(rid) == ("deleted" if call == "deleteRecordings"
+                                        else "unpublished")
+
+
+def _add(emu: BBBEmulator, meeting: str) -> str:
+    # A lecture: published, and left so by the retention sweeper running in the gateway.
+    return emu.add_recording(meeting, meta={"privacy-purpose": "lecture"})
 
 
 @pytest.mark.parametrize("call, extra, done", RECORD_CALLS, ids=[c[0] for c in RECORD_CALLS])
@@ -111,7 +117,7 @@ async def test_ids_on_both_servers_are_done_on_both(
         call: str, extra: list[tuple[str, str]], done: str, two_servers: Servers,
         http: aiohttp.ClientSession) -> None:
     gw, emus = two_servers
-    a, b = emus[0].add_recording("rec-a"), emus[1].add_recording("rec-b")
+    a, b = _add(emus[0], "rec-a"), _add(emus[1], "rec-b")
     _, _, body = await get_xml(http, gw.url(call, [("recordID", f"{a},{b}"), *extra]))
     assert done in body
     assert _changed(emus[0], a, call) and _changed(emus[1], b, call)
@@ -122,7 +128,7 @@ async def test_ids_with_a_server_down_are_never_reported_done(
         call: str, extra: list[tuple[str, str]], done: str, two_servers: Servers,
         http: aiohttp.ClientSession) -> None:
     gw, emus = two_servers
-    a, b = emus[0].add_recording("rec-a"), emus[1].add_recording("rec-b")
+    a, b = _add(emus[0], "rec-a"), _add(emus[1], "rec-b")
     await emus[1].stop()
     status, ctype, body = await get_xml(http, gw.url(call, [("recordID", f"{a},{b}"), *extra]))
     assert failed_key(status, ctype, body) == "backendUnavailable"
@@ -135,7 +141,7 @@ async def test_an_id_only_on_the_down_server_is_not_not_found(
         call: str, extra: list[tuple[str, str]], done: str, two_servers: Servers,
         http: aiohttp.ClientSession) -> None:
     gw, emus = two_servers
-    b = emus[1].add_recording("rec-b")
+    b = _add(emus[1], "rec-b")
     await emus[1].stop()
     key = failed_key(*await get_xml(http, gw.url(call, [("recordID", b), *extra])))
     assert key == "backendUnavailable"
@@ -146,3 +152,32 @@ async def test_an_id_on_no_server_is_not_found(
     gw, _ = two_servers
     url = gw.url("deleteRecordings", [("recordID", "0" * 40 + "-1700000000000")])
     assert failed_key(*await get_xml(http, url)) == "notFound"
+
+
+async def test_a_webhook_is_only_reported_created_when_every_server_created_it(
+        tmp_path: object, http: aiohttp.ClientSession) -> None:
+    from pathlib import Path
+
+    from tests.bbb.support import new_secret, start_gateway
+
+    emus = [BBBEmulator(new_secret(), Path(str(tmp_path)) / f"h{i}") for i in range(2)]
+    for emu in emus:
+        await emu.start()
+    gw = await start_gateway(Path(str(tmp_path)), emus, allow_webhooks=True)
+    try:
+        emus[1].fault = "http_500"
+        url = gw.url("hooks/create", [("callbackURL", "https://lms.school.example/hook")])
+        assert failed_key(*await get_xml(http, url)) == "backendError"
+        emus[1].fault = None
+
+        async def refuse(p: dict[str, str], body: bytes, request: object) -> object:
+            from tests.emulators.bbb import _failed
+
+            return _failed("createHookError", "An error happened while creating your hook.")
+
+        emus[1]._call_hooks_create = refuse  # type: ignore[method-assign,assignment]
+        assert failed_key(*await get_xml(http, url)) == "createHookError"
+    finally:
+        await gw.close()
+        for emu in emus:
+            await emu.stop()

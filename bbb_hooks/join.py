@@ -29,7 +29,7 @@ from bbb_hooks.backend import query_string
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.meetings import MODERATOR_TTL, add_moderator, meeting_info, password_hash
 from gateway import i18n, keys
-from gateway.bbb_policy import BBBRole, JoinAccount, JoinMeeting, decide_join
+from gateway.bbb_policy import BBBRole, JoinAccount, JoinMeeting, decide_join, join_drop_label
 from gateway.login import login_url
 from gateway.sessions import current_session
 from gateway.web import redirect, render
@@ -44,6 +44,7 @@ BACKGROUND_PATH = "/static/bbb-background.png"
 # LMS join parameters never kept in a ticket: credentials and what the policy decides.
 _NOT_KEPT = frozenset({"password", "checksum", "avatarURL", "userID", "role", "createTime",
                        "guest", "redirect"})
+_USED = frozenset({"password", "checksum", "role", "redirect"})  # read here, not dropped
 
 i18n.register({
     "bbb.join.expired": {
@@ -100,6 +101,9 @@ async def api_join(request: web.Request, proxy: BBBProxy,
     role = requested_role(inbound, record.moderator_pw_hash, record.attendee_pw_hash)
     ticket = secrets.token_urlsafe(24)
     kept = [(k, v) for k, v in inbound.params if k not in _NOT_KEPT]
+    for name, _ in inbound.params:  # not even kept in the ticket: dropped here
+        if name in _NOT_KEPT and name not in _USED:
+            proxy.metrics.bbb_join_dropped.labels(parameter=join_drop_label(name)).inc()
     payload = {"meeting_id": meeting_id, "role": role, "full_name": full_name, "params": kept}
     ttl = proxy.settings.policy.bbb.join_ticket_ttl_seconds
     await proxy.store.set(_ticket_key(ticket), json.dumps(payload).encode(), ttl)

@@ -78,7 +78,7 @@ JOIN_DROPPED = (
     "excludeFromDashboard",  # nobody is hidden from the others (G2)
     "avatarURL",  # G21: an image fetched from elsewhere
     "webcamBackgroundURL",  # G5, G21: the gateway's own background
-    "guest", "userID", "password", "createTime", "fullName", "meetingID", "role",
+    "guest", "userID", "createTime",  # decided by the gateway
     "userdata-other",  # any userdata-* not listed here (may carry personal data)
     "other",
 )

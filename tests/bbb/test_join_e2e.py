@@ -209,6 +209,7 @@ LOOSENING = [
     ("redirectErrorUrl", "lms-error-page", None),
     ("excludeFromDashboard", "true", None),
     ("userdata-moodle-email", "pupil-mail", None),  # personal data in userdata
+    ("avatarURL", "cdn-avatar", None),  # G21
 ]
 
 
@@ -227,5 +228,5 @@ async def test_an_lms_cannot_loosen_the_policy_through_join(running: Running) ->
     assert received["userdata-bbb_override_default_locale"] == "nl"
     dropped = running.app[keys.METRICS].bbb_join_dropped
     for label in ("userdata-bbb_custom_style_url", "redirectErrorUrl", "excludeFromDashboard",
-                  "userdata-bbb_record_permission", "userdata-other"):
+                  "userdata-bbb_record_permission", "userdata-other", "avatarURL"):
         assert dropped.labels(parameter=label)._value.get() == 1, label

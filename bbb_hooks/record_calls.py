@@ -17,6 +17,7 @@ in ways that undo those facts:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
@@ -70,7 +71,7 @@ async def _holding(proxy: BBBProxy, server: Server, ids: list[str]) -> set[str]:
     """The ids of `ids` this server holds (any state); ApiError when it cannot say."""
     params = (("recordID", ",".join(ids)), ("state", "any"))
     async with backend_call(proxy.client(), server, "getRecordings", params) as response:
-        root = xml.parse(await read_all(response, MAX_ANSWER))
+        root = _parsed(await read_all(response, MAX_ANSWER))
     if not xml.succeeded(root):
         raise ApiError("backendError", "locate_refused")
     listed = {(xml.text(r, "recordID") or "").strip()
@@ -84,7 +85,21 @@ async def _act(proxy: BBBProxy, server: Server, inbound: ApiRequest,
     params = tuple((k, ",".join(ids) if k == "recordID" else v) for k, v in inbound.params)
     async with backend_call(proxy.client(), server, inbound.call, params,
                             inbound) as response:
-        return xml.parse(await read_all(response, MAX_ANSWER))
+        return _parsed(await read_all(response, MAX_ANSWER))
+
+
+def _parsed(body: bytes) -> Element:
+    try:
+        return xml.parse(body)
+    except xml.BrokenXML:
+        raise ApiError("backendError", "broken_xml") from None
+
+
+def _unexpected(results: Sequence[object]) -> None:
+    """Only a server's failure (ApiError) is an answer; anything else is a bug: raised."""
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, ApiError):
+            raise result
 
 
 async def on_their_servers(proxy: BBBProxy, inbound: ApiRequest) -> bytes:
@@ -103,6 +118,7 @@ async def on_their_servers(proxy: BBBProxy, inbound: ApiRequest) -> bytes:
     # A server that fails or answers garbage cannot say what it holds: "unreachable".
     found = await asyncio.gather(*(_holding(proxy, s, ids) for s in servers),
                                  return_exceptions=True)
+    _unexpected(found)
     reached = [(s, f) for s, f in zip(servers, found, strict=True) if isinstance(f, set)]
     located = set().union(*(f for _, f in reached))
     unknown = [i for i in ids if i not in located]
@@ -116,6 +132,7 @@ async def on_their_servers(proxy: BBBProxy, inbound: ApiRequest) -> bytes:
     plan = [(s, [i for i in ids if i in f]) for s, f in reached if f]
     answers = await asyncio.gather(*(_act(proxy, s, inbound, own) for s, own in plan),
                                    return_exceptions=True)
+    _unexpected(answers)
     failed = [i for (_, own), a in zip(plan, answers, strict=True)
               if not isinstance(a, Element) or not xml.succeeded(a) for i in own]
     if failed:

@@ -8,11 +8,12 @@ server out, and an id on a server that is down is not "notFound".
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.bbb.support import Gateway, get_xml
+from tests.bbb.support import Gateway, get_xml, new_secret, start_gateway
 from tests.bbb.test_proxy import create, failed_key
 from tests.emulators.bbb import BBBEmulator
 
@@ -155,15 +156,11 @@ async def test_an_id_on_no_server_is_not_found(
 
 
 async def test_a_webhook_is_only_reported_created_when_every_server_created_it(
-        tmp_path: object, http: aiohttp.ClientSession) -> None:
-    from pathlib import Path
-
-    from tests.bbb.support import new_secret, start_gateway
-
-    emus = [BBBEmulator(new_secret(), Path(str(tmp_path)) / f"h{i}") for i in range(2)]
+        tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    emus = [BBBEmulator(new_secret(), tmp_path / f"h{i}") for i in range(2)]
     for emu in emus:
         await emu.start()
-    gw = await start_gateway(Path(str(tmp_path)), emus, allow_webhooks=True)
+    gw = await start_gateway(tmp_path, emus, allow_webhooks=True)
     try:
         emus[1].fault = "http_500"
         url = gw.url("hooks/create", [("callbackURL", "https://lms.school.example/hook")])

@@ -4,13 +4,16 @@ request lines, XML bodies without a Content-Type, and the API root."""
 from __future__ import annotations
 
 import asyncio
+import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import aiohttp
 import pytest
 from yarl import URL
 
-from tests.bbb.support import Gateway, get_xml
+from gateway.clock import ManualClock
+from tests.bbb.support import Gateway, get_xml, new_secret, start_gateway
 from tests.bbb.test_proxy import failed_key
 from tests.emulators.bbb import BBBEmulator
 
@@ -101,3 +104,23 @@ async def test_the_api_root_names_the_oldest_backend_version(
     assert (status, ctype) == (200, "text/xml")
     assert root.findtext("returncode") == "SUCCESS" and root.findtext("version") == "2.0"
     assert root.findtext("bbbVersion") == "2.7.12"
+
+
+async def test_the_api_root_with_servers_down(
+        tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    emus = [BBBEmulator(new_secret(), tmp_path / f"v{i}") for i in range(2)]
+    for emu in emus:
+        await emu.start()
+    clock = ManualClock(time.time())
+    gw = await start_gateway(tmp_path, emus, clock=clock)
+    try:
+        emus[1].bbb_version = "3.0.9"
+        await emus[0].stop()
+        _, _, body = await get_xml(http, gw.base + "/bigbluebutton/api/")
+        assert ET.fromstring(body).findtext("bbbVersion") == "3.0.9"  # the one that answered
+        await emus[1].stop()
+        clock.advance(61)  # past the one-minute cache
+        key = failed_key(*await get_xml(http, gw.base + "/bigbluebutton/api"))
+        assert key == "backendUnavailable"
+    finally:
+        await gw.close()

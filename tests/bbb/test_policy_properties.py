@@ -8,10 +8,14 @@ checks every create and join BBB can receive through the gateway.
 
 from __future__ import annotations
 
+import itertools
+
+import aiohttp
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway import keys
 from gateway.bbb_client_settings import CLIENT_SETTINGS_FORCED, decide_client_settings
 from gateway.bbb_policy import (
     BACKGROUND_FEATURES,
@@ -24,6 +28,8 @@ from gateway.bbb_policy import (
     decide_join,
 )
 from gateway.settings import Policy
+from tests.bbb.support import Gateway, get_xml
+from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings
 
 CREATE_NAMES = [
@@ -111,6 +117,34 @@ def test_every_create_reaching_bbb_satisfies_the_policy(
         "meta_privacy-purpose": kind.default_purpose or "none",
         "meta_privacy-policy-version": policy.gateway.policy_version,
     }
+
+
+_created = itertools.count()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requested=_params(CREATE_NAMES), long_welcome=st.booleans())
+async def test_every_create_through_the_gateway_reaches_bbb_within_the_policy(
+        gateway: Gateway, emulator: BBBEmulator, http: aiohttp.ClientSession,
+        requested: list[tuple[str, str]], long_welcome: bool) -> None:
+    """The same property end to end: LMS -> gateway -> what the BBB stand-in received."""
+    policy = gateway.app[keys.SETTINGS].policy
+    meeting_id = f"prop-{next(_created)}"
+    params = [(n, v) for n, v in requested if n not in ("meetingID", "welcome")]
+    params += [("meetingID", meeting_id), ("welcome", "w " * (4200 if long_welcome else 3))]
+    before = len(emulator.calls("create"))
+    status, _, body = await get_xml(http, gateway.url("create", params))
+    assert status == 200 and "<returncode>" in body
+    sent_calls = emulator.calls("create")[before:]
+    if "<returncode>FAILED</returncode>" in body:
+        assert sent_calls == [] and "invalidMeetingType" in body  # refused, nothing sent
+        return
+    (sent,) = sent_calls
+    assert sent.checksum_ok and sent.method == ("POST" if long_welcome else "GET")
+    received = [(k, v) for k, values in sent.params.items() if k != "checksum"
+                for v in values]
+    assert dict(received) == dict(decide_create(policy, params).params)
 
 
 DECIDED_JOIN = {"meetingID", "fullName", "role", "createTime", "userID",

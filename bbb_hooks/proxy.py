@@ -179,7 +179,7 @@ class BBBProxy:
             raise ApiError("invalidMeetingType") from None
         for parameter in decision.overrides:
             self.metrics.bbb_create_overrides.labels(parameter=parameter).inc()
-        if inbound.body and CLIENT_SETTINGS.encode() in inbound.body:
+        if inbound.body and xml.may_hold_module(inbound.body, CLIENT_SETTINGS):
             inbound = self._client_settings(inbound)
         server = await self.pool.for_meeting(meeting_id)
         async with backend_call(self.client(), server, "create", decision.params,

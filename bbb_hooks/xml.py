@@ -169,6 +169,18 @@ def top_fields(body: bytes, names: Iterable[str]) -> dict[str, str]:
     return fields
 
 
+def may_hold_module(body: bytes, name: str) -> bool:
+    """Whether the body could hold module `name` for an XML parser, without parsing.
+
+    False only for plain ASCII-compatible XML that spells no `name`, no reference
+    (`&#99;` could spell it), no DTD (an entity could) and no NUL (UTF-16 could):
+    presentation uploads, large base64 text, stay unparsed.
+    """
+    head = body.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return (name.encode() in body or not head.startswith(b"<") or b"&" in body
+            or b"<!" in body or b"\x00" in body)
+
+
 def rewrite_modules(body: bytes, name: str, rewrite: Callable[[str], str]) -> bytes:
     """A create body (`<modules><module name=…>`) with every module `name`'s text
     replaced by `rewrite(text)`; BrokenXML when the body is not such a document."""

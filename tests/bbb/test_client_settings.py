@@ -73,3 +73,31 @@ async def test_unreadable_client_settings_are_refused_in_bbb_xml(
     key = failed_key(*await _post_create(http, gateway, "cs-2", body))
     assert key == "invalidClientSettings"
     assert emulator.calls("create") == []  # never passed on byte for byte
+
+
+@pytest.mark.parametrize("attack, body", [
+    ("character_reference_in_the_name",
+     b'<modules><module name="client&#83;ettingsOverride">'
+     b'{"public":{"kurento":{"autoShareWebcam":true}}}</module></modules>'),
+    ("utf16_document",
+     '<?xml version="1.0" encoding="UTF-16"?><modules><module name="clientSettingsOverride">'
+     '{"public":{"kurento":{"autoShareWebcam":true}}}</module></modules>'.encode("utf-16")),
+])
+async def test_client_settings_spelled_otherwise_are_still_filtered(
+        attack: str, body: bytes, gateway: Gateway, emulator: BBBEmulator,
+        http: aiohttp.ClientSession) -> None:
+    _, _, answer = await _post_create(http, gateway, "cs-3", body)
+    assert "<returncode>SUCCESS</returncode>" in answer
+    (sent,) = emulator.calls("create")
+    got = json.loads(ET.fromstring(sent.body).findtext(
+        "module[@name='clientSettingsOverride']") or "")
+    assert got["public"]["kurento"]["autoShareWebcam"] is False  # G4
+
+
+async def test_a_presentation_upload_without_client_settings_passes_intact(
+        gateway: Gateway, emulator: BBBEmulator, http: aiohttp.ClientSession) -> None:
+    body = (b'<?xml version="1.0" encoding="UTF-8"?><modules><module name="presentation">'
+            b'<document name="slides.pdf">' + b"QUJD" * 50_000 + b"</document></module></modules>")
+    _, _, answer = await _post_create(http, gateway, "cs-4", body)
+    assert "<returncode>SUCCESS</returncode>" in answer
+    assert emulator.calls("create")[0].body == body  # byte for byte

@@ -29,7 +29,12 @@ from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
 from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
 from bbb_hooks.query import QueryError
-from bbb_hooks.record_calls import RECORD_CALLS, check_call, on_their_servers
+from bbb_hooks.record_calls import (
+    RECORD_CALLS,
+    check_call,
+    declared_purposes,
+    on_their_servers,
+)
 from bbb_hooks.servers import Server, ServerPool
 from gateway import keys
 from gateway.bbb_client_settings import BadClientSettings, decide_client_settings
@@ -138,7 +143,8 @@ class BBBProxy:
         return response
 
     async def _dispatch(self, request: web.Request, inbound: ApiRequest) -> web.StreamResponse:
-        await check_call(inbound, self.settings.policy, self.store)
+        await check_call(inbound, self.settings.policy, self.store,
+                         lambda ids: declared_purposes(self, ids))
         if inbound.call == "create":
             return await self._create(inbound)
         if inbound.call == "join":

@@ -9,6 +9,9 @@ in ways that undo those facts:
   distribution follow the declared purpose, G14, G16);
 - `publishRecordings publish=true` is refused for a recording whose purpose
   does not include distribution, or that is held (an objection or a legal hold);
+  the purpose is the registry's, or for a recording not registered yet the one
+  BBB's own metadata carries, judged by the sweeper's rule (undeclared is not
+  distribution: gateway.retention_policy.withheld, G14);
 - `deleteRecordings` is refused for a held recording (the hold wins, G12);
 - `hooks/create` is refused unless `bbb.allow_webhooks` is on: a webhook sends
   join events with names, addresses and chat to any URL (G20, G21).
@@ -17,7 +20,7 @@ in ways that undo those facts:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
@@ -25,7 +28,7 @@ from bbb_hooks import xml
 from bbb_hooks.backend import MAX_ANSWER, backend_call, read_all
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.servers import Server
-from gateway.bbb_policy import META_PREFIX_PRIVACY
+from gateway.bbb_policy import META_PREFIX_PRIVACY, META_PURPOSE
 from gateway.registry import Registry
 from gateway.retention_policy import distributes
 from gateway.settings import Policy
@@ -35,13 +38,20 @@ if TYPE_CHECKING:
     from bbb_hooks.proxy import BBBProxy
 
 RECORD_CALLS = frozenset({"publishRecordings", "updateRecordings", "deleteRecordings"})
+# getRecordings lists meta keys lower-cased, without `meta_` (bbb.md §1.4).
+PURPOSE_KEY = META_PURPOSE.removeprefix("meta_").lower()
 
 
 def _record_ids(inbound: ApiRequest) -> list[str]:
     return [r.strip() for r in (inbound.param("recordID") or "").split(",") if r.strip()]
 
 
-async def check_call(inbound: ApiRequest, policy: Policy, store: Store) -> None:
+# The purposes BBB's own metadata gives for recordings the registry has not seen yet.
+PurposeLookup = Callable[[list[str]], Awaitable[dict[str, str | None]]]
+
+
+async def check_call(inbound: ApiRequest, policy: Policy, store: Store,
+                     lookup: PurposeLookup | None = None) -> None:
     """Raise ApiError when this call would undo the policy; None when it may pass."""
     if inbound.call == "hooks/create" and not policy.bbb.allow_webhooks:
         raise ApiError("webhooksNotAllowed")
@@ -55,14 +65,46 @@ async def check_call(inbound: ApiRequest, policy: Policy, store: Store) -> None:
     if not publishing and inbound.call != "deleteRecordings":
         return
     registry = Registry(store)
+    unregistered: list[str] = []
     for record_id in _record_ids(inbound):
         row = await registry.get(f"bbb:{record_id}")
         if row is None:
-            continue  # not registered yet: the next sweep applies the rules
+            unregistered.append(record_id)
+            continue
         if row.holds:
             raise ApiError("recordingOnHold")
         if publishing and not distributes(policy, row.purpose):  # G14, as the sweeper
             raise ApiError("notForDistribution")
+    if publishing and unregistered and lookup is not None:
+        # Not registered yet: the purpose BBB carries decides, by the sweeper's rule.
+        found = await lookup(unregistered)
+        if any(not distributes(policy, purpose) for purpose in found.values()):
+            raise ApiError("notForDistribution")
+
+
+async def declared_purposes(proxy: BBBProxy, ids: list[str]) -> dict[str, str | None]:
+    """{recording id: its meta_privacy-purpose or None} for the ids any server lists.
+
+    A server that cannot answer lists nothing: the publish itself then meets it.
+    """
+    params = (("recordID", ",".join(ids)), ("state", "any"))
+
+    async def listed(server: Server) -> list[Element]:
+        async with backend_call(proxy.client(), server, "getRecordings", params) as response:
+            root = _parsed(await read_all(response, MAX_ANSWER))
+        return root.findall("recordings/recording")
+
+    answers = await asyncio.gather(*(listed(s) for s in proxy.pool.servers),
+                                   return_exceptions=True)
+    _unexpected(answers)
+    purposes: dict[str, str | None] = {}
+    for answer in answers:
+        for node in answer if isinstance(answer, list) else []:
+            record_id = (xml.text(node, "recordID") or "").strip()
+            if any(record_id.startswith(i) for i in ids):
+                purposes[record_id] = (xml.text(node, f"metadata/{PURPOSE_KEY}")
+                                       or "").strip() or None
+    return purposes
 
 
 # -- several servers: find each recording's server, act there, report honestly -------

@@ -70,3 +70,23 @@ async def test_a_declared_purpose_is_shown_exactly_when_it_distributes(
     await _listing(emulator, http, private_purposes(policy))
     shown = emulator.recording_state(rid) == "published"
     assert shown is distributes(policy, purpose)
+
+
+@pytest.mark.parametrize("meta, allowed", [
+    ({}, False),  # undeclared: not consent to distribute (G14)
+    ({"privacy-purpose": "exam_evidence"}, False),
+    ({"privacy-purpose": "lecture"}, True),
+])
+async def test_a_recording_not_registered_yet_follows_the_same_rule(
+        meta: dict[str, str], allowed: bool, gateway: Gateway, emulator: BBBEmulator,
+        http: aiohttp.ClientSession) -> None:
+    rid = emulator.add_recording("m-new", meta=meta, published=False)
+    assert await Registry(gateway.store).get(f"bbb:{rid}") is None  # the sweep is to come
+    url = gateway.url("publishRecordings", [("recordID", rid), ("publish", "true")])
+    _, _, body = await get_xml(http, url)
+    if allowed:
+        assert "<published>true</published>" in body
+        assert emulator.recording_state(rid) == "published"
+    else:
+        assert failed_key(200, "text/xml", body) == "notForDistribution"
+        assert emulator.recording_state(rid) == "unpublished"

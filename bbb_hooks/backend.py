@@ -7,9 +7,10 @@ implication"). Form POSTs go on as form POSTs signed over the canonical form.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote_plus
@@ -17,6 +18,7 @@ from urllib.parse import quote_plus
 import aiohttp
 from yarl import URL
 
+from bbb_hooks import xml
 from bbb_hooks.checksum import canonical_form, sign
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.query import Params
@@ -107,3 +109,27 @@ async def read_all(response: aiohttp.ClientResponse, limit: int) -> bytes:
         raise ApiError("backendError", "too_large") from None
     except (TimeoutError, aiohttp.ClientError, OSError):
         raise ApiError("backendUnavailable") from None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.\-]", version))
+
+
+async def oldest_version(http: aiohttp.ClientSession,
+                         servers: Sequence[Server]) -> str | None:
+    """The oldest `bbbVersion` the servers' API roots name (what every server supports);
+    "" when the servers answer without one (before BBB 2.5), None when none answers."""
+    async def one(server: Server) -> str | None:
+        try:
+            async with http.get(server.url + "/api", allow_redirects=False,
+                                timeout=aiohttp.ClientTimeout(total=5)) as response:
+                root = xml.parse(await read_all(response, 64 * 1024))
+        except (ApiError, xml.BrokenXML, TimeoutError, aiohttp.ClientError, OSError):
+            return None
+        return (xml.text(root, "bbbVersion") or "").strip()
+
+    answers = await asyncio.gather(*(one(s) for s in servers))
+    if all(a is None for a in answers):
+        return None
+    versions = [a for a in answers if a]
+    return min(versions, key=_version_key) if versions else ""

@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from bbb_hooks import join, xml
-from bbb_hooks.backend import MAX_ANSWER, backend_call, read_all
+from bbb_hooks.backend import MAX_ANSWER, backend_call, oldest_version, read_all
 from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
 from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
@@ -88,7 +88,7 @@ class BBBProxy:
         server supports), asked at most once a minute: the root needs no checksum."""
         now = self.clock.time()
         if self._root is None or not 0 <= now - self._root[0] < ROOT_CACHE_SECONDS:
-            self._root = (now, await self._backend_version())
+            self._root = (now, await oldest_version(self.client(), self.pool.servers))
         version = self._root[1]
         if version is None:
             return xml_response(xml.failed("backendUnavailable"))
@@ -96,23 +96,6 @@ class BBBProxy:
         if version:  # a BBB before 2.5 says no bbbVersion; neither do we then
             fields.append(("bbbVersion", version))
         return xml_response(xml.response("SUCCESS", fields))
-
-    async def _backend_version(self) -> str | None:
-        async def one(server: Server) -> str | None:
-            try:
-                async with self.client().get(
-                        server.url + "/api", allow_redirects=False,
-                        timeout=aiohttp.ClientTimeout(total=5)) as response:
-                    root = xml.parse(await read_all(response, 64 * 1024))
-            except (ApiError, xml.BrokenXML, TimeoutError, aiohttp.ClientError, OSError):
-                return None
-            return (xml.text(root, "bbbVersion") or "").strip()
-
-        answers = await asyncio.gather(*(one(s) for s in self.pool.servers))
-        if all(a is None for a in answers):
-            return None
-        versions = [a for a in answers if a]
-        return min(versions, key=_version_key) if versions else ""
 
     # -- entry point -------------------------------------------------------------------
     async def api(self, request: web.Request) -> web.StreamResponse:
@@ -353,10 +336,6 @@ async def _backend_chunks(backend: aiohttp.ClientResponse) -> AsyncIterator[byte
             yield chunk
     except (TimeoutError, aiohttp.ClientError, OSError):
         raise ApiError("backendUnavailable", "backend_lost") from None
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.\-]", version))
 
 
 def _parsed(body: bytes) -> Element:

@@ -63,6 +63,22 @@ async def admit(app: web.Application, room: str, meeting_type: MeetingTypeName,
     return creator
 
 
+async def refusal(app: web.Application, room: str, meeting_type: MeetingTypeName,
+                  session: Session, creator: str | None) -> str | None:
+    """Why this person may not enter the room as it is typed now, or None; reads only
+    (a confidential room is claimed by `admit` when the token is issued)."""
+    if not jitsi_policy.may_join(app[keys.SETTINGS].policy, session.role, meeting_type):
+        return "guests_not_allowed"
+    if meeting_type != "confidential":
+        return None
+    invited = bool(session.email) and await jitsi(app).rooms.is_invited(
+        room, invite_tag(app, session.email or ""))
+    if jitsi_policy.confidential_access(session.role, session.person, creator,
+                                       invited) == "refused":
+        return "not_invited"
+    return None
+
+
 async def may_set_room(app: web.Application, room: str, session: Session) -> bool:
     """G11, G19: the creator, or a teacher/staff member present in an uncreated room."""
     rooms = jitsi(app).rooms

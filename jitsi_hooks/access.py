@@ -49,11 +49,15 @@ async def admit(app: web.Application, room: str, meeting_type: MeetingTypeName,
     if meeting_type != "confidential":
         return creator
     rooms = jitsi(app).rooms
-    invited = bool(session.email) and await rooms.is_invited(
-        room, invite_tag(app, session.email or ""))
+    tag = invite_tag(app, session.email or "")
+    invited = bool(session.email) and await rooms.is_invited(room, tag)
     access = jitsi_policy.confidential_access(session.role, session.person, creator, invited)
     if access == "refused":
         raise Forbidden("not_invited")
+    if access == "invited":
+        from jitsi_hooks.admission import remember_invitation
+
+        await remember_invitation(app, room, session.person, tag)  # checked again at join
     if access == "claim":
         if await rooms.claim(room, session.person):
             return session.person

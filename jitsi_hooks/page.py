@@ -244,4 +244,7 @@ async def create_room(request: web.Request) -> web.StreamResponse:
         raise Forbidden("room_in_use")  # G19: no claiming a room others are meeting in
     if not await rooms.create(room, meeting_type, session.person):
         raise BadRequest("room_exists")
+    from jitsi_hooks.admission import recheck_present
+
+    await recheck_present(request.app, room)  # the new type holds for those already in (G3)
     return redirect(f"/jitsi/{room}", 303)

@@ -21,8 +21,8 @@ from slixmpp.exceptions import PresenceError
 from gateway import keys
 from jitsi_hooks.context import jitsi
 from tests.jitsi.support import csrf_of, person_of, seed_session
-from tests.jitsi.test_prosody_real import gateway as gateway  # noqa: F401 - the fixture
-from tests.jitsi.test_prosody_real import prosody_binary as prosody_binary  # noqa: F401
+from tests.jitsi.test_prosody_real import gateway as gateway
+from tests.jitsi.test_prosody_real import prosody_binary as prosody_binary
 from tests.jitsi.test_prosody_real import prosody_config, wait_for, wait_port
 from tests.support import free_port
 
@@ -55,7 +55,7 @@ def write_config(work: Path, port: int, url: str, secret: str,
 
 
 @pytest.fixture
-def start_prosody(tmp_path: Path, prosody_binary: str) -> Iterator[Any]:  # noqa: F811
+def start_prosody(tmp_path: Path, prosody_binary: str) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(url: str, secret: str, **changes: Any) -> tuple[int, Path]:
@@ -101,7 +101,7 @@ def secret_of(app: web.Application) -> str:
 
 
 @pytest.fixture
-async def running(gateway: tuple[web.Application, str, list[dict]],  # noqa: F811
+async def running(gateway: tuple[web.Application, str, list[dict]],
                   start_prosody: Any) -> AsyncIterator[tuple[web.Application, int, list[dict]]]:
     app, url, seen = gateway
     port, _ = start_prosody(url, secret_of(app))
@@ -165,7 +165,7 @@ async def test_g3_typing_a_room_confidential_removes_the_people_who_may_not_stay
         running: tuple[web.Application, int, list[dict]]) -> None:
     """The teacher types a room confidential while a pupil is in it: the pupil is removed
     (a MUC kick with a plain reason); the teacher stays."""
-    app, port, seen = running
+    app, port, _ = running
     room = "lesson-retyped"
     rooms = jitsi(app).rooms
     teacher, pupil = person_of(app, "teacher"), person_of(app, "pupil")
@@ -212,7 +212,7 @@ async def test_g3_typing_a_room_confidential_removes_the_people_who_may_not_stay
      "must be https://"),
 ], ids=["no_hidden_domain", "no_secret", "no_url", "plain_http_url"])
 async def test_a_misconfigured_module_refuses_every_join_and_says_why(
-        gateway: tuple[web.Application, str, list[dict]], start_prosody: Any,  # noqa: F811
+        gateway: tuple[web.Application, str, list[dict]], start_prosody: Any,
         drop: str | None, replace: tuple[str, str] | None, why: str) -> None:
     """Finding 8: with an option missing or invalid the module logged one line and stayed
     inert; rooms ran with no events reaching the gateway and no consent gate."""
@@ -231,7 +231,7 @@ async def test_a_misconfigured_module_refuses_every_join_and_says_why(
 
 
 async def test_a_join_is_refused_when_the_gateway_cannot_answer(
-        gateway: tuple[web.Application, str, list[dict]], start_prosody: Any) -> None:  # noqa: F811
+        gateway: tuple[web.Application, str, list[dict]], start_prosody: Any) -> None:
     app, _, _ = gateway
     dead = f"http://127.0.0.1:{free_port()}/hooks/jitsi/events"
     port, _ = start_prosody(dead, secret_of(app))

@@ -39,6 +39,7 @@ i18n.register({
         "nl": "Alleen schoolaccounts mogen in deze bijeenkomst.",
         "en": "Only school accounts may come into this meeting.",
     },
+    "admission.withdraw": {"nl": "Uitnodiging intrekken", "en": "Withdraw invitation"},
     "admission.removed": {
         "nl": "Deze ruimte is veranderd: je mag er niet meer in blijven. Vraag degene die de "
               "ruimte maakte om een uitnodiging.",
@@ -110,3 +111,27 @@ async def recheck_present(app: web.Application, room: str) -> int:
         await queue_instruction(app, room, {"action": "remove_occupant", "occupant": occupant,
                                             "message": _message(app, "admission.removed")})
     return len(refused)
+
+
+async def withdraw_invitation(request: web.Request) -> web.StreamResponse:
+    """POST `/jitsi/<room>/uninvite`: the creator of a confidential room withdraws an
+    invitation (CSRF-checked by the middleware); whoever it let in is removed (G3)."""
+    from gateway.errors import Forbidden
+    from gateway.sessions import current_session
+    from gateway.web import redirect
+    from jitsi_hooks import access
+    from jitsi_hooks.rooms import normalise_room
+
+    room = normalise_room(request.match_info["room"])
+    session = await current_session(request)
+    app = request.app
+    settings = await jitsi(app).rooms.settings(room)
+    meeting_type = jitsi_policy.meeting_type_of_room(app[keys.SETTINGS].policy, room,
+                                                     settings.created_as)
+    if session is None or meeting_type != "confidential" or settings.creator != session.person:
+        raise Forbidden("not_the_creator")
+    form = await request.post()
+    email = access.school_email(app, str(form.get("email") or ""))
+    await app[keys.STORE].hdel(f"jitsi:inv:{room}", access.invite_tag(app, email))
+    await recheck_present(app, room)
+    return redirect(f"/jitsi/{room}", 303)

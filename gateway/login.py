@@ -1,8 +1,11 @@
 """School-account login (G1, G2): /login, /oidc/callback, /logout.
 
 `state`, `nonce` and the PKCE verifier are random per login, stored
-server-side with a TTL, bound to this browser by a login cookie and consumed
-once. After login the browser only goes back to one of the gateway's own paths.
+server-side with a TTL, bound to this browser by a login cookie of its own (so
+logins started in several tabs each complete) and consumed once; the cookie is
+deleted when that login ends, whatever the outcome. Each attempt is counted once,
+under one result. After login the browser only goes back to one of the gateway's
+own paths, and only to one that fits in a `Location` header.
 """
 
 from __future__ import annotations

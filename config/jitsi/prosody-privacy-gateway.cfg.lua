@@ -2,8 +2,9 @@
 -- Merge into /etc/prosody/conf.avail/<domain>.cfg.lua (Debian: apt-get install jitsi-meet-tokens).
 -- Replace meet.school.example and gateway.school.example with your hosts.
 
--- The gateway's directory holds mod_privacy_gateway.lua AND privacy_gateway_executor.lib.lua
--- (its instruction executor, loaded with module:require from the same plugin path): copy both.
+-- The gateway's directory holds mod_privacy_gateway.lua, privacy_gateway_executor.lib.lua
+-- (its instruction executor) and privacy_gateway_admission.lib.lua (admission at join),
+-- both loaded with module:require from the same plugin path: copy all three.
 plugin_paths = { "/usr/share/jitsi-meet/prosody-plugins/", "/opt/privacy-gateway/jitsi_hooks/prosody/" }
 
 -- Only the gateway's tokens: its app id as issuer, its audience. Set both explicitly.

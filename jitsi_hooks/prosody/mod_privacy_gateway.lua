@@ -21,8 +21,8 @@
 --    file; prosody's module:require finds it in the same plugin path): AV moderation for
 --    audio and video, announcements and notices, removing the recorder or the transcriber.
 --
---  * admission at join: before anyone enters a room (muc-occupant-pre-join) it asks the
---    gateway whether this person may enter the room as it is typed NOW (invitation,
+--  * admission at join (privacy_gateway_admission.lib.lua, beside this file): before anyone
+--    enters a room (muc-occupant-pre-join) it asks the gateway whether this person may enter the room as it is typed NOW (invitation,
 --    confidential room, role); a refusal, no answer in time or an unsigned answer refuses
 --    the join (fail closed). People already in a room whose type or invitations changed
 --    are removed on the gateway's instruction (remove_occupant), with a plain message.
@@ -49,7 +49,6 @@ local hashes = require "util.hashes";
 local id = require "util.id";
 local jid_lib = require "util.jid";
 local http = require "net.http";
-local async = require "util.async";
 
 local base_domain = module.host:gsub("^[^.]+%.", "");
 local url = module:get_option_string("privacy_gateway_url");
@@ -258,70 +257,15 @@ module:hook("muc-room-destroyed", function (event)
 	report_room(event.room, { event = "room_destroyed" });
 end, -1);
 
--- Admission at join -----------------------------------------------------------------------
+-- Admission at join (privacy_gateway_admission.lib.lua, beside this file) ------------------
 
--- One signed question to the gateway, waited for inside prosody's async runner (the
--- stanza's session thread). nil on any failure: the caller refuses (fail closed).
-function M.ask(event)
-	if not async.ready() then return nil, "not in an async context"; end
-	event.id = id.medium();
-	local body = json.encode(event);
-	local timestamp = tostring(os.time());
-	local wait, done = async.waiter();
-	local answer, finished = nil, false;
-	local function finish(value)
-		if finished then return; end
-		finished, answer = true, value;
-		done();
-	end
-	http.request(url, {
-		method = "POST"; body = body;
-		headers = {
-			["Content-Type"] = "application/json";
-			["X-Privacy-Gateway-Timestamp"] = timestamp;
-			["X-Privacy-Gateway-Signature"] = M.sign(timestamp, body);
-		};
-	}, function (response_body, code, response)
-		local headers = type(response) == "table" and response.headers or {};
-		if code ~= 200 or headers["x-privacy-gateway-signature"]
-				~= M.answer_signature(event.id, response_body) then
-			finish(nil);
-			return;
-		end
-		local decoded = json.decode(response_body);
-		finish(type(decoded) == "table" and decoded or nil);
-	end);
-	module:add_timer(admission_timeout, function () finish(nil); end);
-	wait();
-	return answer;
-end
-
-local function person_of(session)
-	local user = session and session.jitsi_meet_context_user;
-	return type(user) == "table" and type(user.id) == "string" and user.id or nil;
-end
-
-module:hook("muc-occupant-pre-join", function (event)
-	local room, occupant = event.room, event.occupant;
-	if M.service_kind(occupant) then return; end  -- jicofo, recorder, transcriber
-	local answer = M.ask({ event = "admission"; room = room_name(room);
-		occupant = occupant.nick; person = person_of(event.origin) });
-	if answer and answer.admit == true then return; end
-	local text = answer and type(answer.message) == "string" and answer.message
-		or "Entry to this room cannot be checked right now. Please try again.";
-	module:log("info", "join refused: %s", answer and tostring(answer.reason) or "no answer");
-	return refuse_join(event, answer and "auth" or "wait",
-		answer and "forbidden" or "service-unavailable", text);
-end, -20);
-
--- The gateway's instruction when a room's type or invitations changed under people in it.
-function M.remove_occupant(room, instruction)
-	local nick = type(instruction.occupant) == "string" and instruction.occupant or nil;
-	local occupant = nick and room:get_occupant_by_nick(nick);
-	if not occupant or M.service_kind(occupant) then return; end
-	local text = type(instruction.message) == "string" and instruction.message or nil;
-	room:set_role(true, nick, "none", text);
-end
+local admission = module:require("privacy_gateway_admission").new({
+	url = url; timeout = admission_timeout; sign = M.sign;
+	answer_signature = M.answer_signature; service_kind = M.service_kind;
+	room_name = room_name; refuse_join = refuse_join;
+});
+M.ask = admission.ask;
+M.remove_occupant = admission.remove_occupant;
 
 module:hook("muc-occupant-joined", function (event)
 	local room, occupant, session = event.room, event.occupant, event.origin;

@@ -281,7 +281,7 @@ class JitsiSection(_Model):
     key_id: str | None = None
     token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
     # A confidential talk's token is short-lived: entry is checked again at every join (G3).
-    confidential_token_ttl_seconds: Annotated[int, Field(ge=30, le=900)] = 120
+    confidential_token_ttl_seconds: Annotated[int, Field(ge=30, le=900)] = 600
     share_email: bool = False
     microphone_on_at_start: bool = False
     room_rules: tuple[JitsiRoomRule, ...] = ()

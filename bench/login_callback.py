@@ -72,6 +72,13 @@ def _prepare_provider(app: Any, key: Any) -> dict[str, str]:
     return tokens
 
 
+def _binding_cookie(state: str, binding: str) -> str:
+    """The per-login binding cookie (gateway.login.login_cookie_name, development mode)."""
+    import hashlib
+
+    return f"pgw_login_{hashlib.sha256(state.encode()).hexdigest()[:16]}={binding}"
+
+
 async def _login_states(app: Any, key: Any, tokens: dict[str, str], count: int) -> list[Any]:
     store, now = app[keys.STORE], int(time.time())
     logins = []
@@ -122,7 +129,7 @@ async def run(logins: int, concurrency: int) -> None:
                     start = time.perf_counter()
                     async with http.get(f"http://127.0.0.1:{port}/oidc/callback",
                                         params={"code": code, "state": state},
-                                        headers={"Cookie": f"pgw_login={binding}"},
+                                        headers={"Cookie": _binding_cookie(state, binding)},
                                         allow_redirects=False) as resp:
                         await resp.read()
                         assert resp.status == 302, resp.status

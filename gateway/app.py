@@ -22,7 +22,13 @@ from gateway.pseudonym import Pseudonymiser
 from gateway.redis_store import RedisStore
 from gateway.settings import Settings
 from gateway.store import MemoryStore, Store
-from gateway.web import context_middleware, csrf_middleware, error_middleware, security_headers
+from gateway.web import (
+    context_middleware,
+    csrf_middleware,
+    error_middleware,
+    security_headers,
+    undecodable_middleware,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +68,8 @@ def make_store(settings: Settings, clock: Clock) -> Store:
 def create_app(settings: Settings, *, clock: Clock | None = None,
                store: Store | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[context_middleware, security_headers, error_middleware, csrf_middleware],
+        middlewares=[undecodable_middleware, context_middleware, security_headers,
+                     error_middleware, csrf_middleware],
         # Forms and hooks are small; the BBB proxy reads its larger bodies itself, bounded
         # by bbb.max_body_bytes, so nothing unauthenticated can make us buffer 64 MiB.
         client_max_size=1024 * 1024,

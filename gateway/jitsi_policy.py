@@ -145,6 +145,13 @@ def features(policy: Policy, role: Role, meeting_type: MeetingTypeName) -> dict[
     return out
 
 
+def token_ttl(policy: Policy, meeting_type: MeetingTypeName) -> int:
+    """G3: a confidential talk's token lives only long enough to join with it."""
+    if meeting_type == "confidential":
+        return min(policy.jitsi.confidential_token_ttl_seconds, policy.jitsi.token_ttl_seconds)
+    return policy.jitsi.token_ttl_seconds
+
+
 def token_claims(policy: Policy, who: Person, request: TokenRequest) -> dict[str, Any]:
     """The JWT payload for one person in one room (style_security.md B.6)."""
     jitsi = policy.jitsi
@@ -159,6 +166,8 @@ def token_claims(policy: Policy, who: Person, request: TokenRequest) -> dict[str
     }
     if jitsi.share_email and who.email:
         user["email"] = who.email
+    if not jitsi.subject or jitsi.subject == "*":
+        raise ValueError("a token names one concrete Jitsi domain")  # token_no_wildcard
     now = int(request.now)
     return {
         "iss": jitsi.app_id,
@@ -167,7 +176,7 @@ def token_claims(policy: Policy, who: Person, request: TokenRequest) -> dict[str
         "room": request.room,
         "iat": now,
         "nbf": now - NBF_BACKDATE_SECONDS,
-        "exp": now + jitsi.token_ttl_seconds,
+        "exp": now + token_ttl(policy, request.meeting_type),
         "jti": request.jti,
         "context": {
             "user": user,

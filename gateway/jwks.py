@@ -48,6 +48,7 @@ class JWKSCache:
         self._fetched_at: float | None = None
         self._last_attempt: float | None = None
         self._inflight: asyncio.Task[None] | None = None
+        self._last_failed = False  # the last fetch attempt did not reach the IdP
         self._on_fetch = on_fetch
 
     def _usable(self) -> bool:
@@ -71,9 +72,11 @@ class JWKSCache:
         except (FetchError, ValueError) as exc:
             log.warning("jwks fetch failed", extra={"event": "jwks_fetch_failed",
                                                     "error": type(exc).__name__})
+            self._last_failed = True
             self._report("error")
             return
         self._keys = keys
+        self._last_failed = False
         self._fetched_at = self._clock.time()
         self._report("ok")
 
@@ -93,7 +96,9 @@ class JWKSCache:
             raise JWKSUnavailable
         found = self._find(kid, alg)
         if found is None:
-            raise UnknownKey
+            # A key we cannot find while the IdP is unreachable is most likely a rotation
+            # we could not see: an outage ("try again"), not a forged token.
+            raise JWKSUnavailable if self._last_failed else UnknownKey
         return found
 
     def _find(self, kid: str | None, alg: str) -> Any:

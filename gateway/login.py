@@ -1,8 +1,11 @@
 """School-account login (G1, G2): /login, /oidc/callback, /logout.
 
 `state`, `nonce` and the PKCE verifier are random per login, stored
-server-side with a TTL, bound to this browser by a login cookie and consumed
-once. After login the browser only goes back to one of the gateway's own paths.
+server-side with a TTL, bound to this browser by a login cookie of its own (so
+logins started in several tabs each complete) and consumed once; the cookie is
+deleted when that login ends, whatever the outcome. Each attempt is counted once,
+under one result. After login the browser only goes back to one of the gateway's
+own paths, and only to one that fits in a `Location` header.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from gateway.sessions import (
     cookie_name,
     create_session,
     current_session,
+    delete_cookie,
     end_session,
     new_session,
     set_cookie,
@@ -35,11 +39,17 @@ from gateway.web import redirect, render
 log = logging.getLogger(__name__)
 
 
+MAX_NEXT = 2048
+
+
 def safe_next(value: str | None) -> str:
-    """Only a path on this gateway: no scheme, no host, no `//` or `\\` tricks."""
-    if not value or len(value) > 2048 or not value.startswith("/"):
+    """Only a path on this gateway: no scheme, no host, no `//` or `\\` tricks, and
+    only printable ASCII, so it always fits in a `Location` header."""
+    if not value or len(value) > MAX_NEXT or not value.startswith("/"):
         return "/"
-    if value.startswith(("//", "/\\")) or any(c in value for c in "\\\r\n\t\0"):
+    if not all("!" <= c <= "~" for c in value):
+        return "/"  # control characters, spaces, non-ASCII: not header-safe
+    if value.startswith(("//", "/\\")) or "\\" in value:
         return "/"
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
@@ -51,6 +61,13 @@ def login_url(next_path: str) -> str:
     from urllib.parse import urlencode
 
     return "/login?" + urlencode({"next": safe_next(next_path)})
+
+
+def login_cookie_name(request: web.Request, state: str) -> str:
+    """One binding cookie per pending login, so two tabs logging in at once both finish,
+    and each is deleted when its own login ends."""
+    return cookie_name(request, login=True) + "_" + hashlib.sha256(
+        state.encode()).hexdigest()[:16]
 
 
 def _redirect_uri(request: web.Request) -> str:
@@ -80,12 +97,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     ttl = request.app[keys.SETTINGS].policy.gateway.login_ttl_seconds
     await request.app[keys.STORE].set(f"login:{auth.state}", json.dumps(record).encode(), ttl)
     response = redirect(auth.url)
-    set_cookie(request, response, cookie_name(request, login=True), binding, ttl)
+    set_cookie(request, response, login_cookie_name(request, auth.state), binding, ttl)
     return response
 
 
-async def _unavailable(request: web.Request) -> web.Response:
-    request.app[keys.METRICS].login_attempts.labels(result="idp_error", reason="none").inc()
+async def _unavailable(request: web.Request, result: str = "idp_error") -> web.Response:
+    """The outage page ("unavailable, try again"); the attempt is counted once, here."""
+    request.app[keys.METRICS].login_attempts.labels(result=result, reason="none").inc()
     return await render(request, "message.html", {"message_key": "login.unavailable"},
                         status=503)
 
@@ -97,13 +115,21 @@ async def _expired(request: web.Request) -> web.Response:
 
 async def callback(request: web.Request) -> web.StreamResponse:
     state = request.query.get("state", "")
-    if not state or len(state) > 128:
+    if not state or len(state) > 128 or not state.isascii():
         return await _expired(request)
+    response = await _callback(request, state)
+    name = login_cookie_name(request, state)
+    if name in request.cookies:
+        delete_cookie(request, response, name)  # this login is over, whatever its outcome
+    return response
+
+
+async def _callback(request: web.Request, state: str) -> web.StreamResponse:
     raw = await request.app[keys.STORE].take(f"login:{state}")  # single use
     if raw is None:
         return await _expired(request)
     record: dict[str, Any] = json.loads(raw)
-    binding = request.cookies.get(cookie_name(request, login=True), "")
+    binding = request.cookies.get(login_cookie_name(request, state), "")
     if not hmac.compare_digest(hashlib.sha256(binding.encode()).hexdigest(), record["binding"]):
         return await _expired(request)  # a callback started in another browser
     provider = request.app[keys.OIDC].providers.get(record["idp"])
@@ -147,12 +173,11 @@ async def _finish(request: web.Request, provider: Provider, id_token: str,
             raise TokenRejected("replayed")
     except TokenRejected as exc:
         metrics.id_token_rejections.labels(reason=exc.reason).inc()
-        result = "jwks_unavailable" if exc.reason == "jwks_unavailable" else "invalid_token"
-        metrics.login_attempts.labels(result=result, reason="none").inc()
         log.warning("id token refused", extra={"event": "id_token_refused",
                                                "reason": exc.reason, "idp": idp.name})
         if exc.reason == "jwks_unavailable":
-            return await _unavailable(request)
+            return await _unavailable(request, "jwks_unavailable")  # counted once, there
+        metrics.login_attempts.labels(result="invalid_token", reason="none").inc()
         return await render(request, "refused.html", {"reason": "invalid_token"}, status=403)
     decision = decide_account(app[keys.SETTINGS].policy, idp, claims)
     if not decision.allowed or decision.identity is None:
@@ -169,7 +194,6 @@ async def _finish(request: web.Request, provider: Provider, id_token: str,
     log.info("login", extra={"event": "login_ok", "idp": idp.name, "role": ident.role})
     response = redirect(safe_next(record.get("next")))
     await create_session(request, response, session)
-    response.del_cookie(cookie_name(request, login=True), path="/")
     return response
 
 

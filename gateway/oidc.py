@@ -23,7 +23,7 @@ from gateway.clock import Clock
 from gateway.fetch import MAX_DOCUMENT_BYTES, FetchError, get_json_object, read_bounded
 from gateway.jwks import JWKSCache
 from gateway.metrics import Metrics
-from gateway.settings import IdentityProvider, Settings
+from gateway.settings import IdentityProvider, Settings, is_secure_url
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ class Provider:
     """One configured IdP: its metadata, keys and client credentials."""
 
     def __init__(self, config: IdentityProvider, secret: bytes, http: aiohttp.ClientSession,
-                 clock: Clock, metrics: Metrics) -> None:
+                 clock: Clock, metrics: Metrics, *, development: bool = False) -> None:
         self.config = config
+        self._development = development
         self._secret = secret
         self._http = http
         self._clock = clock
@@ -87,11 +88,12 @@ class Provider:
                 authorization_endpoint=_url(doc, "authorization_endpoint"),
                 token_endpoint=_url(doc, "token_endpoint"),
                 jwks_uri=_url(doc, "jwks_uri"),
-                end_session_endpoint=doc.get("end_session_endpoint")
-                if isinstance(doc.get("end_session_endpoint"), str) else None,
+                end_session_endpoint=_url(doc, "end_session_endpoint")
+                if doc.get("end_session_endpoint") is not None else None,
             )
         except KeyError as exc:
             raise IdPUnavailable(f"discovery lacks {exc.args[0]}") from None
+        self._require_tls(meta)
         self.metadata = meta
         c = self.config
         self.jwks = JWKSCache(
@@ -102,6 +104,17 @@ class Provider:
             on_fetch=lambda result: self._metrics.jwks_fetches.labels(result=result).inc(),
         )
         await self.jwks.refresh()
+
+    def _require_tls(self, meta: Metadata) -> None:
+        """Outside development every URL learnt from discovery is https as well: the
+        token call carries the client secret, the JWKS decides whom we trust."""
+        if self._development:
+            return
+        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri",
+                     "end_session_endpoint"):
+            value = getattr(meta, name)
+            if value is not None and not is_secure_url(value):
+                raise IdPUnavailable(f"discovery's {name} is not https://")
 
     def authorization(self, redirect_uri: str) -> AuthRequest:
         if self.metadata is None:
@@ -178,7 +191,9 @@ class OIDCRegistry:
         self.providers: dict[str, Provider] = {}
         for i, idp in enumerate(settings.policy.identity.providers):
             secret = settings.secrets.get(f"identity.providers[{i}].client_secret")
-            self.providers[idp.name] = Provider(idp, secret, http, clock, metrics)
+            self.providers[idp.name] = Provider(
+                idp, secret, http, clock, metrics,
+                development=settings.policy.gateway.development)
 
     def ready(self) -> bool:
         return all(p.metadata is not None for p in self.providers.values())

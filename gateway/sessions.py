@@ -58,6 +58,13 @@ def set_cookie(request: web.Request, response: web.StreamResponse, name: str, va
                         secure=not dev, samesite="Lax")
 
 
+def delete_cookie(request: web.Request, response: web.StreamResponse, name: str) -> None:
+    """Delete with the attributes it was set with: a browser ignores a `__Host-` cookie
+    deletion without `Secure`, and keeps the cookie."""
+    dev = request.app[keys.SETTINGS].policy.gateway.development
+    response.del_cookie(name, path="/", secure=not dev, httponly=True, samesite="Lax")
+
+
 async def create_session(request: web.Request, response: web.StreamResponse,
                          session: Session) -> None:
     settings = request.app[keys.SETTINGS]
@@ -95,7 +102,7 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
     session_id = request.cookies.get(cookie_name(request))
     if session_id and len(session_id) < 128:
         await request.app[keys.STORE].delete(_store_key(session_id))
-    response.del_cookie(cookie_name(request), path="/")
+    delete_cookie(request, response, cookie_name(request))
     request[SESSION_KEY] = None
 
 

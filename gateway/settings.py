@@ -44,6 +44,17 @@ DEFAULT_CONSUMER_DOMAINS = (
 )
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def is_secure_url(url: str) -> bool:
+    """https://, or http:// to this very machine (nothing leaves it unencrypted)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -260,13 +271,17 @@ class JitsiSection(_Model):
     base_url: str = "https://meet.example.org"
     app_id: str = "privacy-gateway"
     audience: str = "jitsi"
-    subject: str = "*"
+    # The token's `sub`: Jitsi's domain (or tenant) as a concrete name. Required when
+    # enabled; never "*" (jitsi-contrib token_no_wildcard refuses it, jitsi.md §1).
+    subject: str | None = None
     signature_algorithm: Literal["HS256", "HS384", "HS512", "RS256"] = "HS256"
     app_secret_env: str | None = None
     app_secret_file: str | None = None
     private_key_file: str | None = None
     key_id: str | None = None
     token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    # A confidential talk's token is short-lived: entry is checked again at every join (G3).
+    confidential_token_ttl_seconds: Annotated[int, Field(ge=30, le=900)] = 600
     share_email: bool = False
     microphone_on_at_start: bool = False
     room_rules: tuple[JitsiRoomRule, ...] = ()
@@ -275,6 +290,20 @@ class JitsiSection(_Model):
     hook_secret_file: str | None = None
     # Keep Jibri's participant identity list in metadata.json (off: removed, minimisation).
     keep_recording_participants: bool = False
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str | None) -> str | None:
+        if value is not None and normalise_domain(value) != value:
+            raise ValueError("must be a concrete, lowercase domain such as meet.school.example "
+                             "(never '*')")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_subject(self) -> JitsiSection:
+        if self.enabled and self.subject is None:
+            raise ValueError("jitsi.subject is required: the Jitsi domain tokens are for")
+        return self
 
 
 class NoticeSection(_Model):
@@ -328,7 +357,18 @@ class Policy(_Model):
             raise ValueError(
                 "gateway.public_url must be https:// unless gateway.development = true")
         self._own_servers()
+        self._https_idps()
         return self
+
+    def _https_idps(self) -> None:
+        """The client secret and the ID token travel to the IdP: TLS outside development."""
+        if self.gateway.development:
+            return
+        plain = [f"identity.providers[{i}].issuer" for i, p in enumerate(self.identity.providers)
+                 if not is_secure_url(p.issuer)]
+        if plain:
+            raise ValueError(f"{', '.join(plain)} must be https:// outside development "
+                             "(http:// only to this machine: 127.0.0.1, [::1], localhost)")
 
     def _own_servers(self) -> None:
         """G17, G21: meetings and recordings stay on the school's own servers."""

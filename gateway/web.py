@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
+from multidict import CIMultiDict
 
 from gateway import i18n, keys, logs
 from gateway.errors import CSRFError, GatewayError
@@ -40,7 +41,7 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         "t": lambda key, **values: i18n.t(lang, key, **values),
         "session": session,
         "school_name": request.app[keys.SETTINGS].policy.gateway.school_name,
-        "path": request.path,
+        "path": own_path(request),
     }
     ctx.update(context or {})
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
@@ -49,6 +50,55 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
                             path="/", samesite="Lax", httponly=True,
                             secure=not request.app[keys.SETTINGS].policy.gateway.development)
     return response
+
+
+def own_path(request: web.Request) -> str:
+    """This page's path rebuilt from the gateway's own route, for links on the page.
+
+    Never the raw request path: `GET /%2Fevil.example` must not become a link to
+    `//evil.example`. An unmatched path (404, 405) links to the home page."""
+    info = request.match_info
+    resource = info.route.resource if info.http_exception is None else None
+    if resource is None:
+        return "/"
+    try:
+        path = str(resource.url_for(**dict(info)))
+    except (KeyError, ValueError, TypeError):
+        return "/"
+    if not path.startswith("/") or path.startswith(("//", "/\\")) or not path.isascii():
+        return "/"
+    return path
+
+
+def _decodable(value: str) -> bool:
+    """aiohttp keeps undecodable header bytes as lone surrogates; those are not text."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clean_headers(request: web.Request) -> CIMultiDict[str] | None:
+    """The headers without undecodable ones (and cookies), or None if all are clean."""
+    if all(_decodable(v) for v in request.headers.values()):
+        return None
+    cleaned: CIMultiDict[str] = CIMultiDict()
+    for name, value in request.headers.items():
+        if name.lower() == "cookie":
+            value = ";".join(p for p in value.split(";") if _decodable(p))
+        if value and _decodable(value):
+            cleaned.add(name, value)
+    return cleaned
+
+
+@web.middleware
+async def undecodable_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A header or cookie that is not valid UTF-8 is treated as absent (never a 500)."""
+    cleaned = _clean_headers(request)
+    if cleaned is not None:
+        request = request.clone(headers=cleaned)
+    return await handler(request)
 
 
 def redirect(location: str, status: int = 302) -> web.Response:

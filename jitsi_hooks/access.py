@@ -49,11 +49,15 @@ async def admit(app: web.Application, room: str, meeting_type: MeetingTypeName,
     if meeting_type != "confidential":
         return creator
     rooms = jitsi(app).rooms
-    invited = bool(session.email) and await rooms.is_invited(
-        room, invite_tag(app, session.email or ""))
+    tag = invite_tag(app, session.email or "")
+    invited = bool(session.email) and await rooms.is_invited(room, tag)
     access = jitsi_policy.confidential_access(session.role, session.person, creator, invited)
     if access == "refused":
         raise Forbidden("not_invited")
+    if access == "invited":
+        from jitsi_hooks.admission import remember_invitation
+
+        await remember_invitation(app, room, session.person, tag)  # checked again at join
     if access == "claim":
         if await rooms.claim(room, session.person):
             return session.person
@@ -61,6 +65,22 @@ async def admit(app: web.Application, room: str, meeting_type: MeetingTypeName,
         if creator != session.person:
             raise Forbidden("not_invited")
     return creator
+
+
+async def refusal(app: web.Application, room: str, meeting_type: MeetingTypeName,
+                  session: Session, creator: str | None) -> str | None:
+    """Why this person may not enter the room as it is typed now, or None; reads only
+    (a confidential room is claimed by `admit` when the token is issued)."""
+    if not jitsi_policy.may_join(app[keys.SETTINGS].policy, session.role, meeting_type):
+        return "guests_not_allowed"
+    if meeting_type != "confidential":
+        return None
+    invited = bool(session.email) and await jitsi(app).rooms.is_invited(
+        room, invite_tag(app, session.email or ""))
+    if jitsi_policy.confidential_access(session.role, session.person, creator,
+                                       invited) == "refused":
+        return "not_invited"
+    return None
 
 
 async def may_set_room(app: web.Application, room: str, session: Session) -> bool:

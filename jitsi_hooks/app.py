@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import keys
-from jitsi_hooks import auth, events, page
+from jitsi_hooks import admission, auth, entry, events, page
 from jitsi_hooks.context import JitsiContext
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import TokenMinter
@@ -21,7 +21,8 @@ def setup(app: web.Application) -> None:
         minter=TokenMinter(settings), rooms=RoomStore(app[keys.STORE]),
         hook_secret=settings.secrets.get("jitsi.hook_secret"))
     router = app.router
-    router.add_get("/jitsi/auth", auth.token_auth, name="jitsi_auth")
+    router.add_get("/jitsi/auth", entry.token_auth, name="jitsi_auth")
+    router.add_post("/jitsi/auth", entry.continue_to_room, name="jitsi_auth_continue")
     router.add_get("/jitsi/keys/{name}", auth.public_key, name="jitsi_public_key")
     router.add_get("/jitsi/new", page.new_room_page, name="jitsi_new_room")
     router.add_post("/jitsi/new", page.create_room, name="jitsi_create_room")
@@ -32,6 +33,8 @@ def setup(app: web.Application) -> None:
                     name="jitsi_transcription")
     router.add_post("/jitsi/{room}/purpose", page.declare_purpose, name="jitsi_purpose")
     router.add_post("/jitsi/{room}/invite", page.invite, name="jitsi_invite")
+    router.add_post("/jitsi/{room}/uninvite", admission.withdraw_invitation,
+                    name="jitsi_uninvite")
     router.add_post("/hooks/jitsi/events", events.prosody_events, name="jitsi_events")
     router.add_post("/hooks/jitsi/event_sync/events/{kind}/{what}", events.event_sync,
                     name="jitsi_event_sync")

@@ -6,7 +6,8 @@ filled in (reference/jitsi.md §6). State is JSON with `room`, `roomSafe` and
 turn privacy defaults off through us). The PKCE challenge belongs to Jitsi's
 own SSO token service flow, which the gateway does not use: the JWT goes to
 the room URL as `?jwt=` (jitsi.md §1), so the challenge is checked for shape
-only. No session: the school login first, then back here.
+only. No session: the school login first, then back here; the first entry to a
+room shows its notice first (jitsi_hooks/entry.py).
 """
 
 from __future__ import annotations
@@ -15,27 +16,39 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from aiohttp import web
 
 from gateway import jitsi_policy, keys
 from gateway.errors import BadRequest, Forbidden
-from gateway.login import login_url
-from gateway.sessions import Session, current_session
+from gateway.sessions import Session
 from gateway.web import redirect
 from jitsi_hooks import access
 from jitsi_hooks.context import jitsi
-from jitsi_hooks.rooms import normalise_room
+from jitsi_hooks.rooms import RoomSettings, normalise_room
 
 log = logging.getLogger(__name__)
 
-MAX_STATE = 4096
+MAX_STATE = 4096  # Jitsi's own limit for tokenAuthUrl's state; nothing on our side is shorter
 CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 
 # Privacy defaults in the room URL's fragment (jitsi.md §3: all on the config
 # whitelist). They are defaults only: the fragment stays in the browser and a
 # user can change it; enforcement is the token's features and the prosody module.
+def room_fragment(microphone_on: bool) -> str:
+    """The fragment of the room URL: camera and (unless the policy says) microphone off."""
+    mic = "false" if microphone_on else "true"
+    return f"{ROOM_FRAGMENT}&config.startWithAudioMuted={mic}"
+
+
+class StateTooLong(BadRequest):
+    """Jitsi's state is longer than Jitsi itself allows: a page that says so."""
+
+    message_key = "jitsi.state_too_long"
+
+
 ROOM_FRAGMENT = "&".join((
     "config.startWithVideoMuted=true",  # G4
     "config.disableThirdPartyRequests=true",  # G21
@@ -53,7 +66,7 @@ def _room_from_state(raw_state: str | None) -> str | None:
     if raw_state is None or raw_state == "":
         return None
     if len(raw_state) > MAX_STATE:
-        raise BadRequest("bad_state")
+        raise StateTooLong("state_too_long")
     try:
         state = json.loads(raw_state)
     except ValueError:
@@ -67,27 +80,29 @@ def _room_from_state(raw_state: str | None) -> str | None:
     return room if isinstance(room, str) else None
 
 
-def requested_room(request: web.Request) -> str:
+def requested_room(params: Mapping[str, str]) -> str:
     """The room from `room=` or from Jitsi's state; both present must agree."""
-    from_query = request.query.get("room")
-    from_state = _room_from_state(request.query.get("state"))
+    from_query = params.get("room")
+    from_state = _room_from_state(params.get("state"))
     if from_query is None and from_state is None:
         raise BadRequest("missing_room")
     room = normalise_room(from_query if from_query is not None else from_state)
     if from_state is not None and from_query is not None and normalise_room(from_state) != room:
         raise BadRequest("room_mismatch")
-    challenge = request.query.get("code_challenge")
+    challenge = params.get("code_challenge")
     if challenge and not CODE_CHALLENGE_RE.fullmatch(challenge):
         raise BadRequest("bad_code_challenge")
     return room
 
 
-async def mint_for(request: web.Request, session: Session, room: str) -> str:
+async def mint_for(request: web.Request, session: Session, room: str,
+                   room_settings: RoomSettings | None = None) -> str:
     """A room-bound token for this person, or Forbidden (G2, G3, G15)."""
     app = request.app
     policy = app[keys.SETTINGS].policy
     context = jitsi(app)
-    room_settings = await context.rooms.settings(room)  # consent is no longer minted (G15)
+    if room_settings is None:  # consent is no longer minted (G15)
+        room_settings = await context.rooms.settings(room)
     meeting_type = jitsi_policy.meeting_type_of_room(policy, room, room_settings.created_as)
     metrics = app[keys.METRICS]
     if not jitsi_policy.may_join(policy, session.role, meeting_type):
@@ -110,23 +125,24 @@ async def mint_for(request: web.Request, session: Session, room: str) -> str:
 
 
 def room_url(request: web.Request, room: str, token: str) -> str:
-    base = request.app[keys.SETTINGS].policy.jitsi.base_url.rstrip("/")
-    return f"{base}/{quote(room, safe='')}?jwt={token}#{ROOM_FRAGMENT}"
+    jitsi_section = request.app[keys.SETTINGS].policy.jitsi
+    base = jitsi_section.base_url.rstrip("/")
+    fragment = room_fragment(jitsi_section.microphone_on_at_start)
+    return f"{base}/{quote(room, safe='')}?jwt={token}#{fragment}"
 
 
-async def token_auth(request: web.Request) -> web.StreamResponse:
-    room = requested_room(request)
-    session = await current_session(request)
-    if session is None:
-        return redirect(login_url(request.path_qs))
-    token = await mint_for(request, session, room)
+async def redirect_to_room(request: web.Request, session: Session, room: str,
+                           room_settings: RoomSettings | None = None,
+                           status: int = 302) -> web.StreamResponse:
+    """Mint this person's token and send the browser into the room."""
+    token = await mint_for(request, session, room, room_settings)
     if log.isEnabledFor(logging.DEBUG):
         # Routine, like every successful request (gateway.web): DEBUG. At INFO this line
         # was a fifth of the gateway's CPU per token; the count is in the metrics.
         log.debug("jitsi token issued", extra={
             "event": "jitsi_token", "role": session.role,
             "room_ref": request.app[keys.PSEUDONYMS].meeting(room)})
-    response = redirect(room_url(request, room, token))  # returned: cheaper than raised
+    response = redirect(room_url(request, room, token), status)  # cheaper than raised
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 

@@ -39,7 +39,7 @@ from aiohttp import web
 from gateway import jitsi_policy, keys
 from gateway.errors import BadRequest, Forbidden
 from gateway.fetch import FetchError, read_bounded
-from jitsi_hooks import recording
+from jitsi_hooks import admission, recording
 from jitsi_hooks.context import TryAgain, jitsi, room_lock
 from jitsi_hooks.rooms import normalise_room
 
@@ -201,6 +201,8 @@ async def _handle(app: web.Application, event: dict[str, Any]) -> dict[str, Any]
     if kind == "sync":
         return await _sync(app, event)
     room = normalise_room(_text(event, "room", 64))
+    if kind == "admission":  # a join waits for this answer: reads only, no room lock
+        return await admission.answer(app, room, event)
     async with room_lock(app, room):
         instructions, allowed = await _room_event(app, room, kind, event)
     return {"ok": True, "transcription_allowed": allowed, "instructions": instructions}

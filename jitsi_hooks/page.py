@@ -9,6 +9,8 @@ enforcement is server-side, in the token's features and the prosody module.
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +30,14 @@ from jitsi_hooks.rooms import RoomSettings, normalise_room
 from jitsi_hooks.texts import register_texts
 
 register_texts()
+
+# G5: a plain background, armed through the IFrame API while the camera is still off, so
+# Jitsi creates the camera track with it and no first frame shows the room behind the
+# person (README "Blur before the first frame"). Inline (data: URL): nothing is fetched
+# from anywhere else (G21).
+BACKGROUND_DATA_URL = "data:image/png;base64," + base64.b64encode(
+    (Path(__file__).resolve().parents[1] / "gateway" / "static" / "bbb-background.png")
+    .read_bytes()).decode("ascii")
 
 
 def jitsi_origin(request: web.Request) -> str:
@@ -112,7 +122,7 @@ async def meeting_config(request: web.Request) -> web.StreamResponse:
     token = await mint_for(request, session, room)
     domain = urlsplit(request.app[keys.SETTINGS].policy.jitsi.base_url).netloc
     return web.json_response({"domain": domain, "options": iframe_options(request, room, token),
-                              "blur": "blur"})
+                              "blur": "blur", "background": BACKGROUND_DATA_URL})
 
 
 async def _watched_room(request: web.Request) -> tuple[str, Session, RoomSettings, set[str]]:
@@ -244,4 +254,7 @@ async def create_room(request: web.Request) -> web.StreamResponse:
         raise Forbidden("room_in_use")  # G19: no claiming a room others are meeting in
     if not await rooms.create(room, meeting_type, session.person):
         raise BadRequest("room_exists")
+    from jitsi_hooks.admission import recheck_present
+
+    await recheck_present(request.app, room)  # the new type holds for those already in (G3)
     return redirect(f"/jitsi/{room}", 303)

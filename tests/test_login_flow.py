@@ -329,7 +329,8 @@ async def test_cookies_are_secure_outside_development(env: SchoolEnv, tmp_path: 
     async with start_gateway(settings, env.port), browser() as session:
         async with session.get(env.base + "/login", allow_redirects=False) as resp:
             assert resp.status == 302
-            cookie = resp.cookies["__Host-pgw_login"]
+            cookie = next(v for k, v in resp.cookies.items()
+                          if k.startswith("__Host-pgw_login_"))  # one per pending login
             assert cookie["secure"] is True and cookie["httponly"] is True
             assert cookie["samesite"] == "Lax" and cookie["path"] == "/"
             assert "Strict-Transport-Security" in resp.headers

@@ -2,8 +2,9 @@
 -- Merge into /etc/prosody/conf.avail/<domain>.cfg.lua (Debian: apt-get install jitsi-meet-tokens).
 -- Replace meet.school.example and gateway.school.example with your hosts.
 
--- The gateway's directory holds mod_privacy_gateway.lua AND privacy_gateway_executor.lib.lua
--- (its instruction executor, loaded with module:require from the same plugin path): copy both.
+-- The gateway's directory holds mod_privacy_gateway.lua, privacy_gateway_executor.lib.lua
+-- (its instruction executor) and privacy_gateway_admission.lib.lua (admission at join),
+-- both loaded with module:require from the same plugin path: copy all three.
 plugin_paths = { "/usr/share/jitsi-meet/prosody-plugins/", "/opt/privacy-gateway/jitsi_hooks/prosody/" }
 
 -- Only the gateway's tokens: its app id as issuer, its audience. Set both explicitly.
@@ -28,17 +29,21 @@ Component "conference.meet.school.example" "muc"
         "muc_transcription_filter";       -- Jitsi's own feature check for transcription
         "privacy_gateway";                -- this project: events, consent filter, guard actions
     }
-    -- https:// only (the module refuses to load otherwise; http:// only to localhost).
+    -- https:// only (http:// only to localhost). With this, the secret or the hidden domain
+    -- missing or invalid the module refuses EVERY join on this MUC and logs why.
     -- The module signs its reports and accepts only answers the gateway signed.
     privacy_gateway_url = "https://gateway.school.example/hooks/jitsi/events"
     privacy_gateway_secret_file = "/etc/prosody/privacy-gateway.secret"  -- = jitsi.hook_secret
     privacy_gateway_av_moderation_component = "avmoderation.meet.school.example"
-    -- Required: recorder/transcriber accounts live here (the module refuses to load without).
+    -- Required: recorder/transcriber accounts live here (every join is refused without).
     privacy_gateway_hidden_domain = "recorder.meet.school.example"
     privacy_gateway_focus_jid = "focus@auth.meet.school.example"  -- jicofo's account
     privacy_gateway_recorder_prefixes = { "recorder" }
     privacy_gateway_transcriber_prefixes = { "transcriber" }
     privacy_gateway_sync_interval = 10
+    -- Every join waits for the gateway's admission answer this long, then is refused.
+    privacy_gateway_admission_timeout = 5
+    muc_room_locking = false  -- as Jitsi: a refused first join leaves no locked room
 
 -- AV moderation: the gateway's guard switches it on for audio and video while a lecture is
 -- recorded; jicofo then mutes non-moderators at the bridge (G10).

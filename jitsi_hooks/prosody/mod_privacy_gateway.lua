@@ -21,9 +21,16 @@
 --    file; prosody's module:require finds it in the same plugin path): AV moderation for
 --    audio and video, announcements and notices, removing the recorder or the transcriber.
 --
--- It refuses to load (fails closed) without a secret of 32+ bytes, without
--- privacy_gateway_hidden_domain (recorder/transcriber could not be told apart) or with a
--- gateway URL that is not https:// (http:// only to 127.0.0.1/localhost, for tests).
+--  * admission at join (privacy_gateway_admission.lib.lua, beside this file): before anyone
+--    enters a room (muc-occupant-pre-join) it asks the gateway whether this person may enter the room as it is typed NOW (invitation,
+--    confidential room, role); a refusal, no answer in time or an unsigned answer refuses
+--    the join (fail closed). People already in a room whose type or invitations changed
+--    are removed on the gateway's instruction (remove_occupant), with a plain message.
+--
+-- It fails closed: without a secret of 32+ bytes, without privacy_gateway_hidden_domain
+-- (recorder/transcriber could not be told apart) or with a gateway URL that is not
+-- https:// (http:// only to 127.0.0.1/localhost, for tests) it stays loaded, logs why,
+-- and refuses EVERY join on its MUC with a service-unavailable error that says why.
 --
 -- Options (on the MUC component):
 --   privacy_gateway_url            = "https://gateway.school.example/hooks/jitsi/events"
@@ -34,6 +41,7 @@
 --   privacy_gateway_recorder_prefixes = { "recorder" }
 --   privacy_gateway_transcriber_prefixes = { "transcriber" }
 --   privacy_gateway_sync_interval  = 10 (seconds; pending instructions and consent state)
+--   privacy_gateway_admission_timeout = 5 (seconds to wait for the gateway at a join)
 
 local st = require "util.stanza";
 local json = require "util.json";
@@ -53,6 +61,7 @@ local focus_jid = module:get_option_string("privacy_gateway_focus_jid", "focus@a
 local recorder_prefixes = module:get_option_array("privacy_gateway_recorder_prefixes", { "recorder" });
 local transcriber_prefixes = module:get_option_array("privacy_gateway_transcriber_prefixes", { "transcriber" });
 local sync_interval = module:get_option_number("privacy_gateway_sync_interval", 10);
+local admission_timeout = module:get_option_number("privacy_gateway_admission_timeout", 5);
 
 local RETRY_DELAYS = { 1, 2, 4, 8, 16 };  -- seconds; the timestamp is renewed, the id kept
 local SYNC_BATCH = 20;  -- rooms per sync request, to stay well under the gateway's body cap
@@ -67,22 +76,47 @@ if secret_file then
 		f:close();
 	end
 end
-if not url or not secret or #secret < 32 then
-	module:log("error", "privacy_gateway_url and a secret of at least 32 bytes are required");
-	return;
-end
 -- L2: answers carry instructions; they travel over TLS, except to this very machine in tests.
 local function acceptable_url(u)
 	return u:match("^https://[^/]") or u:match("^http://127%.0%.0%.1[:/]")
 		or u:match("^http://localhost[:/]") or u:match("^http://%[::1%][:/]");
 end
-if not acceptable_url(url) then
-	module:log("error", "privacy_gateway_url must be https:// (http:// only to localhost)");
-	return;
+
+-- Why the options cannot work, or nil. The gateway is the policy: without it no join
+-- may happen on this MUC (fail closed), not a room without events or consent gate.
+local function misconfiguration()
+	if not url then return "privacy_gateway_url is missing"; end
+	if not acceptable_url(url) then
+		return "privacy_gateway_url must be https:// (http:// only to localhost)";
+	end
+	if not secret then
+		return "no secret: privacy_gateway_secret_file is missing or unreadable";
+	end
+	if #secret < 32 then return "the secret is shorter than 32 bytes"; end
+	if not hidden_domain or hidden_domain == "" then
+		return "privacy_gateway_hidden_domain is missing: the recorder and the transcriber "
+			.. "could not be told apart";
+	end
+	return nil;
 end
-if not hidden_domain or hidden_domain == "" then
-	module:log("error", "privacy_gateway_hidden_domain is required: without it the recorder "
-		.. "and the transcriber cannot be stopped");
+
+-- A refused join (XEP-0045 7.2: an error presence carrying the MUC <x/>) that says why.
+local function refuse_join(event, error_type, condition, text)
+	local reply = st.error_reply(event.stanza, error_type, condition, text, event.room.jid):up();
+	reply:tag("x", { xmlns = "http://jabber.org/protocol/muc" }):up();
+	event.origin.send(reply);
+	return true;
+end
+
+local broken = misconfiguration();
+if broken then
+	module:log("error", "privacy gateway module misconfigured, every join is refused: %s", broken);
+	module:hook("muc-occupant-pre-join", function (event)
+		module:log("error", "join refused: privacy gateway module misconfigured (%s)", broken);
+		return refuse_join(event, "cancel", "service-unavailable",
+			"Meetings are unavailable: the privacy gateway is not configured on this server ("
+			.. broken .. ")");
+	end, 1000);
 	return;
 end
 
@@ -190,7 +224,11 @@ function M.apply(room, answer)
 		M.stop_transcription(room);  -- G15: whatever runs without consent stops now
 	end
 	for _, instruction in ipairs(answer.instructions or {}) do
-		if type(instruction) == "table" then M.execute(room, instruction); end
+		if type(instruction) == "table" and instruction.action == "remove_occupant" then
+			M.remove_occupant(room, instruction);
+		elseif type(instruction) == "table" then
+			M.execute(room, instruction);
+		end
 	end
 end
 
@@ -218,6 +256,16 @@ end, -1);
 module:hook("muc-room-destroyed", function (event)
 	report_room(event.room, { event = "room_destroyed" });
 end, -1);
+
+-- Admission at join (privacy_gateway_admission.lib.lua, beside this file) ------------------
+
+local admission = module:require("privacy_gateway_admission").new({
+	url = url; timeout = admission_timeout; sign = M.sign;
+	answer_signature = M.answer_signature; service_kind = M.service_kind;
+	room_name = room_name; refuse_join = refuse_join;
+});
+M.ask = admission.ask;
+M.remove_occupant = admission.remove_occupant;
 
 module:hook("muc-occupant-joined", function (event)
 	local room, occupant, session = event.room, event.occupant, event.origin;

@@ -37,17 +37,40 @@
       .catch(function () { /* keep the last known state */ });
   }
 
+  // G5, blur before the first frame. Jitsi's setBlurredBackground does nothing while the
+  // camera is off (it needs a live camera track), so asked for at "camera on" it comes
+  // after the first frames. setVirtualBackground is kept by Jitsi even without a track and
+  // Jitsi creates the camera track WITH that effect: armed while the camera is off, the
+  // very first frame already hides the room. Once the camera runs, the plain background
+  // becomes a real blur. (README, "Blur before the first frame", says what Jitsi does not
+  // guarantee.)
+  var background = "";
+  var cameraOn = false;
+
+  function armWhileOff() {
+    if (api) { api.executeCommand("setVirtualBackground", blurWanted, blurWanted ? background : ""); }
+  }
+
   function applyBlur() {
-    if (api) { api.executeCommand("setBlurredBackground", blurWanted ? "blur" : "none"); }
+    if (!api) { return; }
+    if (cameraOn) {
+      api.executeCommand("setBlurredBackground", blurWanted ? "blur" : "none");
+    } else {
+      armWhileOff();
+    }
   }
 
   function join(config) {
     var options = config.options;
     options.parentNode = document.getElementById("jitsi");
+    background = config.background || "";
     api = new window.JitsiMeetExternalAPI(config.domain, options);
     root.classList.add("joined");
+    armWhileOff();  // before Jitsi can start any camera (it starts with video muted, G4)
+    api.addListener("videoConferenceJoined", function () { if (!cameraOn) { armWhileOff(); } });
     api.addListener("videoMuteStatusChanged", function (event) {
-      if (event && event.muted === false && blurWanted) { applyBlur(); }
+      cameraOn = !!event && event.muted === false;
+      applyBlur();  // on: a real blur from now on; off: armed again for the next time
     });
     api.addListener("recordingStatusChanged", function (event) {
       if (event && typeof event.on === "boolean") { setRecording(event.on); }

@@ -14,7 +14,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway import keys
 from gateway.app import create_app
 from gateway.clock import ManualClock
-from tests.jitsi.support import csrf_of, jitsi_settings, person_of, seed_session, signed
+from tests.jitsi.support import (
+    csrf_of,
+    enter_room,
+    jitsi_settings,
+    person_of,
+    seed_session,
+    signed,
+)
 
 TALK = "mentor-uur"
 PUPIL_EMAIL = "lotte.b@leerling.school.example"  # tests.jitsi.support.PEOPLE
@@ -36,9 +43,8 @@ async def post(client: TestClient, cookie: str, path: str, data: dict[str, str])
 
 
 async def token_user(client: TestClient, cookie: str, room: str) -> dict[str, str] | int:
-    resp = await client.get(f"/jitsi/auth?room={room}", headers={"Cookie": cookie},
-                            allow_redirects=False)
-    if resp.status != 302:
+    resp = await enter_room(client, f"room={room}", cookie)
+    if resp.status not in (302, 303):
         return resp.status
     token = parse_qs(urlsplit(resp.headers["Location"]).query)["jwt"][0]
     user: dict[str, str] = jwt.decode(token, options={"verify_signature": False})[

@@ -108,7 +108,12 @@ async def test_meeting_page_passes_privacy_defaults_to_jitsi(
         assert await page.is_hidden("#prejoin")
         assert await page.is_visible("#objection a")  # G12: during the meeting too
 
-        # G5: the camera goes on -> blur; switched off by the person -> stays off.
+        # G5: armed while the camera is off (tests/jitsi/test_blur_order_browser.py has the
+        # order on a real fake camera); the camera goes on -> blur; switched off by the
+        # person -> stays off.
+        armed = await page.evaluate("window.__jitsi.commands")
+        assert armed[0][0] == "setVirtualBackground" and armed[0][1] is True
+        await page.evaluate("window.__jitsi.commands.length = 0")
         await page.evaluate("window.__jitsi.listeners.videoMuteStatusChanged({muted: false})")
         assert await page.evaluate("window.__jitsi.commands") == [["setBlurredBackground",
                                                                    "blur"]]
@@ -116,7 +121,8 @@ async def test_meeting_page_passes_privacy_defaults_to_jitsi(
         await page.evaluate("window.__jitsi.listeners.videoMuteStatusChanged({muted: true})")
         await page.evaluate("window.__jitsi.listeners.videoMuteStatusChanged({muted: false})")
         assert await page.evaluate("window.__jitsi.commands") == [
-            ["setBlurredBackground", "blur"], ["setBlurredBackground", "none"]]
+            ["setBlurredBackground", "blur"], ["setBlurredBackground", "none"],
+            ["setVirtualBackground", False], ["setBlurredBackground", "none"]]
 
         # G15: opting in on the page; the only person present -> transcription allowed.
         await page.wait_for_selector('#transcription-state[data-allowed="no"]')

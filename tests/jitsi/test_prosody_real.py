@@ -67,7 +67,9 @@ def prosody_binary() -> str:
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[tuple[web.Application, str, list[dict]]]:
-    settings = jitsi_settings(tmp_path)
+    # The clients here join without a token (like a SIP dial-in): guests, which the module
+    # now asks the gateway about at every join; lessons admit guests in these tests.
+    settings = jitsi_settings(tmp_path, {"meeting_types": {"lesson": {"guests_allowed": True}}})
     app = create_app(settings)
     seen: list[dict[str, Any]] = []
     original = events._handle

@@ -131,19 +131,21 @@ describe("signed reporting", function ()
 		end);
 	end
 
-	it("loads its instruction executor from privacy_gateway_executor.lib.lua", function ()
+	it("loads its instruction executor and admission from their .lib.lua files", function ()
 		local mod, host = standin.load(OPTIONS);
-		assert.are.same({ "privacy_gateway_executor" }, host.required);
+		assert.are.same({ "privacy_gateway_executor", "privacy_gateway_admission" }, host.required);
 		assert.is_function(mod.execute);
 	end);
 
-	it("refuses to start without a strong secret (keeps no default)", function ()
+	it("fails closed without a strong secret: no events, every join refused", function ()
 		local weak = {};
 		for k, v in pairs(OPTIONS) do weak[k] = v; end
 		weak.privacy_gateway_secret = "short";
 		local mod, host = standin.load(weak);
 		assert.is_nil(mod);
 		assert.is_nil(host.hooks["muc-occupant-joined"]);
+		assert.are.equal(1, #host.hooks["muc-occupant-pre-join"]);  -- the refusal (real prosody:
+		-- tests/jitsi/test_prosody_admission.py)
 	end);
 end);
 

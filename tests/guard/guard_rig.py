@@ -133,8 +133,17 @@ async def make_rig(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     await emu.stop()
 
 
+ATTENDEES = [
+    {"userID": TEACHER, "fullName": "T", "role": "MODERATOR", "isPresenter": "true"},
+    {"userID": PUPIL_A, "fullName": "A", "role": "VIEWER", "hasJoinedVoice": "true"},
+    {"userID": PUPIL_B, "fullName": "B", "role": "VIEWER", "hasVideo": "true"},
+]
+
+
 async def lesson_with_pupils(rig: Rig, meeting_type: str = "lesson") -> None:
+    """A running lesson: in the gateway's record, in BBB (for sendChatMessage) and on the bus."""
     await record_meeting(rig.store, meeting_type)
+    rig.emu.add_meeting(EXT, ATTENDEES)
     await rig.send(
         bus.created(MEETING, EXT, **CREATE_LOCKS),
         bus.joined(MEETING, TEACHER, "MODERATOR", presenter=True),

@@ -147,6 +147,8 @@ class BusGuard:
                 # rest of the read (bus_codec.guard_events).
                 for raw in codec.guard_events(messages):
                     await self._handle_one(raw, seen)
+                if self.pending_purposes:  # declared while publishing failed: now
+                    await self._apply_pending()
         finally:
             await bus.close()
             await self._pub.close()

@@ -92,7 +92,7 @@ class GuardEmulator(BBBEmulator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.recording: set[str] = set()
-        self.chat_down = False  # sendChatMessage answers 500 (bbb-web failing)
+        self.chat_failures = 0  # the next this many sendChatMessage calls answer 500
 
     def add_meeting(self, external: str, attendees: list[dict[str, str]],
                     recording: bool = False) -> str:
@@ -119,7 +119,8 @@ class GuardEmulator(BBBEmulator):
 
     async def _call_sendChatMessage(self, p: dict[str, str], body: bytes,
                                     request: web.Request) -> web.Response:
-        if self.chat_down:
+        if self.chat_failures > 0:
+            self.chat_failures -= 1
             return web.Response(status=500, text="<html>Internal error</html>",
                                 content_type="text/html")
         return await super()._call_sendChatMessage(p, body, request)

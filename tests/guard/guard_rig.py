@@ -78,7 +78,8 @@ async def record_meeting(store: MemoryStore, meeting_type: str = "lesson") -> No
         86400)
 
 
-async def make_rig(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
+async def make_rig(redis_url: str, tmp_path: Path,
+                   policy: Policy = POLICY) -> AsyncIterator[Rig]:
     secret = secrets.token_hex(32)
     emu = GuardEmulator(secret, tmp_path / "bbb")
     await emu.start()
@@ -100,10 +101,10 @@ async def make_rig(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     holder: dict[str, BusGuard] = {}
 
     def make() -> BusGuard:
-        return BusGuard(policy=POLICY, store=store, metrics=metrics, audit=audit,
+        return BusGuard(policy=policy, store=store, metrics=metrics, audit=audit,
                         pseudonyms=Pseudonymiser(b"k" * 32), http=http,
                         servers=[Server("bbb1", emu.url, secret.encode(), "sha256")],
-                        redis_url=redis_url, record_ttl=record_ttl(POLICY))
+                        redis_url=redis_url, record_ttl=record_ttl(policy))
 
     async def start() -> BusGuard:
         holder["guard"] = make()

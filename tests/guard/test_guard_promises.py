@@ -3,12 +3,14 @@ chat, purpose required, no moderator left (G8, G10, G11), on a real redis-server
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bbb_hooks import guard_chat
+from bbb_hooks.guard_state import purpose_key
 from gateway.settings import parse_policy
 from tests.emulators.bbb import CHAT_MESSAGE_MAX
 from tests.guard import bbb_bus as bus
@@ -186,3 +188,33 @@ async def test_bbb27_announcements_go_per_language_over_the_bus(bbb27: Rig) -> N
     await rig.guard.chat.idle()
     assert rig.metrics.guard_announcements.labels(
         platform="bbb", phase="start", result="sent")._value.get() == 1
+
+
+async def test_purpose_declared_while_a_recording_starts_is_applied_in_order(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One writer per meeting: the start reads the declared purpose (slowly, as a busy
+    store would) while the teacher declares another. The declaration waits for the
+    start, so the meeting is never told "feedback" while a lecture records."""
+    await lesson_with_pupils(rig)
+    reading = asyncio.Event()
+    original = rig.store.hgetall
+
+    async def slow_purpose_read(key: str) -> dict[str, bytes]:
+        result = await original(key)
+        if key == purpose_key(EXT):
+            reading.set()
+            await asyncio.sleep(0.3)
+        return result
+
+    monkeypatch.setattr(rig.store, "hgetall", slow_purpose_read)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    await asyncio.wait_for(reading.wait(), 5)
+    outcome = await rig.guard.declare_purpose(EXT, "feedback", None)
+    assert outcome == "announced"
+    await rig.guard.chat.idle()
+    texts = [t for _, t in rig.emu.chat]
+    state = rig.guard.meetings[MEETING].state
+    assert state.active_purpose == "lecture" and state.purpose == "feedback"
+    assert "The new purpose applies to the next recording." in texts
+    assert not any("feedback within this lesson" in t for t in texts)
+    assert (await original(purpose_key(EXT)))["purpose"] == b"feedback"

@@ -85,11 +85,18 @@ async def _meeting(store: MemoryStore, meeting_id: str, meeting_type: str) -> No
 
 @pytest.fixture
 async def page(redis_url: str, tmp_path: Path) -> AsyncIterator[Page]:
+    async for opened in open_page(redis_url, tmp_path):
+        yield opened
+
+
+async def open_page(redis_url: str, tmp_path: Path,
+                    extra: dict[str, Any] | None = None) -> AsyncIterator[Page]:
+    """A whole gateway with its guard on the bus; `extra` changes the policy."""
     emu = GuardEmulator(secrets.token_hex(32), tmp_path / "bbb")
     await emu.start()
     changes = deep_merge(
         bbb_changes(tmp_path, [emu], [secrets.token_hex(24)], redis_url_env="PGW_BBB_BUS"),
-        {"dev_idp": {"enabled": False}})
+        {"dev_idp": {"enabled": False}, **(extra or {})})
     settings = make_settings(tmp_path, changes, env={"PGW_BBB_BUS": redis_url})
     store = MemoryStore("pgw")
     app = create_app(settings, store=store)

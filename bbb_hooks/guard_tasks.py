@@ -39,7 +39,7 @@ class Supervisor:
 
     async def keep(self, task: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work` forever: restarted with backoff whenever it ends."""
-        backoff = self.first_backoff
+        failures = 0
         while True:
             started = time.monotonic()
             self._report(task, False)
@@ -53,7 +53,6 @@ class Supervisor:
                     "task": task, "reason": type(exc).__name__, "step": failing_step(exc)})
             self._report(task, True)
             self.metrics.guard_task_restarts.labels(task=task).inc()
-            if time.monotonic() - started > STEADY_AFTER:
-                backoff = self.first_backoff
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+            failures = 0 if time.monotonic() - started > STEADY_AFTER else failures
+            await asyncio.sleep(min(self.first_backoff * 2 ** failures, MAX_BACKOFF))
+            failures += 1

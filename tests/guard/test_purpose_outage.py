@@ -19,13 +19,7 @@ from redis.asyncio import Redis
 from bbb_hooks import bus_codec as codec
 from bbb_hooks.guard_page import GUARD
 from tests.guard import bbb_bus as bus
-from tests.guard.test_purpose_page import (
-    LESSON,
-    LESSON_INTERNAL,
-    Page,
-    _guard_sees_lesson,
-    open_page,
-)
+from tests.guard.page_rig import LESSON, LESSON_INTERNAL, Page, guard_sees_lesson, open_page
 
 
 @pytest.fixture
@@ -37,7 +31,7 @@ async def page27(redis_url: str, tmp_path: Path) -> AsyncIterator[Page]:
 async def test_bus_outage_on_the_purpose_page_saves_tells_and_applies_later(
         page27: Page, redis_url: str) -> None:
     page = page27
-    await _guard_sees_lesson(page, redis_url)
+    await guard_sees_lesson(page, redis_url)
     redis = Redis.from_url(redis_url)
     chat: list[str] = []
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
@@ -77,3 +71,28 @@ async def test_bus_outage_on_the_purpose_page_saves_tells_and_applies_later(
         await asyncio.gather(collector, return_exceptions=True)
         await pubsub.aclose()  # type: ignore[no-untyped-call]
         await redis.aclose()
+
+
+async def test_a_failing_chat_worker_is_restarted_and_reported(page: Page,
+                                                               redis_url: str) -> None:
+    """Supervised background tasks: a chat worker that dies is reported down in /readyz
+    and the metric, restarted after its backoff, and announcements work again."""
+    guard = page.app[GUARD]
+    await guard_sees_lesson(page, redis_url)
+    guard.tasks.first_backoff = 0.8
+    guard.chat.put(object())  # type: ignore[arg-type]  # a job it cannot handle: it fails
+    down = guard.metrics.guard_task_down.labels(task="chat")
+    deadline = time.monotonic() + 5
+    while down._value.get() != 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    ready = await (await page.client.get("/readyz")).json()
+    assert ready["checks"]["bbb_guard"] is False
+    assert guard.metrics.guard_task_restarts.labels(task="chat")._value.get() == 1
+    while down._value.get() != 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    ready = await (await page.client.get("/readyz")).json()
+    assert ready["checks"]["bbb_guard"] is True
+    assert await guard.declare_purpose(LESSON, "feedback", None) == "announced"
+    while len(page.emu.chat) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert "for feedback within this lesson" in page.emu.chat[1][1]

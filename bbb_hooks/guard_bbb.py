@@ -285,7 +285,7 @@ class BusGuard:
             commands += chat
         received = await self._publish(commands)
         if commands:
-            self.reacted(origin)
+            self.reacted(rt, origin)
         self._queue_chat(jobs, mod, received[sent:])
 
     async def _publish(self, commands: list[str]) -> list[int]:
@@ -315,8 +315,9 @@ class BusGuard:
             meeting=self.pseudonyms.meeting(rt.internal_id),
             actions=",".join(type(a).__name__ for a in actions if needs_moderator(a)))
 
-    def reacted(self, origin: float) -> None:
-        """Every command for one event is published: the time since the event happened."""
+    def reacted(self, rt: Runtime, origin: float) -> None:
+        """Every command for one event is published: the time since the event happened
+        (akka's envelope timestamp, else the read), so time in queues counts too."""
         self.metrics.guard_reaction.labels(platform="bbb").observe(max(time.time() - origin, 0))
 
     def _bus_commands(self, rt: Runtime, mod: str, action: guard.Action) -> list[str]:

@@ -60,7 +60,8 @@ class Metrics:
         self.jitsi_tokens = Counter(
             p + "jitsi_tokens_issued", "Jitsi JWTs issued, by role.", ["role"], registry=r)
         self.guard_reaction = Histogram(
-            p + "guard_reaction_seconds", "Event seen to last guard command published.",
+            p + "guard_reaction_seconds",
+            "Event sent (its envelope timestamp, else read) to last guard command published.",
             ["platform"], buckets=_LATENCY_BUCKETS, registry=r)
         self.guard_violations = Counter(
             p + "guard_violations_remuted", "Pupil cameras/microphones switched off again.",

@@ -4,7 +4,9 @@ chat, purpose required, no moderator left (G8, G10, G11), on a real redis-server
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -218,3 +220,35 @@ async def test_purpose_declared_while_a_recording_starts_is_applied_in_order(
     assert "The new purpose applies to the next recording." in texts
     assert not any("feedback within this lesson" in t for t in texts)
     assert (await original(purpose_key(EXT)))["purpose"] == b"feedback"
+
+
+async def test_reaction_metric_starts_at_the_envelope_timestamp(rig: Rig) -> None:
+    """An event that waited 300 ms in queues before the guard read it: the metric shows
+    the wait (akka's envelope timestamp), not just the time after the socket read."""
+    await lesson_with_pupils(rig)
+    start = json.loads(bus.recording(MEETING, TEACHER, True))
+    start["envelope"]["timestamp"] -= 300
+    await rig.send(json.dumps(start).encode())
+    await rig.wait_for(4)
+    reaction = rig.metrics.guard_reaction.labels(platform="bbb")
+    assert 0.3 <= reaction._sum.get() < 5
+
+
+async def test_a_failing_message_costs_no_other_message(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug met by one message is counted; the lead stays and the next event is handled."""
+    from bbb_hooks import guard_bbb
+
+    await lesson_with_pupils(rig)
+    real = guard_bbb.translate
+
+    def failing_once(rt: Any, msg: Any) -> Any:
+        if msg.name == "UserMutedVoiceEvtMsg":
+            raise ZeroDivisionError("a bug")
+        return real(rt, msg)
+
+    monkeypatch.setattr(guard_bbb, "translate", failing_once)
+    await rig.send(bus.muted(MEETING, PUPIL_A, False), bus.recording(MEETING, TEACHER, True))
+    assert len(await rig.wait_for(4)) == 4
+    assert rig.metrics.guard_bus_rejected.labels(reason="handler_error")._value.get() == 1
+    assert rig.guard.leadership.leading() and rig.guard.connected

@@ -11,7 +11,16 @@ On every (re)connect it subscribes first, then rebuilds its state from the
 API and re-applies the guard to every meeting recording right now, so an
 event missed while it was away cannot leave a pupil on screen.
 
-Per-meeting state and the store keys it keeps: bbb_hooks/guard_state.py.
+Per-meeting state and the store keys it keeps: bbb_hooks/guard_state.py;
+commands and chat jobs for the engine's actions: bbb_hooks/guard_actions.py;
+announcements that arrive or stop the recording: bbb_hooks/guard_chat.py; the
+teacher's purpose declaration: bbb_hooks/guard_purpose.py; supervision of the
+bus loop and the chat worker: bbb_hooks/guard_tasks.py.
+
+Every bus message of one meeting, and every purpose declared for it, runs
+under that meeting's lock (`Runtime.lock`): one writer per meeting. A message
+that fails is counted (`privacy_gateway_guard_bus_messages_rejected_total`) and
+costs neither the lead nor any other message.
 """
 
 from __future__ import annotations
@@ -24,7 +33,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from redis.exceptions import RedisError
@@ -32,11 +40,11 @@ from redis.exceptions import RedisError
 from bbb_hooks import bus_codec as codec
 from bbb_hooks import guard_api, guard_purpose
 from bbb_hooks.bus_link import BusPublisher, BusReader
-from bbb_hooks.guard_chat import ChatJob, ChatSender, parts_of
+from bbb_hooks.guard_actions import bus_commands, chat_job, event_origin, needs_moderator
+from bbb_hooks.guard_chat import ChatJob, ChatSender
 from bbb_hooks.guard_leader import Leadership, failing_step
 from bbb_hooks.guard_state import (
     Runtime,
-    fields_from_locks,
     from_api,
     load_meeting,
     load_purpose,
@@ -50,35 +58,12 @@ from bbb_hooks.guard_tasks import Supervisor
 from bbb_hooks.servers import Server
 from gateway import guard
 from gateway.audit import AuditLog
-from gateway.guard_texts import PUBLIC_TELL
 from gateway.metrics import Metrics
 from gateway.pseudonym import Pseudonymiser
 from gateway.settings import Policy, PurposeName
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
-
-TELL_INTERVAL = 10.0  # seconds between two public "a camera was switched off" notes
-MAX_EVENT_AGE = 60.0  # an envelope timestamp further off than this is a clock problem
-
-
-def event_origin(sent_ms: int | None, seen: float) -> float:
-    """When an event happened (epoch seconds): akka's envelope timestamp, else when it
-    was read (`seen`, perf_counter); the reaction metric starts here, queue included."""
-    now = time.time()
-    read_at = now - (time.perf_counter() - seen)
-    if sent_ms is not None and 0 <= now - sent_ms / 1000 <= MAX_EVENT_AGE:
-        return min(sent_ms / 1000, read_at)
-    return read_at
-
-
-def needs_moderator(action: guard.Action) -> bool:
-    return not isinstance(action, guard.Announce | guard.TellTeacher | guard.TellParticipant)
-
-
-def purpose_page_url(public_url: str, meeting_id: str) -> str:
-    return f"{public_url.rstrip('/')}/meetings/bbb/{quote(meeting_id, safe='')}/purpose"
-
 
 class BusGuard:
     def __init__(self, *, policy: Policy, store: Store, metrics: Metrics, audit: AuditLog,
@@ -270,9 +255,9 @@ class BusGuard:
         commands: list[str] = []
         jobs: list[ChatJob] = []
         for action in actions:
-            job = self._chat_job(rt, action)
+            job = chat_job(rt, action, self.public_url)
             if job is None:
-                commands.extend(self._bus_commands(rt, mod, action) if mod else [])
+                commands.extend(bus_commands(rt, mod, action) if mod else [])
             elif job.parts and (mod is not None or not isinstance(action, guard.TellParticipant)):
                 jobs.append(job)
         if mod is None and any(needs_moderator(a) for a in actions):
@@ -319,48 +304,6 @@ class BusGuard:
         """Every command for one event is published: the time since the event happened
         (akka's envelope timestamp, else the read), so time in queues counts too."""
         self.metrics.guard_reaction.labels(platform="bbb").observe(max(time.time() - origin, 0))
-
-    def _bus_commands(self, rt: Runtime, mod: str, action: guard.Action) -> list[str]:
-        meeting = rt.internal_id
-        match action:
-            case guard.LockViewers(locks=locks):
-                # Lock settings bind only locked users: lock every viewer too.
-                return [codec.change_lock_settings(meeting, mod, fields_from_locks(locks)),
-                        codec.lock_users(meeting, mod, rt.moderator_ids())]
-            case guard.RestoreLocks(locks=locks, unlock=unlock):
-                return [codec.change_lock_settings(meeting, mod, fields_from_locks(locks)),
-                        *(codec.lock_user(meeting, mod, pid, False) for pid in unlock)]
-            case guard.MuteAllExceptPresenters():
-                return [codec.mute_all_except_presenters(meeting, mod)]
-            case guard.MuteParticipant(participant_id=pid):
-                return [codec.mute_user(meeting, mod, pid)]
-            case guard.EjectCameras(participant_ids=pids):
-                return [codec.eject_cameras(meeting, mod, pid) for pid in pids]
-            case guard.StopRecording():
-                return [codec.set_recording(meeting, mod, False)]
-        return []
-
-    def _chat_job(self, rt: Runtime, action: guard.Action) -> ChatJob | None:
-        """The chat job for an announcement-like action (no parts when throttled)."""
-        def job(nl: str, en: str, phase: str) -> ChatJob:
-            return ChatJob(rt.internal_id, rt.external_id, rt.server, parts_of(nl, en), phase)
-
-        match action:
-            case guard.Announce(nl=nl, en=en, phase=phase):
-                return job(nl, en, phase)
-            case guard.TellTeacher(reason=reason, nl=nl, en=en):
-                if reason == "no_purpose" and rt.external_id:  # G11: say where to declare
-                    link = purpose_page_url(self.public_url, rt.external_id)
-                    nl, en = f"{nl} {link}", f"{en} {link}"
-                return job(nl, en, "teacher")
-            case guard.TellParticipant(key=key, nl=nl, en=en):
-                now = time.monotonic()
-                if now - rt.told.get(key, -1e9) < TELL_INTERVAL:
-                    return job("", "", "tell")
-                rt.told[key] = now
-                nl, en = PUBLIC_TELL.get(key, (nl, en))
-                return job(nl, en, "tell")
-        return None
 
     # ---- bookkeeping: metrics, audit, persistence ------------------------------
     async def _bookkeep(self, rt: Runtime, before: guard.MeetingState, event: guard.Event,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +25,7 @@ from tests.guard.guard_rig import (
     command_of,
     lesson_with_pupils,
     make_rig,
+    record_meeting,
 )
 from tests.support import deep_merge, example_policy
 
@@ -252,3 +253,24 @@ async def test_a_failing_message_costs_no_other_message(
     assert len(await rig.wait_for(4)) == 4
     assert rig.metrics.guard_bus_rejected.labels(reason="handler_error")._value.get() == 1
     assert rig.guard.leadership.leading() and rig.guard.connected
+
+
+async def test_bbb27_without_a_moderator_the_start_cannot_be_announced(bbb27: Rig) -> None:
+    """Before 3.0 a chat line needs a moderator to speak as: with none, the start
+    announcement fails, is counted and audited, and the guard reports it cannot stop."""
+    rig = bbb27
+    await record_meeting(rig.store)
+    # The teacher started it and left; only a pupil is there.
+    await rig.send(bus.created(MEETING, EXT), bus.joined(MEETING, PUPIL_A, "VIEWER"),
+                   bus.recording(MEETING, TEACHER, True))
+    failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
+                                                    result="failed")
+    await rig.settle(lambda: failed._value.get() == 1)
+    await rig.guard.chat.idle()
+    assert rig.commands == []
+    assert rig.metrics.guard_unable.labels(
+        platform="bbb", reason="announcement_failed")._value.get() == 1
+    assert rig.metrics.guard_unable.labels(
+        platform="bbb", reason="no_moderator")._value.get() >= 1
+    entries = [e async for e in rig.audit.entries()]
+    assert any(e["kind"] == "announcement" and e.get("result") == "failed" for e in entries)

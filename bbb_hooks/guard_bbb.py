@@ -370,10 +370,11 @@ class BusGuard:
         rt = from_api(meeting, self.policy.bbb.default_meeting_type,
                       previous.state.locks if previous else guard.Locks(lock_on_join=False),
                       previous, self.public_url)
-        await load_meeting(self.store, self.policy, rt, meeting.metadata)
-        self.meetings[meeting.internal_id] = rt
-        if meeting.recording:
-            await self.apply(rt, guard.Reconcile(), time.perf_counter())
+        async with rt.lock:  # the same lock as before the rebuild: one writer
+            await load_meeting(self.store, self.policy, rt, meeting.metadata)
+            self.meetings[meeting.internal_id] = rt
+            if meeting.recording:
+                await self.apply(rt, guard.Reconcile(), time.time())
 
 
 def _mapping(parent: Mapping[str, Any], name: str) -> Mapping[str, Any]:

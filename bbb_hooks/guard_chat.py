@@ -84,9 +84,10 @@ class ChatSender:
                                            name="bbb-guard-chat-job")
                 self._tails[job.meeting_id] = task
                 task.add_done_callback(partial(self._done, job.meeting_id))
-        finally:
-            for task in list(self._tails.values()):
+        except asyncio.CancelledError:
+            for task in list(self._tails.values()):  # shutdown; a crash keeps them running
                 task.cancel()
+            raise
 
     def _done(self, meeting_id: str, task: asyncio.Task[None]) -> None:
         if self._tails.get(meeting_id) is task:

@@ -161,6 +161,7 @@ def from_api(meeting: ApiMeeting, meeting_type: MeetingTypeName, locks: guard.Lo
                     locks_known=previous.state.locks_known if previous else False)
     return Runtime(internal_id=meeting.internal_id, state=state, external_id=meeting.meeting_id,
                    server=meeting.server, told=previous.told if previous else {},
+                   lock=previous.lock if previous else asyncio.Lock(),
                    cams={a.user_id: {API_STREAM} for a in meeting.attendees if a.has_video})
 
 

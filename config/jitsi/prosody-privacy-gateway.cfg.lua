@@ -39,6 +39,9 @@ Component "conference.meet.school.example" "muc"
     privacy_gateway_recorder_prefixes = { "recorder" }
     privacy_gateway_transcriber_prefixes = { "transcriber" }
     privacy_gateway_sync_interval = 10
+    -- G8: a recording start the gateway has not answered (with its announcement) within
+    -- this many seconds is stopped and the moderators told.
+    privacy_gateway_start_deadline = 5
 
 -- AV moderation: the gateway's guard switches it on for audio and video while a lecture is
 -- recorded; jicofo then mutes non-moderators at the bridge (G10).

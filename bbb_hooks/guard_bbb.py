@@ -223,9 +223,14 @@ class BusGuard:
         before = rt.state
         rt.state, actions = guard.step(self.policy, rt.state, event)
         await persist(self.store, rt, before, event, self.record_ttl)
-        if actions:
-            await self._execute(rt, actions, origin)
-        await self._bookkeep(rt, before, event, actions)
+        done = await self._execute(rt, actions, origin) if actions else ()
+        # Metrics and audit name what was carried out, never what was only decided.
+        await self._bookkeep(rt, before, event, done)
+        if (isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording
+                and rt.state.locks_before is None and not before.locks_before
+                and guard.pupils_hidden(self.policy, rt.state.active_purpose)
+                and not any(isinstance(a, guard.StopRecording) for a in actions)):
+            await self._prior_unknown(rt)
         return actions
 
     async def _start_unannounced(self, meeting_id: str) -> None:
@@ -239,7 +244,7 @@ class BusGuard:
 
     # ---- execution ------------------------------------------------------------
     async def _execute(self, rt: Runtime, actions: tuple[guard.Action, ...],
-                       origin: float) -> None:
+                       origin: float) -> tuple[guard.Action, ...]:
         """Publish every command for one event in one pipeline, then the announcements.
 
         Pupils are silenced first (G10): lock, mute and eject go out before the
@@ -247,10 +252,11 @@ class BusGuard:
         the commands are on the bus, so their HTTP work never delays them.
         A public note about a switched-off camera or microphone is only posted
         when the command that switched it off was sent (honest chat).
+        Returns the actions carried out (commands published, messages queued).
         """
         if not self.leadership.leading():  # another replica may lead by now: never both
             log.warning("bbb guard: not leading, actions dropped", extra={"count": len(actions)})
-            return
+            return ()
         mod = rt.commander()
         commands: list[str] = []
         jobs: list[ChatJob] = []
@@ -272,6 +278,10 @@ class BusGuard:
         if commands:
             self.reacted(rt, origin)
         self._queue_chat(jobs, mod, received[sent:])
+        # Without a moderator only 3.0's sendChatMessage announcements can go out.
+        return tuple(a for a in actions if mod is not None or (
+            self.api_chat and not needs_moderator(a)
+            and not isinstance(a, guard.TellParticipant)))
 
     async def _publish(self, commands: list[str]) -> list[int]:
         if not commands or self._pub is None:
@@ -318,11 +328,6 @@ class BusGuard:
         if isinstance(event, guard.RecordingStarted | guard.RecordingStopped) and (
                 before.recording != rt.state.recording):
             await self._audit(rt, before, event, actions)
-        if (isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording
-                and rt.state.locks_before is None and not before.locks_before
-                and guard.pupils_hidden(self.policy, rt.state.active_purpose)
-                and not any(isinstance(a, guard.StopRecording) for a in actions)):
-            await self._prior_unknown(rt)
 
     async def _prior_unknown(self, rt: Runtime) -> None:
         """The locks before this recording were never reported: say so, do not guess.

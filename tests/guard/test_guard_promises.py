@@ -274,3 +274,6 @@ async def test_bbb27_without_a_moderator_the_start_cannot_be_announced(bbb27: Ri
         platform="bbb", reason="no_moderator")._value.get() >= 1
     entries = [e async for e in rig.audit.entries()]
     assert any(e["kind"] == "announcement" and e.get("result") == "failed" for e in entries)
+    started = next(e for e in entries if e["kind"] == "recording_started")
+    # The audit names what was carried out: nothing could go out.
+    assert started["actions"] == ""

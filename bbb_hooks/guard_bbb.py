@@ -274,10 +274,15 @@ class BusGuard:
                     for job in jobs for part in job.parts]
             sent = len(commands)
             commands += chat
-        received = await self._publish(commands)
+        received: list[int] = []
+        try:
+            received = await self._publish(commands)
+        finally:
+            # Even when the bus fails here: on 3.0 the announcements still go by HTTP;
+            # before 3.0 they count as not delivered, so a start is stopped (G8).
+            self._queue_chat(jobs, mod, received[sent:])
         if commands:
             self.reacted(rt, origin)
-        self._queue_chat(jobs, mod, received[sent:])
         # Without a moderator only 3.0's sendChatMessage announcements can go out.
         return tuple(a for a in actions if mod is not None or (
             self.api_chat and not needs_moderator(a)

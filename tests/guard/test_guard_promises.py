@@ -277,3 +277,25 @@ async def test_bbb27_without_a_moderator_the_start_cannot_be_announced(bbb27: Ri
     started = next(e for e in entries if e["kind"] == "recording_started")
     # The audit names what was carried out: nothing could go out.
     assert started["actions"] == ""
+
+
+async def test_bus_failing_at_the_start_still_announces_on_bbb30(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands' PUBLISH fails (the bus drops): the guard reconnects and re-locks,
+    and the announcements, which go by HTTP on 3.0, are not lost with the bus (G8)."""
+    from bbb_hooks.bus_link import BusLost, BusPublisher
+
+    await lesson_with_pupils(rig)
+    real = BusPublisher.publish
+    failed: list[int] = []
+
+    async def drop_once(self: BusPublisher, channel: str, payloads: list[str]) -> list[int]:
+        if not failed:
+            failed.append(len(payloads))
+            raise BusLost("publish not acknowledged: timeout")
+        return await real(self, channel, payloads)
+
+    monkeypatch.setattr(BusPublisher, "publish", drop_once)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    await rig.settle(lambda: len(rig.emu.chat) == 4)
+    assert failed == [4]

@@ -13,6 +13,7 @@ parsing; only the names in `GUARD_EVENTS` are parsed at all.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,8 +42,23 @@ _MEETING_WINDOW = 400  # routing comes right after the name
 _NAME_WINDOW = 160  # the envelope name comes first; never scan a whole message
 
 
+# Limits before parsing: akka's largest guard message (MeetingCreatedEvtMsg) is a few
+# KiB and about 6 levels deep; anything far beyond is refused unparsed, so a hostile
+# publisher cannot make the decoder recurse or allocate without bound.
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_DEPTH = 32
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
 class BusError(ValueError):
-    """A bus message that is not envelope/core JSON of the expected shape."""
+    """A bus message that is not envelope/core JSON of the expected shape.
+
+    `reason` is a short fixed word for the rejection metric (bounded labels).
+    """
+
+    def __init__(self, detail: str, reason: str = "bad_shape") -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,7 @@ class BusMessage:
     meeting_id: str | None
     user_id: str | None
     body: Mapping[str, Any]
+    sent_ms: int | None = None  # envelope timestamp: when akka sent it (epoch ms)
 
 
 def message_name(raw: bytes) -> str | None:
@@ -111,12 +128,31 @@ def guard_events(messages: Sequence[bytes]) -> list[bytes]:
     return first + later
 
 
+def nesting_depth(raw: bytes) -> int:
+    """How deeply objects and arrays nest, brackets inside strings not counted."""
+    if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
+        return MAX_DEPTH  # cannot be deeper: skip the scan (the usual case)
+    depth = deepest = 0
+    for char in _STRING.sub(b"", raw):
+        if char in b"{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in b"}]":
+            depth -= 1
+    return deepest
+
+
 def decode(raw: bytes | str) -> BusMessage:
-    """Parse one envelope/core message; BusError when its shape is wrong."""
+    """Parse one envelope/core message; BusError when its size, depth or shape is wrong."""
+    data_bytes = raw.encode() if isinstance(raw, str) else raw
+    if len(data_bytes) > MAX_MESSAGE_BYTES:
+        raise BusError(f"larger than {MAX_MESSAGE_BYTES} bytes", "too_large")
+    if nesting_depth(data_bytes) > MAX_DEPTH:
+        raise BusError(f"nested deeper than {MAX_DEPTH}", "too_deep")
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise BusError(f"not JSON: {exc.__class__.__name__}") from None
+        data = json.loads(data_bytes)
+    except (ValueError, RecursionError) as exc:
+        raise BusError(f"not JSON: {exc.__class__.__name__}", "not_json") from None
     core = data.get("core") if isinstance(data, dict) else None
     header = core.get("header") if isinstance(core, dict) else None
     body = core.get("body") if isinstance(core, dict) else None
@@ -127,11 +163,14 @@ def decode(raw: bytes | str) -> BusMessage:
         raise BusError("no core.header.name")
     meeting_id = header.get("meetingId")
     user_id = header.get("userId")
+    envelope = data.get("envelope")
+    sent = envelope.get("timestamp") if isinstance(envelope, dict) else None
     return BusMessage(
         name=name,
         meeting_id=meeting_id if isinstance(meeting_id, str) else None,
         user_id=user_id if isinstance(user_id, str) else None,
         body=body,
+        sent_ms=sent if isinstance(sent, int) and not isinstance(sent, bool) else None,
     )
 
 
@@ -166,6 +205,11 @@ def change_lock_settings(meeting_id: str, moderator: str, locks: Mapping[str, An
 def lock_users(meeting_id: str, moderator: str, except_ids: tuple[str, ...]) -> str:
     return encode("LockUsersInMeetingCmdMsg", meeting_id, moderator,
                   {"lock": True, "lockedBy": moderator, "except": list(except_ids)})
+
+
+def lock_user(meeting_id: str, moderator: str, user_id: str, lock: bool) -> str:
+    return encode("LockUserInMeetingCmdMsg", meeting_id, moderator,
+                  {"userId": user_id, "lock": lock, "lockedBy": moderator})
 
 
 def mute_all_except_presenters(meeting_id: str, moderator: str) -> str:

@@ -193,20 +193,23 @@ class BusPublisher(_Link):
             while hello:
                 hello -= len((await self._replies())[1])
 
-    async def publish(self, channel: str, payloads: list[str]) -> None:
+    async def publish(self, channel: str, payloads: list[str]) -> list[int]:
+        """PUBLISH every payload; how many subscribers received each (0: nobody listened)."""
         async with self._lock:
             if self._writer is None:
                 await self.connect()
             assert self._writer is not None
             self._writer.write(b"".join(pack("PUBLISH", channel, p) for p in payloads))
-            pending = len(payloads)
+            received: list[int] = []
             try:
                 async with asyncio.timeout(self.timeout):
-                    while pending > 0:
-                        pending -= len((await self._replies())[1])
+                    while len(received) < len(payloads):
+                        received += [r if isinstance(r, int) else 0
+                                     for r in (await self._replies())[1]]
             except (BusLost, TimeoutError) as exc:
                 self._drop()  # replies of this write would confuse the next one
                 raise BusLost(f"publish not acknowledged: {exc or 'timeout'}") from None
             except asyncio.CancelledError:
                 self._drop()
                 raise
+            return received

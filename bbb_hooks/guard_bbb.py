@@ -11,7 +11,16 @@ On every (re)connect it subscribes first, then rebuilds its state from the
 API and re-applies the guard to every meeting recording right now, so an
 event missed while it was away cannot leave a pupil on screen.
 
-Per-meeting state and the store keys it keeps: bbb_hooks/guard_state.py.
+Per-meeting state and the store keys it keeps: bbb_hooks/guard_state.py;
+commands and chat jobs for the engine's actions: bbb_hooks/guard_actions.py;
+announcements that arrive or stop the recording: bbb_hooks/guard_chat.py; the
+teacher's purpose declaration: bbb_hooks/guard_purpose.py; supervision of the
+bus loop and the chat worker: bbb_hooks/guard_tasks.py.
+
+Every bus message of one meeting, and every purpose declared for it, runs
+under that meeting's lock (`Runtime.lock`): one writer per meeting. A message
+that fails is counted (`privacy_gateway_guard_bus_messages_rejected_total`) and
+costs neither the lead nor any other message.
 """
 
 from __future__ import annotations
@@ -29,36 +38,32 @@ import aiohttp
 from redis.exceptions import RedisError
 
 from bbb_hooks import bus_codec as codec
-from bbb_hooks import guard_api
+from bbb_hooks import guard_api, guard_purpose
 from bbb_hooks.bus_link import BusPublisher, BusReader
-from bbb_hooks.guard_leader import Leadership
+from bbb_hooks.guard_actions import bus_commands, chat_job, event_origin, needs_moderator
+from bbb_hooks.guard_chat import ChatJob, ChatSender
+from bbb_hooks.guard_leader import Leadership, failing_step
 from bbb_hooks.guard_state import (
     Runtime,
-    fields_from_locks,
     from_api,
     load_meeting,
     load_purpose,
     locks_from_fields,
     new_runtime,
-    objection_url,
     persist,
-    save_purpose,
+    save_locks,
     translate,
 )
-from bbb_hooks.meetings import meeting_info
+from bbb_hooks.guard_tasks import Supervisor
 from bbb_hooks.servers import Server
 from gateway import guard
 from gateway.audit import AuditLog
-from gateway.guard_texts import PUBLIC_TELL
 from gateway.metrics import Metrics
 from gateway.pseudonym import Pseudonymiser
 from gateway.settings import Policy, PurposeName
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
-
-TELL_INTERVAL = 10.0  # seconds between two public "a camera was switched off" notes
-
 
 class BusGuard:
     def __init__(self, *, policy: Policy, store: Store, metrics: Metrics, audit: AuditLog,
@@ -73,16 +78,23 @@ class BusGuard:
         self.meetings: dict[str, Runtime] = {}
         self._set_connected(False)  # a standby reports 0; alerts take the max over replicas
         self.api_chat = tuple(int(x) for x in policy.bbb.bbb_version.split(".")) >= (3, 0)
-        self._chat: asyncio.Queue[tuple[Runtime, str]] = asyncio.Queue()
+        self.chat = ChatSender(http=http, servers=self.servers, metrics=metrics, audit=audit,
+                               pseudonyms=pseudonyms, on_start_failed=self._start_unannounced)
+        self.tasks = Supervisor(metrics)
         self._pub: BusPublisher | None = None
         self.leadership = leadership or Leadership(store)
+        self.pending_purposes: set[str] = set()  # declared while the bus was down
 
     # ---- the connection loop ------------------------------------------------
     async def run(self) -> None:
-        """Forever: stand by until this replica leads, then connect and act (guard_leader.py)."""
-        chat = asyncio.create_task(self._chat_worker(), name="bbb-guard-chat")
+        """Forever: stand by until this replica leads, then connect and act (guard_leader.py).
+
+        Both background tasks are supervised (bbb_hooks/guard_tasks.py): restarted with
+        backoff when they fail, and reported down in /readyz and a metric meanwhile.
+        """
+        chat = asyncio.create_task(self.tasks.keep("chat", self.chat.run), name="bbb-guard-chat")
         try:
-            await self.leadership.run(self._bus_loop)
+            await self.tasks.keep("bus", lambda: self.leadership.run(self._bus_loop))
         finally:
             chat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,14 +126,28 @@ class BusGuard:
             await bus.connect()  # subscribed first, so nothing is missed while reconciling
             await self.reconcile()
             self._set_connected(True)
+            await self._apply_pending()
             async for seen, messages in bus.batches():
                 # Floods are dropped by name; a recording change goes before the
                 # rest of the read (bus_codec.guard_events).
                 for raw in codec.guard_events(messages):
-                    await self.handle(raw, seen)
+                    await self._handle_one(raw, seen)
+                if self.pending_purposes:  # declared while publishing failed: now
+                    await self._apply_pending()
         finally:
             await bus.close()
             await self._pub.close()
+
+    async def _handle_one(self, raw: bytes, seen: float) -> None:
+        """One message; its failure costs neither the leadership nor another message."""
+        try:
+            await self.handle(raw, seen)
+        except (RedisError, OSError):
+            raise  # the bus or the store is gone: reconnect and reconcile
+        except Exception as exc:
+            self.metrics.guard_bus_rejected.labels(reason="handler_error").inc()
+            log.error("bbb guard: a bus message failed", extra={
+                "reason": type(exc).__name__, "step": failing_step(exc)})
 
     def _set_connected(self, value: bool) -> None:
         self.connected = value
@@ -132,8 +158,9 @@ class BusGuard:
         try:
             msg = codec.decode(raw)
         except codec.BusError as exc:
-            log.warning("bbb guard: bad bus message", extra={"reason": str(exc)})
+            self._rejected(exc)
             return
+        origin = event_origin(msg.sent_ms, seen)
         if msg.name == "MeetingCreatedEvtMsg":
             await self._created(msg)
             return
@@ -147,9 +174,20 @@ class BusGuard:
         if rt is None:
             rt = self.meetings[meeting_id] = new_runtime(
                 meeting_id, self.policy.bbb.default_meeting_type, self.public_url)
-            await load_meeting(self.store, self.policy, rt)
-        for event in translate(rt, msg):
-            await self.apply(rt, event, seen)
+            async with rt.lock:
+                await load_meeting(self.store, self.policy, rt)
+        async with rt.lock:  # one writer per meeting: the purpose page waits its turn
+            try:
+                events = translate(rt, msg)
+            except codec.BusError as exc:
+                self._rejected(exc)
+                return
+            for event in events:
+                await self.apply(rt, event, origin)
+
+    def _rejected(self, exc: codec.BusError) -> None:
+        self.metrics.guard_bus_rejected.labels(reason=exc.reason).inc()
+        log.warning("bbb guard: bad bus message", extra={"reason": exc.reason})
 
     async def _created(self, msg: codec.BusMessage) -> None:
         props = _mapping(msg.body, "props")
@@ -161,105 +199,126 @@ class BusGuard:
         rt.external_id = str(meeting.get("extId", ""))
         locks = props.get("lockSettingsProps")
         if isinstance(locks, dict):
-            rt.state = replace(rt.state, locks=locks_from_fields(locks))
+            try:
+                rt.state = replace(rt.state, locks=locks_from_fields(locks), locks_known=True)
+            except codec.BusError as exc:
+                self._rejected(exc)  # the meeting is still guarded; its locks stay unknown
         self.meetings[internal] = rt
-        # Any part may be null or missing (a meeting without metadata): never a crash
-        # that would restart the whole leader cycle.
-        await load_meeting(self.store, self.policy, rt,
-                           _mapping(_mapping(props, "metadataProp"), "metadata"))
+        async with rt.lock:
+            if rt.state.locks_known:
+                await save_locks(self.store, rt)  # restart-safe from the first moment
+            # Any part may be null or missing (a meeting without metadata): never a crash.
+            await load_meeting(self.store, self.policy, rt,
+                               _mapping(_mapping(props, "metadataProp"), "metadata"))
 
-    async def apply(self, rt: Runtime, event: guard.Event, seen: float) -> tuple[guard.Action, ...]:
-        """Run one event through the engine and carry out its actions."""
+    async def apply(self, rt: Runtime, event: guard.Event,
+                    origin: float) -> tuple[guard.Action, ...]:
+        """Run one event through the engine and carry out its actions (caller holds rt.lock).
+
+        `origin` is when the event happened (epoch seconds): the reaction metric
+        starts there. What a restart needs is stored before the first command.
+        """
         if isinstance(event, guard.RecordingStarted | guard.Reconcile):
             await load_purpose(self.store, rt)
         before = rt.state
         rt.state, actions = guard.step(self.policy, rt.state, event)
-        if actions:
-            await self._execute(rt, actions, seen)
-        await self._bookkeep(rt, before, event, actions)
+        await persist(self.store, rt, before, event, self.record_ttl)
+        done = await self._execute(rt, actions, origin) if actions else ()
+        # Metrics and audit name what was carried out, never what was only decided.
+        await self._bookkeep(rt, before, event, done)
+        if (isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording
+                and rt.state.locks_before is None and not before.locks_before
+                and guard.pupils_hidden(self.policy, rt.state.active_purpose)
+                and not any(isinstance(a, guard.StopRecording) for a in actions)):
+            await self._prior_unknown(rt)
         return actions
+
+    async def _start_unannounced(self, meeting_id: str) -> None:
+        """The start announcement did not arrive (guard_chat.py): stop the recording (G8)."""
+        rt = self.meetings.get(meeting_id)
+        self.metrics.guard_unable.labels(platform="bbb", reason="announcement_failed").inc()
+        if rt is None:
+            return
+        async with rt.lock:
+            await self.apply(rt, guard.AnnouncementFailed("start"), time.time())
 
     # ---- execution ------------------------------------------------------------
     async def _execute(self, rt: Runtime, actions: tuple[guard.Action, ...],
-                       seen: float) -> None:
+                       origin: float) -> tuple[guard.Action, ...]:
         """Publish every command for one event in one pipeline, then the announcements.
 
         Pupils are silenced first (G10): lock, mute and eject go out before the
         chat lines, and the sendChatMessage calls (BBB 3.0) start only after
         the commands are on the bus, so their HTTP work never delays them.
+        A public note about a switched-off camera or microphone is only posted
+        when the command that switched it off was sent (honest chat).
+        Returns the actions carried out (commands published, messages queued).
         """
         if not self.leadership.leading():  # another replica may lead by now: never both
             log.warning("bbb guard: not leading, actions dropped", extra={"count": len(actions)})
-            return
+            return ()
         mod = rt.commander()
         commands: list[str] = []
-        lines: list[str] = []
+        jobs: list[ChatJob] = []
         for action in actions:
-            text = self._chat_text(rt, action)
-            if text is None and mod is not None:
-                commands.extend(self._bus_commands(rt, mod, action))
-            elif text:
-                lines.append(text)
-        if mod is None and len(lines) < len(actions):
-            log.warning("bbb guard: no moderator present to act for", extra={
-                "meeting_ref": self.pseudonyms.meeting(rt.internal_id)})
+            job = chat_job(rt, action, self.public_url)
+            if job is None:
+                commands.extend(bus_commands(rt, mod, action) if mod else [])
+            elif job.parts and (mod is not None or not isinstance(action, guard.TellParticipant)):
+                jobs.append(job)
+        if mod is None and any(needs_moderator(a) for a in actions):
+            await self._unable(rt, actions)
+        sent = 0
         if mod is not None and not self.api_chat:
-            commands += [codec.public_chat(rt.internal_id, mod, text, uuid.uuid4().hex)
-                         for text in lines]
-        if commands and self._pub is not None:
-            await self._pub.publish(codec.TO_AKKA, commands)  # one round trip for all
-            self.reacted(rt, seen)
-        if self.api_chat:
-            for text in lines:
-                self._chat.put_nowait((rt, text))
+            chat = [codec.public_chat(rt.internal_id, mod, part, uuid.uuid4().hex)
+                    for job in jobs for part in job.parts]
+            sent = len(commands)
+            commands += chat
+        received: list[int] = []
+        try:
+            received = await self._publish(commands)
+        finally:
+            # Even when the bus fails here: on 3.0 the announcements still go by HTTP;
+            # before 3.0 they count as not delivered, so a start is stopped (G8).
+            self._queue_chat(jobs, mod, received[sent:])
+        if commands:
+            self.reacted(rt, origin)
+        # Without a moderator only 3.0's sendChatMessage announcements can go out.
+        return tuple(a for a in actions if mod is not None or (
+            self.api_chat and not needs_moderator(a)
+            and not isinstance(a, guard.TellParticipant)))
 
-    def reacted(self, rt: Runtime, seen: float) -> None:
-        """Every command for one event is published: observe the reaction time."""
-        self.metrics.guard_reaction.labels(platform="bbb").observe(time.perf_counter() - seen)
+    async def _publish(self, commands: list[str]) -> list[int]:
+        if not commands or self._pub is None:
+            return []
+        return await self._pub.publish(codec.TO_AKKA, commands)  # one round trip for all
 
-    def _bus_commands(self, rt: Runtime, mod: str, action: guard.Action) -> list[str]:
-        meeting = rt.internal_id
-        match action:
-            case guard.LockViewers(locks=locks) | guard.RestoreLocks(locks=locks):
-                out = [codec.change_lock_settings(meeting, mod, fields_from_locks(locks))]
-                if isinstance(action, guard.LockViewers):
-                    # Lock settings bind only locked users: lock every viewer too.
-                    out.append(codec.lock_users(meeting, mod, rt.moderator_ids()))
-                return out
-            case guard.MuteAllExceptPresenters():
-                return [codec.mute_all_except_presenters(meeting, mod)]
-            case guard.MuteParticipant(participant_id=pid):
-                return [codec.mute_user(meeting, mod, pid)]
-            case guard.EjectCameras(participant_ids=pids):
-                return [codec.eject_cameras(meeting, mod, pid) for pid in pids]
-            case guard.StopRecording():
-                return [codec.set_recording(meeting, mod, False)]
-        return []
-
-    def _chat_text(self, rt: Runtime, action: guard.Action) -> str | None:
-        """The public chat text for an announcement-like action ("" when throttled)."""
-        match action:
-            case guard.Announce(nl=nl, en=en) | guard.TellTeacher(nl=nl, en=en):
-                return f"{nl}\n{en}"
-            case guard.TellParticipant(key=key, nl=nl, en=en):
-                now = time.monotonic()
-                if now - rt.told.get(key, -1e9) < TELL_INTERVAL:
-                    return ""
-                rt.told[key] = now
-                nl, en = PUBLIC_TELL.get(key, (nl, en))
-                return f"{nl}\n{en}"
-        return None
-
-    async def _chat_worker(self) -> None:
-        while True:
-            rt, text = await self._chat.get()
-            server = self.servers.get(rt.server or "") or next(iter(self.servers.values()), None)
-            if not text or server is None or not rt.external_id:
+    def _queue_chat(self, jobs: list[ChatJob], mod: str | None, received: list[int]) -> None:
+        """3.0: sendChatMessage jobs. Before 3.0 the parts went on the bus with the
+        commands: delivered when akka-apps was subscribed to receive every one."""
+        for job in jobs:
+            if self.api_chat:
+                self.chat.put(job)
                 continue
-            try:
-                await guard_api.send_chat(self.http, server, rt.external_id, text)
-            except guard_api.ApiUnavailable as exc:
-                log.warning("bbb guard: announcement not sent", extra={"reason": str(exc)})
+            mine, received = received[:len(job.parts)], received[len(job.parts):]
+            delivered = mod is not None and len(mine) == len(job.parts) and all(mine)
+            self.chat.put(replace(job, delivered=delivered))
+
+    async def _unable(self, rt: Runtime, actions: tuple[guard.Action, ...]) -> None:
+        """No moderator to command as (akka ejects a requester without permission): the
+        commands are not sent, counted and audited; the alert rule watches the counter."""
+        self.metrics.guard_unable.labels(platform="bbb", reason="no_moderator").inc()
+        log.warning("bbb guard: no moderator present to act for", extra={
+            "meeting_ref": self.pseudonyms.meeting(rt.internal_id)})
+        await self.audit.record(
+            "guard_action", "bbb", action="not_carried_out", reason="no_moderator",
+            meeting=self.pseudonyms.meeting(rt.internal_id),
+            actions=",".join(type(a).__name__ for a in actions if needs_moderator(a)))
+
+    def reacted(self, rt: Runtime, origin: float) -> None:
+        """Every command for one event is published: the time since the event happened
+        (akka's envelope timestamp, else the read), so time in queues counts too."""
+        self.metrics.guard_reaction.labels(platform="bbb").observe(max(time.time() - origin, 0))
 
     # ---- bookkeeping: metrics, audit, persistence ------------------------------
     async def _bookkeep(self, rt: Runtime, before: guard.MeetingState, event: guard.Event,
@@ -271,10 +330,17 @@ class BusGuard:
         if isinstance(event, guard.CameraStarted | guard.MicOpened) and actions:
             kind = "camera" if isinstance(event, guard.CameraStarted) else "microphone"
             self.metrics.guard_violations.labels(platform="bbb", kind=kind).inc()
-        await persist(self.store, rt, before, event, self.record_ttl)
         if isinstance(event, guard.RecordingStarted | guard.RecordingStopped) and (
                 before.recording != rt.state.recording):
             await self._audit(rt, before, event, actions)
+
+    async def _prior_unknown(self, rt: Runtime) -> None:
+        """The locks before this recording were never reported: say so, do not guess.
+        The stop then leaves the locks on (the safe side) instead of restoring a guess."""
+        self.metrics.guard_unable.labels(platform="bbb", reason="prior_state_unknown").inc()
+        await self.audit.record("guard_action", "bbb", action="locks_not_restorable",
+                                reason="prior_state_unknown",
+                                meeting=self.pseudonyms.meeting(rt.internal_id))
 
     async def _audit(self, rt: Runtime, before: guard.MeetingState, event: guard.Event,
                      actions: tuple[guard.Action, ...]) -> None:
@@ -287,38 +353,13 @@ class BusGuard:
             purpose=purpose or "undeclared", meeting_type=rt.state.meeting_type,
             actions=",".join(type(a).__name__ for a in actions), stopped_by_guard=stopped)
 
-    # ---- a purpose declared on the page (bbb_hooks/guard_page.py) ---------------------
+    # ---- a purpose declared on the page: bbb_hooks/guard_purpose.py ----------
     async def declare_purpose(self, meeting_id: str, purpose: PurposeName,
-                              reference: str | None) -> None:
-        """Store a declared purpose and announce it in the meeting (G8, G11), on any replica."""
-        await save_purpose(self.store, meeting_id, purpose, reference)
-        rt = next((m for m in self.meetings.values() if m.external_id == meeting_id), None)
-        if rt is not None and self.leadership.leading():
-            await self.apply(rt, guard.PurposeDeclared(purpose, reference), time.perf_counter())
-        elif self.api_chat:
-            await self._announce_declared(meeting_id, purpose, reference)
-        # Before BBB 3.0 a chat line needs a moderator's id from the bus, which only the
-        # leader has: the announcement at the start of the recording names the purpose.
+                              reference: str | None) -> guard_purpose.Outcome:
+        return await guard_purpose.declare(self, meeting_id, purpose, reference)
 
-    async def _announce_declared(self, meeting_id: str, purpose: PurposeName,
-                                 reference: str | None) -> None:
-        """A standby (or a leader that has not seen the meeting yet) asks BBB and tells."""
-        record = await meeting_info(self.store, meeting_id)
-        server = self.servers.get(record.server) if record else None
-        if record is None or server is None:
-            return
-        try:
-            live = await guard_api.live_meeting(self.http, server, meeting_id)
-            state = guard.MeetingState(
-                meeting_type=record.meeting_type, recording=live.recording,
-                objection_url=objection_url(self.public_url, record.internal_meeting_id))
-            for action in guard.decide(self.policy, state,
-                                       guard.PurposeDeclared(purpose, reference)):
-                if isinstance(action, guard.Announce | guard.TellTeacher):
-                    await guard_api.send_chat(self.http, server, meeting_id,
-                                              f"{action.nl}\n{action.en}")
-        except guard_api.ApiUnavailable as exc:
-            log.warning("bbb guard: purpose not announced", extra={"reason": str(exc)})
+    async def _apply_pending(self) -> None:
+        await guard_purpose.apply_pending(self)
 
     # ---- reconciliation ------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -339,10 +380,11 @@ class BusGuard:
         rt = from_api(meeting, self.policy.bbb.default_meeting_type,
                       previous.state.locks if previous else guard.Locks(lock_on_join=False),
                       previous, self.public_url)
-        await load_meeting(self.store, self.policy, rt, meeting.metadata)
-        self.meetings[meeting.internal_id] = rt
-        if meeting.recording:
-            await self.apply(rt, guard.Reconcile(), time.perf_counter())
+        async with rt.lock:  # the same lock as before the rebuild: one writer
+            await load_meeting(self.store, self.policy, rt, meeting.metadata)
+            self.meetings[meeting.internal_id] = rt
+            if meeting.recording:
+                await self.apply(rt, guard.Reconcile(), time.time())
 
 
 def _mapping(parent: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -47,6 +47,13 @@ i18n.register({
                                 "en": "Privacy officer's approval reference (exception only)"},
     "guard.purpose.save": {"nl": "Opslaan", "en": "Save"},
     "guard.purpose.saved": {"nl": "Opgeslagen: {purpose}.", "en": "Saved: {purpose}."},
+    "guard.purpose.pending": {
+        "nl": "De verbinding met de vergaderserver is even weg. Het doel is bewaard en wordt in "
+              "de bijeenkomst gemeld zodra de verbinding terug is. Een opname die eerder start, "
+              "gebruikt dit doel al.",
+        "en": "The connection to the meeting server is down for a moment. The purpose is saved "
+              "and announced in the meeting as soon as the connection is back. A recording "
+              "that starts before then already uses this purpose."},
     "guard.purpose.no_recording": {
         "nl": "Dit gesprek kan niet worden opgenomen.",
         "en": "This meeting cannot be recorded."},
@@ -98,7 +105,8 @@ async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def ready() -> bool:
         # A standby replica is healthy while another leads (bbb_hooks/guard_leader.py).
-        return guard.connected or not guard.leadership.leading()
+        # Its background tasks must be running (bbb_hooks/guard_tasks.py).
+        return guard.tasks.healthy() and (guard.connected or not guard.leadership.leading())
 
     app[keys.READINESS]["bbb_guard"] = ready
     task = asyncio.create_task(guard.run(), name="bbb-guard")
@@ -175,13 +183,14 @@ async def purpose_submit(request: web.Request) -> web.StreamResponse:
     ref = reference if policy.purposes[chosen].needs_approval_reference else None
     meeting_id = record.meeting_id
     guard = request.app.get(GUARD)
+    outcome = "saved"
     if guard is not None:
-        await guard.declare_purpose(meeting_id, chosen, ref)
+        outcome = await guard.declare_purpose(meeting_id, chosen, ref)
     else:
         await save_purpose(request.app[keys.STORE], meeting_id, chosen, ref)
     await request.app[keys.AUDIT].record(
         "guard_action", "bbb", action="purpose_declared", purpose=chosen, by=session.person,
         meeting=request.app[keys.PSEUDONYMS].meeting(record.internal_meeting_id or meeting_id))
     ctx.update(saved=True, saved_label=chosen.replace("_", " "), current=chosen,
-               reference=ref or "")
+               reference=ref or "", pending=outcome == "pending")
     return await render(request, "guard_purpose.html", ctx)

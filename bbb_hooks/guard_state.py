@@ -11,12 +11,23 @@ What the guard keeps in the store (under the store prefix) is read and
 written here too:
 - `guard:bbb:purpose:<sha256(meetingID)>` hash {purpose, approval_reference}:
   the purpose a teacher declared (bbb_hooks/guard_page.py), TTL 7 days;
-- `guard:bbb:meeting:<internalMeetingID>` hash {locks, locks_before, announced,
-  active_purpose}: what a restarted gateway needs to restore locks exactly.
+- `guard:bbb:meeting:<internalMeetingID>` hash {locks, locks_before, users_before,
+  announced, active_purpose}: what a restarted gateway needs to restore locks
+  exactly. `locks` is written as soon as it is seen (MeetingCreatedEvtMsg,
+  LockSettingsInMeetingChangedEvtMsg); `locks_before` and `users_before` are
+  written when a recording starts, before the guard sends its first lock;
+- `guard:bbb:users:<internalMeetingID>` hash {internal user id: "1"|"0"}: whether
+  BBB had locked each user when they joined (UserJoinedMeetingEvtMsg `locked`),
+  so a restarted gateway still knows whom to unlock at the stop.
+
+Field types are strict: a lock flag or `recording` that is not a JSON boolean
+raises BusError("bad_field"), so the message is refused and counted, never
+read as false (a string "true" must not stop the guard).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Mapping
@@ -24,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 from urllib.parse import quote
 
-from bbb_hooks.bus_codec import CREATE_LOCK_NAMES, LOCK_FIELDS, BusMessage
+from bbb_hooks.bus_codec import CREATE_LOCK_NAMES, LOCK_FIELDS, BusError, BusMessage
 from bbb_hooks.guard_api import ApiMeeting
 from bbb_hooks.meetings import add_recording_purpose, meeting_by_internal_id
 from gateway import guard
@@ -35,6 +46,7 @@ _ENGINE_LOCKS = ("disableCam", "disableMic", "lockOnJoin")
 API_STREAM = "api"  # a camera known only from getMeetingInfo's hasVideo
 PURPOSE_PREFIX = "guard:bbb:purpose:"
 MEETING_PREFIX = "guard:bbb:meeting:"
+USERS_PREFIX = "guard:bbb:users:"
 PURPOSE_TTL = 7 * 86400.0
 MEETING_TTL = 2 * 86400.0
 META_TYPE = "privacy-meeting-type"  # gateway/bbb_policy.py META_MEETING_TYPE, lower-cased
@@ -51,6 +63,8 @@ class Runtime:
     cams: dict[str, set[str]] = field(default_factory=dict)
     # When each public note (TellParticipant key) was last posted: it goes with the meeting.
     told: dict[str, float] = field(default_factory=dict)
+    # Engine events for this meeting (bus and purpose page alike) run one at a time.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def commander(self) -> str | None:
         """A moderator's internal id: akka ejects a requester without permission."""
@@ -73,18 +87,23 @@ def objection_url(public_url: str, internal_id: str) -> str:
 
 
 def new_runtime(internal_id: str, meeting_type: MeetingTypeName, public_url: str) -> Runtime:
+    """A meeting first seen mid-stream: its lock settings are not known yet."""
     return Runtime(internal_id=internal_id, state=guard.MeetingState(
-        meeting_type=meeting_type, objection_url=objection_url(public_url, internal_id)))
+        meeting_type=meeting_type, objection_url=objection_url(public_url, internal_id),
+        locks_known=False))
 
 
 def locks_from_fields(fields: Mapping[str, Any]) -> guard.Locks:
+    """Lock settings from a bus body; BusError when a known field is not a boolean."""
     names = {CREATE_LOCK_NAMES.get(k, k): v for k, v in fields.items()}
+    for name in LOCK_FIELDS:
+        if name in names and not isinstance(names[name], bool):
+            raise BusError(f"lock field {name} is not a boolean", "bad_field")
     return guard.Locks(
-        disable_cam=bool(names.get("disableCam", False)),
-        disable_mic=bool(names.get("disableMic", False)),
-        lock_on_join=bool(names.get("lockOnJoin", True)),
-        other=tuple((f, bool(names.get(f, False))) for f in LOCK_FIELDS
-                    if f not in _ENGINE_LOCKS),
+        disable_cam=names.get("disableCam", False),
+        disable_mic=names.get("disableMic", False),
+        lock_on_join=names.get("lockOnJoin", True),
+        other=tuple((f, names.get(f, False)) for f in LOCK_FIELDS if f not in _ENGINE_LOCKS),
     )
 
 
@@ -103,9 +122,20 @@ def locks_load(raw: bytes | None) -> guard.Locks | None:
         return None
     try:
         data = json.loads(raw)
-    except ValueError:
+        return locks_from_fields(data) if isinstance(data, dict) else None
+    except ValueError:  # BusError included: a damaged record is an unknown state
         return None
-    return locks_from_fields(data) if isinstance(data, dict) else None
+
+
+def users_load(raw: bytes | None) -> tuple[tuple[str, bool | None], ...]:
+    try:
+        data = json.loads(raw or b"[]")
+    except ValueError:
+        return ()
+    if not isinstance(data, list):
+        return ()
+    return tuple((str(u), f if isinstance(f, bool) else None) for u, f in
+                 (item for item in data if isinstance(item, list) and len(item) == 2))
 
 
 def gateway_role(bbb_role: object, guest: object) -> Role:
@@ -123,10 +153,15 @@ def from_api(meeting: ApiMeeting, meeting_type: MeetingTypeName, locks: guard.Lo
         presenter=a.presenter, moderator=a.moderator) for a in meeting.attendees)
     base = previous.state if previous else new_runtime(
         meeting.internal_id, meeting_type, public_url).state
+    if previous:  # getMeetingInfo has no lock flags: keep those the bus reported
+        flags = {p.id: p.locked for p in previous.state.participants}
+        people = tuple(replace(p, locked=flags.get(p.id)) for p in people)
     state = replace(base, meeting_type=meeting_type, recording=meeting.recording,
-                    participants=people, locks=locks)
+                    participants=people, locks=locks,
+                    locks_known=previous.state.locks_known if previous else False)
     return Runtime(internal_id=meeting.internal_id, state=state, external_id=meeting.meeting_id,
                    server=meeting.server, told=previous.told if previous else {},
+                   lock=previous.lock if previous else asyncio.Lock(),
                    cams={a.user_id: {API_STREAM} for a in meeting.attendees if a.has_video})
 
 
@@ -140,9 +175,11 @@ def _joined(body: Mapping[str, Any]) -> guard.ParticipantJoined | None:
     user_id = body.get("intId")
     if not isinstance(user_id, str):
         return None
+    locked = body.get("locked")
     return guard.ParticipantJoined(guard.Participant(
         id=user_id, role=gateway_role(body.get("role"), body.get("guest")),
-        presenter=body.get("presenter") is True, moderator=body.get("role") == "MODERATOR"))
+        presenter=body.get("presenter") is True, moderator=body.get("role") == "MODERATOR",
+        locked=locked if isinstance(locked, bool) else None))
 
 
 def _camera(rt: Runtime, body: Mapping[str, Any], started: bool) -> list[guard.Event]:
@@ -189,8 +226,10 @@ def translate(rt: Runtime, msg: BusMessage) -> list[guard.Event]:
     if name == "RecordingStatusChangedEvtMsg":
         by = body.get("setBy")
         by = by if isinstance(by, str) else None
-        return [guard.RecordingStarted(by) if body.get("recording") is True
-                else guard.RecordingStopped(by)]
+        recording = body.get("recording")
+        if not isinstance(recording, bool):  # "true", 1, null: never read as a stop
+            raise BusError("recording is not a boolean", "bad_field")
+        return [guard.RecordingStarted(by) if recording else guard.RecordingStopped(by)]
     if name == "LockSettingsInMeetingChangedEvtMsg":
         return [guard.LocksChanged(locks_from_fields(body))]
     _flags(rt, name, body)
@@ -232,11 +271,20 @@ async def load_meeting(store: Store, policy: Policy, rt: Runtime,
     rt.state = replace(rt.state, meeting_type=cast(MeetingTypeName, meeting_type))
     saved = await store.hgetall(MEETING_PREFIX + rt.internal_id)
     if saved:
+        locks = locks_load(saved.get("locks"))
         rt.state = replace(
-            rt.state, locks=locks_load(saved.get("locks")) or rt.state.locks,
+            rt.state, locks=locks or rt.state.locks,
+            locks_known=rt.state.locks_known or locks is not None,
             locks_before=locks_load(saved.get("locks_before")),
+            users_before=users_load(saved.get("users_before")),
             announced=saved.get("announced") == b"1",
             active_purpose=_purpose(saved.get("active_purpose", b"").decode()))
+    flags = {k: v == b"1" for k, v in
+             (await store.hgetall(USERS_PREFIX + rt.internal_id)).items()}
+    if flags:
+        rt.state = replace(rt.state, participants=tuple(
+            replace(p, locked=flags[p.id]) if p.locked is None and p.id in flags else p
+            for p in rt.state.participants))
 
 
 async def load_purpose(store: Store, rt: Runtime) -> None:
@@ -261,15 +309,25 @@ async def persist(store: Store, rt: Runtime, before: guard.MeetingState, event: 
     """Keep what a restarted gateway needs to restore locks exactly, and the purpose."""
     key = MEETING_PREFIX + rt.internal_id
     if isinstance(event, guard.LocksChanged):
-        await store.hset(key, {"locks": locks_json(rt.state.locks)}, MEETING_TTL)
+        await save_locks(store, rt)
+    elif isinstance(event, guard.ParticipantJoined) and event.participant.locked is not None:
+        await store.hset(USERS_PREFIX + rt.internal_id, {
+            event.participant.id: b"1" if event.participant.locked else b"0"}, MEETING_TTL)
     elif isinstance(event, guard.RecordingStarted | guard.Reconcile) and rt.state.recording:
         if rt.state.active_purpose:  # retention and distribution follow it (G14, G16)
             await add_recording_purpose(store, rt.internal_id, rt.state.active_purpose,
                                         record_ttl)
         await store.hset(key, {
-            "locks": locks_json(rt.state.locks),
+            **({"locks": locks_json(rt.state.locks)} if rt.state.locks_known else {}),
             "locks_before": locks_json(rt.state.locks_before),
+            "users_before": json.dumps(rt.state.users_before).encode(),
             "announced": b"1", "active_purpose": (rt.state.active_purpose or "").encode(),
         }, MEETING_TTL)
     elif isinstance(event, guard.RecordingStopped) and before.recording:
-        await store.hdel(key, "locks_before", "announced", "active_purpose")
+        await store.hdel(key, "locks_before", "users_before", "announced", "active_purpose")
+
+
+async def save_locks(store: Store, rt: Runtime) -> None:
+    """The meeting's lock settings, kept current as soon as they are seen."""
+    await store.hset(MEETING_PREFIX + rt.internal_id, {"locks": locks_json(rt.state.locks)},
+                     MEETING_TTL)

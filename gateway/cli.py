@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway.notice import recording_rules
 from gateway.settings import ConfigError, Settings, load_settings
 
 _COMMAND_MODULES: tuple[str, ...] = ("gateway.retention_cli", "jitsi_hooks.finalize")
@@ -92,8 +93,15 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = load_or_exit(args.file)
     print(f"# {settings.source}: valid. Effective policy, defaults included "
           "(secrets are not shown, only where they come from):")
-    for section, body in settings.policy.model_dump(mode="json").items():
+    dumped = settings.policy.model_dump(mode="json")
+    for mtype in dumped["meeting_types"].values():
+        if mtype["default_purpose"] is None:
+            mtype["default_purpose"] = "none"  # how the file says it: TOML has no null
+    for section, body in dumped.items():
         _print_table(section, body)
+    print("\n# What a recording needs, per meeting type (G11), as the guard enforces it:")
+    for rule in recording_rules(settings.policy, "en"):
+        print(f"#   {rule}")
     return 0
 
 

@@ -28,12 +28,13 @@ person, so the guard errs towards protecting them too.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, assert_never
 
 from gateway.guard_model import (
     PROTECTED_ROLES,
     Action,
     Announce,
+    AnnouncementFailed,
     CameraStarted,
     CameraStopped,
     EjectCameras,
@@ -73,6 +74,7 @@ __all__ = [
     "PROTECTED_ROLES",
     "Action",
     "Announce",
+    "AnnouncementFailed",
     "CameraStarted",
     "CameraStopped",
     "EjectCameras",
@@ -230,12 +232,50 @@ def _on_join(policy: Policy, state: MeetingState, who: Participant) -> tuple[Act
     return tuple(actions)
 
 
+def users_to_unlock(state: MeetingState, before: Locks) -> tuple[str, ...]:
+    """Who the guard locked and was not locked before: unlocked again at the stop.
+
+    A user unlocked before is unlocked; one who joined during the recording is
+    unlocked only when the meeting did not lock on join before. A user whose
+    prior flag was unknown stays as it is (never guessed).
+    """
+    prior = dict(state.users_before)
+    out = []
+    for p in state.participants:
+        if p.moderator:
+            continue
+        if p.id in prior:
+            if prior[p.id] is False:
+                out.append(p.id)
+        elif not before.lock_on_join:
+            out.append(p.id)
+    return tuple(out)
+
+
 def _on_stop(state: MeetingState) -> tuple[Action, ...]:
     actions: list[Action] = []
-    if state.locks_before is not None:
-        actions.append(RestoreLocks(state.locks_before))  # exactly what was in force
+    if state.locks_before is not None:  # exactly what was in force, users included
+        actions.append(RestoreLocks(state.locks_before,
+                                    users_to_unlock(state, state.locks_before)))
     actions.append(Announce(*STOPPED_TEXT, "stop"))
     return tuple(actions)
+
+
+def _on_declared(policy: Policy, state: MeetingState,
+                 purpose: PurposeName) -> tuple[Action, ...]:
+    if state.recording:
+        nl, en = STOP_TEXTS["purpose_next_recording"]
+        return (TellTeacher("purpose_next_recording", nl, en),)
+    texts = announcement(policy, purpose, state.objection_url)
+    return (Announce(*texts, "before"),)  # G8, G11, G12: beforehand
+
+
+def _on_announcement_failed(state: MeetingState, phase: str) -> tuple[Action, ...]:
+    """G8: a recording whose start announcement did not arrive does not go on."""
+    if phase != "start" or not state.recording:
+        return ()
+    nl, en = STOP_TEXTS["announcement_failed"]
+    return StopRecording("announcement_failed"), TellTeacher("announcement_failed", nl, en)
 
 
 def decide(policy: Policy, state: MeetingState, event: Event) -> tuple[Action, ...]:
@@ -260,12 +300,13 @@ def decide(policy: Policy, state: MeetingState, event: Event) -> tuple[Action, .
                 return (LockViewers(lecture_locks(locks)),)  # G10: locks stay on
             return ()
         case PurposeDeclared(purpose=purpose):
-            if state.recording:
-                nl, en = STOP_TEXTS["purpose_next_recording"]
-                return (TellTeacher("purpose_next_recording", nl, en),)
-            texts = announcement(policy, purpose, state.objection_url)
-            return (Announce(*texts, "before"),)  # G8, G11, G12: beforehand
-    return ()
+            return _on_declared(policy, state, purpose)
+        case AnnouncementFailed(phase=phase):
+            return _on_announcement_failed(state, phase)
+        case CameraStopped() | MicClosed() | ParticipantLeft():
+            return ()
+        case _:
+            assert_never(event)
 
 
 def _with_participant(state: MeetingState, pid: str, *, camera_on: bool | None = None,
@@ -288,18 +329,13 @@ def advance(policy: Policy, state: MeetingState, event: Event) -> MeetingState:
             hidden = stop_reason(policy, state, event.started_by) is None and pupils_hidden(
                 policy, purpose)
             return replace(state, recording=True, active_purpose=purpose, announced=True,
-                           locks_before=state.locks if hidden else None)
+                           locks_before=state.locks if hidden and state.locks_known else None,
+                           users_before=_user_locks(state) if hidden else ())
         case Reconcile():
-            if not state.recording:
-                return state
-            purpose = state.active_purpose or resolve_purpose(policy, state)
-            before = state.locks_before
-            if before is None and pupils_hidden(policy, purpose):
-                before = state.locks  # best effort: what is in force now
-            return replace(state, active_purpose=purpose, locks_before=before, announced=True)
+            return _reconciled(policy, state) if state.recording else state
         case RecordingStopped():
             return replace(state, recording=False, active_purpose=None, locks_before=None,
-                           announced=False)
+                           users_before=(), announced=False)
         case CameraStarted(participant_id=pid) | CameraStopped(participant_id=pid):
             return _with_participant(state, pid, camera_on=isinstance(event, CameraStarted))
         case MicOpened(participant_id=pid) | MicClosed(participant_id=pid):
@@ -311,10 +347,27 @@ def advance(policy: Policy, state: MeetingState, event: Event) -> MeetingState:
             return replace(state, participants=tuple(
                 p for p in state.participants if p.id != pid))
         case LocksChanged(locks=locks):
-            return replace(state, locks=locks)
+            return replace(state, locks=locks, locks_known=True)
         case PurposeDeclared(purpose=purpose, approval_reference=ref):
             return replace(state, purpose=purpose, approval_reference=ref)
-    return state
+        case AnnouncementFailed():
+            return state
+        case _:
+            assert_never(event)
+
+
+def _reconciled(policy: Policy, state: MeetingState) -> MeetingState:
+    purpose = state.active_purpose or resolve_purpose(policy, state)
+    before, users = state.locks_before, state.users_before
+    if before is None and pupils_hidden(policy, purpose) and state.locks_known:
+        # Nobody locked yet (the start was missed): what is in force is what was.
+        before, users = state.locks, _user_locks(state)
+    return replace(state, active_purpose=purpose, locks_before=before, users_before=users,
+                   announced=True)
+
+
+def _user_locks(state: MeetingState) -> tuple[tuple[str, bool | None], ...]:
+    return tuple((p.id, p.locked) for p in state.participants if not p.moderator)
 
 
 def step(policy: Policy, state: MeetingState,

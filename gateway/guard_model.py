@@ -20,7 +20,7 @@ PROTECTED_ROLES: frozenset[Role] = frozenset({"pupil", "guest"})
 
 StopReason = Literal[
     "no_purpose", "role_not_allowed", "no_approval_reference", "confidential",
-    "recording_not_allowed",
+    "recording_not_allowed", "announcement_failed",
 ]
 AnnouncePhase = Literal["start", "repeat", "before", "stop"]
 TellKey = Literal["camera_off", "microphone_off", "recording_notice"]
@@ -35,6 +35,7 @@ class Participant:
     mic_open: bool = False
     presenter: bool = False
     moderator: bool = False
+    locked: bool | None = None  # the platform's per-user lock; None: not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,11 @@ class MeetingState:
     active_purpose: PurposeName | None = None  # purpose of the running recording
     locks_before: Locks | None = None  # locks in force before the guard locked
     locks: Locks = Locks()
+    # False when `locks` is a default, not what the platform reported: then the locks
+    # before a recording are unknown and are not guessed (no restore, audited).
+    locks_known: bool = True
+    # Per-user lock flags before the guard locked everyone (None: that user's was unknown).
+    users_before: tuple[tuple[str, bool | None], ...] = ()
     participants: tuple[Participant, ...] = ()
     announced: bool = False  # the running recording has been announced (G8)
     objection_url: str | None = None  # where to object to a recording (G12), from the adapter
@@ -117,13 +123,20 @@ class PurposeDeclared:
 
 
 @dataclass(frozen=True, slots=True)
+class AnnouncementFailed:
+    """The platform did not take an announcement within the adapter's deadline (G8)."""
+
+    phase: AnnouncePhase
+
+
+@dataclass(frozen=True, slots=True)
 class Reconcile:
     """Re-apply the rules to a meeting found recording after a (re)connect."""
 
 
 Event = (RecordingStarted | RecordingStopped | CameraStarted | CameraStopped | MicOpened
          | MicClosed | ParticipantJoined | ParticipantLeft | LocksChanged | PurposeDeclared
-         | Reconcile)
+         | Reconcile | AnnouncementFailed)
 
 
 # ---- actions --------------------------------------------------------------
@@ -177,6 +190,7 @@ class StopRecording:
 @dataclass(frozen=True, slots=True)
 class RestoreLocks:
     locks: Locks
+    unlock: tuple[str, ...] = ()  # participants who were not locked before the recording
 
 
 Action = (Announce | TellParticipant | TellTeacher | LockViewers | MuteAllExceptPresenters

@@ -26,6 +26,10 @@ STOP_TEXTS: dict[str, tuple[str, str]] = {
                               "soort bijeenkomst.",
                               "The recording was stopped at once: recording is not allowed in "
                               "this kind of meeting."),
+    "announcement_failed": ("De opname is gestopt: de aankondiging kwam niet aan bij de "
+                            "deelnemers. Start de opname opnieuw als de chat weer werkt.",
+                            "The recording was stopped: the announcement did not reach the "
+                            "participants. Start the recording again once the chat works."),
     "purpose_next_recording": ("Het nieuwe doel geldt voor de volgende opname.",
                                "The new purpose applies to the next recording."),
 }
@@ -58,3 +62,24 @@ PUBLIC_TELL = {  # BBB has no private system message: the note names nobody (G20
                        "A pupil's microphone was switched off: this lesson is being recorded "
                        "and pupils are not heard."),
 }
+
+
+def chat_parts(text: str, limit: int) -> list[str]:
+    """`text` as chat messages of at most `limit` characters, cut between words.
+
+    BBB 3.0's sendChatMessage refuses a message over 500 characters and does not
+    keep newlines (bbb.md §5): each language goes as its own message, and a long
+    policy text is cut at sentence or word boundaries rather than refused.
+    """
+    words = " ".join(text.split())
+    parts: list[str] = []
+    while len(words) > limit:
+        cut = words.rfind(". ", 0, limit)
+        cut = cut + 1 if cut > limit // 2 else words.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit  # one unbroken word longer than the limit (a long link)
+        parts.append(words[:cut].strip())
+        words = words[cut:].strip()
+    if words:
+        parts.append(words)
+    return parts

@@ -30,6 +30,7 @@ CREATE_OVERRIDES = (
 )
 DELETION_RESULTS = ("deleted", "failed", "not_found")
 RECORDING_STATES = ("retained", "held", "due", "deleted")
+GUARD_TASKS = ("bus", "chat")
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -63,7 +64,8 @@ class Metrics:
         self.jitsi_tokens = Counter(
             p + "jitsi_tokens_issued", "Jitsi JWTs issued, by role.", ["role"], registry=r)
         self.guard_reaction = Histogram(
-            p + "guard_reaction_seconds", "Event seen to last guard command published.",
+            p + "guard_reaction_seconds",
+            "Event sent (its envelope timestamp, else read) to last guard command published.",
             ["platform"], buckets=_LATENCY_BUCKETS, registry=r)
         self.guard_violations = Counter(
             p + "guard_violations_remuted", "Pupil cameras/microphones switched off again.",
@@ -76,6 +78,23 @@ class Metrics:
         self.guard_connected = Gauge(
             p + "guard_connected", "1 while the guard is connected to the platform bus.",
             ["platform"], registry=r)
+        # Guard honesty (G8, G10): announcements by phase and result, situations where the
+        # guard could not act, bus messages refused, and its background tasks.
+        self.guard_announcements = Counter(
+            p + "guard_announcements", "Guard announcements by phase and result.",
+            ["platform", "phase", "result"], registry=r)
+        self.guard_unable = Counter(
+            p + "guard_unable_to_act", "Times the guard could not carry out its actions.",
+            ["platform", "reason"], registry=r)
+        self.guard_bus_rejected = Counter(
+            p + "guard_bus_messages_rejected", "Bus messages the guard refused, by reason.",
+            ["reason"], registry=r)
+        self.guard_task_down = Gauge(
+            p + "guard_task_down", "1 while a guard background task is down (restarting).",
+            ["task"], registry=r)
+        self.guard_task_restarts = Counter(
+            p + "guard_task_restarts", "Guard background tasks restarted after a failure.",
+            ["task"], registry=r)
         self.recordings = Gauge(
             p + "recordings", "Recordings in the registry by platform, purpose and state.",
             ["platform", "purpose", "state"], registry=r)
@@ -145,3 +164,6 @@ class Metrics:
                     self.recordings.labels(platform=platform, purpose=purpose, state=state)
         for outcome in ("filed", "upheld", "rejected"):
             self.objections.labels(outcome=outcome)
+        for task in GUARD_TASKS:
+            self.guard_task_down.labels(task=task)
+            self.guard_task_restarts.labels(task=task)

@@ -36,6 +36,7 @@ class Notice:
     transcription: str
     safeguards: tuple[str, ...]
     platforms: tuple[str, ...]
+    recording_rules: tuple[str, ...] = ()  # per meeting type: what a recording needs (G11)
 
 
 _DATA = {
@@ -91,6 +92,43 @@ _TRANSCRIPTION = {
 }
 
 
+_RULES = {
+    "nl": {"never": "{type}: wordt nooit opgenomen.",
+           "required": "{type}: een opname kan alleen met een doel dat de leraar vooraf "
+                       "kiest. Zonder doel stopt de opname meteen.",
+           "default": "{type}: kiest de leraar geen doel, dan geldt '{purpose}'.",
+           "undeclared": "{type}: zonder doel wordt een opname {days} dagen bewaard en zijn "
+                         "leerlingen niet te zien of te horen."},
+    "en": {"never": "{type}: never recorded.",
+           "required": "{type}: a recording needs a purpose the teacher chooses beforehand. "
+                       "Without one, the recording stops at once.",
+           "default": "{type}: if the teacher chooses no purpose, '{purpose}' applies.",
+           "undeclared": "{type}: without a purpose a recording is kept {days} days and "
+                         "pupils are not seen or heard."},
+}
+_TYPE_NAMES = {"nl": {"lesson": "Les", "meeting": "Overleg", "confidential": "Vertrouwelijk "
+                      "gesprek"},
+               "en": {"lesson": "Lesson", "meeting": "Staff meeting",
+                      "confidential": "Confidential talk"}}
+
+
+def recording_rules(policy: Policy, lang: str) -> tuple[str, ...]:
+    """What a recording needs in each meeting type, as the guard enforces it (G3, G11)."""
+    lang = "nl" if lang == "nl" else "en"
+    out = []
+    for name, mtype in policy.meeting_types.items():
+        if not mtype.recording_allowed or name == "confidential":
+            rule = "never"
+        elif mtype.default_purpose is not None:
+            rule = "default"
+        else:
+            rule = "required" if mtype.purpose_required else "undeclared"
+        out.append(_RULES[lang][rule].format(
+            type=_TYPE_NAMES[lang].get(name, name), purpose=mtype.default_purpose or "",
+            days=policy.retention.undeclared_retention_days))
+    return tuple(out)
+
+
 def build_notice(policy: Policy, lang: str) -> Notice:
     lang = "nl" if lang == "nl" else "en"
     purposes = []
@@ -122,4 +160,5 @@ def build_notice(policy: Policy, lang: str) -> Notice:
         transcription=_TRANSCRIPTION[lang][policy.transcription.mode],
         safeguards=_SAFEGUARDS[lang],
         platforms=platforms,
+        recording_rules=recording_rules(policy, lang),
     )

@@ -46,7 +46,8 @@ def render_report(policy: Policy, lang: str) -> str:
         mt = policy.meeting_types[name]
         lines.append(f"- {name}: recording {'allowed' if mt.recording_allowed else 'never'}, "
                      f"transcription {'opt-in' if transcribable(policy, name) else 'never'}, "
-                     f"default purpose {mt.default_purpose or '-'}")
+                     f"default purpose {mt.default_purpose or 'none'}")
+    lines += ["", *[f"- {rule}" for rule in notice.recording_rules]]
     lines += ["", f"## {h[15]}", "", notice.transcription, "", f"## {h[16]}", "",
               f"- {notice.session_hours:g} h", f"- {h[17]}: {notice.audit_retention_days} d", "",
               f"## {h[13]}", "", *[f"- {item}" for item in notice.safeguards]]

@@ -172,9 +172,15 @@ class MeetingType(_Model):
     recording_allowed: bool = True
     transcription_allowed: bool = False
     guests_allowed: bool = False
+    # "none": no default; with purpose_required the teacher must declare one (G11).
     default_purpose: PurposeName | None = "lecture"
     purpose_required: bool = True
     record_roles: tuple[Role, ...] = ("teacher",)
+
+    @field_validator("default_purpose", mode="before")
+    @classmethod
+    def _no_default(cls, value: object) -> object:
+        return None if value == "none" else value  # TOML has no null
 
 
 class Purpose(_Model):

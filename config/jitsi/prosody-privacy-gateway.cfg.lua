@@ -44,6 +44,9 @@ Component "conference.meet.school.example" "muc"
     -- Every join waits for the gateway's admission answer this long, then is refused.
     privacy_gateway_admission_timeout = 5
     muc_room_locking = false  -- as Jitsi: a refused first join leaves no locked room
+    -- G8: a recording start the gateway has not answered (with its announcement) within
+    -- this many seconds is stopped and the moderators told.
+    privacy_gateway_start_deadline = 5
 
 -- AV moderation: the gateway's guard switches it on for audio and video while a lecture is
 -- recorded; jicofo then mutes non-moderators at the bridge (G10).

@@ -42,6 +42,8 @@
 --   privacy_gateway_transcriber_prefixes = { "transcriber" }
 --   privacy_gateway_sync_interval  = 10 (seconds; pending instructions and consent state)
 --   privacy_gateway_admission_timeout = 5 (seconds to wait for the gateway at a join)
+--   privacy_gateway_start_deadline = 5 (seconds; a recording start the gateway has not
+--                                    answered by then is stopped, G8: never unannounced)
 
 local st = require "util.stanza";
 local json = require "util.json";
@@ -62,6 +64,9 @@ local recorder_prefixes = module:get_option_array("privacy_gateway_recorder_pref
 local transcriber_prefixes = module:get_option_array("privacy_gateway_transcriber_prefixes", { "transcriber" });
 local sync_interval = module:get_option_number("privacy_gateway_sync_interval", 10);
 local admission_timeout = module:get_option_number("privacy_gateway_admission_timeout", 5);
+local start_deadline = module:get_option_number("privacy_gateway_start_deadline", 5);
+local UNANNOUNCED = "De opname is gestopt: de aankondiging kon niet worden gedaan. Probeer het "
+	.. "zo opnieuw.\n\nThe recording was stopped: it could not be announced. Try again shortly.";
 
 local RETRY_DELAYS = { 1, 2, 4, 8, 16 };  -- seconds; the timestamp is renewed, the id kept
 local SYNC_BATCH = 20;  -- rooms per sync request, to stay well under the gateway's body cap
@@ -303,9 +308,28 @@ module:hook("muc-broadcast-presence", function (event)
 	room._data.privacy_gateway_recording = key;
 	local initiator = status.attr.initiator;
 	local by = initiator and (room:get_occupant_by_real_jid(initiator) or room:get_occupant_by_nick(initiator));
-	report_room(room, { event = "recording_status"; status = status.attr.status;
+	local event = { event = "recording_status"; status = status.attr.status;
 		mode = status.attr.recording_mode; session_id = status.attr.session_id;
-		initiator = by and by.nick or nil; av_moderation = av_state(room) });
+		initiator = by and by.nick or nil; av_moderation = av_state(room) };
+	if status.attr.status ~= "on" then report_room(room, event); return; end
+	-- G8: the announcement comes in the gateway's answer. No answer within
+	-- start_deadline seconds (or none at all): the recording stops, the moderators are
+	-- told why; a later answer is not applied to a recording already stopped.
+	local settled = false;
+	local function unannounced()
+		if settled or room._data.privacy_gateway_recording ~= key then return; end
+		settled = true;
+		module:log("warn", "no answer from the gateway to a recording start: stopped (G8)");
+		M.execute(room, { action = "tell_moderators"; text = UNANNOUNCED });
+		M.execute(room, { action = "stop_recording" });
+	end
+	module:add_timer(start_deadline, unannounced);
+	event.room = room_name(room);
+	M.report(event, function (answer)
+		if settled then return; end
+		settled = true;
+		M.apply(room, answer);
+	end, unannounced);
 end, -1);
 
 -- Rooms of this MUC component (mod_muc's own functions).

@@ -104,6 +104,9 @@ def _failed(key: str, message: str) -> web.Response:
     return _xml(root)
 
 
+CHAT_MESSAGE_MAX = 500  # sendChatMessage `message` maxLength (bbb.md §5)
+
+
 def java_encode(value: str) -> str:
     return quote_plus(value, safe="*").replace("~", "%7E")
 
@@ -120,6 +123,7 @@ class BBBEmulator:
         self.fault: str | None = None
         self.gone_on_info: set[str] = set()  # ended between getMeetings and getMeetingInfo
         self.bbb_version = "3.0"  # the API root's <bbbVersion> (bbb-web 2.5+)
+        self.chat: list[tuple[str, str]] = []  # (meetingID, message) taken by sendChatMessage
         self.server: TestServer | None = None
         for state in STATES:
             (self.root / state).mkdir(parents=True, exist_ok=True)
@@ -385,6 +389,18 @@ class BBBEmulator:
         if meeting is None:
             return _failed("notFound", "We could not find a meeting with that meeting ID")
         return _xml(_ok(("messageKey", "documentInserted"), ("message", "ok")))
+
+    async def _call_sendChatMessage(self, p: dict[str, str], body: bytes,
+                                    request: web.Request) -> web.Response:
+        """BBB 3.0 (bbb.md §5, sendChatMessage.tsx): `message` 1 to 500 characters,
+        `userName` at most 255; a longer message is refused, never cut."""
+        message = p.get("message", "")
+        if not 1 <= len(message) <= CHAT_MESSAGE_MAX or len(p.get("userName", "")) > 255:
+            return _failed("paramError", "The message must be 1 to 500 characters long.")
+        if self._meeting(p) is None:
+            return _failed("notFound", "We could not find a meeting with that meeting ID")
+        self.chat.append((p["meetingID"], message))
+        return _xml(_ok(("messageKey", "chatMessageSent"), ("message", "Chat message sent")))
 
     # -- recordings ----------------------------------------------------------------
     def add_recording(self, meeting_id: str, *, meta: dict[str, str] | None = None,

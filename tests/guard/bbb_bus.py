@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.emulators.bbb import BBBEmulator, Meeting, _ok, _xml
+from tests.emulators.bbb import BBBEmulator, Meeting
 
 
 def internal_meeting_id(external: str, create_time: int = 1698771165587) -> str:
@@ -92,7 +92,7 @@ class GuardEmulator(BBBEmulator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.recording: set[str] = set()
-        self.chat: list[tuple[str, str]] = []  # (meetingID, message)
+        self.chat_failures = 0  # the next this many sendChatMessage calls answer 500
 
     def add_meeting(self, external: str, attendees: list[dict[str, str]],
                     recording: bool = False) -> str:
@@ -119,5 +119,8 @@ class GuardEmulator(BBBEmulator):
 
     async def _call_sendChatMessage(self, p: dict[str, str], body: bytes,
                                     request: web.Request) -> web.Response:
-        self.chat.append((p["meetingID"], p["message"]))
-        return _xml(_ok())
+        if self.chat_failures > 0:
+            self.chat_failures -= 1
+            return web.Response(status=500, text="<html>Internal error</html>",
+                                content_type="text/html")
+        return await super()._call_sendChatMessage(p, body, request)

@@ -78,7 +78,8 @@ async def record_meeting(store: MemoryStore, meeting_type: str = "lesson") -> No
         86400)
 
 
-async def make_rig(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
+async def make_rig(redis_url: str, tmp_path: Path,
+                   policy: Policy = POLICY) -> AsyncIterator[Rig]:
     secret = secrets.token_hex(32)
     emu = GuardEmulator(secret, tmp_path / "bbb")
     await emu.start()
@@ -100,10 +101,10 @@ async def make_rig(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     holder: dict[str, BusGuard] = {}
 
     def make() -> BusGuard:
-        return BusGuard(policy=POLICY, store=store, metrics=metrics, audit=audit,
+        return BusGuard(policy=policy, store=store, metrics=metrics, audit=audit,
                         pseudonyms=Pseudonymiser(b"k" * 32), http=http,
                         servers=[Server("bbb1", emu.url, secret.encode(), "sha256")],
-                        redis_url=redis_url, record_ttl=record_ttl(POLICY))
+                        redis_url=redis_url, record_ttl=record_ttl(policy))
 
     async def start() -> BusGuard:
         holder["guard"] = make()
@@ -133,8 +134,17 @@ async def make_rig(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     await emu.stop()
 
 
+ATTENDEES = [
+    {"userID": TEACHER, "fullName": "T", "role": "MODERATOR", "isPresenter": "true"},
+    {"userID": PUPIL_A, "fullName": "A", "role": "VIEWER", "hasJoinedVoice": "true"},
+    {"userID": PUPIL_B, "fullName": "B", "role": "VIEWER", "hasVideo": "true"},
+]
+
+
 async def lesson_with_pupils(rig: Rig, meeting_type: str = "lesson") -> None:
+    """A running lesson: in the gateway's record, in BBB (for sendChatMessage) and on the bus."""
     await record_meeting(rig.store, meeting_type)
+    rig.emu.add_meeting(EXT, ATTENDEES)
     await rig.send(
         bus.created(MEETING, EXT, **CREATE_LOCKS),
         bus.joined(MEETING, TEACHER, "MODERATOR", presenter=True),

@@ -44,13 +44,22 @@ async def test_lecture_recording_locks_mutes_and_ejects_pupils(rig: Rig) -> None
                                            "except": [TEACHER]}
     assert commands[2]["core"]["body"] == {"mutedBy": TEACHER, "mute": True}
     assert commands[3]["core"]["body"] == {"userId": PUPIL_B}
-    await rig.settle(lambda: len(rig.emu.chat) == 2)
-    (m1, text1), (m2, text2) = rig.emu.chat
-    assert m1 == m2 == EXT and text1 == text2
-    assert "30 dagen" in text1 and "30 days" in text1 and "switched off now" in text1
+    # G8, BBB 3.0: before and right after the start, Dutch and English as separate
+    # messages, each within sendChatMessage's 500 characters (the emulator refuses more).
+    await rig.settle(lambda: len(rig.emu.chat) == 4)
+    assert {m for m, _ in rig.emu.chat} == {EXT}
+    nl_start, en_start, nl_repeat, en_repeat = (t for _, t in rig.emu.chat)
+    assert (nl_start, en_start) == (nl_repeat, en_repeat)
+    assert "30 dagen" in nl_start and "days" not in nl_start
+    assert "30 days" in en_start and "switched off now" in en_start and "dagen" not in en_start
+    assert "/objections/new" in nl_start and "/objections/new" in en_start
     assert all(r.checksum_ok for r in rig.emu.calls("sendChatMessage"))
     entries = [e async for e in rig.audit.entries()]
-    assert entries[-1]["kind"] == "recording_started" and entries[-1]["purpose"] == "lecture"
+    started = [e for e in entries if e["kind"] == "recording_started"]
+    assert len(started) == 1 and started[0]["purpose"] == "lecture"
+    await rig.guard.chat.idle()
+    told = [e for e in [e async for e in rig.audit.entries()] if e["kind"] == "announcement"]
+    assert [(e["phase"], e["result"]) for e in told] == [("start", "sent"), ("repeat", "sent")]
     assert EXT not in json.dumps(entries)  # pseudonymous
     assert rig.metrics.guard_reaction.labels(platform="bbb")._sum.get() > 0
     # G16: retention will follow the purpose this recording ran under.
@@ -94,7 +103,9 @@ async def test_forbidden_recording_is_stopped_by_a_moderator(rig: Rig, rule: str
     assert [command_of(c) for c in commands] == [("SetRecordingStatusCmdMsg", MEETING, TEACHER)]
     assert commands[0]["core"]["body"] == {"recording": False, "setBy": TEACHER}
     await rig.settle(lambda: bool(rig.emu.chat))
-    assert "confidential" in rig.emu.chat[0][1]
+    assert [t for _, t in rig.emu.chat] == [
+        "De opname is meteen gestopt: een vertrouwelijk gesprek wordt nooit opgenomen.",
+        "The recording was stopped at once: a confidential talk is never recorded."]
     assert rig.metrics.recordings_stopped.labels(
         platform="bbb", reason=reason)._value.get() == 1
 
@@ -178,7 +189,7 @@ async def test_gateway_restart_mid_recording(rig: Rig) -> None:
     await lesson_with_pupils(rig)
     await rig.send(bus.recording(MEETING, TEACHER, True))
     await rig.wait_for(4)
-    await rig.settle(lambda: len(rig.emu.chat) == 2)
+    await rig.settle(lambda: len(rig.emu.chat) == 4)
     await rig.stop()  # the gateway goes down mid-recording
     rig.commands.clear()
     rig.emu.add_meeting(EXT, [
@@ -191,7 +202,7 @@ async def test_gateway_restart_mid_recording(rig: Rig) -> None:
     names = [command_of(c)[0] for c in commands]
     assert "EjectUserCamerasCmdMsg" in names and "MuteAllExceptPresentersCmdMsg" in names
     assert all(command_of(c)[2] == TEACHER for c in commands)
-    assert len(rig.emu.chat) == 2, "already announced: not announced again"
+    assert len(rig.emu.chat) == 4, "already announced: not announced again"
     rig.commands.clear()
     await rig.send(bus.recording(MEETING, TEACHER, False))
     commands = await rig.wait_for(1)

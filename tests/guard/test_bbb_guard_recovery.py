@@ -77,7 +77,7 @@ async def test_public_note_throttle_goes_with_the_meeting(rig: Rig) -> None:
 async def test_G12_recording_announcement_says_where_to_object(rig: Rig) -> None:
     await lesson_with_pupils(rig)
     await rig.send(bus.recording(MEETING, TEACHER, True))
-    await rig.settle(lambda: len(rig.emu.chat) == 2)
+    await rig.settle(lambda: len(rig.emu.chat) == 4)
     for _, text in rig.emu.chat:
         link = next(w for w in text.split() if "/objections/new" in w)
         assert link.startswith(POLICY.gateway.public_url + "/objections/new?")

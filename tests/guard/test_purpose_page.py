@@ -7,132 +7,20 @@ way the login flow leaves them (the flow itself: tests/test_login_flow.py).
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import secrets
-import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from redis.asyncio import Redis
 
-from bbb_hooks import bus_codec as codec
 from bbb_hooks.guard_page import GUARD
-from bbb_hooks.guard_state import purpose_key
-from bbb_hooks.meetings import MeetingRecord, add_moderator, save_meeting
 from gateway import keys
-from gateway.app import create_app
-from gateway.sessions import COOKIE_DEV, new_session
-from gateway.store import MemoryStore
-from tests.bbb.support import bbb_changes
-from tests.guard import bbb_bus as bus
-from tests.guard.bbb_bus import GuardEmulator
-from tests.support import deep_merge, make_settings
-
-LESSON, TALK = "wiskunde-2b-ma", "gesprek-ouders-7"
-LESSON_INTERNAL = bus.internal_meeting_id(LESSON)
-TEACHER = "w_tchr4k2m9x"
-
-
-@dataclass
-class Page:
-    client: TestClient[web.Request, web.Application]
-    app: web.Application
-    emu: GuardEmulator
-    store: MemoryStore
-
-    def path(self, meeting: str = LESSON) -> str:
-        return f"/meetings/bbb/{meeting}/purpose"
-
-    async def login(self, role: str, moderates: tuple[str, ...] = (LESSON, TALK)) -> str:
-        """A browser with a session of `role` that joined `moderates` as MODERATOR
-        through the school login (bbb_hooks/join.py records that); returns its CSRF
-        token."""
-        app = self.app
-        sub = secrets.token_hex(4)
-        person = app[keys.PSEUDONYMS].person("https://idp", sub)
-        session = new_session(issuer="https://idp", subject=sub, idp="school",
-                              role=role, person=person,  # type: ignore[arg-type]
-                              name=None, email=None, now=time.time())
-        for meeting in moderates if role == "teacher" else ():
-            await add_moderator(self.store, meeting, person, 3600)
-        session_id = secrets.token_urlsafe(32)
-        await self.store.set("session:" + hashlib.sha256(session_id.encode()).hexdigest(),
-                             json.dumps(asdict(session)).encode(), 3600)
-        self.client.session.cookie_jar.update_cookies({COOKIE_DEV: session_id})
-        return session.csrf
-
-    async def post(self, form: dict[str, str], meeting: str = LESSON) -> tuple[int, str]:
-        response = await self.client.post(self.path(meeting), data=form, allow_redirects=False)
-        return response.status, await response.text()
-
-    async def saved(self, meeting: str = LESSON) -> dict[str, bytes]:
-        return await self.store.hgetall(purpose_key(meeting))
-
-
-async def _meeting(store: MemoryStore, meeting_id: str, meeting_type: str) -> None:
-    await save_meeting(store, MeetingRecord(
-        meeting_id=meeting_id, internal_meeting_id=bus.internal_meeting_id(meeting_id),
-        server="bbb1", meeting_type=meeting_type, purpose=None,  # type: ignore[arg-type]
-        create_time="1698771165587", policy_version="1", record=True, created_at=0.0), 86400)
-
-
-@pytest.fixture
-async def page(redis_url: str, tmp_path: Path) -> AsyncIterator[Page]:
-    emu = GuardEmulator(secrets.token_hex(32), tmp_path / "bbb")
-    await emu.start()
-    changes = deep_merge(
-        bbb_changes(tmp_path, [emu], [secrets.token_hex(24)], redis_url_env="PGW_BBB_BUS"),
-        {"dev_idp": {"enabled": False}})
-    settings = make_settings(tmp_path, changes, env={"PGW_BBB_BUS": redis_url})
-    store = MemoryStore("pgw")
-    app = create_app(settings, store=store)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        deadline = time.monotonic() + 5
-        while not app[GUARD].connected:
-            assert time.monotonic() < deadline, "the guard did not connect to the bus"
-            await asyncio.sleep(0.02)
-        await _meeting(store, LESSON, "lesson")
-        await _meeting(store, TALK, "confidential")
-        yield Page(client, app, emu, store)
-    finally:
-        await client.close()
-        await emu.stop()
-
-
-async def _guard_sees_lesson(page: Page, redis_url: str) -> None:
-    redis = Redis.from_url(redis_url)
-    for message in (bus.created(LESSON_INTERNAL, LESSON),
-                    bus.joined(LESSON_INTERNAL, TEACHER, "MODERATOR", presenter=True)):
-        await redis.publish(codec.FROM_AKKA, message)
-    await redis.aclose()
-    app = page.app
-    deadline = time.monotonic() + 5
-    while LESSON_INTERNAL not in app[GUARD].meetings or not app[GUARD].meetings[
-            LESSON_INTERNAL].state.participants:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-
-
-async def _chat(page: Page, count: int) -> list[tuple[str, str]]:
-    deadline = time.monotonic() + 5
-    while len(page.emu.chat) < count and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    return list(page.emu.chat)
+from tests.guard.page_rig import LESSON, TALK, TEACHER, Page, chat_of, guard_sees_lesson
 
 
 async def test_teacher_declares_a_purpose_stored_and_announced_beforehand(
         page: Page, redis_url: str) -> None:
     """G11 + G8: the purpose is stored for the guard and told to everybody before a start."""
-    await _guard_sees_lesson(page, redis_url)
+    await guard_sees_lesson(page, redis_url)
     csrf = await page.login("teacher")
     response = await page.client.get(page.path())
     form = await response.text()
@@ -141,13 +29,14 @@ async def test_teacher_declares_a_purpose_stored_and_announced_beforehand(
                                     "approval_reference": ""})
     assert status == 200 and 'data-message="guard.purpose.saved"' in body
     assert (await page.saved())["purpose"] == b"feedback"
-    (meeting, text), = await _chat(page, 1)
+    (meeting, nl), (_, en) = await chat_of(page, 2)  # one message per language
     assert meeting == LESSON
-    assert "opgenomen voor feedback in deze les" in text
-    assert "for feedback within this lesson" in text
+    assert "opgenomen voor feedback in deze les" in nl and "feedback within" not in nl
+    assert "for feedback within this lesson" in en
     app = page.app
     entries = [e async for e in app[keys.AUDIT].entries()]
-    assert entries[-1]["action"] == "purpose_declared" and LESSON not in json.dumps(entries)
+    assert [e for e in entries if e.get("action") == "purpose_declared"]
+    assert LESSON not in json.dumps(entries)
 
 
 async def test_purpose_declared_before_the_guard_saw_the_meeting_is_still_announced(
@@ -157,8 +46,8 @@ async def test_purpose_declared_before_the_guard_saw_the_meeting_is_still_announ
     csrf = await page.login("teacher")
     status, _ = await page.post({"csrf": csrf, "purpose": "lecture", "approval_reference": ""})
     assert status == 200
-    (meeting, text), = await _chat(page, 1)
-    assert meeting == LESSON and "30 days" in text
+    (meeting, nl), (_, en) = await chat_of(page, 2)
+    assert meeting == LESSON and "30 dagen" in nl and "30 days" in en
 
 
 async def test_approved_exception_with_its_reference_is_kept(page: Page) -> None:

@@ -390,6 +390,37 @@ describe("M3: reports that fail are retried; sync reconciles", function ()
 		assert.is_not_nil(room.av_moderation.audio);
 	end);
 
+	it("G8: a recording start the gateway does not answer in time is stopped", function ()
+		local _, host, room, people = setup();
+		room:add(standin.new_occupant(ROOM .. "/rec", "recorder@recorder.meet.example/r", "participant"));
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		local deadline;
+		for i, timer in ipairs(host.timers) do if timer.delay == 5 then deadline = i; end end
+		assert.is_not_nil(deadline);
+		host.run_timer(deadline);
+		assert.are.equal(ROOM .. "/rec", room.kicked[1].nick);
+		local told = false;
+		for _, stanza in ipairs(host.sent) do
+			local body = stanza:get_child_text("body");
+			if body and body:find("could not be announced", 1, true) then told = true; end
+		end
+		assert.is_true(told);
+		host.answer(LECTURE_ON);  -- too late: not applied to a stopped recording
+		assert.is_nil((room.av_moderation or {}).audio);
+	end);
+
+	it("G8: a recording start answered in time is not stopped by the deadline", function ()
+		local _, host, room, people = setup();
+		room:add(standin.new_occupant(ROOM .. "/rec", "recorder@recorder.meet.example/r", "participant"));
+		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
+		host.answer(LECTURE_ON);
+		for i, timer in ipairs(host.timers) do
+			if timer.delay == 5 then host.run_timer(i); break; end
+		end
+		assert.are.same({}, room.kicked);
+		assert.is_not_nil(room.av_moderation.audio);
+	end);
+
 	it("G10: sync reports each room's occupants (pseudonyms only), recording and AV state", function ()
 		local _, host, room, people = setup();
 		host.fire("muc-occupant-joined", { room = room; occupant = people.pupil;
@@ -437,7 +468,12 @@ describe("L2: the module fails closed", function ()
 		host.fire("muc-broadcast-presence", { room = room; occupant = people.focus; stanza = recording_presence("on") });
 		host.answer({ instructions = { { action = "av_moderation"; media = "audio"; enabled = false } ;
 			{ action = "stop_transcription" } }, transcription_allowed = true }, 200, "sha256=" .. string.rep("0", 64));
-		assert.are.equal(0, #host.sent);
+		-- None of its instructions ran; an unanswered start is stopped and the moderators
+		-- told (G8), which is all that was sent.
+		assert.are.equal(0, #json_messages(host));
+		for _, stanza in ipairs(host.sent) do
+			assert.is_truthy(stanza:get_child_text("body"):find("could not be announced", 1, true));
+		end
 		assert.is_not_true(room._data.privacy_gateway_transcription);
 	end);
 end);

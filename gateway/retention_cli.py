@@ -162,7 +162,7 @@ def _audit_export(args: argparse.Namespace) -> int:
         out = Path(args.output).open("w", encoding="utf-8") if args.output else sys.stdout
         try:
             for entry in checked.entries:
-                data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
+                data = entry["data"] if isinstance(entry.get("data"), dict) else {}
                 line = {"id": f"{entry['writer']}:{entry['seq']}", "at_ms": entry["at_ms"],
                         "kind": entry["kind"], "platform": entry["platform"], **data,
                         "hash": entry["hash"]}

@@ -112,7 +112,8 @@ class HoldKeeper:
             if reason:
                 result.failures.append((key, f"hold_not_written:{reason}"))
 
-    async def restore(self, row: RegistryRow, declared: DeclaredRecording) -> RegistryRow:
+    async def restore(self, row: RegistryRow, declared: DeclaredRecording,
+                      new: bool = False) -> RegistryRow:
         """Reconciliation: holds on the recording come back into the store (never the
         other way round: only a release removes one), and holds the recording does
         not carry yet are queued to be written onto it."""
@@ -121,7 +122,10 @@ class HoldKeeper:
         unsynced = row.key in await self.store.smembers(UNSYNCED)
         stored = await self.registry.holds(row.key)
         missing = declared.holds - stored
-        if missing and not unsynced:
+        if new and declared.holds:  # registered with the holds it carries: a store rebuilt
+            await self.sweeper.audit.record("hold_restored", row.platform, recording=row.key,
+                                            holds=len(declared.holds))
+        elif missing and not unsynced:
             for hold in sorted(missing):
                 await self.registry.add_hold(row.key, hold)
             await self.sweeper.audit.record("hold_restored", row.platform, recording=row.key,

@@ -36,8 +36,8 @@ from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import Metrics
 from gateway.registry import OPEN_OBJECTIONS, Registry, register_recording
+from gateway.retention_gauges import SUMMARY_KEY as SUMMARY_KEY  # re-exported
 from gateway.retention_gauges import (
-    SUMMARY_KEY,
     RetentionCounters,
     known_label_sets,
     read_summary,
@@ -282,7 +282,7 @@ class Sweeper:
         holds written on the recording come back into the store (G12)."""
         registration = await register_recording(self.registry, self.policy, declared,
                                                  self.clock.time(), self.audit, self.tag)
-        return await self.holds.restore(registration.row, declared)
+        return await self.holds.restore(registration.row, declared, registration.new)
 
     def _publish_tally(self, tally: Counter[tuple[str, str, str]]) -> None:
         self.last_counts = [

@@ -128,7 +128,8 @@ TEXTS: dict[str, dict[str, str]] = {
                        "overleven."),
         "deletion_head": "Wissen, ruwe gegevens inbegrepen",
         "deletion": ("Elke {interval} s ({interval_min} min) controleert één replica alle "
-                     "opnames op de platforms en wist de opnames waarvan de bewaartermijn voorbij is.|"
+                     "opnames op de platforms en wist de opnames waarvan de bewaartermijn "
+                     "voorbij is.|"
                      "Op BigBlueButton wist dit de gepubliceerde en ongepubliceerde formaten "
                      "en ook de ruwe opnamegegevens, de zacht gewiste kopieën, ondertitels, "
                      "gebeurtenissen en de mediabestanden van de opnameservers, zoals "

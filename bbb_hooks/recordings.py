@@ -12,12 +12,13 @@
 
 How the sweeper reaches the agent: `retention.bbb_purge_command` in the policy,
 an argv list; `{server}` in any element becomes the BBB server's name and the
-recording id is appended as the last argument. The default runs the agent
+recording ids of a batch are appended as the last arguments. The default runs the agent
 locally against `/var/bigbluebutton` (the gateway on the BBB host, or the
 tree mounted); for a separate host use for example
 `["ssh", "-i", "/run/secrets/purge_key", "bbb-purge@{server}.school.example"]`
 with a key restricted on the BBB host to a forced command that hands only the
-id to `privacy-gateway bbb-purge` (the agent validates the id itself).
+ids to `privacy-gateway bbb-purge` (the agent validates every id before it
+removes anything).
 If the agent cannot run, deletion fails loudly and is retried and alerted.
 """
 

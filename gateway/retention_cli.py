@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
 import sys
 import time
@@ -94,6 +95,13 @@ def shared_store_or_refuse(settings: Any, command: str) -> bool:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from gateway import logs
+
+    # The operator output names each failure with its key and reason; of the service's
+    # own log lines only errors are shown here (JSON, allow-listed fields), never
+    # Python's bare last-resort lines. An embedding program's logging is left alone.
+    if not logging.getLogger().handlers:
+        logs.configure("ERROR")
     with _settings(args.config) as settings:
         if not shared_store_or_refuse(settings, "sweep"):
             return 2

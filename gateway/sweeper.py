@@ -336,6 +336,7 @@ class Sweeper:
                                 reason=failure, attempt=updated.attempts)
         log.warning("deletion failed", extra={"event": "deletion_failed",
                                               "platform": row.platform, "reason": failure,
+                                              "recording_ref": self.tag(row.key),
                                               "attempt": updated.attempts})
         result.failed += 1
         result.failures.append((row.key, failure))

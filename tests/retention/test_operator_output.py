@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import secrets
 import sys
 import time
@@ -169,3 +170,28 @@ def test_g16_purge_agent_takes_many_ids_in_one_call(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "bbb_hooks.purge", ids[0], "../x",
                           "--root", str(root)], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stdout == ""  # a bad id: nothing is touched
+
+
+async def test_g16_every_stderr_line_of_a_failing_sweep_names_the_recording_and_reason(
+        tmp_path: Path, redis_url: str) -> None:
+    """As run by cron: no bare `deletion failed` line without a recording or reason."""
+    from tests.retention.test_killed_sweep import sweep
+
+    emulator = BBBEmulator(secret=secrets.token_hex(24), root=tmp_path / "var-bigbluebutton")
+    await emulator.start()
+    try:
+        failing = bbb_recordings(emulator, 2, age_days=30)
+        config = policy(tmp_path, emulator, redis_url, ["false"])
+        proc = await sweep(config)
+        _, err = await proc.communicate()
+    finally:
+        await emulator.stop()
+    assert proc.returncode == 0, err  # within the grace: retried by the next sweep
+    lines = err.decode().splitlines()
+    errors = [line for line in lines if "error" in line or "fail" in line]
+    assert errors and "deletion failed" not in err.decode()
+    for line in errors:
+        if line.startswith("sweep: "):
+            continue  # the progress line: counts only
+        assert re.search(r"error: bbb:[0-9a-f]{40}-\d{13}: purge_incomplete$", line), line
+    assert {f"bbb:{rid}" for rid in failing} <= set(re.findall(r"bbb:[0-9a-f-]+", err.decode()))

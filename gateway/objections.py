@@ -181,7 +181,7 @@ class ObjectionDesk:
             row = await self.registry.add_hold(key, hold)
             if row is not None:
                 # Written onto the recording too, so a lost store gets it back (G12).
-                change = await self.sweeper.holds.released(key)
+                change = await self.sweeper.holds.write_back(key)
                 await self.audit.record("hold_placed", platform, recording=key, hold=hold,
                                         written=int(change is not None and change.written))
                 held.append(row)
@@ -241,7 +241,7 @@ class ObjectionDesk:
         if upheld:
             await self.registry.put(force_due(row, self.clock.time()))  # G12: destroyed
         released = await self.registry.release_hold(key, hold)
-        await self.sweeper.holds.released(key)
+        await self.sweeper.holds.write_back(key)
         await self.audit.record("hold_released", row.platform, recording=key, hold=hold)
         if released is not None and not upheld and not released.holds:
             await self._republish(released)

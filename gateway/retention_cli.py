@@ -218,7 +218,7 @@ async def _change_hold(settings: Any, action: str, key: str, reference: str) -> 
                 row = await sweeper.registry.get(key)
                 released = (await sweeper.registry.release_hold(key, hold)
                             if row and hold in row.holds else None)
-                change = await sweeper.holds.released(key) if released else None
+                change = await sweeper.holds.write_back(key) if released else None
             if change is None:
                 print(f"privacy-gateway hold: {key}: "
                       + ("no platform has this recording" if action == "add"

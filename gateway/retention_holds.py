@@ -78,8 +78,9 @@ class HoldKeeper:
             return None
         return await self._write(row)
 
-    async def released(self, key: str) -> HoldChange | None:
-        """After a hold was released in the store: write what is left onto the recording."""
+    async def write_back(self, key: str) -> HoldChange | None:
+        """After a hold was placed or released in the store: write the recording's
+        holds as they are now onto the recording itself."""
         row = await self.registry.get(key)
         return await self._write(row) if row is not None else None
 

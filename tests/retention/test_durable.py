@@ -152,3 +152,24 @@ async def test_g16_fences_keep_growing_after_the_store_is_lost(tmp_path: Path,
         await b.store.release(new)
         newest = await b.store.acquire(LOCK_NAME, 30)
         assert newest is not None and newest.fence > new.fence
+
+
+async def test_g12_a_hold_bbb_cannot_take_yet_is_retried_and_protects_meanwhile(
+        tmp_path: Path, redis_url: str) -> None:
+    async with bench(tmp_path, redis_url) as b:
+        rid = b.add_bbb("feedback", age_days=10)
+        sweeper = b.sweeper()
+        await sweeper.sweep_if_leader()  # registered
+        assert b.emulator.server is not None
+        port = b.emulator.server.port
+        await b.emulator.stop()  # BBB unreachable while the hold is placed
+        change = await sweeper.holds.place(f"bbb:{rid}", "legal:case-4")
+        assert change is not None and not change.written and change.reason == "bbb_unreachable"
+        await b.emulator.start(port)
+        b.clock.advance(10 * DAY)  # past its due date
+        result = await sweeper.sweep_if_leader()
+        assert result is not None and result.deleted == 0  # the store's hold protects
+        assert b.emulator.recording_meta(rid)["privacy-holds"] == "legal:case-4"  # now written
+        await flushall(redis_url)
+        result = await b.sweeper().sweep_if_leader()
+        assert result is not None and result.deleted == 0 and result.held == 1

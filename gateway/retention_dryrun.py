@@ -51,6 +51,10 @@ async def dry_run(sweeper: Sweeper, window_seconds: float, out: TextIO,
         except SOURCE_ERRORS as exc:
             failed = True
             out.write(f"# {source.name}: cannot list recordings ({failure_reason(exc)})\n")
+        skipped = int(getattr(source, "skipped", 0))
+        if skipped:
+            out.write(f"# {source.name}: {skipped} recordings with an unexpected id are "
+                      "not managed\n")
     for key, _ in await sweeper.registry.upcoming(horizon, 1_000_000):
         stored = await sweeper.registry.get(key)
         if stored is not None and key not in seen:

@@ -76,6 +76,14 @@ class AuditJournal:
     def _own(self) -> Path:
         return self.directory / self.writer
 
+    def writable(self) -> bool:
+        """The journal can be written here (readiness: an audit entry must not be lost)."""
+        try:
+            self._own.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+        return os.access(self._own, os.W_OK | os.X_OK)
+
     def append(self, at_ms: int, kind: str, platform: str, data: dict[str, Any]) -> str:
         """Append one entry under the writer's lock, fsynced; returns `<writer>:<seq>`."""
         self._own.mkdir(parents=True, exist_ok=True)

@@ -87,3 +87,23 @@ def test_g22_each_replica_writes_its_own_chain_and_export_merges_them(tmp_path: 
     assert checked.broken == [] and checked.files == 2
     assert [e["data"]["i"] for e in checked.entries] == list(range(10))
     assert {e["writer"] for e in checked.entries} == {"gw-1", "gw-2"}
+
+
+async def test_g22_the_gateway_is_not_ready_while_its_audit_journal_cannot_be_written(
+        tmp_path: Path) -> None:
+    from tests.gateway_fixtures import browser, start_gateway
+    from tests.support import demo_settings, free_port
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    port = free_port()
+    settings = demo_settings(tmp_path, port, {"retention": {"audit_dir": str(blocker / "x")}})
+    async with start_gateway(settings, port), browser() as session:
+        async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["checks"]["audit_journal"] is False
+    settings = demo_settings(tmp_path, port, {"retention": {"audit_dir": "journal"}})
+    async with start_gateway(settings, port), browser() as session:
+        async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            assert (await resp.json())["checks"]["audit_journal"] is True
+    assert (tmp_path / "journal").is_dir()  # beside the policy file

@@ -215,14 +215,12 @@ async def _change_hold(settings: Any, action: str, key: str, reference: str) -> 
             if action == "add":
                 change = await sweeper.holds.place(key, hold)
             else:
-                row = await sweeper.registry.get(key)
-                released = (await sweeper.registry.release_hold(key, hold)
-                            if row and hold in row.holds else None)
-                change = await sweeper.holds.write_back(key) if released else None
+                change = await sweeper.holds.release(key, hold)
             if change is None:
                 print(f"privacy-gateway hold: {key}: "
                       + ("no platform has this recording" if action == "add"
-                         else "not registered or does not have that hold"), file=sys.stderr)
+                         else "no platform has this recording with that hold"),
+                      file=sys.stderr)
                 return 1
             await sweeper.audit.record("hold_placed" if action == "add" else "hold_released",
                                        change.row.platform, recording=change.row.key,

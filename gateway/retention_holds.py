@@ -68,15 +68,29 @@ class HoldKeeper:
     async def place(self, key: str, hold: str) -> HoldChange | None:
         """Hold a recording, registering it first from its platform when the
         registry does not know it yet; None when no platform has it."""
-        if await self.registry.get(key) is None:
-            declared = await self.lookup(key)
-            if declared is None:
-                return None
-            await self.sweeper.register(declared)
+        if not await self._known(key):
+            return None
         row = await self.registry.add_hold(key, hold)
         if row is None:
             return None
         return await self._write(row)
+
+    async def release(self, key: str, hold: str) -> HoldChange | None:
+        """Release one hold, in the store and on the recording (registered first from
+        its platform if the store was lost); None when the recording lacks that hold."""
+        row = await self.registry.get(key) if await self._known(key) else None
+        if row is None or hold not in row.holds:
+            return None
+        await self.registry.release_hold(key, hold)
+        return await self.write_back(key)
+
+    async def _known(self, key: str) -> bool:
+        if await self.registry.get(key) is not None:
+            return True
+        declared = await self.lookup(key)
+        if declared is not None:
+            await self.sweeper.register(declared)  # with the holds it carries
+        return declared is not None
 
     async def write_back(self, key: str) -> HoldChange | None:
         """After a hold was placed or released in the store: write the recording's
@@ -108,7 +122,7 @@ class HoldKeeper:
     async def sync_pending(self, lease: Lease, result: SweepResult) -> None:
         """Every sweep: write the holds that are not on their recordings yet."""
         for key in sorted(await self.store.smembers(UNSYNCED)):
-            await self.sweeper._check_lease(lease)
+            await self.sweeper.check_lease(lease)
             reason = await self.sync(key)
             if reason:
                 result.failures.append((key, f"hold_not_written:{reason}"))

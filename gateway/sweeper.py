@@ -171,7 +171,7 @@ class Sweeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _check_lease(self, lease: Lease, renew: bool = False) -> None:
+    async def check_lease(self, lease: Lease, renew: bool = False) -> None:
         """Stop unless this lease is still ours: the renew is token-checked, and a
         newer holder (a higher fence) necessarily holds another token."""
         if self._lost or (renew and not await self.store.renew(lease, self.lease_ttl)):
@@ -188,7 +188,7 @@ class Sweeper:
                 async with contextlib.aclosing(source.listing()) as listing:
                     async for declared in listing:
                         if lease is not None and result.reconciled % LEASE_CHECK_EVERY == 0:
-                            await self._check_lease(lease, renew=True)
+                            await self.check_lease(lease, renew=True)
                         row = await self.register(declared)
                         now = self.clock.time()
                         tally[(row.platform, row.purpose, recording_state(row, now))] += 1
@@ -295,7 +295,7 @@ class Sweeper:
                             lease: Lease | None, reason: str | None) -> None:
         async with gate:
             if lease is not None:
-                await self._check_lease(lease)
+                await self.check_lease(lease)
             ready = [row for row in chunk if await self.holds.may_delete(row)]
             if index < 0:
                 outcome: BatchOutcome = {row.key: "no_source" for row in ready}

@@ -173,3 +173,22 @@ async def test_g12_a_hold_bbb_cannot_take_yet_is_retried_and_protects_meanwhile(
         await flushall(redis_url)
         result = await b.sweeper().sweep_if_leader()
         assert result is not None and result.deleted == 0 and result.held == 1
+
+
+async def test_g12_a_hold_can_be_released_after_the_store_was_lost(tmp_path: Path,
+                                                                  redis_url: str) -> None:
+    async with bench(tmp_path, redis_url) as b:
+        rid = b.add_bbb("feedback", age_days=20)
+        session = b.add_jibri("feedback", age_days=20)
+        sweeper = b.sweeper()
+        for key in (f"bbb:{rid}", f"jitsi:{session}"):
+            assert await sweeper.holds.place(key, "legal:case-8") is not None
+        await flushall(redis_url)
+        for key in (f"bbb:{rid}", f"jitsi:{session}"):
+            assert await sweeper.holds.release(key, "legal:case-other") is None
+            change = await b.sweeper().holds.release(key, "legal:case-8")
+            assert change is not None and change.written and change.row.holds == set()
+        assert b.emulator.recording_meta(rid)["privacy-holds"] == ""
+        assert read_sidecar(b.jibri_root / session).holds == set()
+        result = await b.sweeper().sweep_if_leader()
+        assert result is not None and result.deleted == 2

@@ -87,3 +87,31 @@ async def test_g16_sigkill_mid_sweep_then_a_new_sweep_completes_within_a_minute(
         assert not any((emulator.root / "recording" / "raw" / rid).exists() for rid in due)
     finally:
         await emulator.stop()
+
+
+async def test_g16_the_heartbeat_keeps_a_live_sweepers_short_lease(tmp_path: Path,
+                                                                   redis_url: str) -> None:
+    """A sweep that runs longer than the lease keeps it (renewed by the heartbeat), and
+    no other replica sweeps meanwhile."""
+    from gateway.redis_store import RedisStore
+    from gateway.sweeper import Sweeper
+    from tests.retention.fakes import FakeSource, recording, rig
+
+    class Slow(FakeSource):
+        async def delete(self, row):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(1.5)  # longer than the 0.6 s lease
+            return await super().delete(row)
+
+    store = RedisStore.from_url(redis_url)
+    slow = Slow([recording("s1", created=time.time() - 30 * DAY)])
+    first = rig(tmp_path, store, sources=[slow])
+    sweeper = Sweeper(policy=first.sweeper.policy, store=store, sources=[slow],
+                      clock=first.clock, metrics=first.metrics, audit=first.sweeper.audit,
+                      lease_ttl=0.6)
+    running = asyncio.create_task(sweeper.sweep_if_leader())
+    await asyncio.sleep(1.0)  # the lease would have expired without a heartbeat
+    other = rig(tmp_path, store)
+    assert await other.sweeper.sweep_if_leader() is None
+    result = await running
+    assert result is not None and not result.lost_lease and result.deleted == 1
+    await store.close()

@@ -45,7 +45,7 @@ class AuditLog:
 
     async def record(self, kind: AuditKind, platform: str, **fields: str | int | None) -> str:
         """Append one entry (journal, then stream); entries older than the retention are
-        trimmed from the stream (the journal rotates by month)."""
+        trimmed from the stream (the journal rotates daily)."""
         now_ms = int(self._clock.time() * 1000)
         body = {k: v for k, v in fields.items() if v is not None}
         entry = {"kind": kind, "platform": platform, "at": str(now_ms),

@@ -3,7 +3,7 @@
 The Redis stream (gateway.audit) is the fast index; this journal is what
 survives the loss of Redis. Layout under `retention.audit_dir`:
 
-    <audit_dir>/<writer>/<YYYY-MM>.jsonl
+    <audit_dir>/<writer>/<YYYY-MM-DD>.jsonl
 
 `<writer>` is the host's name: each replica appends to its own chain, and the
 server and the CLI on one host share it under an exclusive `flock`. Each line
@@ -13,15 +13,15 @@ is one entry:
      "prev": "<hash of the entry before>", "hash": sha256(prev + canonical entry)}
 
 so removing, changing or reordering a line breaks the chain at that point,
-which `audit export` reports. Rotation: a new file each month (its first entry
-chains to the last of the previous file); files whose month ended more than
-`audit_retention_days` ago are removed when the next file is started, and the
-oldest file kept then anchors the chain (its first `prev` is taken as given).
+which `audit export` reports. Rotation: a new file each day (UTC; its first
+entry chains to the last of the previous file); files whose day ended more than
+`audit_retention_days` ago are removed when the next file is started, so no
+entry outlives the retention by more than a day, and the oldest file kept then
+anchors the chain (its first `prev` is taken as given).
 """
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import fcntl
 import hashlib
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 GENESIS = "0" * 64
-_FILE_RE = re.compile(r"^(\d{4})-(\d{2})\.jsonl$")
+_FILE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})\.jsonl$")
 _WRITER_RE = re.compile(r"[^A-Za-z0-9._-]")
 _TAIL_BYTES = 65536
 
@@ -51,17 +51,16 @@ def default_writer() -> str:
     return _WRITER_RE.sub("_", socket.gethostname())[:64] or "gateway"
 
 
-def _month(at_ms: int) -> str:
-    return datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m")
+def _day(at_ms: int) -> str:
+    return datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
-def _month_end(name: str) -> float:
+def _day_end(name: str) -> float:
     match = _FILE_RE.fullmatch(name)
     if match is None:
         return float("inf")
-    year, month = int(match.group(1)), int(match.group(2))
-    last_day = calendar.monthrange(year, month)[1]
-    return datetime(year, month, last_day, 23, 59, 59, tzinfo=UTC).timestamp()
+    year, month, day = (int(part) for part in match.groups())
+    return datetime(year, month, day, tzinfo=UTC).timestamp() + 86400.0
 
 
 class AuditJournal:
@@ -91,7 +90,7 @@ class AuditJournal:
             fcntl.flock(lock, fcntl.LOCK_EX)
             files = self._files(self._own)
             last = _last_entry(files[-1]) if files else None
-            target = self._own / f"{_month(at_ms)}.jsonl"
+            target = self._own / f"{_day(at_ms)}.jsonl"
             if files and target != files[-1] and target.name < files[-1].name:
                 target = files[-1]  # the clock stepped back: stay in the newest file
             if not files or target != files[-1]:
@@ -111,11 +110,11 @@ class AuditJournal:
             return f"{self.writer}:{entry['seq']}"
 
     def _rotate(self, files: list[Path], now_ms: int) -> None:
-        """Remove months that ended more than the retention ago (the newest file stays:
+        """Remove days that ended more than the retention ago (the newest file stays:
         it carries the chain on)."""
         horizon = now_ms / 1000 - self.retention_seconds
         for path in files[:-1]:
-            if _month_end(path.name) < horizon:
+            if _day_end(path.name) < horizon:
                 path.unlink(missing_ok=True)
 
     @staticmethod

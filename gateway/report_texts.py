@@ -61,7 +61,7 @@ TEXTS: dict[str, dict[str, str]] = {
                   "and deletions are written to an append-only audit log that names people by "
                   "keyed pseudonym only. Entries are kept {days} days.|"
                   "The log is kept on disk as hash-chained JSON lines (one chain per server, "
-                  "one file per month, removed after the retention) and indexed in the "
+                  "one file per day, removed after the retention) and indexed in the "
                   "gateway's store; an export verifies the chain."),
         "transcription_head": "Transcription",
         "transcription_off": "Automatic transcription is switched off.",
@@ -143,7 +143,7 @@ TEXTS: dict[str, dict[str, str]] = {
                   "kan worden toegevoegd en dat mensen alleen met een pseudoniem met geheime "
                   "sleutel noemt. Regels worden {days} dagen bewaard.|"
                   "Het log staat op schijf als JSON-regels in een hashketen (één keten per "
-                  "server, één bestand per maand, verwijderd na de bewaartermijn) met een "
+                  "server, één bestand per dag, verwijderd na de bewaartermijn) met een "
                   "index in de opslag van de gateway; een export controleert de keten."),
         "transcription_head": "Transcriptie",
         "transcription_off": "Automatische transcriptie staat uit.",

@@ -46,7 +46,7 @@ async def test_g22_audit_export_reads_the_journal_after_redis_is_lost(
     assert "hash chain verified" in capsys.readouterr().err
     # The journal sits beside the policy file (retention.audit_dir = "audit-log").
     journal = tmp_path / "audit-log"
-    files = list(journal.glob("*/2026-11.jsonl"))
+    files = list(journal.glob("*/2026-11-02.jsonl"))
     assert len(files) == 1
     # A changed entry breaks the chain, and the export says where.
     rows = files[0].read_text().splitlines()
@@ -63,17 +63,19 @@ async def test_g22_audit_export_reads_the_journal_after_redis_is_lost(
     assert f"breaks at {files[0]}:11" in capsys.readouterr().err
 
 
-def test_g22_journal_rotates_by_month_and_drops_months_past_the_retention(
+def test_g22_journal_rotates_daily_and_drops_days_past_the_retention(
         tmp_path: Path) -> None:
     journal = AuditJournal(tmp_path, retention_days=30, writer="gw-1")
-    for month in (1, 2, 3, 4):
-        journal.append(int(ts(2026, month, 10) * 1000), "hold_placed", "bbb", {"n": month})
+    days = [(1, 10), (2, 7), (2, 9), (3, 10)]
+    for n, (month, day) in enumerate(days):
+        journal.append(int(ts(2026, month, day) * 1000), "hold_placed", "bbb", {"n": n})
+        journal.append(int(ts(2026, month, day) * 1000) + 1, "hold_placed", "bbb", {"n": n})
     names = sorted(p.name for p in (tmp_path / "gw-1").glob("*.jsonl"))
-    # Starting April (10 April): January and February ended more than 30 days ago.
-    assert names == ["2026-03.jsonl", "2026-04.jsonl"]
+    # Starting 10 March (noon): 10 January and 7 February ended more than 30 days before.
+    assert names == ["2026-02-09.jsonl", "2026-03-10.jsonl"]
     checked = journal.verify_all()
     assert checked.broken == []  # the oldest kept file anchors the chain
-    assert [e["data"]["n"] for e in checked.entries] == [3, 4]
+    assert [e["data"]["n"] for e in checked.entries] == [2, 2, 3, 3]
 
 
 def test_g22_each_replica_writes_its_own_chain_and_export_merges_them(tmp_path: Path) -> None:

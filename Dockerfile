@@ -11,7 +11,13 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY --from=build /install /usr/local
 RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin gateway \
-    && mkdir -p /etc/privacy-gateway && chown root:gateway /etc/privacy-gateway
+    && mkdir -p /etc/privacy-gateway && chown root:gateway /etc/privacy-gateway \
+    && mkdir -p /var/lib/privacy-gateway/audit \
+    && chown gateway:gateway /var/lib/privacy-gateway/audit
+# The durable audit journal: set retention.audit_dir = "/var/lib/privacy-gateway/audit"
+# in the policy and keep this volume (and back it up); /readyz fails while it cannot
+# be written.
+VOLUME ["/var/lib/privacy-gateway/audit"]
 # Mount the school's policy at /etc/privacy-gateway/policy.toml (read-only); secrets
 # come from the environment or mounted files named in it. No policy is baked in.
 USER gateway

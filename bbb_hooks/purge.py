@@ -132,28 +132,33 @@ def default_media_dirs(root: str) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`privacy-gateway bbb-purge ID [--root DIR] [--media-dir DIR]...` (also `python -m`).
+    """`privacy-gateway bbb-purge ID [ID...] [--root DIR] [--media-dir DIR]...` (also
+    `python -m`). Many ids per call: the sweeper batches its deletions.
 
-    Prints the JSON report; exit 0 when nothing is left, 1 when something is, 2
-    when the purge cannot run (bad id, no tree).
+    Prints one JSON report line per id; exit 0 when nothing is left, 1 when
+    something is, 2 when the purge cannot run (a bad id: then nothing is touched,
+    or no tree).
     """
     import argparse
     import sys
 
     parser = argparse.ArgumentParser(prog="privacy-gateway bbb-purge")
-    parser.add_argument("recording_id")
+    parser.add_argument("recording_ids", nargs="+", metavar="recording_id")
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--media-dir", action="append", default=None)
     args = parser.parse_args(argv)
     media = ([Path(d) for d in args.media_dir] if args.media_dir is not None
              else default_media_dirs(args.root))
     try:
-        report = purge(Path(args.root), args.recording_id, media)
+        for recording_id in args.recording_ids:  # every id checked before anything is removed
+            validate_record_id(recording_id)
+        reports = [purge(Path(args.root), r, media) for r in dict.fromkeys(args.recording_ids)]
     except PurgeError as exc:
         print(f"privacy-gateway bbb-purge: {exc}", file=sys.stderr)
         return 2
-    print(report.as_json())
-    return 0 if not report.remaining else 1
+    for report in reports:
+        print(report.as_json())
+    return 0 if not any(report.remaining for report in reports) else 1
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@
 
 How the sweeper reaches the agent: `retention.bbb_purge_command` in the policy,
 an argv list; `{server}` in any element becomes the BBB server's name and the
-recording id is appended as the last argument. The default runs the agent
+recording ids of a batch are appended as the last arguments. The default runs the agent
 locally against `/var/bigbluebutton` (the gateway on the BBB host, or the
 tree mounted); for a separate host use for example
 `["ssh", "-i", "/run/secrets/purge_key", "bbb-purge@{server}.school.example"]`
 with a key restricted on the BBB host to a forced command that hands only the
-id to `privacy-gateway bbb-purge` (the agent validates the id itself).
+ids to `privacy-gateway bbb-purge` (the agent validates every id before it
+removes anything).
 If the agent cannot run, deletion fails loudly and is retried and alerted.
 """
 
@@ -32,12 +33,14 @@ from dataclasses import replace
 from urllib.parse import urlencode
 
 import aiohttp
+from yarl import URL
 
 from bbb_hooks.purge import RECORD_ID_RE
 from bbb_hooks.servers import Server
 from bbb_hooks.xml import BrokenXML, parse, succeeded, text
 from gateway.bbb_policy import META_MEETING_TYPE, META_PURPOSE
 from gateway.fetch import FetchError, read_bounded
+from gateway.retention_holds import HOLDS_META, format_holds, parse_holds
 from gateway.retention_policy import DeclaredRecording, RegistryRow, withheld
 from gateway.sweeper import DeletionFailed
 
@@ -62,7 +65,8 @@ class BBBRecordings:
         self.http = http
 
     async def _call(self, call: str, params: Sequence[tuple[str, str]]) -> ET.Element:
-        url = self.server.signed_url(call, urlencode(params))
+        # Sent exactly as signed: yarl would otherwise normalise %2C, %3A, %2F (bbb.md §1.1).
+        url = URL(self.server.signed_url(call, urlencode(params)), encoded=True)
         try:
             async with self.http.get(url, allow_redirects=False) as response:
                 if response.status != 200:
@@ -106,12 +110,20 @@ class BBBRecordings:
             offset += page_size
 
     async def exists(self, recording_id: str) -> bool:
-        root = await self._call("getRecordings", [("recordID", recording_id),
+        return recording_id in await self.existing([recording_id])
+
+    async def find(self, recording_ids: Sequence[str]) -> list[ET.Element]:
+        """The `<recording>` elements of these ids that BBB knows (`recordID=a,b`)."""
+        root = await self._call("getRecordings", [("recordID", ",".join(recording_ids)),
                                                   ("state", "any")])
         if not succeeded(root):
             raise DeletionFailed("bbb_failed")
-        return any(text(r, "recordID") == recording_id
-                   for r in root.findall("recordings/recording"))
+        wanted = set(recording_ids)
+        return [r for r in root.findall("recordings/recording")
+                if text(r, "recordID") in wanted]
+
+    async def existing(self, recording_ids: Sequence[str]) -> set[str]:
+        return {text(r, "recordID") or "" for r in await self.find(recording_ids)}
 
     async def update_meta(self, recording_id: str, meta: dict[str, str]) -> None:
         root = await self._call("updateRecordings", [("recordID", recording_id),
@@ -127,8 +139,12 @@ class BBBRecordings:
             raise DeletionFailed("bbb_publish_refused")
 
     async def delete(self, recording_id: str) -> None:
-        """Soft delete; an already deleted recording (notFound) is fine (idempotent)."""
-        root = await self._call("deleteRecordings", [("recordID", recording_id)])
+        await self.delete_many([recording_id])
+
+    async def delete_many(self, recording_ids: Sequence[str]) -> None:
+        """Soft delete (`recordID=a,b`, bbb.md §1.4); an already deleted recording
+        (notFound) is fine (idempotent)."""
+        root = await self._call("deleteRecordings", [("recordID", ",".join(recording_ids))])
         if not succeeded(root) and text(root, "messageKey") != "notFound":
             raise DeletionFailed("bbb_delete_refused")
 
@@ -149,17 +165,31 @@ def declared_from_xml(node: ET.Element, server: str) -> DeclaredRecording | None
         platform="bbb", recording_id=recording_id, server=server,
         meeting_ref=(text(node, "internalMeetingID") or recording_id).strip()[:200],
         meeting_type=values.get(MEETING_TYPE_KEY) or None,
-        purpose=values.get(PURPOSE_KEY) or None, created=created)
+        purpose=values.get(PURPOSE_KEY) or None, created=created,
+        holds=parse_holds(values.get(HOLDS_META, "")))
 
 
-def purge_argv(template: Sequence[str], server: str, recording_id: str) -> list[str]:
-    if not RECORD_ID_RE.fullmatch(recording_id):
+def purge_argv(template: Sequence[str], server: str, *recording_ids: str) -> list[str]:
+    if not recording_ids or not all(RECORD_ID_RE.fullmatch(r) for r in recording_ids):
         raise DeletionFailed("bad_id")
-    return [part.replace("{server}", server) for part in template] + [recording_id]
+    return [part.replace("{server}", server) for part in template] + list(recording_ids)
 
 
 async def run_purge(argv: Sequence[str], timeout: float = PURGE_TIMEOUT_SECONDS) -> list[str]:
-    """Run the purge agent; its JSON report must list nothing remaining."""
+    """Run the purge agent for one id; its JSON report must list nothing remaining."""
+    reports = await run_purge_many(argv, timeout)
+    if len(reports) != 1:
+        raise DeletionFailed("purge_failed")
+    removed, remaining = next(iter(reports.values()))
+    if remaining:
+        raise DeletionFailed("purge_incomplete")
+    return removed
+
+
+async def run_purge_many(argv: Sequence[str], timeout: float = PURGE_TIMEOUT_SECONDS
+                         ) -> dict[str, tuple[list[str], list[str]]]:
+    """Run the purge agent for the ids at the end of `argv`: one JSON report line per
+    id, {id: (removed, remaining)}."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -175,15 +205,17 @@ async def run_purge(argv: Sequence[str], timeout: float = PURGE_TIMEOUT_SECONDS)
         if isinstance(exc, TimeoutError):
             raise DeletionFailed("purge_timeout") from None
         raise
+    reports: dict[str, tuple[list[str], list[str]]] = {}
     try:
-        report = json.loads(out.decode("utf-8").strip().splitlines()[-1])
-        removed = [str(p) for p in report["removed"]]
-        remaining = list(report["remaining"])
-    except (ValueError, KeyError, IndexError, TypeError):
+        for line in out.decode("utf-8").strip().splitlines():
+            report = json.loads(line)
+            reports[str(report["recording_id"])] = ([str(p) for p in report["removed"]],
+                                                     [str(p) for p in report["remaining"]])
+    except (ValueError, KeyError, TypeError):
         raise DeletionFailed("purge_failed") from None
-    if proc.returncode != 0 or remaining:
-        raise DeletionFailed("purge_incomplete")
-    return removed
+    if not reports:
+        raise DeletionFailed("purge_failed" if proc.returncode != 1 else "purge_incomplete")
+    return reports
 
 
 class BBBSource:
@@ -202,6 +234,7 @@ class BBBSource:
         self.api = BBBRecordings(server, http)
         self.purge_command = tuple(purge_command)
         self.page_size = page_size
+        self.skipped = 0  # listed recordings whose id is not a BBB record id
 
     def owns(self, row: RegistryRow) -> bool:
         return row.platform == "bbb" and row.server == self.server.name
@@ -212,10 +245,12 @@ class BBBSource:
         the declared purposes are written onto them and private ones unpublished."""
         to_unpublish: list[str] = []
         to_label: list[tuple[str, str]] = []
+        self.skipped = 0
         async for page in self.api.pages(self.page_size):
             for node in page:
                 declared = declared_from_xml(node, self.server.name)
                 if declared is None:
+                    self.skipped += 1  # reported by the sweep, never silently
                     continue
                 declared = await self._with_declared_purpose(declared, to_label)
                 if (withheld(declared.purpose, self.private_purposes)
@@ -267,6 +302,39 @@ class BBBSource:
         await self.api.delete(row.recording_id)
         return await run_purge(purge_argv(self.purge_command, self.server.name,
                                           row.recording_id))
+
+    async def delete_many(self, rows: Sequence[RegistryRow]) -> dict[str, list[str] | str]:
+        """One deleteRecordings, one purge-agent run and one getRecordings check for a
+        batch; per recording the paths removed, or the reason it failed."""
+        if not rows:
+            return {}
+        ids = [row.recording_id for row in rows]
+        try:
+            await self.api.delete_many(ids)
+            reports = await run_purge_many(purge_argv(self.purge_command, self.server.name,
+                                                      *ids))
+            present = await self.api.existing(ids)
+        except DeletionFailed as exc:
+            return {row.key: exc.reason for row in rows}
+        out: dict[str, list[str] | str] = {}
+        for row in rows:
+            report = reports.get(row.recording_id)
+            out[row.key] = ("purge_failed" if report is None
+                            else "purge_incomplete" if report[1]
+                            else "still_present" if row.recording_id in present
+                            else report[0])
+        return out
+
+    async def write_holds(self, row: RegistryRow, holds: frozenset[str]) -> None:
+        """The holds onto the recording, beside its due date (G12, G16)."""
+        await self.api.update_meta(row.recording_id, {f"meta_{HOLDS_META}":
+                                                      format_holds(holds)})
+
+    async def lookup(self, recording_id: str) -> DeclaredRecording | None:
+        if not RECORD_ID_RE.fullmatch(recording_id):
+            return None
+        found = await self.api.find([recording_id])
+        return declared_from_xml(found[0], self.server.name) if found else None
 
     async def withhold(self, row: RegistryRow) -> None:
         """Out of view while an objection is under review (G12); kept until decided."""

@@ -1,4 +1,4 @@
-"""Retention benchmarks (G16). Run: `python -m bench.retention [--quick]`.
+"""Retention benchmarks (G16). Run: `python -m bench.retention [--quick] [--deletions]`.
 
 1. Selecting one sweep's work from a registry of 1,000,000 recordings of which
    1% are due: time and peak Python memory, with the real Redis store (a
@@ -8,6 +8,10 @@
    (a synthetic bbb-web in another process; each count in a fresh process so
    its peak RSS is the gateway's alone): the peak must stay flat as the count
    grows. Plus the first sweep over an empty registry (every row written).
+3. Deleting 1,000 due BBB recordings against the BBB stand-in (tests/emulators,
+   a real /var/bigbluebutton-shaped tree) with the real purge agent, each
+   deletion verified (target: under 60 s): batched deleteRecordings, purge
+   agent and getRecordings check, bounded concurrency per server.
 """
 
 from __future__ import annotations
@@ -303,6 +307,60 @@ def bench_reconcile(counts: list[int], fresh: int) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- 3. deleting due BBB recordings against the stand-in ----------------------------
+
+async def delete_due_run(tmp: Path, redis_url: str, count: int) -> tuple[float, int]:
+    """`count` due recordings on the BBB stand-in, one sweep: (seconds, deleted)."""
+    import secrets
+
+    from bbb_hooks.recordings import BBBSource
+    from gateway.audit_journal import AuditJournal
+    from tests.emulators.bbb import BBBEmulator
+
+    policy = make_settings(tmp).policy
+    emulator = BBBEmulator(secret=secrets.token_hex(24), root=tmp / "var-bigbluebutton")
+    await emulator.start()
+    start_ms = int((time.time() - 60 * DAY) * 1000)
+    rids = [emulator.add_recording(f"m{i}", meta={"privacy-meeting-type": "lesson",
+                                                  "privacy-purpose": "feedback"},
+                                   start_ms=start_ms + i) for i in range(count)]
+    store = RedisStore.from_url(redis_url)
+    clock = ManualClock(time.time())
+    try:
+        async with aiohttp.ClientSession() as http:
+            source = BBBSource(Server("bbb1", emulator.url, emulator.secret.encode(),
+                                      "sha256"), http,
+                               [sys.executable, "-m", "bbb_hooks.purge", "--root",
+                                str(emulator.root)])
+            sweeper = Sweeper(policy=policy, store=store, sources=[source], clock=clock,
+                              metrics=Metrics(), audit=AuditLog(
+                                  store, clock, 365, AuditJournal(tmp / "audit-log", 365)))
+            started = time.perf_counter()
+            result = await sweeper.sweep_if_leader()
+            elapsed = time.perf_counter() - started
+    finally:
+        await store.close()
+        await emulator.stop()
+    assert result is not None and not result.failures, result
+    left = [rid for rid in rids if emulator.recording_state(rid) is not None
+            or (emulator.root / "recording" / "raw" / rid).exists()]
+    assert not left, f"{len(left)} recordings left"
+    return elapsed, result.deleted
+
+
+def bench_deletions(count: int) -> None:
+    print(f"\n3. Deleting {count:,} due BBB recordings against the BBB stand-in, "
+          "purge agent and verification included (target: < 60 s)")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-delete-"))
+    try:
+        with redis_server() as url:
+            elapsed, deleted = asyncio.run(delete_due_run(tmp, url, count))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"  {deleted:,} deleted and verified gone in {elapsed:.1f} s "
+          f"({deleted / elapsed:.0f} recordings/s)")
+
+
 async def amain(quick: bool) -> None:
     await bench_selection(100_000 if quick else 1_000_000)
     bench_reconcile([1_000, 5_000, 10_000] if quick else [10_000, 50_000, 100_000],
@@ -312,6 +370,8 @@ async def amain(quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.retention")
     parser.add_argument("--quick", action="store_true", help="10x smaller, for a smoke run")
+    parser.add_argument("--deletions", action="store_true",
+                        help="only part 3: 1,000 due BBB recordings deleted and verified")
     parser.add_argument("--serve-bbb", nargs=2, type=int, metavar=("PORT", "COUNT"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--reconcile-child", nargs=2, metavar=("REDIS", "BBB"),
@@ -324,7 +384,9 @@ def main() -> None:
         reconcile_child(*args.reconcile_child)
         return
     assert math.isfinite(NOW)
-    asyncio.run(amain(args.quick))
+    if not args.deletions:
+        asyncio.run(amain(args.quick))
+    bench_deletions(1_000)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import jinja2
 from aiohttp import web
 
 from gateway import approvals, keys, login, pages
-from gateway.audit import AuditLog
+from gateway.audit import audit_log
 from gateway.clock import Clock, SystemClock
 from gateway.metrics import Metrics
 from gateway.oidc import OIDCRegistry
@@ -83,8 +83,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.STORE] = store if store is not None else make_store(settings, app[keys.CLOCK])
     app[keys.METRICS] = Metrics()
     app[keys.PSEUDONYMS] = Pseudonymiser(settings.secrets.get("gateway.pseudonym_key"))
-    app[keys.AUDIT] = AuditLog(app[keys.STORE], app[keys.CLOCK],
-                               settings.policy.retention.audit_retention_days)
+    app[keys.AUDIT] = audit_log(settings, app[keys.STORE], app[keys.CLOCK])
     app[keys.ERROR_RENDERERS] = []
     app[keys.READINESS] = {}
     app[keys.ADAPTERS] = {}

@@ -109,7 +109,7 @@ def _report(args: argparse.Namespace) -> int:
     from gateway.report import render_report
 
     settings = load_or_exit(args.config)
-    print(render_report(settings.policy, args.lang))
+    print(render_report(settings.policy, args.lang), end="")
     return 0
 
 
@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_check_config)
     p = sub.add_parser("report", help="processing description for a DPIA (G22)")
     p.add_argument("--config", default=DEFAULT_CONFIG)
-    p.add_argument("--lang", choices=("nl", "en"), default="en")
+    p.add_argument("--lang", choices=("nl", "en"), default=None,
+                   help="default: the policy's gateway.default_language")
     p.set_defaults(func=_report)
     for module in _COMMAND_MODULES:
         importlib.import_module(module).add_commands(sub)

@@ -167,3 +167,24 @@ class Metrics:
         for task in GUARD_TASKS:
             self.guard_task_down.labels(task=task)
             self.guard_task_restarts.labels(task=task)
+        self._initialise_events()
+
+    def _initialise_events(self) -> None:
+        """Event series with bounded labels start at 0 too, so panels and alerts never
+        see "No data" before the first event. guard_connected is left out on purpose:
+        it exists only where a guard runs (0 there means disconnected)."""
+        from typing import get_args
+
+        from gateway.guard_model import StopReason
+
+        for result in ("ok", "error"):
+            self.jwks_fetches.labels(result=result)
+        for role in ("teacher", "pupil", "staff"):
+            self.jitsi_tokens.labels(role=role)
+        for platform in PLATFORMS:
+            self.transcription_blocked.labels(platform=platform)
+            self.guard_reaction.labels(platform=platform)
+            for kind in ("camera", "microphone"):
+                self.guard_violations.labels(platform=platform, kind=kind)
+            for reason in (*get_args(StopReason), "purpose_next_recording"):
+                self.recordings_stopped.labels(platform=platform, reason=reason)

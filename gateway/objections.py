@@ -82,6 +82,27 @@ def _decode(raw: dict[str, bytes]) -> Objection | None:
         return None
 
 
+async def restore_open(store: Store, objection_id: str, row: RegistryRow,
+                       now: float) -> bool:
+    """An open objection whose hold stands on a recording but which the store lost
+    (G12): it is open again for the privacy officer to decide, and the meeting's
+    pending key holds its other recordings. The filer and the reason were not
+    written onto the recording (they are in the audit log); True when restored."""
+    if not re.fullmatch(r"[A-Za-z0-9_\-]{8,64}", objection_id) or await store.hgetall(
+            _obj_key(objection_id)):
+        return False
+    await store.hset(_obj_key(objection_id), {
+        "id": objection_id.encode(), "platform": row.platform.encode(),
+        "meeting_ref": (row.meeting_ref or row.recording_id).encode(), "person": b"",
+        "reason": b"", "filed_at": repr(now).encode(), "status": b"open",
+        "recordings": b"1", "restored": b"1"}, None)
+    await store.zadd(OPEN, {objection_id: now})
+    if row.meeting_ref:
+        await store.hset(pending_key(row.platform, row.meeting_ref), {objection_id: b"1"},
+                         PENDING_TTL_SECONDS)
+    return True
+
+
 class ObjectionDesk:
     def __init__(self, *, store: Store, sweeper: Sweeper, audit: AuditLog, clock: Clock,
                  metrics: Metrics, retention_days: int,
@@ -159,7 +180,10 @@ class ObjectionDesk:
         for key in sorted(await self._recording_keys(platform, meeting_ref)):
             row = await self.registry.add_hold(key, hold)
             if row is not None:
-                await self.audit.record("hold_placed", platform, recording=key, hold=hold)
+                # Written onto the recording too, so a lost store gets it back (G12).
+                change = await self.sweeper.holds.write_back(key)
+                await self.audit.record("hold_placed", platform, recording=key, hold=hold,
+                                        written=int(change is not None and change.written))
                 held.append(row)
         return held
 
@@ -217,6 +241,7 @@ class ObjectionDesk:
         if upheld:
             await self.registry.put(force_due(row, self.clock.time()))  # G12: destroyed
         released = await self.registry.release_hold(key, hold)
+        await self.sweeper.holds.write_back(key)
         await self.audit.record("hold_released", row.platform, recording=key, hold=hold)
         if released is not None and not upheld and not released.holds:
             await self._republish(released)

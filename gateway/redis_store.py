@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import builtins
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.store import Lease, as_pairs
+from gateway.store import Lease, LeaseInfo, as_pairs, lease_value, parse_lease_value
 
 # Release and renew only when the caller still owns the lock (token check).
 _RELEASE = (
@@ -26,6 +27,16 @@ _RENEW = (
 _HSET = (
     "if #ARGV > 1 then redis.call('hset', KEYS[1], unpack(ARGV, 2)) end "
     "if ARGV[1] ~= '' then redis.call('pexpire', KEYS[1], ARGV[1]) end return 1"
+)
+
+# Take the lock, then the next fence: max(counter + 1, now in ms), atomically. The
+# floor keeps fences growing when the counter was lost with the rest of Redis.
+_ACQUIRE = (
+    "if not redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return false end "
+    "local fence = redis.call('incr', KEYS[2]) "
+    "local floor = tonumber(ARGV[3]) "
+    "if fence < floor then redis.call('set', KEYS[2], ARGV[3]) fence = floor end "
+    "return fence"
 )
 
 MAX_CONNECTIONS = 1024  # per gateway process; redis-server allows 10,000 clients
@@ -143,14 +154,24 @@ class RedisStore:
             for eid, fields in rows
         ]
 
-    async def acquire(self, name: str, ttl: float) -> Lease | None:
-        token = secrets.token_hex(16)
-        ok = await self._r.set(self._k(f"lock:{name}"), token, px=max(1, int(ttl * 1000)),
-                               nx=True)
-        if not ok:
+    async def hincrby(self, key: str, field: str, amount: int) -> int:
+        return int(await self._r.hincrby(self._k(key), field, amount))
+
+    async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None:
+        token = lease_value(secrets.token_hex(16), holder)
+        fence = await self._r.eval(_ACQUIRE, 2, self._k(f"lock:{name}"),
+                                   self._k(f"fence:{name}"), token,
+                                   str(max(1, int(ttl * 1000))), str(int(time.time() * 1000)))
+        if fence is None:
             return None
-        fence = int(await self._r.incr(self._k(f"fence:{name}")))
-        return Lease(name=name, token=token, fence=fence)
+        return Lease(name=name, token=token, fence=int(fence))
+
+    async def lease_info(self, name: str) -> LeaseInfo | None:
+        key = self._k(f"lock:{name}")
+        value, left_ms = await self._r.get(key), await self._r.pttl(key)
+        if value is None:
+            return None
+        return LeaseInfo(parse_lease_value(value), max(0.0, int(left_ms) / 1000.0))
 
     async def renew(self, lease: Lease, ttl: float) -> bool:
         result = await self._r.eval(_RENEW, 1, self._k(f"lock:{lease.name}"), lease.token,

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.audit import AuditLog
+from gateway.retention_holds import parse_holds
 from gateway.retention_policy import (
     HOLD_OBJECTION,
     DeclaredRecording,
@@ -300,7 +301,8 @@ async def register_recording(registry: Registry, policy: Policy, declared: Decla
 #    "recording_id": "<session directory name>", "meeting_ref": "<room name>",
 #    "meeting_type": "lesson", "purpose": "lecture",
 #    "created": <epoch seconds>, "retain_until": <epoch seconds>,
-#    "policy_version": "2026.1"}
+#    "policy_version": "2026.1", "holds": ["legal:CASE-12", "objection:<id>"]}
+# `holds` (G12) is written by gateway.retention_holds whenever a hold changes.
 # Unknown keys are ignored; anything missing or malformed falls back to the
 # policy's default for undeclared recordings (never zero).
 
@@ -311,12 +313,13 @@ _MAX_SIDECAR_BYTES = 64 * 1024
 
 def write_sidecar(session_dir: Path, *, meeting_ref: str, meeting_type: str | None,
                   purpose: str | None, created: float, retain_until: float,
-                  policy_version: str) -> Path:
+                  policy_version: str, holds: frozenset[str] = frozenset()) -> Path:
     """Write the sidecar into a Jibri session directory (atomic replace)."""
     body = {
         "format": SIDECAR_FORMAT, "platform": "jitsi", "recording_id": session_dir.name,
         "meeting_ref": meeting_ref, "meeting_type": meeting_type, "purpose": purpose,
         "created": created, "retain_until": retain_until, "policy_version": policy_version,
+        "holds": sorted(holds),
     }
     write_json_atomic(session_dir / SIDECAR_NAME, body)
     return session_dir / SIDECAR_NAME
@@ -364,4 +367,14 @@ def read_sidecar(session_dir: Path, fallback_created: float | None = None) -> De
         meeting_ref=(_text(body.get("meeting_ref")) or "")[:200],
         meeting_type=_text(body.get("meeting_type")), purpose=_text(body.get("purpose")),
         created=created if created is not None else fallback_created,
-        retain_until=_number(body.get("retain_until")))
+        retain_until=_number(body.get("retain_until")), holds=parse_holds(body.get("holds")))
+
+
+def sidecar_policy_version(session_dir: Path) -> str:
+    """The policy version a sidecar was written under ("" when there is none)."""
+    try:
+        body = json.loads((session_dir / SIDECAR_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    version = body.get("policy_version") if isinstance(body, dict) else None
+    return version if isinstance(version, str) else ""

@@ -8,6 +8,7 @@ directory when `retention.jibri_recordings_dir` is set.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -87,5 +88,11 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application, *, background: bool = True) -> None:
     """Routes and the sweeper task; `background=False` leaves sweeping to the caller."""
     app[keys.ADAPTERS]["retention"] = {"background": background}
+
+    async def journal_ready() -> bool:
+        journal = app[keys.AUDIT].journal
+        return journal is None or await asyncio.to_thread(journal.writable)
+
+    app[keys.READINESS]["audit_journal"] = journal_ready
     app.cleanup_ctx.append(_retention_ctx)
     objections_web.add_routes(app)

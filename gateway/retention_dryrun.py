@@ -12,7 +12,7 @@ from typing import Protocol, TextIO
 
 from gateway.registry import row_key
 from gateway.retention_policy import DeclaredRecording, RegistryRow, plan_action, plan_registration
-from gateway.sweeper import SOURCE_ERRORS, Sweeper
+from gateway.sweeper import SOURCE_ERRORS, Sweeper, failure_reason
 
 
 class ProgressLine(Protocol):
@@ -50,7 +50,11 @@ async def dry_run(sweeper: Sweeper, window_seconds: float, out: TextIO,
                     lines.append(_line(row, now))
         except SOURCE_ERRORS as exc:
             failed = True
-            out.write(f"# {source.name}: cannot list recordings ({type(exc).__name__})\n")
+            out.write(f"# {source.name}: cannot list recordings ({failure_reason(exc)})\n")
+        skipped = int(getattr(source, "skipped", 0))
+        if skipped:
+            out.write(f"# {source.name}: {skipped} recordings with an unexpected id are "
+                      "not managed\n")
     for key, _ in await sweeper.registry.upcoming(horizon, 1_000_000):
         stored = await sweeper.registry.get(key)
         if stored is not None and key not in seen:

@@ -14,7 +14,12 @@ import shutil
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
-from gateway.registry import JIBRI_SESSION_RE, read_sidecar
+from gateway.registry import (
+    JIBRI_SESSION_RE,
+    read_sidecar,
+    sidecar_policy_version,
+    write_sidecar,
+)
 from gateway.retention_policy import DeclaredRecording, RegistryRow
 from gateway.sweeper import DeletionFailed
 
@@ -82,6 +87,33 @@ class JibriSource:
         except OSError:
             raise DeletionFailed("io_error") from None
         return [str(path)]
+
+    async def write_holds(self, row: RegistryRow, holds: frozenset[str]) -> None:
+        """The holds into the sidecar, beside the due date (G12, G16)."""
+        path = self._session_dir(row.recording_id)
+        await asyncio.to_thread(self._write_holds, path, row, holds)
+
+    @staticmethod
+    def _write_holds(path: Path, row: RegistryRow, holds: frozenset[str]) -> None:
+        if path.is_symlink() or not path.is_dir():
+            return  # gone: nothing left to hold
+        try:
+            write_sidecar(path, meeting_ref=row.meeting_ref, meeting_type=row.meeting_type,
+                          purpose=row.purpose, created=row.created,
+                          retain_until=row.retain_until,
+                          policy_version=sidecar_policy_version(path), holds=holds)
+        except OSError:
+            raise DeletionFailed("sidecar_not_written") from None
+
+    async def lookup(self, recording_id: str) -> DeclaredRecording | None:
+        """One session directory, for `hold add` before a sweep has registered it."""
+        if not JIBRI_SESSION_RE.fullmatch(recording_id) or recording_id in (".", ".."):
+            return None
+        path = self.root / recording_id
+        if path.is_symlink() or not path.is_dir():
+            return None
+        found = await asyncio.to_thread(self._read_chunk, [recording_id])
+        return found[0] if found else None
 
     async def is_gone(self, row: RegistryRow) -> bool:
         path = self._session_dir(row.recording_id)

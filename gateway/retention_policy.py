@@ -48,6 +48,7 @@ class DeclaredRecording:
     purpose: str | None = None
     created: float | None = None
     retain_until: float | None = None
+    holds: frozenset[str] = frozenset()  # written on the recording (gateway.retention_holds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +207,8 @@ def plan_registration(policy: Policy, existing: RegistryRow | None,
     first_seen = existing.created if existing is not None else now
     decision = decide_retention(policy, recording, first_seen)
     row = merge_into_row(existing, recording, decision)
+    if existing is None and recording.holds:  # G12: held from its first registration on
+        row = replace(row, holds=row.holds | recording.holds)
     if pending_holds and (existing is None or existing.meeting_ref != row.meeting_ref):
         row = replace(row, holds=row.holds | pending_holds)
     return PlannedRow(row, decision)
@@ -257,11 +260,6 @@ def recording_state(row: RegistryRow, now: float) -> RecordingState:
 def is_alerting(row: RegistryRow, now: float, grace_seconds: float) -> bool:
     """Deletion has kept failing for longer than the policy's grace."""
     return row.first_failure is not None and now - row.first_failure > grace_seconds
-
-
-def lock_ttl(interval_seconds: float) -> float:
-    """The sweeper lease: long enough for slow deletions, short enough to fail over."""
-    return float(min(900.0, max(120.0, interval_seconds)))
 
 
 def hold_name(kind: str, reference: str) -> str:

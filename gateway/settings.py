@@ -206,6 +206,8 @@ class RetentionSection(_Model):
     sweep_interval_seconds: Annotated[int, Field(ge=10, le=86400)] = 900
     failure_grace_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400
     audit_retention_days: Annotated[int, Field(ge=30, le=3650)] = 365
+    # The durable audit journal (gateway.audit_journal); relative to the policy file.
+    audit_dir: Annotated[str, Field(min_length=1)] = "audit-log"
     privacy_officer_emails: tuple[str, ...] = ()
     jibri_recordings_dir: str | None = None
     # argv of the BBB purge agent; "{server}" -> server name, the record id is appended.

@@ -22,11 +22,34 @@ from gateway.clock import Clock, SystemClock
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """A held lock: `token` proves ownership, `fence` only ever grows."""
+    """A held lock: `token` proves ownership, `fence` only ever grows.
+
+    The fence is max(previous + 1, the acquisition time in ms): a store that lost
+    its fence counter (Redis flushed or replaced) starts again above every fence
+    handed out before, so an old holder can never pass for the newest.
+    """
 
     name: str
     token: str
     fence: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    """Who holds a lock and for how much longer (for operators; no personal data)."""
+
+    holder: str
+    expires_in: float
+
+
+def lease_value(token: str, holder: str) -> str:
+    """The lock's stored value: the token first, then the holder's name."""
+    return f"{token} {holder}" if holder else token
+
+
+def parse_lease_value(value: bytes) -> str:
+    _, _, holder = value.decode(errors="replace").partition(" ")
+    return holder or "unknown"
 
 
 class Store(Protocol):
@@ -52,7 +75,9 @@ class Store(Protocol):
     async def xadd(self, key: str, fields: Mapping[str, str], min_id_ms: int | None) -> str: ...
     async def xrange(self, key: str, start: str,
                      count: int) -> list[tuple[str, dict[str, str]]]: ...
-    async def acquire(self, name: str, ttl: float) -> Lease | None: ...
+    async def hincrby(self, key: str, field: str, amount: int) -> int: ...
+    async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None: ...
+    async def lease_info(self, name: str) -> LeaseInfo | None: ...
     async def renew(self, lease: Lease, ttl: float) -> bool: ...
     async def release(self, lease: Lease) -> None: ...
 
@@ -242,17 +267,33 @@ class MemoryStore:
         start_key = _id_key(start.lstrip("(")) if start not in ("-", "(-") else (-1, -1)
         return stream.read_from(start_key, exclusive, count)
 
-    async def acquire(self, name: str, ttl: float) -> Lease | None:
+    async def hincrby(self, key: str, field: str, amount: int) -> int:
+        current = self._create(key, dict)
+        value = int(current.get(field, b"0")) + amount
+        current[field] = str(value).encode()
+        return value
+
+    async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None:
         async with self._lock:
             key = self._k(f"lock:{name}")
             if self._live(key) is not None:
                 return None
             fence_key = self._k(f"fence:{name}")
-            fence = int(self._data.get(fence_key, 0)) + 1  # type: ignore[call-overload]
+            fence = max(int(self._data.get(fence_key, 0)) + 1,  # type: ignore[call-overload]
+                        int(self._clock.time() * 1000))
             self._data[fence_key] = fence
-            token = secrets.token_hex(16)
+            token = lease_value(secrets.token_hex(16), holder)
             self._put(key, token.encode(), ttl)
             return Lease(name=name, token=token, fence=fence)
+
+    async def lease_info(self, name: str) -> LeaseInfo | None:
+        key = self._k(f"lock:{name}")
+        value = self._live(key)
+        if not isinstance(value, bytes):
+            return None
+        deadline = self._expiry.get(key)
+        left = deadline - self._clock.time() if deadline is not None else 0.0
+        return LeaseInfo(parse_lease_value(value), max(0.0, left))
 
     async def renew(self, lease: Lease, ttl: float) -> bool:
         key = self._k(f"lock:{lease.name}")

@@ -1,17 +1,21 @@
 """The retention sweeper (G16): deletes every recording when it falls due, verifiably.
 
-One replica at a time holds the sweeper lease (a store lock with expiry and a
-token; its fence number, which only grows, goes into the audit). Each sweep:
+One replica at a time holds the sweeper lease: a store lock with a short expiry
+(LEASE_TTL_SECONDS) renewed by a heartbeat while the sweep runs, so a holder
+that died frees it within a minute, and a fence number that only grows (also
+across a lost store, gateway.store.Lease) and goes into the audit. Each sweep:
 1. reconciles the registry with the platforms (BBB getRecordings, Jibri
-   directories), so due dates lost with the store come back from the
-   recordings themselves;
-2. deletes what is due (held recordings are not in the due index), checks the
+   directories), so due dates, holds and open objections lost with the store
+   come back from the recordings themselves (gateway.retention_holds);
+2. deletes what is due in batches (one deleteRecordings, one purge-agent call
+   and one check per batch), with bounded concurrency per server, checks each
    recording is really gone, and retries failures with backoff; failures past
    the policy's grace are counted as alerting.
 Every step is idempotent: a sweep killed half-way leaves each recording either
 untouched or deleted, and the next sweep picks up what is left. Nothing is
 deleted before its due date (the selection and a re-check of the row both
-compare with now).
+compare with now), and nothing whose hold is not yet written onto the
+recording itself.
 """
 
 from __future__ import annotations
@@ -22,76 +26,58 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Literal
 
 from gateway.audit import AuditLog
 from gateway.clock import Clock
-from gateway.metrics import PLATFORMS, RECORDING_STATES, Metrics
+from gateway.metrics import Metrics
 from gateway.registry import OPEN_OBJECTIONS, Registry, register_recording
+from gateway.retention_gauges import SUMMARY_KEY as SUMMARY_KEY  # re-exported
+from gateway.retention_gauges import (
+    RetentionCounters,
+    known_label_sets,
+    read_summary,
+    set_summary_gauges,
+)
 from gateway.retention_policy import (
     DeclaredRecording,
     RegistryRow,
     after_failure,
-    lock_ttl,
     plan_action,
     recording_state,
 )
-from gateway.settings import PURPOSES, Policy
+from gateway.settings import Policy
 from gateway.store import Lease, Store
+from gateway.sweep_model import SOURCE_ERRORS as SOURCE_ERRORS  # re-exported
+from gateway.sweep_model import BatchOutcome as BatchOutcome
+from gateway.sweep_model import DeletionFailed as DeletionFailed
+from gateway.sweep_model import LostLease as LostLease
+from gateway.sweep_model import RecordingSource as RecordingSource
+from gateway.sweep_model import SweepResult as SweepResult
+from gateway.sweep_model import delete_batch as delete_batch
+from gateway.sweep_model import failure_reason as failure_reason
+from gateway.sweep_model import holder_name as holder_name
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "retention-sweeper"
-SUMMARY_KEY = "retention:summary"
 _BATCH = 500
 # Reconciliation renews the lease this often (about one BBB page), so a long
 # listing stops as soon as another replica has taken over.
 LEASE_CHECK_EVERY = 100
+# The lease: short, renewed every HEARTBEAT_SECONDS while a sweep runs. A holder
+# killed mid-sweep frees it within LEASE_TTL_SECONDS (G16: the next sweep starts).
+LEASE_TTL_SECONDS = 30.0
+HEARTBEAT_SECONDS = 10.0
+# Deletions: this many recordings per deleteRecordings/purge call, and at most
+# this many such calls at once per server.
+PURGE_BATCH = 50
+PER_SERVER_CONCURRENCY = 4
 # An upheld objection's deletion waits this long for a running sweep's lease.
 DELETE_NOW_WAIT_SECONDS = 30.0
 
 DeletionOutcome = Literal["deleted", "failed", "held"]
-
-
-class DeletionFailed(Exception):
-    """A deletion step failed; `reason` is a bounded label for metrics and audit."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-# What a platform may raise while it is listed: the sweep and the dry run skip it.
-SOURCE_ERRORS: tuple[type[Exception], ...] = (DeletionFailed, OSError, TimeoutError, ValueError)
-
-
-class LostLease(Exception):
-    """Another replica holds the sweeper lease now: stop at once."""
-
-
-class RecordingSource(Protocol):
-    """One platform's recordings: list them, delete one, check one is gone."""
-
-    platform: str
-    name: str
-
-    def owns(self, row: RegistryRow) -> bool: ...
-    def listing(self, *, read_only: bool = False
-                ) -> AsyncGenerator[DeclaredRecording, None]: ...
-    async def delete(self, row: RegistryRow) -> list[str]: ...
-    async def is_gone(self, row: RegistryRow) -> bool: ...
-
-
-@dataclass
-class SweepResult:
-    reconciled: int = 0
-    deleted: int = 0
-    failed: int = 0
-    held: int = 0
-    source_errors: list[str] = field(default_factory=list)
-    lost_lease: bool = False
 
 
 class Sweeper:
@@ -108,8 +94,16 @@ class Sweeper:
         self.audit = audit
         self.tag = tag  # keyed pseudonym for meeting references in the audit (G20)
         self.interval = float(policy.retention.sweep_interval_seconds)
-        self.lease_ttl = lease_ttl or lock_ttl(self.interval)
+        self.lease_ttl = lease_ttl or LEASE_TTL_SECONDS
+        self.counters = RetentionCounters(store, metrics)
+        self.holder = holder_name()
         self.last_counts: list[dict[str, object]] = []
+        # Called with the running result as the sweep advances (the CLI's progress).
+        self.on_progress: Callable[[SweepResult], None] = lambda result: None
+        self._lost = False
+        from gateway.retention_holds import HoldKeeper
+
+        self.holds = HoldKeeper(self)
 
     # --- the loop -----------------------------------------------------------
 
@@ -125,7 +119,7 @@ class Sweeper:
             await asyncio.sleep(self.interval)
 
     async def sweep_if_leader(self) -> SweepResult | None:
-        lease = await self.store.acquire(LOCK_NAME, self.lease_ttl)
+        lease = await self.store.acquire(LOCK_NAME, self.lease_ttl, holder=self.holder)
         if lease is None:
             # Another replica sweeps (G16: one at a time); export what it found, so
             # every replica's gauges say the same and none goes stale.
@@ -138,167 +132,218 @@ class Sweeper:
 
     async def sweep(self, lease: Lease) -> SweepResult:
         started = time.perf_counter()
-        result = SweepResult()
-        try:
-            await self.reconcile(result, lease)
-            await self.delete_due(lease, result)
-        except LostLease:
-            result.lost_lease = True
-            log.warning("sweeper lease lost", extra={"event": "sweep_lost_lease",
-                                                     "fence": lease.fence})
-        await self.update_gauges()
+        result = SweepResult(fence=lease.fence)
+        async with self._heartbeat(lease):
+            try:
+                await self.reconcile(result, lease)
+                await self.holds.sync_pending(lease, result)
+                await self.delete_due(lease, result)
+            except LostLease:
+                result.lost_lease = True
+                log.warning("sweeper lease lost", extra={"event": "sweep_lost_lease",
+                                                         "fence": lease.fence})
+        await self.update_gauges(result)
         self.metrics.sweep_duration.observe(time.perf_counter() - started)
         log.info("sweep done", extra={"event": "sweep_done", "count": result.deleted,
                                       "fence": lease.fence})
         return result
 
-    async def _check_lease(self, lease: Lease) -> None:
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, lease: Lease) -> AsyncIterator[None]:
+        """Renew the lease every HEARTBEAT_SECONDS (at most a third of its TTL) while
+        the sweep runs; a refused or failed renewal stops the sweep at its next check."""
+        self._lost = False
+
+        async def beat() -> None:
+            every = min(HEARTBEAT_SECONDS, self.lease_ttl / 3)
+            while not self._lost:
+                await asyncio.sleep(every)
+                try:
+                    self._lost = not await self.store.renew(lease, self.lease_ttl)
+                except Exception:  # the store is unreachable: act as if the lease is gone
+                    self._lost = True
+
+        task = asyncio.create_task(beat(), name="retention-lease-heartbeat")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def check_lease(self, lease: Lease, renew: bool = False) -> None:
         """Stop unless this lease is still ours: the renew is token-checked, and a
         newer holder (a higher fence) necessarily holds another token."""
-        if not await self.store.renew(lease, self.lease_ttl):
+        if self._lost or (renew and not await self.store.renew(lease, self.lease_ttl)):
+            self._lost = True
             raise LostLease
 
     # --- reconciliation -------------------------------------------------------
 
     async def reconcile(self, result: SweepResult, lease: Lease | None = None) -> None:
-        """Register every recording the platforms hold, with its due date."""
+        """Register every recording the platforms hold, with its due date and holds."""
         tally: Counter[tuple[str, str, str]] = Counter()
         for source in self.sources:
             try:
                 async with contextlib.aclosing(source.listing()) as listing:
                     async for declared in listing:
                         if lease is not None and result.reconciled % LEASE_CHECK_EVERY == 0:
-                            await self._check_lease(lease)
+                            await self.check_lease(lease, renew=True)
                         row = await self.register(declared)
                         now = self.clock.time()
                         tally[(row.platform, row.purpose, recording_state(row, now))] += 1
                         result.reconciled += 1
+                        self.on_progress(result)
             except SOURCE_ERRORS as exc:
                 # A platform that cannot be listed keeps its registry rows as they are.
                 result.source_errors.append(source.name)
+                result.source_reasons.append((source.name, failure_reason(exc)))
                 log.warning("reconcile failed", extra={"event": "reconcile_error",
                                                        "platform": source.platform,
-                                                       "error": type(exc).__name__})
+                                                       "error": failure_reason(exc)})
+            result.skipped += int(getattr(source, "skipped", 0))
         self._publish_tally(tally)
 
     async def register(self, declared: DeclaredRecording) -> RegistryRow:
-        """Upsert one recording; the due date never moves earlier (never early)."""
+        """Upsert one recording; the due date never moves earlier (never early), and
+        holds written on the recording come back into the store (G12)."""
         registration = await register_recording(self.registry, self.policy, declared,
                                                  self.clock.time(), self.audit, self.tag)
-        return registration.row
+        return await self.holds.restore(registration.row, declared, registration.new)
 
     def _publish_tally(self, tally: Counter[tuple[str, str, str]]) -> None:
         self.last_counts = [
             {"platform": p, "purpose": purpose, "state": state, "count": tally.get(labels, 0)}
-            for labels in _known_label_sets() for p, purpose, state in [labels]]
-        self._set_recording_gauges(self.last_counts)
-
-    def _set_recording_gauges(self, counts: Iterable[dict[str, object]]) -> None:
-        for entry in counts:
-            labels = (str(entry["platform"]), str(entry["purpose"]), str(entry["state"]))
-            if labels in _KNOWN_LABEL_SETS:
-                count = entry["count"]
-                self.metrics.recordings.labels(*labels).set(
-                    count if isinstance(count, int | float) else 0)
+            for labels in known_label_sets() for p, purpose, state in [labels]]
+        set_summary_gauges(self.metrics, {"counts": self.last_counts})
 
     # --- deletion -----------------------------------------------------------
 
     async def delete_due(self, lease: Lease, result: SweepResult) -> None:
-        """Delete every due recording, earliest first, until none is left."""
+        """Delete every due recording, earliest first, in batches, until none is left."""
         seen: set[str] = set()
         while True:
-            keys = [k for k in await self.registry.due_keys(self.clock.time(), _BATCH)
-                    if k not in seen]
+            now = self.clock.time()
+            keys = [k for k in await self.registry.due_keys(now, _BATCH) if k not in seen]
             if not keys:
                 return
+            seen.update(keys)
+            rows = []
             for key in keys:
-                seen.add(key)
-                await self._check_lease(lease)
-                await self._process(key, result, lease.fence)
+                row = await self.registry.get(key)
+                if row is None:
+                    await self.registry.forget_index_entry(key)
+                elif plan_action(row, now).kind == "delete":
+                    rows.append(row)
+                else:
+                    await self.registry.reindex(row)  # held: out of the due index; else re-scored
+            result.due += len(rows)
+            self.on_progress(result)
+            await self._delete_rows(rows, result, lease)
 
     async def delete_now(self, keys: Iterable[str]) -> SweepResult | None:
         """Delete these recordings now if they are due (an upheld objection, G12),
         under the sweeper lease like any sweep. None: a sweep kept the lease for
         longer than DELETE_NOW_WAIT_SECONDS; the rows are due and it takes them."""
         waited = 0.0
-        while (lease := await self.store.acquire(LOCK_NAME, self.lease_ttl)) is None:
+        while (lease := await self.store.acquire(LOCK_NAME, self.lease_ttl,
+                                                 holder=self.holder)) is None:
             if waited >= DELETE_NOW_WAIT_SECONDS:
                 return None
             await asyncio.sleep(0.2)
             waited += 0.2
-        result = SweepResult()
+        result = SweepResult(fence=lease.fence)
         try:
-            for key in sorted(keys):
-                await self._check_lease(lease)
-                await self._process(key, result, lease.fence)
+            async with self._heartbeat(lease):
+                rows = [row for row in [await self.registry.get(k) for k in sorted(keys)]
+                        if row is not None and plan_action(row, self.clock.time()).kind
+                        == "delete"]
+                await self._delete_rows(rows, result, lease)
         except LostLease:
             result.lost_lease = True
         finally:
             await self.store.release(lease)
         return result
 
-    async def _process(self, key: str, result: SweepResult, fence: int) -> None:
-        row = await self.registry.get(key)
-        if row is None:
-            await self.registry.forget_index_entry(key)
-            return
-        action = plan_action(row, self.clock.time())
-        if action.kind == "delete":
-            reason = "objection_upheld" if row.forced else "retention"
-            outcome = await self.delete_row(row, reason=reason, fence=fence)
-            result.deleted += outcome == "deleted"
-            result.failed += outcome == "failed"
-            result.held += outcome == "held"
-        else:
-            result.held += action.kind == "held"
-            await self.registry.reindex(row)  # held: out of the due index; else re-scored
-
     async def delete_row(self, row: RegistryRow, *, reason: str,
                          fence: int = 0) -> DeletionOutcome:
         """Delete one recording on its platform and verify it is gone (idempotent)."""
-        if await self.registry.holds(row.key):  # read fresh: a hold placed just now wins (G12)
-            await self.registry.reindex(row)
-            return "held"
-        source = next((s for s in self.sources if s.owns(row)), None)
-        platform = row.platform if row.platform in PLATFORMS else "bbb"
-        try:
-            if source is None:
-                raise DeletionFailed("no_source")
-            removed = await source.delete(row)
-            if not await source.is_gone(row):
-                raise DeletionFailed("still_present")
-        except (DeletionFailed, OSError, TimeoutError) as exc:
-            failure = exc.reason if isinstance(exc, DeletionFailed) else type(exc).__name__
-            await self._failed(row, failure, platform)
-            return "failed"
+        result = SweepResult(fence=fence)
+        await self._delete_rows([row], result, None, reason=reason)
+        return "deleted" if result.deleted else "failed" if result.failed else "held"
+
+    async def _delete_rows(self, rows: Sequence[RegistryRow], result: SweepResult,
+                           lease: Lease | None, reason: str | None = None) -> None:
+        """Per source, batches of PURGE_BATCH with at most PER_SERVER_CONCURRENCY at once."""
+        by_source: dict[int, list[RegistryRow]] = {}
+        for row in rows:
+            index = next((i for i, s in enumerate(self.sources) if s.owns(row)), -1)
+            by_source.setdefault(index, []).append(row)
+        jobs = []
+        for index, owned in by_source.items():
+            gate = asyncio.Semaphore(PER_SERVER_CONCURRENCY)
+            for start in range(0, len(owned), PURGE_BATCH):
+                chunk = owned[start:start + PURGE_BATCH]
+                jobs.append(self._delete_chunk(index, chunk, gate, result, lease, reason))
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _delete_chunk(self, index: int, chunk: list[RegistryRow],
+                            gate: asyncio.Semaphore, result: SweepResult,
+                            lease: Lease | None, reason: str | None) -> None:
+        async with gate:
+            if lease is not None:
+                await self.check_lease(lease)
+            ready = [row for row in chunk if await self.holds.may_delete(row)]
+            if index < 0:
+                outcome: BatchOutcome = {row.key: "no_source" for row in ready}
+            else:
+                outcome = await delete_batch(self.sources[index], ready)
+            for row in ready:
+                done = outcome.get(row.key, "no_report")
+                if isinstance(done, str):
+                    await self._failed(row, done, result)
+                else:
+                    await self._deleted(row, done, reason or
+                                        ("objection_upheld" if row.forced else "retention"),
+                                        result)
+            self.on_progress(result)
+
+    async def _deleted(self, row: RegistryRow, removed: list[str], reason: str,
+                       result: SweepResult) -> None:
         await self.registry.remove(row)
         # "deleted": files removed and verified gone; "not_found": already gone.
-        result = "deleted" if removed else "not_found"
-        self.metrics.deletions.labels(platform=platform, result=result).inc()
+        await self.counters.deletion(row.platform, "deleted" if removed else "not_found",
+                                     row.purpose)
         await self.audit.record(
             "recording_deleted", row.platform, recording=row.key, purpose=row.purpose,
             reason=reason, retain_until=int(row.retain_until), paths=len(removed),
-            attempts=row.attempts + 1, fence=fence or None)
+            attempts=row.attempts + 1, fence=result.fence or None)
         log.info("recording deleted", extra={"event": "recording_deleted",
                                              "platform": row.platform, "purpose": row.purpose,
                                              "reason": reason})
-        return "deleted"
+        result.deleted += 1
 
-    async def _failed(self, row: RegistryRow, failure: str, platform: str) -> None:
+    async def _failed(self, row: RegistryRow, failure: str, result: SweepResult) -> None:
         current = await self.registry.get(row.key)
         updated = after_failure(current or row, self.clock.time(), self.interval)
         if current is not None:  # not forgotten meanwhile: keep it for the retry
             await self.registry.put(updated)
-        self.metrics.deletions.labels(platform=platform, result="failed").inc()
+        await self.counters.deletion(row.platform, "failed", row.purpose)
         await self.audit.record("deletion_failed", row.platform, recording=row.key,
                                 reason=failure, attempt=updated.attempts)
         log.warning("deletion failed", extra={"event": "deletion_failed",
                                               "platform": row.platform, "reason": failure,
+                                              "recording_ref": self.tag(row.key),
                                               "attempt": updated.attempts})
+        result.failed += 1
+        result.failures.append((row.key, failure))
 
     # --- gauges ---------------------------------------------------------------
 
-    async def update_gauges(self) -> None:
+    async def update_gauges(self, result: SweepResult | None = None) -> None:
         """Gauges from the registry, and the summary every replica exports (G20: counts)."""
         now = self.clock.time()
         grace = float(self.policy.retention.failure_grace_seconds)
@@ -311,41 +356,20 @@ class Sweeper:
                    "next_due": await self.registry.next_due(), "last_sweep": now,
                    "objections_open": await self.store.zcard(OPEN_OBJECTIONS)}
         await self.store.set(SUMMARY_KEY, json.dumps(summary).encode(), None)
-        self._set_gauges(summary)
+        set_summary_gauges(self.metrics, summary)
+        await self.counters.sync()
+        if result is not None:
+            result.waiting, result.alerting = len(failing), alerting
+            result.held = sum(int(str(c["count"])) for c in self.last_counts
+                              if c["state"] == "held")
 
     async def load_gauges(self) -> None:
         """On a replica that does not sweep: the gauges of the last sweep, from the store."""
-        raw = await self.store.get(SUMMARY_KEY)
-        try:
-            summary = json.loads(raw) if raw else None
-        except ValueError:
-            summary = None
-        if isinstance(summary, dict):
+        summary = await read_summary(self.store)
+        if summary is not None:
             summary["objections_open"] = await self.store.zcard(OPEN_OBJECTIONS)
-            self._set_gauges(summary)
-
-    def _set_gauges(self, summary: dict[str, object]) -> None:
-        def number(name: str) -> float:
-            value = summary.get(name)
-            return float(value) if isinstance(value, int | float) else 0.0
-
-        self.metrics.recordings_overdue.set(number("overdue"))
-        self.metrics.deletion_failing.set(number("failing"))
-        self.metrics.deletion_alerting.set(number("alerting"))
-        self.metrics.next_due.set(number("next_due"))
-        self.metrics.last_sweep.set(number("last_sweep"))
-        self.metrics.objections_open.set(number("objections_open"))
-        counts = summary.get("counts")
-        if isinstance(counts, list):
-            self._set_recording_gauges(c for c in counts if isinstance(c, dict))
-
-
-def _known_label_sets() -> list[tuple[str, str, str]]:
-    return [(p, purpose, s) for p in PLATFORMS for purpose in (*PURPOSES, "undeclared")
-            for s in RECORDING_STATES]
-
-
-_KNOWN_LABEL_SETS = frozenset(_known_label_sets())
+            set_summary_gauges(self.metrics, summary)
+        await self.counters.sync()
 
 
 @contextlib.asynccontextmanager

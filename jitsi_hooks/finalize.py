@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway import jitsi_policy
-from gateway.audit import AuditLog
+from gateway.audit import audit_log
 from gateway.clock import Clock, SystemClock
 from gateway.errors import BadRequest
 from gateway.pseudonym import Pseudonymiser
@@ -127,9 +127,15 @@ async def finalize(settings: Settings, store: Store, session: SessionDir, clock:
         minimised = {k: v for k, v in session.metadata.items() if k != "participants"}
         write_json_atomic(session.path / METADATA, minimised)
     declared = replace(declared, purpose=decision.purpose, retain_until=decision.retain_until)
-    audit = AuditLog(store, clock, policy.retention.audit_retention_days)
-    await register_recording(registry, policy, declared, clock.time(), audit,
-                             tag or meeting_tag(settings))
+    audit = audit_log(settings, store, clock)
+    registration = await register_recording(registry, policy, declared, clock.time(), audit,
+                                            tag or meeting_tag(settings))
+    if registration.row.holds:  # an open objection of the room holds it (G12): on disk too
+        write_sidecar(session.path, meeting_ref=session.room, meeting_type=meeting_type,
+                      purpose=decision.purpose, created=decision.created,
+                      retain_until=decision.retain_until,
+                      policy_version=policy.gateway.policy_version,
+                      holds=registration.row.holds)
     return declared
 
 

@@ -32,7 +32,8 @@ echo "== mypy"
 python3 -m mypy
 if compgen -G "config/prometheus/*.yml" >/dev/null; then
   echo "== promtool"
-  promtool check rules config/prometheus/*.yml
+  promtool check rules config/prometheus/privacy-gateway-alerts.yml
+  promtool test rules config/prometheus/*.test.yml
 fi
 if [ -d jitsi_hooks/prosody/spec ]; then
   echo "== busted"

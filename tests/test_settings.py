@@ -160,10 +160,10 @@ def test_serve_refuses_a_broken_policy(tmp_path: Path) -> None:
 
 def test_report_describes_processing_from_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
     """G22: the DPIA description follows the active policy."""
-    assert main(["report", "--config", str(EXAMPLE)]) == 0
+    assert main(["report", "--config", str(EXAMPLE), "--lang", "en"]) == 0
     out = capsys.readouterr().out
-    assert "| lecture | 30 | no | teacher | yes |" in out
-    assert "| exam_evidence | 180 | yes | teacher, staff | no |" in out  # G14: archive only
+    assert "| lecture | 30 days | no | teacher | yes |" in out
+    assert "| exam_evidence | 180 days | yes | teacher, staff | no |" in out  # G14: archive only
     assert "Public task" in out
 
 
@@ -171,6 +171,6 @@ def test_report_says_never_for_transcription_when_the_policy_turns_it_off(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """G15, G22: the DPIA description states what is enforced, not what a type allows."""
     path = _write(tmp_path, deep_merge(example_policy(), {"transcription": {"mode": "off"}}))
-    assert main(["report", "--config", str(path)]) == 0
+    assert main(["report", "--config", str(path), "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert "- lesson: recording allowed, transcription never" in out

@@ -26,6 +26,7 @@ deleteRecordings moves format folders to `deleted/` and leaves raw data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import re
@@ -456,8 +457,8 @@ class BBBEmulator:
         out: list[tuple[str, str, Path]] = []
         for state in STATES:
             for fmt_dir in sorted((self.root / state).iterdir()):
-                for folder in sorted(fmt_dir.iterdir()):
-                    out.append((state, fmt_dir.name, folder))
+                with contextlib.suppress(FileNotFoundError):  # a purge removing it now
+                    out.extend((state, fmt_dir.name, f) for f in sorted(fmt_dir.iterdir()))
         return out
 
     async def _call_getRecordings(self, p: dict[str, str], body: bytes,
@@ -472,7 +473,10 @@ class BBBEmulator:
         selected = []
         for record_id, entries in grouped.items():
             state, _, folder = entries[0]
-            meta = self._meta(folder)
+            try:
+                meta = self._meta(folder)
+            except FileNotFoundError:  # removed by bbb-record meanwhile: bbb-web skips it
+                continue
             if "any" not in states and state not in states:
                 continue
             if meeting_ids and meta.get("meetingId") not in meeting_ids:
@@ -487,7 +491,11 @@ class BBBEmulator:
         root = _ok()
         box = ET.SubElement(root, "recordings")
         for record_id, entries in page:
-            self._recording_xml(ET.SubElement(box, "recording"), record_id, entries)
+            node = ET.SubElement(box, "recording")
+            try:
+                self._recording_xml(node, record_id, entries)
+            except FileNotFoundError:
+                box.remove(node)
         if not page:
             _el(root, "messageKey", "noRecordings")
             _el(root, "message", "There are no recordings for the meeting(s).")

@@ -17,6 +17,7 @@ import aiohttp
 from bbb_hooks.recordings import BBBSource
 from bbb_hooks.servers import Server
 from gateway.audit import AuditLog
+from gateway.audit_journal import AuditJournal
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
 from gateway.redis_store import RedisStore
@@ -46,6 +47,7 @@ class Bench:
     jibri_root: Path
     http: aiohttp.ClientSession
     metrics: Metrics
+    audit_dir: Path
 
     def sources(self, **overrides: RecordingSource) -> list[RecordingSource]:
         server = Server(name=SERVER, url=self.emulator.url,
@@ -62,7 +64,11 @@ class Bench:
         store = store or self.store
         return Sweeper(policy=self.policy, store=store, sources=self.sources(**overrides),
                        clock=self.clock, metrics=self.metrics,
-                       audit=AuditLog(store, self.clock, 365), lease_ttl=lease_ttl)
+                       audit=self.audit(store), lease_ttl=lease_ttl)
+
+    def audit(self, store: Store | None = None) -> AuditLog:
+        """The audit log with its durable journal on disk, as the gateway writes it."""
+        return AuditLog(store or self.store, self.clock, 365, AuditJournal(self.audit_dir, 365))
 
     def add_bbb(self, purpose: str | None, age_days: float, meeting: str | None = None) -> str:
         meta = {"privacy-meeting-type": "lesson"}
@@ -122,7 +128,8 @@ async def bench(tmp_path: Path, redis_url: str | None,
     jibri_root.mkdir()
     http = aiohttp.ClientSession()
     try:
-        yield Bench(settings.policy, clock, store, emulator, jibri_root, http, Metrics())
+        yield Bench(settings.policy, clock, store, emulator, jibri_root, http, Metrics(),
+                    tmp_path / "audit-log")
     finally:
         await http.close()
         await emulator.stop()

@@ -14,10 +14,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bbb_hooks.recordings import BBBRecordings, run_purge
+from bbb_hooks.recordings import BBBRecordings, BBBSource, run_purge
 from bbb_hooks.servers import Server
 from gateway.objections import ObjectionDesk
 from gateway.retention_dryrun import dry_run
+from gateway.retention_output import summary
+from gateway.retention_policy import DAY
 from gateway.sweeper import DeletionFailed
 from tests.retention.harness import bench
 
@@ -141,3 +143,26 @@ async def test_g14_the_dry_run_changes_nothing_on_bbb(tmp_path: Path, redis_url:
         assert await dry_run(b.sweeper(), 86400.0, io.StringIO(), Quiet()) == 0
         assert b.emulator.recording_state(feedback) == "published"  # a real sweep unpublishes
         assert b.emulator.calls("publishRecordings") == []
+
+
+async def test_g16_recordings_with_an_unexpected_id_are_reported_not_skipped_silently(
+        tmp_path: Path, redis_url: str) -> None:
+    server = await old_bbb([RIDS[0], "not-a-record-id"])
+    try:
+        async with bench(tmp_path, redis_url) as b:
+            source = BBBSource(Server(name="odd", url=str(server.make_url("/bigbluebutton")),
+                                      secret=b"s" * 32, algorithm="sha256"), b.http, ["true"])
+            result = await b.sweeper(bbb=source).sweep_if_leader()
+            assert result is not None and result.reconciled == 1 and result.skipped == 1
+            assert "not managed (unexpected id):  1 recording" in summary(result, 60, 1.0)
+
+            class Quiet:
+                def step(self) -> None: ...
+                def done(self) -> None: ...
+
+            out = io.StringIO()
+            await dry_run(b.sweeper(bbb=source), DAY, out, Quiet())
+            assert "# bbb:odd: 1 recordings with an unexpected id are not managed" in \
+                out.getvalue()
+    finally:
+        await server.close()

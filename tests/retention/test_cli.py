@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import AuditLog
+from gateway.audit import audit_log
 from gateway.cli import main
 from gateway.clock import SystemClock
 from gateway.redis_store import RedisStore
 from gateway.registry import write_sidecar
 from gateway.retention_policy import DAY
+from gateway.settings import load_settings
 from tests.support import deep_merge, example_policy, to_toml, write_secret
 
 
@@ -54,7 +55,7 @@ async def test_dry_run_lists_and_changes_nothing_then_sweep_deletes(
     assert "jitsi:session_soon" in out.out and "jitsi:session_later" not in out.out
     assert "recordings, done" in out.err
     assert due.exists() and soon.exists()
-    assert await _in_thread(main, ["sweep", "--config", config]) == 0
+    assert await _in_thread(main, ["sweep", "--config", config, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["deleted"] == 1 and not due.exists() and soon.exists() and later.exists()
 
@@ -62,7 +63,7 @@ async def test_dry_run_lists_and_changes_nothing_then_sweep_deletes(
 async def test_audit_export_writes_json_lines(tmp_path: Path, redis_url: str) -> None:
     config = policy_file(tmp_path, tmp_path / "jibri", redis_url)
     store = RedisStore.from_url(redis_url)
-    audit = AuditLog(store, SystemClock(), 365)
+    audit = audit_log(load_settings(config), store, SystemClock())
     for i in range(1203):  # more than one batch
         await audit.record("recording_deleted", "jitsi", recording=f"jitsi:s{i}",
                            reason="retention")
@@ -108,7 +109,7 @@ async def test_g16_a_legal_hold_from_the_cli_keeps_a_recording_until_released(
     assert await _in_thread(main, ["sweep", "--config", config]) == 0
     assert not kept.exists()
     store = RedisStore.from_url(redis_url)
-    entries = [e async for e in AuditLog(store, SystemClock(), 365).entries()]
+    entries = [e async for e in audit_log(load_settings(config), store, SystemClock()).entries()]
     await store.close()
     kinds = [e["kind"] for e in entries if e.get("hold") == "legal:case-2026/7"]
     assert kinds == ["hold_placed", "hold_released"]

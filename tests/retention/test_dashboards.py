@@ -14,7 +14,9 @@ from gateway.metrics import Metrics
 from tests.support import ROOT
 
 NAME = re.compile(r"\bprivacy_gateway_[a-z0-9_]+")
-RULES = sorted((ROOT / "config" / "prometheus").glob("*.yml"))
+RULES = sorted(p for p in (ROOT / "config" / "prometheus").glob("*.yml")
+               if not p.name.endswith(".test.yml"))
+RULE_TESTS = sorted((ROOT / "config" / "prometheus").glob("*.test.yml"))
 DASHBOARD = ROOT / "config" / "grafana" / "privacy-gateway-dashboard.json"
 
 
@@ -58,3 +60,25 @@ def test_alert_rules_pass_promtool() -> None:
     for needed in ("recordings_overdue", "recording_deletions_total", "guard_connected",
                    "login_attempts_total"):
         assert needed in alerts
+
+
+def test_every_alert_has_promtool_unit_tests_that_pass() -> None:
+    """Each alert fires in at least one case and stays quiet in another (promtool test)."""
+    alerts = {name for path in RULES
+              for name in re.findall(r"^\s*- alert: (\w+)", path.read_text(), re.M)}
+    assert {"PrivacyGatewayAbsent", "PrivacyGatewaySweeperStalled",
+            "PrivacyGatewayRetentionSeriesAbsent"} <= alerts
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    check = re.compile(r"alertname: (\w+)\n\s*exp_alerts:( \[\])?")
+    for path in RULE_TESTS:
+        for name, empty in check.findall(path.read_text()):
+            (quiet if empty else firing).add(name)
+    assert alerts <= firing, f"never shown firing: {alerts - firing}"
+    assert alerts <= quiet, f"never shown quiet: {alerts - quiet}"
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is installed by scripts/test.sh (Debian prometheus)")
+    done = subprocess.run([promtool, "test", "rules", *map(str, RULE_TESTS)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

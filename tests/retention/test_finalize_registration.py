@@ -53,3 +53,36 @@ def test_g20_jibri_log_line_names_the_meeting_by_its_tag_only(
     assert main(["jibri-finalize", str(path), "--config", settings.source]) == 0
     out = capsys.readouterr().out
     assert "registered abc_def-123" in out and "les-geheim" not in out
+
+
+async def test_g12_a_recording_of_a_room_with_an_open_objection_carries_the_hold_on_disk(
+        tmp_path: Path) -> None:
+    """Finalized while an objection of its room is open: held in the store and in the
+    sidecar, so a lost store still holds it."""
+    from gateway.objections import ObjectionDesk
+    from gateway.registry import read_sidecar
+
+    settings = jitsi_settings(tmp_path)
+    clock = ManualClock(time.time())
+    store = MemoryStore("pgw", clock)
+    path = session_dir(tmp_path, room="les-7b")
+    audit = AuditLog(store, clock, 365)
+    sweeper = build_sweeper(settings, store=store, sources=[JibriSource(path.parent)],
+                            clock=clock, metrics=Metrics(), audit=audit,
+                            pseudonyms=Pseudonymiser(settings.secrets.get(
+                                "gateway.pseudonym_key")))
+    desk = ObjectionDesk(store=store, sweeper=sweeper, audit=audit, clock=clock,
+                         metrics=Metrics(), retention_days=365, tag=lambda value: "t")
+    objection = await desk.file(platform="jitsi", meeting_ref="les-7b", person="p_x",
+                                reason="")
+    await finalize(settings, store, inspect(str(path)), clock)
+    hold = f"objection:{objection.objection_id}"
+    assert read_sidecar(path).holds == {hold}
+    clock.advance(31 * DAY)
+    lost = MemoryStore("pgw", clock)  # the store is lost
+    sweeper = build_sweeper(settings, store=lost, sources=[JibriSource(path.parent)],
+                            clock=clock, metrics=Metrics(), audit=AuditLog(lost, clock, 365),
+                            pseudonyms=Pseudonymiser(settings.secrets.get(
+                                "gateway.pseudonym_key")))
+    result = await sweeper.sweep_if_leader()
+    assert result is not None and result.deleted == 0 and path.exists()

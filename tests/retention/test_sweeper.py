@@ -165,7 +165,7 @@ async def test_legal_hold_stops_deletion_until_released(tmp_path: Path, redis_ur
         assert b.emulator.recording_state(rid) is None
         rid = b.add_bbb("feedback", age_days=10)
         await sweeper.sweep_if_leader()
-        await sweeper.registry.add_hold(f"bbb:{rid}", "legal:case-2026-7")
+        await sweeper.holds.place(f"bbb:{rid}", "legal:case-2026-7")  # store and recording
         b.clock.advance(30 * DAY)
         result = await sweeper.sweep_if_leader()
         assert result is not None and result.deleted == 0
@@ -173,6 +173,7 @@ async def test_legal_hold_stops_deletion_until_released(tmp_path: Path, redis_ur
         assert counter(b.metrics, "privacy_gateway_recordings", platform="bbb",
                        purpose="feedback", state="held") == 1
         await sweeper.registry.release_hold(f"bbb:{rid}", "legal:case-2026-7")
+        await sweeper.holds.write_back(f"bbb:{rid}")  # off the recording too, or it comes back
         result = await sweeper.sweep_if_leader()
         assert result is not None and result.deleted == 1
         assert not b.bbb_exists_on_disk(rid)

@@ -18,7 +18,7 @@ AuditKind = Literal[
     "recording_started", "recording_stopped", "announcement", "guard_action",
     "recording_registered", "recording_deleted", "deletion_failed", "hold_placed",
     "hold_released", "objection_filed", "objection_decided", "transcription_blocked",
-    "purpose_declared", "invited", "approval_reference",
+    "purpose_declared", "invited", "approval_reference", "playback_granted",
 ]
 
 STREAM = "audit"

@@ -3,6 +3,7 @@ room or meeting id. One registry per application so tests stay independent."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -106,6 +107,10 @@ class Metrics:
         self.objections_open = Gauge(
             p + "objections_open", "Objections waiting for the privacy officer (G12).",
             registry=r)
+        # Protected playback (G14, G20): per platform and purpose, never per person.
+        self.playback = Counter(
+            p + "playback_decisions", "Requests to watch a recording, by purpose and result.",
+            ["platform", "purpose", "result"], registry=r)
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._initialise()
 
@@ -137,5 +142,8 @@ class Metrics:
             for purpose in (*PURPOSES, "undeclared"):
                 for state in RECORDING_STATES:
                     self.recordings.labels(platform=platform, purpose=purpose, state=state)
+        for platform, purpose, result in itertools.product(
+                PLATFORMS, (*PURPOSES, "undeclared"), ("ok", "refused")):
+            self.playback.labels(platform=platform, purpose=purpose, result=result)
         for outcome in ("filed", "upheld", "rejected"):
             self.objections.labels(outcome=outcome)

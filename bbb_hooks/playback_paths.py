@@ -12,7 +12,6 @@ nginx snippets; reference/bbb.md "Recording playback paths", config/bbb/README.m
 | `/playback/video/<id>/...` | the video format |
 | `/podcast/<id>/...`, `/notes/<id>/...` | podcast audio, shared-notes export |
 | `/recording/screenshare/<id>/...` | 2.x screenshare format |
-| `/download/presentation/<id>/...` | downloads, where a download format is installed |
 
 The check sees nginx's `$request_uri`, the path exactly as the browser sent it.
 nginx itself resolves `..` and `%2e%2e` before it opens a file, so a path that
@@ -34,7 +33,7 @@ MAX_URI = 4096
 
 _BY_PATH = re.compile(
     rf"^/(?:playback/presentation/2\.3|presentation|playback/video|podcast|notes"
-    rf"|recording/screenshare|download/presentation)/({RECORD_ID})(?:/[^?#]*)?$")
+    rf"|recording/screenshare)/({RECORD_ID})(?:/[^?#]*)?$")
 _PLAYER_ASSET = re.compile(r"^/playback/presentation/2\.3/[A-Za-z0-9._/-]{0,200}$")
 _OLD_PLAYER = re.compile(r"^/playback/presentation/[0-9.]{1,8}/playback\.html$")
 _SUSPICIOUS = re.compile(r"(?:%2e|%2f|%5c|%00|\\|\x00|//)", re.IGNORECASE)

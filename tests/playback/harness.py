@@ -73,7 +73,7 @@ def nginx_in_front(tmp_path: Path, tree: Path, gateway_base: str) -> Iterator[in
     port = free_port()
     (prefix / "nginx.conf").write_text(_CONF.format(prefix=prefix, port=port,
                                                     host=PLAYBACK_HOST))
-    proc = subprocess.Popen(  # noqa: S603 - a fixed binary and our own config
+    proc = subprocess.Popen(
         [nginx_binary(), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
          "-e", str(prefix / "error.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -132,6 +132,7 @@ async def raw_get(port: int, target: str, headers: dict[str, str] | None = None
     """A GET with the request target exactly as given (no client normalises `..`)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     lines = [f"GET {target} HTTP/1.1", f"Host: {PLAYBACK_HOST}", "Connection: close",
+             "Accept-Language: en",
              *(f"{k}: {v}" for k, v in (headers or {}).items()), "", ""]
     writer.write("\r\n".join(lines).encode())
     await writer.drain()

@@ -66,7 +66,8 @@ def _cookie(tmp: Path) -> str:
     settings = _settings(tmp)
     key = derive_key(settings.secrets.get("gateway.pseudonym_key"))
     secure = not settings.policy.gateway.development
-    return f"{cookie_name(RECORD_ID, secure)}={cookie_value(key, RECORD_ID, int(time.time()) + 3600)}"
+    value = cookie_value(key, RECORD_ID, int(time.time()) + 3600)
+    return f"{cookie_name(RECORD_ID, secure)}={value}"
 
 
 async def _serve_gateway(port: int, tmp: str) -> None:

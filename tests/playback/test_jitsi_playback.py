@@ -48,11 +48,13 @@ async def jibri(tmp_path: Path) -> AsyncIterator[Jibri]:
     root = tmp_path / "recordings"
     root.mkdir()
     port = free_port()
-    settings = jitsi_settings(tmp_path, {"retention": {"jibri_recordings_dir": str(root)}},
-                              port=port)
+    settings = jitsi_settings(tmp_path, {"retention": {
+        "jibri_recordings_dir": str(root), "privacy_officer_emails": ["ahmed@school.example"]}},
+        port=port)
     async with start_gateway(settings, port, wait_ready=False) as app:
         run = Jibri(app, f"http://127.0.0.1:{port}", root,
-                    {"lecture": "lecture_session_1", "feedback": "feedback_session_2"})
+                    {"lecture": "lecture_session_1", "feedback": "feedback_session_2",
+                     "approved_exception": "exception_session_3"})
         for purpose, session_id in run.sessions.items():
             await _recording(app, root, session_id, purpose)
         yield run
@@ -167,3 +169,31 @@ async def test_the_meeting_page_links_recordings_for_who_may_watch(jibri: Jibri)
     assert lecture in links["pupil"] and feedback not in links["pupil"]
     assert lecture in links["teacher"] and feedback not in links["teacher"]  # not moderated
 
+
+
+@pytest.mark.parametrize("watch, teacher, pupil, officer", [
+    (["moderators"], 200, 403, 403),
+    (["moderators", "officer"], 200, 403, 200),
+    (["school"], 200, 200, 200),
+    ([], 403, 403, 200),  # an approval that names nobody: the officer alone
+])
+async def test_an_approved_exception_is_watched_as_the_officers_approval_says(
+        jibri: Jibri, watch: list[str], teacher: int, pupil: int, officer: int) -> None:
+    from gateway.playback_acl import remember_moderator
+    from jitsi_hooks.context import jitsi
+    from tests.jitsi.support import csrf_of
+
+    officer_cookie = await seed_session(jibri.app, "staff")
+    form = [("csrf", await csrf_of(jibri.app, officer_cookie)), ("action", "add"),
+            ("reference", "PO-2026-9"), *(("watch", w) for w in watch)]
+    async with aiohttp.ClientSession() as http, http.post(
+            jibri.base + "/admin/approvals", data=form, headers={"Cookie": officer_cookie},
+            allow_redirects=False) as r:
+        assert r.status == 302
+    await jitsi(jibri.app).rooms.declare_purpose(ROOM, "approved_exception", "PO-2026-9")
+    await remember_moderator(jibri.app[keys.STORE], "jitsi", ROOM,
+                             person_of(jibri.app, "teacher"), 3600)
+    for role, expected in (("teacher", teacher), ("pupil", pupil), ("staff", officer)):
+        status, _, _, _ = await _get(_url(jibri, "approved_exception"),
+                                     await seed_session(jibri.app, role))
+        assert status == expected, role

@@ -57,7 +57,15 @@ async def _create(stack_base: str, secret: str, meeting_id: str, purpose: str) -
 
 
 @pytest.fixture
-async def stack(env: SchoolEnv, tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack(env: SchoolEnv, tmp_path: Path,
+                request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    """The embedded store, or the real redis-server with `indirect` param "redis"."""
+    store = None
+    if getattr(request, "param", "memory") == "redis":
+        from gateway.redis_store import RedisStore
+
+        url = request.getfixturevalue("redis_server")  # the suite's own redis-server
+        store = RedisStore.from_url(url, "pgwplay-" + new_bbb_secret()[:8].lower())
     tree = tmp_path / "var-bigbluebutton"
     emulator = BBBEmulator(new_bbb_secret(), tree)
     await emulator.start()
@@ -66,7 +74,7 @@ async def stack(env: SchoolEnv, tmp_path: Path) -> AsyncIterator[Stack]:
                                 bbb_changes(tmp_path, [emulator], [lms_secret]))
     clock = ManualClock(time.time())
     try:
-        async with start_gateway(settings, env.port, clock=clock) as app:
+        async with start_gateway(settings, env.port, clock=clock, store=store) as app:
             with nginx_in_front(tmp_path, tree, env.base) as port:
                 run = Stack(app, emulator, lms_secret, env.base, clock, port, {}, {})
                 for meeting_id, purpose in ((LECTURE, "lecture"), (FEEDBACK, "feedback")):

@@ -156,6 +156,7 @@ async def test_an_expired_link_is_gone(stack: Stack) -> None:
     assert status == 410 and 'data-reason="expired"' in body and "has expired" in body
 
 
+@pytest.mark.parametrize("stack", ["memory", "redis"], indirect=True)
 async def test_a_replayed_link_is_gone(stack: Stack) -> None:
     link = (await stack.links(LECTURE))["presentation"]
     status, _ = await _follow_as(stack, link)

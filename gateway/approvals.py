@@ -17,7 +17,7 @@ from gateway import keys
 from gateway.errors import BadRequest
 from gateway.i18n import register
 from gateway.officers import require_officer
-from gateway.playback_acl import approval_audience, set_approval_audience
+from gateway.playback_acl import APPROVAL_WATCH_KEY, approval_audience, set_approval_audience
 from gateway.web import redirect, render
 
 KEY = "approvals:refs"
@@ -68,6 +68,7 @@ async def change_approvals(request: web.Request) -> web.StreamResponse:
     store, now = request.app[keys.STORE], request.app[keys.CLOCK].time()
     if form.get("action") == "remove":
         await store.hdel(KEY, reference)
+        await store.hdel(APPROVAL_WATCH_KEY, reference)
     elif len(await store.hgetall(KEY)) >= MAX_REFERENCES:
         raise BadRequest("too_many_references")
     else:

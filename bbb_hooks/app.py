@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from bbb_hooks import join
+from bbb_hooks import join, playback_web
 from bbb_hooks.checksum import FrontendSecret, Verifier
 from bbb_hooks.meetings import record_ttl
 from bbb_hooks.proxy import BBBProxy, render_error
@@ -61,6 +61,7 @@ def setup(app: web.Application) -> None:
     app.router.add_route("GET", API_PREFIX + "/{call:.+}", proxy.api)
     app.router.add_route("POST", API_PREFIX + "/{call:.+}", proxy.api)
     app.router.add_get("/bbb/join/{ticket}", join.join_page)
+    playback_web.add_routes(app)  # protected playback (G14, G17)
     app[keys.ERROR_RENDERERS].append((API_PREFIX, render_error))
 
     async def ready() -> bool:

@@ -31,6 +31,7 @@ from bbb_hooks.meetings import MODERATOR_TTL, add_moderator, meeting_info, passw
 from gateway import i18n, keys
 from gateway.bbb_policy import BBBRole, JoinAccount, JoinMeeting, decide_join, join_drop_label
 from gateway.login import login_url
+from gateway.playback_acl import remember_moderator
 from gateway.sessions import current_session
 from gateway.web import redirect, render
 
@@ -161,6 +162,9 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         # Days, not the recording's retention: who moderated is attendance-like (G20);
         # every join as moderator renews it.
         await add_moderator(proxy.store, record.meeting_id, session.person, MODERATOR_TTL)
+        # ...and may watch its feedback and exam recordings as long as they exist (G14).
+        await remember_moderator(proxy.store, "bbb", record.internal_meeting_id,
+                                 session.person, proxy.record_ttl)
     log.info("bbb join", extra={"event": "bbb_join", "role": session.role,
                                 "result": decision.role, "server": server.name})
     # encoded=True: the URL must reach the browser exactly as signed (BBB's checksum).

@@ -23,7 +23,7 @@ from xml.etree.ElementTree import Element
 import aiohttp
 from aiohttp import web
 
-from bbb_hooks import join, xml
+from bbb_hooks import join, playback_links, xml
 from bbb_hooks.backend import MAX_ANSWER, backend_call, oldest_version, read_all
 from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
@@ -55,7 +55,9 @@ KNOWN_CALLS = frozenset({
 # Calls carried out on every server at once: success only when every server succeeded.
 EVERY_SERVER_CALLS = frozenset({"hooks/create"})
 # Calls that carry personal data the gateway must read before passing on.
-BUFFERED_CALLS = frozenset({"getMeetings", "getMeetingInfo"})
+# getRecordings' playback URLs are replaced (bbb_hooks/playback_links.py), so it is never
+# streamed.
+BUFFERED_CALLS = frozenset({"getMeetings", "getMeetingInfo", "getRecordings"})
 ATTENDEE = re.compile(rb"<attendee[\s/>]")
 # What create needs from BBB's answer (bbb.md §1.4); the rest is passed on untouched.
 CREATE_FIELDS = frozenset({"returncode", "messageKey", "internalMeetingID", "createTime",
@@ -109,6 +111,7 @@ class BBBProxy:
             if inbound.call not in KNOWN_CALLS:
                 raise ApiError("unsupportedRequest", "unknown_call")
             response = await self._dispatch(request, inbound)
+            response = await playback_links.filter_answer(request, inbound.call, response)
         except (ApiError, QueryError, ChecksumError, web.HTTPRequestEntityTooLarge) as exc:
             key, reason, message = error_key(exc)
             self.metrics.bbb_calls.labels(call=label, result="refused").inc()

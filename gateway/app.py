@@ -13,7 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway import approvals, keys, login, pages
+from gateway import approvals, keys, login, pages, playback_web
 from gateway.audit import audit_log
 from gateway.clock import Clock, SystemClock
 from gateway.metrics import Metrics
@@ -98,6 +98,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     pages.setup(app)
     login.setup(app)
     approvals.add_routes(app)  # G11: the officer's register of approved exceptions
+    playback_web.setup(app)  # G14: who may watch a recording, for every platform
     app.router.add_static("/static", _HERE / "static", name="static", append_version=False)
     if settings.policy.dev_idp.enabled:
         from gateway.devidp import setup as setup_dev_idp

@@ -17,11 +17,13 @@ from gateway import keys
 from gateway.errors import BadRequest
 from gateway.i18n import register
 from gateway.officers import require_officer
+from gateway.playback_acl import APPROVAL_WATCH_KEY, approval_audience, set_approval_audience
 from gateway.web import redirect, render
 
 KEY = "approvals:refs"
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{1,99}$")
 MAX_REFERENCES = 1000
+WATCH_CHOICES = ("moderators", "school", "officer")
 
 register({
     "approvals.heading": {"nl": "Goedgekeurde uitzonderingen", "en": "Approved exceptions"},
@@ -34,6 +36,7 @@ register({
     "approvals.add": {"nl": "Toevoegen", "en": "Add"},
     "approvals.remove": {"nl": "Intrekken", "en": "Withdraw"},
     "approvals.none": {"nl": "Nog geen kenmerken.", "en": "No references yet."},
+    "approvals.watch": {"nl": "Wie mag de opname bekijken", "en": "Who may watch the recording"},
 })
 
 
@@ -50,8 +53,11 @@ async def is_registered(app: web.Application, reference: str) -> bool:
 
 async def approvals_page(request: web.Request) -> web.StreamResponse:
     await require_officer(request)
-    references = sorted(await request.app[keys.STORE].hgetall(KEY))
-    return await render(request, "admin_approvals.html", {"references": references})
+    store = request.app[keys.STORE]
+    references = sorted(await store.hgetall(KEY))
+    watch = {ref: await approval_audience(store, ref) for ref in references}
+    return await render(request, "admin_approvals.html", {
+        "references": references, "watch": watch, "audiences": WATCH_CHOICES})
 
 
 async def change_approvals(request: web.Request) -> web.StreamResponse:
@@ -62,10 +68,14 @@ async def change_approvals(request: web.Request) -> web.StreamResponse:
     store, now = request.app[keys.STORE], request.app[keys.CLOCK].time()
     if form.get("action") == "remove":
         await store.hdel(KEY, reference)
+        await store.hdel(APPROVAL_WATCH_KEY, reference)
     elif len(await store.hgetall(KEY)) >= MAX_REFERENCES:
         raise BadRequest("too_many_references")
     else:
         await store.hset(KEY, {reference: str(int(now)).encode()}, None)
+        # G14: the approval says who may watch the recording (the officer if it says nothing).
+        await set_approval_audience(store, reference, ",".join(
+            str(a) for a in form.getall("watch", []) if a in WATCH_CHOICES))
     await request.app[keys.AUDIT].record("approval_reference", "gateway", officer=session.person,
                                          change=str(form.get("action") or "add"))
     return redirect("/admin/approvals")

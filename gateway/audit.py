@@ -30,6 +30,7 @@ AuditKind = Literal[
     "recording_registered", "recording_deleted", "deletion_failed", "hold_placed",
     "hold_released", "objection_filed", "objection_decided", "transcription_blocked",
     "purpose_declared", "invited", "approval_reference", "hold_restored",
+    "playback_granted",
 ]
 
 STREAM = "audit"

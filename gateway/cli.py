@@ -45,10 +45,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print("privacy-gateway: DEVELOPMENT MODE — cookies without Secure, not for production",
               file=sys.stderr)
     app = create_app(settings)  # adapters warn about their own risky settings (sha1)
-    # Jitsi's tokenAuthUrl state may be 4096 characters; percent-encoded in the request
-    # line it needs more than aiohttp's default 8190 bytes.
+    # The app sets its own request-line limit (create_app: Jitsi's 4096-character state and
+    # long BBB creates need more than aiohttp's default 8190 bytes).
     web.run_app(app, host=args.host, port=args.port, shutdown_timeout=10, access_log=None,
-                handler_args={"max_line_size": 16384},
                 print=lambda line: print(line, file=sys.stderr))
     return 0
 

@@ -3,6 +3,7 @@ room or meeting id. One registry per application so tests stay independent."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -129,6 +130,10 @@ class Metrics:
         self.objections_open = Gauge(
             p + "objections_open", "Objections waiting for the privacy officer (G12).",
             registry=r)
+        # Protected playback (G14, G20): per platform and purpose, never per person.
+        self.playback = Counter(
+            p + "playback_decisions", "Requests to watch a recording, by purpose and result.",
+            ["platform", "purpose", "result"], registry=r)
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._initialise()
 
@@ -152,8 +157,6 @@ class Metrics:
             self.id_token_rejections.labels(reason=reason)
         for parameter in CREATE_OVERRIDES:
             self.bbb_create_overrides.labels(parameter=parameter)
-        for parameter in JOIN_DROPPED:
-            self.bbb_join_dropped.labels(parameter=parameter)
         for platform in PLATFORMS:
             for result in ("ok", "refused"):
                 self.joins.labels(platform=platform, result=result)
@@ -162,11 +165,11 @@ class Metrics:
             for purpose in (*PURPOSES, "undeclared"):
                 for state in RECORDING_STATES:
                     self.recordings.labels(platform=platform, purpose=purpose, state=state)
+        for platform, purpose, result in itertools.product(
+                PLATFORMS, (*PURPOSES, "undeclared"), ("ok", "refused")):
+            self.playback.labels(platform=platform, purpose=purpose, result=result)
         for outcome in ("filed", "upheld", "rejected"):
             self.objections.labels(outcome=outcome)
-        for task in GUARD_TASKS:
-            self.guard_task_down.labels(task=task)
-            self.guard_task_restarts.labels(task=task)
         self._initialise_events()
 
     def _initialise_events(self) -> None:
@@ -177,6 +180,11 @@ class Metrics:
 
         from gateway.guard_model import StopReason
 
+        for parameter in JOIN_DROPPED:
+            self.bbb_join_dropped.labels(parameter=parameter)
+        for task in GUARD_TASKS:
+            self.guard_task_down.labels(task=task)
+            self.guard_task_restarts.labels(task=task)
         for result in ("ok", "error"):
             self.jwks_fetches.labels(result=result)
         for role in ("teacher", "pupil", "staff"):

@@ -20,6 +20,7 @@ class PurposeLine:
     pupils_visible: bool
     who_may_start: tuple[str, ...]
     distributed: bool
+    watch: tuple[str, ...] = ()  # who may watch it afterwards (G14, [playback.watch])
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,8 @@ _SAFEGUARDS = {
         "en op slot.",
         "Opnames worden automatisch gewist als de bewaartermijn voorbij is.",
         "Je mag bezwaar maken tegen een opname. Die wordt dan niet gebruikt tot er een besluit is.",
+        "Een opname bekijk je alleen via een link van de school, na inloggen met je "
+        "schoolaccount; een gekopieerde link werkt niet.",
         "Geen reclame, geen volgcodes, geen diensten van buiten de school.",
         "Beheerders zien alleen totalen, nooit wie wat deed.",
     ),
@@ -79,6 +82,8 @@ _SAFEGUARDS = {
         "and locked.",
         "Recordings are deleted automatically when their time is up.",
         "You may object to a recording. It is then not used until a decision is made.",
+        "A recording can only be watched through a link from the school, after logging in "
+        "with your school account; a copied link does not work.",
         "No adverts, no trackers, no services from outside the school.",
         "Administrators see only totals, never who did what.",
     ),
@@ -143,6 +148,7 @@ def build_notice(policy: Policy, lang: str) -> Notice:
             pupils_visible=purpose.pupils_visible,
             who_may_start=purpose.may_start,
             distributed=purpose.distribute,
+            watch=getattr(policy.playback.watch, name),
         ))
     notice = policy.notice
     platforms = tuple(name for name, on in (("BigBlueButton", policy.bbb.enabled),

@@ -49,8 +49,10 @@ def purposes(policy: Policy, t: dict[str, str]) -> Section:
     for name, p in policy.purposes.items():
         lines.append(f"| {name} | {p.retention_days} {t['days']} | "
                      f"{t['yes'] if p.pupils_visible else t['no']} | {', '.join(p.may_start)} "
-                     f"| {t['yes'] if p.distribute else t['no']} |")
-    lines += ["", t["undeclared"].format(days=policy.retention.undeclared_retention_days)]
+                     f"| {t['yes'] if p.distribute else t['no']} "
+                     f"| {', '.join(getattr(policy.playback.watch, name))} |")
+    lines += ["", t["undeclared"].format(days=policy.retention.undeclared_retention_days),
+              "", t["watch_note"]]
     return t["purposes_head"], lines
 
 

@@ -27,7 +27,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_platform": "(no platform enabled)",
         "purposes_head": "Purposes and retention",
         "columns": "Purpose|Retention|Pupils seen or heard|May start the recording|"
-                   "Shown after the meeting (G14)",
+                   "Shown after the meeting (G14)|Who may watch it (G14)",
         "yes": "yes", "no": "no", "days": "days",
         "undeclared": ("A recording whose purpose cannot be determined is kept "
                        "{days} days from when it was made, never less."),
@@ -70,6 +70,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "sessions_head": "Login sessions",
         "sessions": "A login session lasts at most {hours} h.",
         "basis_head": "Legal basis", "recipients_head": "Recipients",
+        "watch_note": ("Who may watch: school = any school account given a link by the LMS; "
+                       "moderators = the teachers who moderated that meeting; officer = the "
+                       "privacy officer; approval = as the officer's approval says. A held or "
+                       "objected recording can be watched by the officer only. Watching is "
+                       "counted per purpose, never per person; grants of feedback and exam "
+                       "evidence recordings are audited with pseudonyms (G20)."),
         "safeguards_head": "Safeguards",
         "safeguards": ("Private accounts are refused even when the identity provider vouches "
                        "for them.|"
@@ -103,7 +109,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_platform": "(geen platform ingeschakeld)",
         "purposes_head": "Doelen en bewaartermijnen",
         "columns": "Doel|Bewaartermijn|Leerlingen in beeld of geluid|Mag de opname starten|"
-                   "Na afloop te bekijken (G14)",
+                   "Na afloop te bekijken (G14)|Wie mag kijken (G14)",
         "yes": "ja", "no": "nee", "days": "dagen",
         "undeclared": ("Een opname waarvan het doel niet vast te stellen is, wordt {days} dagen "
                        "bewaard vanaf het moment van opnemen, nooit korter."),
@@ -152,6 +158,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "sessions_head": "Inlogsessies",
         "sessions": "Een inlogsessie duurt hoogstens {hours} uur.",
         "basis_head": "Grondslag", "recipients_head": "Ontvangers",
+        "watch_note": ("Wie mag kijken: school = elk schoolaccount dat van de ELO een link "
+                       "krijgt; moderators = de leraren die de bijeenkomst leidden; officer = "
+                       "de privacy-officer; approval = zoals de goedkeuring van de officer "
+                       "zegt. Een vastgehouden opname of een opname met bezwaar kan alleen de "
+                       "officer bekijken. Kijken wordt per doel geteld, nooit per persoon; "
+                       "toegang tot feedback- en examenopnames staat met pseudoniemen in het "
+                       "auditlog (G20)."),
         "safeguards_head": "Waarborgen",
         "safeguards": ("Privé-accounts worden geweigerd, ook als de identiteitsprovider ze "
                        "bevestigt.|"

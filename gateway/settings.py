@@ -327,6 +327,26 @@ class DevIdPSection(_Model):
     enabled: bool = False
 
 
+# Who may watch a recording (G14): any school account, the teachers who moderated its
+# meeting, the privacy officer, or what the officer's approval of an exception says.
+Audience = Literal["school", "moderators", "officer", "approval"]
+
+
+class PlaybackWatch(_Model):
+    lecture: tuple[Audience, ...] = ("school",)
+    feedback: tuple[Audience, ...] = ("moderators", "officer")
+    exam_evidence: tuple[Audience, ...] = ("moderators", "officer")
+    approved_exception: tuple[Audience, ...] = ("approval",)
+
+
+class PlaybackSection(_Model):
+    """Protected playback (G14, G17): gateway links, a per-recording cookie."""
+
+    link_ttl_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+    cookie_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    watch: PlaybackWatch = PlaybackWatch()
+
+
 class Policy(_Model):
     gateway: GatewaySection = GatewaySection()
     store: StoreSection = StoreSection()
@@ -339,6 +359,7 @@ class Policy(_Model):
     jitsi: JitsiSection = JitsiSection()
     notice: NoticeSection = NoticeSection()
     dev_idp: DevIdPSection = DevIdPSection()
+    playback: PlaybackSection = PlaybackSection()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -366,6 +387,7 @@ class Policy(_Model):
                 "gateway.public_url must be https:// unless gateway.development = true")
         self._own_servers()
         self._https_idps()
+        self._playback_rules()
         return self
 
     def _https_idps(self) -> None:
@@ -377,6 +399,16 @@ class Policy(_Model):
         if plain:
             raise ValueError(f"{', '.join(plain)} must be https:// outside development "
                              "(http:// only to this machine: 127.0.0.1, [::1], localhost)")
+
+    def _playback_rules(self) -> None:
+        """G14: a recording that may show pupils is never for every school account."""
+        for name in PURPOSES:
+            audience = getattr(self.playback.watch, name)
+            if not audience:
+                raise ValueError(f"playback.watch.{name} must name at least one audience")
+            if "school" in audience and self.purposes[name].pupils_visible:
+                raise ValueError(f"playback.watch.{name} cannot include 'school': pupils may "
+                                 "be seen in it (G14)")
 
     def _own_servers(self) -> None:
         """G17, G21: meetings and recordings stay on the school's own servers."""

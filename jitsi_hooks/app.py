@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import keys
-from jitsi_hooks import admission, auth, entry, events, page
+from jitsi_hooks import admission, auth, entry, events, page, playback
 from jitsi_hooks.context import JitsiContext
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import TokenMinter
@@ -38,6 +38,7 @@ def setup(app: web.Application) -> None:
     router.add_post("/hooks/jitsi/events", events.prosody_events, name="jitsi_events")
     router.add_post("/hooks/jitsi/event_sync/events/{kind}/{what}", events.event_sync,
                     name="jitsi_event_sync")
+    playback.add_routes(app)  # finalized Jibri recordings, only for who may watch (G14)
     router.add_static("/jitsi-static", _STATIC, name="jitsi_static", append_version=False)
     app[keys.ERROR_RENDERERS].append(("/jitsi/", _json_errors_for_fetch))
 

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from gateway import jitsi_policy, keys
 from gateway.errors import BadRequest, Forbidden
+from gateway.playback_acl import acl_ttl, remember_moderator
 from gateway.sessions import Session
 from gateway.web import redirect
 from jitsi_hooks import access
@@ -119,6 +120,9 @@ async def mint_for(request: web.Request, session: Session, room: str,
     await context.rooms.remember_role(room, session.person, session.role)  # guard, not token
     ttl = policy.jitsi.token_ttl_seconds  # G20: who may watch the room's state
     await context.rooms.remember_token_holder(room, session.person, now + ttl, ttl)
+    if jitsi_policy.is_owner(session.role, meeting_type, session.person, creator):
+        # A moderator may watch the room's feedback and exam recordings (G14).
+        await remember_moderator(app[keys.STORE], "jitsi", room, session.person, acl_ttl(policy))
     metrics.jitsi_tokens.labels(role=session.role).inc()
     metrics.joins.labels(platform="jitsi", result="ok").inc()
     return context.minter.mint(claims)

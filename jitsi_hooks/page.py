@@ -26,6 +26,7 @@ from jitsi_hooks import access
 from jitsi_hooks.auth import mint_for
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.guard_jitsi import objection_url
+from jitsi_hooks.playback import room_recordings
 from jitsi_hooks.rooms import RoomSettings, normalise_room
 from jitsi_hooks.texts import register_texts
 
@@ -83,7 +84,8 @@ async def meeting_page(request: web.Request) -> web.StreamResponse:
         policy.retention.undeclared_retention_days,
         "objection_url": objection_url("", room),  # G12: before and during the meeting
         "purposes": PURPOSES, "opted_in": session.person in await rooms.opted_in(room),
-        "microphone_on": policy.jitsi.microphone_on_at_start, "notice": policy.notice})
+        "microphone_on": policy.jitsi.microphone_on_at_start, "notice": policy.notice,
+        "recordings": await room_recordings(request.app, session, room)})  # G14
 
 
 def iframe_options(request: web.Request, room: str, token: str) -> dict[str, Any]:

@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: a real redis-server, headless Chromium, prosody and busted
-# for the Lua module, promtool for the alert rules, wrk for the HTTP benchmarks.
-apt_packages=(redis-server chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk)
-commands=(redis-server chromium busted lua5.4 prosody promtool wrk)
+# for the Lua module, promtool for the alert rules, wrk for the HTTP benchmarks,
+# nginx (auth_request) in front of the recordings for the protected-playback tests.
+apt_packages=(redis-server chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk nginx)
+commands=(redis-server chromium busted lua5.4 prosody promtool wrk nginx)
 missing=0
 for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
 if [ "$missing" = 1 ]; then

@@ -45,7 +45,8 @@ async def test_a_backend_lost_mid_stream_cuts_the_connection_without_a_second_an
     """Headers are out: the LMS sees a truncated answer, not an XML error spliced in."""
     caplog.set_level(logging.INFO, logger="bbb_hooks.proxy")
     emulator.fault = "cut_stream"
-    data = await _raw_get(gateway, gateway.url("getRecordings", [("limit", "10")]))
+    # A streamed call (getRecordings is read whole: its playback links are replaced).
+    data = await _raw_get(gateway, gateway.url("getRecordingTextTracks", [("recordID", "r")]))
     assert data.startswith(b"HTTP/1.1 200 OK")
     assert data.count(b"HTTP/1.1 ") == 1, "a second HTTP answer inside the first"
     assert b"<returncode>FAILED" not in data
@@ -53,8 +54,8 @@ async def test_a_backend_lost_mid_stream_cuts_the_connection_without_a_second_an
     cut = [r for r in caplog.records if getattr(r, "event", "") == "bbb_stream_cut"]
     assert [getattr(r, "reason", "") for r in cut] == ["backend_lost"]
     calls = gateway.metrics.bbb_calls
-    assert calls.labels(call="getRecordings", result="error")._value.get() == 1
-    assert calls.labels(call="getRecordings", result="refused")._value.get() == 0
+    assert calls.labels(call="getRecordingTextTracks", result="error")._value.get() == 1
+    assert calls.labels(call="getRecordingTextTracks", result="refused")._value.get() == 0
 
 
 async def test_an_lms_hanging_up_mid_stream_is_not_called_backend_unavailable(
@@ -63,7 +64,8 @@ async def test_an_lms_hanging_up_mid_stream_is_not_called_backend_unavailable(
     gateway = await start_gateway(tmp_path, [emulator], as_deployed=True)
     try:
         emulator.fault = "slow_stream"
-        data = await _raw_get(gateway, gateway.url("getRecordings"), read_all=False)
+        data = await _raw_get(gateway, gateway.url("getRecordingTextTracks",
+                                                   [("recordID", "r")]), read_all=False)
         assert data.startswith(b"HTTP/1.1 200 OK")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10

@@ -431,7 +431,10 @@ class BBBEmulator:
                 _el(meta_el, key, value)
             playback = ET.SubElement(rec, "playback")
             _el(playback, "format", fmt)
-            _el(playback, "link", f"{self.base}/playback/{fmt}/2.3/{record_id}")
+            # The player URL of each format (bbb.md "Recording playback paths").
+            player = "presentation/2.3/" + record_id if fmt == "presentation" else (
+                f"{fmt}/{record_id}/")
+            _el(playback, "link", f"{self.base}/playback/{player}")
             _el(playback, "processing_time", 1000)
             _el(playback, "duration", duration_ms)
             (folder / "metadata.xml").write_bytes(ET.tostring(rec, encoding="utf-8"))

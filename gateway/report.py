@@ -62,7 +62,7 @@ def meeting_type_rules(policy: Policy, name: str, t: dict[str, str]) -> list[str
     return [t["recording_allowed"] if mt.recording_allowed else t["recording_never"],
             t["transcription_optin"] if transcribable(policy, name)
             else t["transcription_never"],
-            f"{t['default_purpose']} {mt.default_purpose or '-'}"]
+            f"{t['default_purpose']} {mt.default_purpose or t['no_default']}"]
 
 
 def meeting_types(policy: Policy, t: dict[str, str]) -> Section:

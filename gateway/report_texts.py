@@ -35,6 +35,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "recording_allowed": "recording allowed", "recording_never": "recording never",
         "transcription_optin": "transcription opt-in", "transcription_never": "transcription never",
         "default_purpose": "default purpose",
+        "no_default": "none",
         "objections_head": "Objections and holds",
         "objections": ("A pupil can object to a recording during or after the meeting. While "
                        "the objection is open, every recording of that meeting is held: it is "
@@ -118,6 +119,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "transcription_optin": "transcriptie na toestemming",
         "transcription_never": "transcriptie nooit",
         "default_purpose": "standaarddoel",
+        "no_default": "geen",
         "objections_head": "Bezwaren en blokkeringen",
         "objections": ("Een leerling kan tijdens of na de bijeenkomst bezwaar maken tegen een "
                        "opname. Zolang het bezwaar openstaat, wordt elke opname van die "

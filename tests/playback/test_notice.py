@@ -14,9 +14,9 @@ from tests.support import make_settings
 def test_the_report_names_who_may_watch_per_purpose(tmp_path: Path) -> None:
     policy = make_settings(tmp_path, {"playback": {"watch": {"lecture": ["moderators"]}}}).policy
     report = render_report(policy, "en")
-    assert "| lecture | 30 | no | teacher | yes | moderators |" in report
-    assert "| feedback | 14 | yes | teacher | no | moderators, officer |" in report
-    assert "the officer only" in report and "never per person" in report
+    assert "| lecture | 30 days | no | teacher | yes | moderators |" in report
+    assert "| feedback | 14 days | yes | teacher | no | moderators, officer |" in report
+    assert "by the officer only" in report and "never per person" in report
     assert "Wie mag kijken (G14)" in render_report(policy, "nl")
 
 

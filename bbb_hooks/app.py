@@ -14,7 +14,7 @@ from bbb_hooks.checksum import FrontendSecret, Verifier
 from bbb_hooks.meetings import record_ttl
 from bbb_hooks.proxy import BBBProxy, render_error
 from bbb_hooks.servers import ServerPool
-from gateway import keys
+from gateway.web import keys
 
 log = logging.getLogger(__name__)
 

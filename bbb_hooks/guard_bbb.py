@@ -56,12 +56,12 @@ from bbb_hooks.guard_state import (
 )
 from bbb_hooks.guard_tasks import Supervisor
 from bbb_hooks.servers import Server
-from gateway import guard
-from gateway.audit import AuditLog
+from gateway.audit.log import AuditLog
 from gateway.metrics import Metrics
+from gateway.policy import guard
+from gateway.policy.model import Policy, PurposeName
 from gateway.pseudonym import Pseudonymiser
-from gateway.settings import Policy, PurposeName
-from gateway.store import Store
+from gateway.store.base import Store
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,9 @@ import aiohttp
 
 from bbb_hooks import guard_api
 from bbb_hooks.servers import Server
-from gateway.audit import AuditLog
-from gateway.guard_texts import chat_parts
+from gateway.audit.log import AuditLog
 from gateway.metrics import Metrics
+from gateway.policy.guard_texts import chat_parts
 from gateway.pseudonym import Pseudonymiser
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,13 @@ from aiohttp import web
 from bbb_hooks.guard_bbb import BusGuard
 from bbb_hooks.guard_state import purpose_key, save_purpose
 from bbb_hooks.meetings import MeetingRecord, is_moderator, meeting_info
-from gateway import approvals, i18n, keys
-from gateway.errors import Forbidden, NotFound
-from gateway.login import login_url
-from gateway.sessions import Session, current_session
-from gateway.settings import PURPOSES, PurposeName
-from gateway.web import redirect, render
+from gateway.guard import approvals
+from gateway.login.routes import login_url
+from gateway.login.sessions import Session, current_session
+from gateway.policy.model import PURPOSES, PurposeName
+from gateway.web import i18n, keys
+from gateway.web.errors import Forbidden, NotFound
+from gateway.web.shell import redirect, render
 
 if TYPE_CHECKING:
     from bbb_hooks.proxy import BBBProxy

@@ -38,9 +38,9 @@ from urllib.parse import quote
 from bbb_hooks.bus_codec import CREATE_LOCK_NAMES, LOCK_FIELDS, BusError, BusMessage
 from bbb_hooks.guard_api import ApiMeeting
 from bbb_hooks.meetings import add_recording_purpose, meeting_by_internal_id
-from gateway import guard
-from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName, Role
-from gateway.store import Store
+from gateway.policy import guard
+from gateway.policy.model import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName, Role
+from gateway.store.base import Store
 
 _ENGINE_LOCKS = ("disableCam", "disableMic", "lockOnJoin")
 API_STREAM = "api"  # a camera known only from getMeetingInfo's hasVideo

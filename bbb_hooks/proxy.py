@@ -1,6 +1,6 @@
 """`/bigbluebutton/api/<call>`: the BBB API, policy applied, re-signed, streamed.
 
-- create: rewritten by gateway.bbb_policy.decide_create, pinned to a server,
+- create: rewritten by gateway.policy.bbb.decide_create, pinned to a server,
   remembered in the store (bbb_hooks.meetings);
 - join: answered with a single-use login ticket (bbb_hooks.join);
 - getMeetings / getMeetingInfo: attendee lists removed when the policy says so
@@ -36,13 +36,13 @@ from bbb_hooks.record_calls import (
     on_their_servers,
 )
 from bbb_hooks.servers import Server, ServerPool
-from gateway import keys
-from gateway.bbb_client_settings import BadClientSettings, decide_client_settings
-from gateway.bbb_policy import CreateDecision, UnknownMeetingType, decide_create
 from gateway.clock import Clock
+from gateway.config.loading import Settings
 from gateway.metrics import Metrics
-from gateway.settings import Settings
-from gateway.store import Store
+from gateway.policy.bbb import CreateDecision, UnknownMeetingType, decide_create
+from gateway.policy.bbb_client_settings import BadClientSettings, decide_client_settings
+from gateway.store.base import Store
+from gateway.web import keys
 
 log = logging.getLogger(__name__)
 

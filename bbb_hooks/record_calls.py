@@ -11,7 +11,7 @@ in ways that undo those facts:
   does not include distribution, or that is held (an objection or a legal hold);
   the purpose is the registry's, or for a recording not registered yet the one
   BBB's own metadata carries, judged by the sweeper's rule (undeclared is not
-  distribution: gateway.retention_policy.withheld, G14);
+  distribution: gateway.policy.retention.withheld, G14);
 - `deleteRecordings` is refused for a held recording (the hold wins, G12);
 - `hooks/create` is refused unless `bbb.allow_webhooks` is on: a webhook sends
   join events with names, addresses and chat to any URL (G20, G21).
@@ -28,11 +28,11 @@ from bbb_hooks import xml
 from bbb_hooks.backend import MAX_ANSWER, backend_call, read_all
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.servers import Server
-from gateway.bbb_policy import META_PREFIX_PRIVACY, META_PURPOSE
-from gateway.registry import Registry
-from gateway.retention_policy import distributes
-from gateway.settings import Policy
-from gateway.store import Store
+from gateway.policy.bbb import META_PREFIX_PRIVACY, META_PURPOSE
+from gateway.policy.model import Policy
+from gateway.policy.retention import distributes
+from gateway.store.base import Store
+from gateway.store.registry import Registry
 
 if TYPE_CHECKING:
     from bbb_hooks.proxy import BBBProxy

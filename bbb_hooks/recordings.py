@@ -2,7 +2,7 @@
 
 - Listing: `getRecordings` page by page (`offset`/`limit`, BBB 2.6+), `state=any`
   so processing and soft-deleted recordings are seen too; each recording's
-  due date comes from the gateway's meta_ keys (gateway.bbb_policy: purpose and
+  due date comes from the gateway's meta_ keys (gateway.policy.bbb: purpose and
   meeting type) and its start time. Memory stays flat: one page at a time.
 - Deletion: `deleteRecordings` (a soft delete: it only moves the formats to
   `deleted/`, bbb.md §6), then the purge agent (`privacy-gateway bbb-purge`,
@@ -38,11 +38,11 @@ from yarl import URL
 from bbb_hooks.purge import RECORD_ID_RE
 from bbb_hooks.servers import Server
 from bbb_hooks.xml import BrokenXML, parse, succeeded, text
-from gateway.bbb_policy import META_MEETING_TYPE, META_PURPOSE
-from gateway.fetch import FetchError, read_bounded
-from gateway.retention_holds import HOLDS_META, format_holds, parse_holds
-from gateway.retention_policy import DeclaredRecording, RegistryRow, withheld
-from gateway.sweeper import DeletionFailed
+from gateway.login.fetch import FetchError, read_bounded
+from gateway.policy.bbb import META_MEETING_TYPE, META_PURPOSE
+from gateway.policy.retention import DeclaredRecording, RegistryRow, withheld
+from gateway.retention.holds import HOLDS_META, format_holds, parse_holds
+from gateway.retention.sweeper import DeletionFailed
 
 log = logging.getLogger(__name__)
 

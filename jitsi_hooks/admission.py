@@ -23,8 +23,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import i18n, jitsi_policy, keys
-from gateway.settings import Role
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy.model import Role
+from gateway.web import i18n, keys
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.rooms import ROOM_TTL
 
@@ -116,9 +117,9 @@ async def recheck_present(app: web.Application, room: str) -> int:
 async def withdraw_invitation(request: web.Request) -> web.StreamResponse:
     """POST `/jitsi/<room>/uninvite`: the creator of a confidential room withdraws an
     invitation (CSRF-checked by the middleware); whoever it let in is removed (G3)."""
-    from gateway.errors import Forbidden
-    from gateway.sessions import current_session
-    from gateway.web import redirect
+    from gateway.login.sessions import current_session
+    from gateway.web.errors import Forbidden
+    from gateway.web.shell import redirect
     from jitsi_hooks import access
     from jitsi_hooks.rooms import normalise_room
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway import keys
+from gateway.web import keys
 from jitsi_hooks import admission, auth, entry, events, page, playback
 from jitsi_hooks.context import JitsiContext
 from jitsi_hooks.rooms import RoomStore
@@ -45,8 +45,8 @@ def setup(app: web.Application) -> None:
 
 async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.StreamResponse:
     """JSON for the page's own fetches (config/state/consent), a page for people."""
-    from gateway.errors import GatewayError
-    from gateway.web import render
+    from gateway.web.errors import GatewayError
+    from gateway.web.shell import render
 
     status = exc.status if isinstance(exc, GatewayError) else getattr(exc, "status", 500)
     if request.path.endswith(".json") or request.headers.get("Accept", "").startswith(

@@ -21,11 +21,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway import jitsi_policy, keys
-from gateway.errors import BadRequest, Forbidden
-from gateway.playback_acl import acl_ttl, remember_moderator
-from gateway.sessions import Session
-from gateway.web import redirect
+from gateway.login.sessions import Session
+from gateway.playback.acl import acl_ttl, remember_moderator
+from gateway.policy import jitsi as jitsi_policy
+from gateway.web import keys
+from gateway.web.errors import BadRequest, Forbidden
+from gateway.web.shell import redirect
 from jitsi_hooks import access
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.rooms import RoomSettings, normalise_room
@@ -141,7 +142,7 @@ async def redirect_to_room(request: web.Request, session: Session, room: str,
     """Mint this person's token and send the browser into the room."""
     token = await mint_for(request, session, room, room_settings)
     if log.isEnabledFor(logging.DEBUG):
-        # Routine, like every successful request (gateway.web): DEBUG. At INFO this line
+        # Routine, like every successful request (gateway.web.shell): DEBUG. At INFO this line
         # was a fifth of the gateway's CPU per token; the count is in the metrics.
         log.debug("jitsi token issued", extra={
             "event": "jitsi_token", "role": session.role,

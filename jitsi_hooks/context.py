@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway import keys
-from gateway.errors import GatewayError
+from gateway.web import keys
+from gateway.web.errors import GatewayError
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import TokenMinter
 

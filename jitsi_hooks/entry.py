@@ -20,12 +20,12 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from gateway import i18n, keys
-from gateway.errors import BadRequest, Forbidden
-from gateway.login import login_url
-from gateway.sessions import Session, current_session
-from gateway.settings import PURPOSES, Policy
-from gateway.web import redirect, render
+from gateway.login.routes import login_url
+from gateway.login.sessions import Session, current_session
+from gateway.policy.model import PURPOSES, Policy
+from gateway.web import i18n, keys
+from gateway.web.errors import BadRequest, Forbidden
+from gateway.web.shell import redirect, render
 from jitsi_hooks import access
 from jitsi_hooks.auth import redirect_to_room, requested_room
 from jitsi_hooks.context import jitsi

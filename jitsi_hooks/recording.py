@@ -21,8 +21,10 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from gateway import guard, jitsi_policy, keys
-from gateway.errors import BadRequest
+from gateway.policy import guard
+from gateway.policy import jitsi as jitsi_policy
+from gateway.web import keys
+from gateway.web.errors import BadRequest
 from jitsi_hooks import guard_jitsi
 from jitsi_hooks.context import TryAgain, jitsi
 from jitsi_hooks.rooms import RecordingState

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway import i18n
+from gateway.web import i18n
 
 _TEXTS: dict[str, dict[str, str]] = {
     "jitsi.title": {"nl": "Online bijeenkomst", "en": "Online meeting"},

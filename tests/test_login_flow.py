@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiohttp import web
 
-from gateway import keys
 from gateway.logs import JSONFormatter
-from gateway.redis_store import RedisStore
+from gateway.store.redis_store import RedisStore
+from gateway.web import keys
 from tests.gateway_fixtures import (
     ACCOUNTS,
     SchoolEnv,

@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway import keys
-from gateway.cli import main as cli_main
-from gateway.oidc import IdPUnavailable, Provider
-from gateway.sessions import COOKIE_SECURE, new_session
+from gateway.cli.main import main as cli_main
+from gateway.login.oidc import IdPUnavailable, Provider
+from gateway.login.sessions import COOKIE_SECURE, new_session
+from gateway.web import keys
 from tests.gateway_fixtures import SchoolEnv, browser, gateway_settings, start_gateway
 from tests.oidc_provider import browser_login
 from tests.support import example_policy, free_port, to_toml, write_secret
@@ -192,7 +192,7 @@ async def test_host_cookie_deletions_carry_secure(env: SchoolEnv, tmp_path: Path
                               person="p", name=None, email=None, now=app[keys.CLOCK].time())
         from dataclasses import asdict
 
-        from gateway.sessions import _store_key
+        from gateway.login.sessions import _store_key
 
         await app[keys.STORE].set(_store_key("sid-" + "x" * 40),
                                   json.dumps(asdict(session)).encode(), 600)

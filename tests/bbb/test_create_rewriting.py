@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.bbb_policy import JoinAccount, JoinMeeting, decide_create, decide_join
+from gateway.policy.bbb import JoinAccount, JoinMeeting, decide_create, decide_join
 from tests.bbb.support import Gateway, get_xml
 from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from gateway import keys
 from gateway.clock import ManualClock
+from gateway.web import keys
 from tests.bbb.support import bbb_changes, lms_url
 from tests.bbb.support import new_secret as new_bbb_secret
 from tests.emulators.bbb import BBBEmulator

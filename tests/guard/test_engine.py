@@ -7,8 +7,8 @@ from typing import Any, cast, get_args
 
 import pytest
 
-from gateway import guard, guard_texts
-from gateway.guard import (
+from gateway.policy import guard, guard_texts
+from gateway.policy.guard import (
     Announce,
     CameraStarted,
     EjectCameras,
@@ -26,7 +26,7 @@ from gateway.guard import (
     TellParticipant,
     TellTeacher,
 )
-from gateway.settings import Policy, parse_policy
+from gateway.policy.model import Policy, parse_policy
 from tests.support import deep_merge, example_policy
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bbb_hooks.guard_page import GUARD
-from gateway import keys
+from gateway.web import keys
 from tests.guard.page_rig import LESSON, TALK, TEACHER, Page, chat_of, guard_sees_lesson
 
 
@@ -137,7 +137,7 @@ async def test_a_teacher_of_another_meeting_cannot_declare_its_purpose(page: Pag
 async def test_G11_any_reference_the_officer_can_register_is_usable(page: Page,
                                                                     length: int) -> None:
     """gateway/approvals.py registers references of up to 100 characters; each one works."""
-    from gateway.approvals import normalise_reference
+    from gateway.guard.approvals import normalise_reference
 
     reference = normalise_reference("PO-" + "7" * (length - 3))
     await page.store.hset("approvals:refs", {reference: b"1"}, None)

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from aiohttp import web
 
-from gateway import keys
 from gateway.clock import ManualClock
+from gateway.web import keys
 from tests.gateway_fixtures import (
     SchoolEnv,
     browser,

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
+from gateway.web import keys
+from gateway.web.app import create_app
 from tests.jitsi.support import (
     csrf_of,
     enter_room,

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
+from gateway.web import keys
+from gateway.web.app import create_app
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.events import answer_signature
 from tests.jitsi.support import hook_secret, jitsi_settings, signed

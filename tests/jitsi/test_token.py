@@ -12,10 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway import jitsi_policy, keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.settings import MEETING_TYPES, ROLES, ConfigError
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy.model import MEETING_TYPES, ROLES, ConfigError
+from gateway.web import keys
+from gateway.web.app import create_app
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import key_file_name
 from tests.jitsi import prosody_rules

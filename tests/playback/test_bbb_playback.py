@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from gateway import keys
+from gateway.web import keys
 from tests.gateway_fixtures import browser
 from tests.oidc_provider import browser_login
 from tests.playback.harness import PLAYBACK_HOST
@@ -124,8 +124,8 @@ async def test_the_teacher_who_moderated_watches_feedback_and_it_is_audited(
 
 
 async def test_a_recording_on_hold_is_for_the_officer_alone(stack: Stack) -> None:
-    from gateway.registry import Registry
-    from gateway.retention_policy import RegistryRow
+    from gateway.policy.retention import RegistryRow
+    from gateway.store.registry import Registry
 
     record_id = stack.records[LECTURE]
     registry = Registry(stack.app[keys.STORE])

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway import keys
-from gateway.registry import Registry, register_recording, write_sidecar
-from gateway.retention_policy import DeclaredRecording
+from gateway.policy.retention import DeclaredRecording
+from gateway.store.registry import Registry, register_recording, write_sidecar
+from gateway.web import keys
 from tests.gateway_fixtures import start_gateway
 from tests.jitsi.support import jitsi_settings, person_of, seed_session
 from tests.support import free_port
@@ -110,7 +110,7 @@ async def test_a_pupil_is_refused_a_feedback_jibri_recording(jibri: Jibri) -> No
 
 async def test_the_moderating_teacher_watches_feedback_audited_by_pseudonym(
         jibri: Jibri) -> None:
-    from gateway.playback_acl import remember_moderator
+    from gateway.playback.acl import remember_moderator
 
     await remember_moderator(jibri.app[keys.STORE], "jitsi", ROOM,
                              person_of(jibri.app, "teacher"), 3600)
@@ -179,7 +179,7 @@ async def test_the_meeting_page_links_recordings_for_who_may_watch(jibri: Jibri)
 ])
 async def test_an_approved_exception_is_watched_as_the_officers_approval_says(
         jibri: Jibri, watch: list[str], teacher: int, pupil: int, officer: int) -> None:
-    from gateway.playback_acl import remember_moderator
+    from gateway.playback.acl import remember_moderator
     from jitsi_hooks.context import jitsi
     from tests.jitsi.support import csrf_of
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis_async
 
-from gateway.audit import audit_log
-from gateway.audit_journal import AuditJournal
-from gateway.cli import main
+from gateway.audit.journal import AuditJournal
+from gateway.audit.log import audit_log
+from gateway.cli.main import main
 from gateway.clock import ManualClock
-from gateway.redis_store import RedisStore
-from gateway.settings import load_settings
+from gateway.config.loading import load_settings
+from gateway.store.redis_store import RedisStore
 from tests.retention.test_cli import policy_file
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import redis.asyncio as redis_async
 
-from gateway.audit_journal import AuditJournal
-from gateway.objections import ObjectionDesk
-from gateway.registry import read_sidecar
-from gateway.retention_dryrun import dry_run
-from gateway.retention_policy import DAY
-from gateway.sweeper import LOCK_NAME
+from gateway.audit.journal import AuditJournal
+from gateway.policy.retention import DAY
+from gateway.retention.dryrun import dry_run
+from gateway.retention.objections import ObjectionDesk
+from gateway.retention.sweeper import LOCK_NAME, SweepResult
+from gateway.store.registry import read_sidecar
 from tests.retention.harness import Bench, bench
 
 
@@ -124,7 +124,7 @@ async def test_g12_a_hold_not_yet_on_the_recording_is_written_before_any_deletio
     async with bench(tmp_path, redis_url) as b:
         rid = b.add_bbb("feedback", age_days=20)
         sweeper = b.sweeper()
-        await sweeper.reconcile(__import__("gateway.sweeper").sweeper.SweepResult())
+        await sweeper.reconcile(SweepResult())
         await sweeper.registry.add_hold(f"bbb:{rid}", "legal:case-3")  # store only
         await b.store.sadd("rec:unsynced", f"bbb:{rid}")
         result = await sweeper.sweep_if_leader()

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.registry import write_sidecar
-from gateway.retention_policy import DAY
-from gateway.sessions import COOKIE_DEV, new_session
-from gateway.store import MemoryStore
+from gateway.login.sessions import COOKIE_DEV, new_session
+from gateway.policy.retention import DAY
+from gateway.store.base import MemoryStore
+from gateway.store.registry import write_sidecar
+from gateway.web import keys
+from gateway.web.app import create_app
 from tests.support import make_settings
 
 OFFICER = "privacy@school.example"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.store import MemoryStore
+from gateway.store.base import MemoryStore
+from gateway.web import keys
+from gateway.web.app import create_app
 from tests.retention.test_objections import login_as
 from tests.support import make_settings
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis_async
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.metrics import DELETION_RESULTS, PLATFORMS, RECORDING_STATES, Metrics
-from gateway.redis_store import RedisStore
-from gateway.retention_output import SweepProgress
-from gateway.retention_policy import DAY
-from gateway.settings import PURPOSES
-from gateway.sweeper import SweepResult
+from gateway.policy.model import PURPOSES
+from gateway.policy.retention import DAY
+from gateway.retention.output import SweepProgress
+from gateway.retention.sweeper import SweepResult
+from gateway.store.redis_store import RedisStore
 from tests.emulators.bbb import BBBEmulator
 from tests.retention.fakes import recording, rig
 from tests.retention.harness import counter

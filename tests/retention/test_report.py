@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.report import render_report
+from gateway.cli.main import main
+from gateway.policy.report import render_report
 from tests.support import make_settings
 
 

@@ -1,0 +1,469 @@
+"""The one policy file (G19): a typed, frozen model loaded once and validated.
+
+Unknown keys, wrong types, unreadable secret files and weak secrets stop
+start-up with a message naming the file, the key and the problem. Secrets are
+never read from the TOML itself: only from the environment (`*_env`) or a file
+(`*_file`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.policy.domains import normalise_domain
+
+
+class ConfigError(Exception):
+    """A policy file that cannot be used; the message names file, key and problem."""
+
+
+Role = Literal["teacher", "pupil", "staff", "guest"]
+MeetingTypeName = Literal["lesson", "meeting", "confidential"]
+PurposeName = Literal["lecture", "feedback", "exam_evidence", "approved_exception"]
+ChecksumAlgorithm = Literal["sha1", "sha256", "sha384", "sha512"]
+
+ROLES: tuple[Role, ...] = ("teacher", "pupil", "staff", "guest")
+MEETING_TYPES: tuple[MeetingTypeName, ...] = ("lesson", "meeting", "confidential")
+PURPOSES: tuple[PurposeName, ...] = ("lecture", "feedback", "exam_evidence", "approved_exception")
+
+# Public meeting services: never "the school's own server" (G17, G21).
+PUBLIC_MEETING_SERVICES = ("meet.jit.si", "8x8.vc", "jitsi.member.fsf.org", "meet.ffmuc.net",
+                           "demo.bigbluebutton.org", "test.bigbluebutton.org")
+
+
+DEFAULT_CONSUMER_DOMAINS = (
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+    "yahoo.com", "icloud.com", "me.com", "aol.com", "gmx.com", "gmx.net", "proton.me",
+    "protonmail.com", "hotmail.nl", "live.nl", "outlook.be", "hotmail.be", "telenet.be",
+    "skynet.be", "ziggo.nl", "kpnmail.nl", "planet.nl", "home.nl", "yahoo.nl",
+)
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def is_secure_url(url: str) -> bool:
+    """https://, or http:// to this very machine (nothing leaves it unencrypted)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class GatewaySection(_Model):
+    public_url: str = "http://localhost:8080"
+    development: bool = False
+    school_name: str = "School"
+    policy_version: Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-]{1,32}$")] = "1"
+    default_language: Literal["nl", "en"] = "nl"
+    session_ttl_seconds: Annotated[int, Field(ge=300, le=86400)] = 8 * 3600
+    login_ttl_seconds: Annotated[int, Field(ge=60, le=1800)] = 600
+    pseudonym_key_env: str | None = None
+    pseudonym_key_file: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class StoreSection(_Model):
+    redis_url_env: str | None = None
+    redis_url_file: str | None = None
+    key_prefix: Annotated[str, Field(pattern=r"^[a-z0-9_\-]{1,32}$")] = "pgw"
+
+
+class RoleMapping(_Model):
+    teacher: tuple[str, ...] = ()
+    pupil: tuple[str, ...] = ()
+    staff: tuple[str, ...] = ()
+
+
+class IdentityProvider(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9\-]{1,32}$")]
+    display_name: str = ""
+    issuer: str
+    client_id: str
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    algorithms: tuple[Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"], ...] = (
+        "RS256", "ES256",
+    )
+    allowed_email_domains: tuple[str, ...] = ()
+    tenant_claim: str | None = None
+    allowed_tenants: tuple[str, ...] = ()
+    email_authoritative: bool = False
+    role_claims: tuple[str, ...] = ("groups", "roles", "eduPersonAffiliation")
+    roles: RoleMapping = RoleMapping()
+    default_role: Literal["pupil", "guest"] = "pupil"
+    leeway_seconds: Annotated[int, Field(ge=0, le=60)] = 30
+    max_token_age_seconds: Annotated[int, Field(ge=60, le=86400)] = 600
+    jwks_refresh_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
+    jwks_refetch_cooldown_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    jwks_max_stale_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 86400
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("issuer must be an http(s) URL")
+        return value
+
+    @field_validator("allowed_email_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_normalise_listed_domain(d) for d in value)
+
+    @model_validator(mode="after")
+    def _rules(self) -> IdentityProvider:
+        if not self.allowed_email_domains and not self.allowed_tenants:
+            raise ValueError(
+                "an identity provider needs allowed_email_domains and/or allowed_tenants (G1)"
+            )
+        if self.allowed_tenants and not self.tenant_claim:
+            raise ValueError("allowed_tenants needs tenant_claim (for example 'tid')")
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must contain 'openid'")
+        return self
+
+
+def _normalise_listed_domain(entry: str) -> str:
+    wildcard = entry.startswith(("*.", "."))
+    bare = entry[2:] if entry.startswith("*.") else entry.lstrip(".")
+    domain = normalise_domain(bare)
+    if domain is None:
+        raise ValueError(f"{entry!r} is not a valid domain name")
+    return "." + domain if wildcard else domain
+
+
+class IdentitySection(_Model):
+    providers: tuple[IdentityProvider, ...] = ()
+    consumer_domains: tuple[str, ...] = DEFAULT_CONSUMER_DOMAINS
+
+    @field_validator("consumer_domains")
+    @classmethod
+    def _consumer(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_normalise_listed_domain(d) for d in value)
+
+    @model_validator(mode="after")
+    def _unique(self) -> IdentitySection:
+        names = [p.name for p in self.providers]
+        if len(set(names)) != len(names):
+            raise ValueError("identity provider names must be unique")
+        issuers = [p.issuer for p in self.providers]
+        if len(set(issuers)) != len(issuers):
+            raise ValueError("identity provider issuers must be unique")
+        return self
+
+
+class MeetingType(_Model):
+    recording_allowed: bool = True
+    transcription_allowed: bool = False
+    guests_allowed: bool = False
+    # "none": no default; with purpose_required the teacher must declare one (G11).
+    default_purpose: PurposeName | None = "lecture"
+    purpose_required: bool = True
+    record_roles: tuple[Role, ...] = ("teacher",)
+
+    @field_validator("default_purpose", mode="before")
+    @classmethod
+    def _no_default(cls, value: object) -> object:
+        return None if value == "none" else value  # TOML has no null
+
+
+class Purpose(_Model):
+    retention_days: Annotated[int, Field(ge=1, le=3650)]
+    may_start: tuple[Role, ...] = ("teacher",)
+    pupils_visible: bool = False  # G10: a lecture shows no pupils
+    needs_approval_reference: bool = False
+    # G14: consent to record is not consent to distribute. Only a purpose with
+    # distribute = true may stay published for viewing after the meeting.
+    distribute: bool = False
+    announcement_nl: str
+    announcement_en: str
+    description_nl: str = ""
+    description_en: str = ""
+
+
+class TranscriptionSection(_Model):
+    mode: Literal["off", "opt_in"] = "off"
+
+
+class RetentionSection(_Model):
+    undeclared_retention_days: Annotated[int, Field(ge=1, le=3650)] = 14
+    sweep_interval_seconds: Annotated[int, Field(ge=10, le=86400)] = 900
+    failure_grace_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400
+    audit_retention_days: Annotated[int, Field(ge=30, le=3650)] = 365
+    # The durable audit journal (gateway.audit.journal); relative to the policy file.
+    audit_dir: Annotated[str, Field(min_length=1)] = "audit-log"
+    privacy_officer_emails: tuple[str, ...] = ()
+    jibri_recordings_dir: str | None = None
+    # argv of the BBB purge agent; "{server}" -> server name, the record id is appended.
+    bbb_purge_command: tuple[str, ...] = ("privacy-gateway", "bbb-purge", "--root",
+                                          "/var/bigbluebutton")
+
+    @field_validator("privacy_officer_emails")
+    @classmethod
+    def _officer_emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted({e.strip().lower() for e in value if e.strip()}))
+
+    @field_validator("bbb_purge_command")
+    @classmethod
+    def _purge_command(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or not value[0].strip():
+            raise ValueError("needs at least the program to run")
+        return value
+
+
+class BBBServer(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9\-]{1,32}$")]
+    url: str
+    secret_env: str | None = None
+    secret_file: str | None = None
+    checksum_algorithm: Literal["sha1", "sha256", "sha384", "sha512"] = "sha256"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL ending before /api")
+        return value.rstrip("/")
+
+
+class BBBFrontend(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9\-]{1,32}$")]
+    secret_env: str | None = None
+    secret_file: str | None = None
+
+
+class BBBSection(_Model):
+    enabled: bool = False
+    servers: tuple[BBBServer, ...] = ()
+    frontends: tuple[BBBFrontend, ...] = ()
+    checksum_algorithms: tuple[ChecksumAlgorithm, ...] = ("sha256", "sha384", "sha512")
+    join_ticket_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
+    default_meeting_type: MeetingTypeName = "lesson"
+    strip_attendees: bool = True
+    allow_webhooks: bool = False
+    max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 64 * 1024 * 1024
+    redis_url_env: str | None = None
+    redis_url_file: str | None = None
+    bbb_version: Annotated[str, Field(pattern=r"^\d+\.\d+$")] = "3.0"
+
+    @model_validator(mode="after")
+    def _rules(self) -> BBBSection:
+        if self.enabled and (not self.servers or not self.frontends):
+            raise ValueError("an enabled bbb section needs at least one server and one frontend")
+        return self
+
+
+class JitsiRoomRule(_Model):
+    prefix: Annotated[str, Field(pattern=r"^[a-z0-9\-_]{1,40}$")]
+    meeting_type: MeetingTypeName
+
+
+class JitsiSection(_Model):
+    enabled: bool = False
+    base_url: str = "https://meet.example.org"
+    app_id: str = "privacy-gateway"
+    audience: str = "jitsi"
+    # The token's `sub`: Jitsi's domain (or tenant) as a concrete name. Required when
+    # enabled; never "*" (jitsi-contrib token_no_wildcard refuses it, jitsi.md §1).
+    subject: str | None = None
+    signature_algorithm: Literal["HS256", "HS384", "HS512", "RS256"] = "HS256"
+    app_secret_env: str | None = None
+    app_secret_file: str | None = None
+    private_key_file: str | None = None
+    key_id: str | None = None
+    token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    # A confidential talk's token is short-lived: entry is checked again at every join (G3).
+    confidential_token_ttl_seconds: Annotated[int, Field(ge=30, le=900)] = 600
+    share_email: bool = False
+    microphone_on_at_start: bool = False
+    room_rules: tuple[JitsiRoomRule, ...] = ()
+    default_meeting_type: MeetingTypeName = "lesson"
+    hook_secret_env: str | None = None
+    hook_secret_file: str | None = None
+    # Keep Jibri's participant identity list in metadata.json (off: removed, minimisation).
+    keep_recording_participants: bool = False
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str | None) -> str | None:
+        if value is not None and normalise_domain(value) != value:
+            raise ValueError("must be a concrete, lowercase domain such as meet.school.example "
+                             "(never '*')")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_subject(self) -> JitsiSection:
+        if self.enabled and self.subject is None:
+            raise ValueError("jitsi.subject is required: the Jitsi domain tokens are for")
+        return self
+
+
+class NoticeSection(_Model):
+    controller: str = "The school board"
+    contact: str = "privacy@school.example"
+    legal_basis_nl: str = "Publieke taak: het geven van onderwijs (AVG artikel 6 lid 1 sub e)."
+    legal_basis_en: str = "Public task: providing education (GDPR Article 6(1)(e))."
+    recipients_nl: str = "Alleen de school en haar eigen servers. Niemand anders."
+    recipients_en: str = "Only the school and its own servers. Nobody else."
+
+
+class DevIdPSection(_Model):
+    enabled: bool = False
+
+
+# Who may watch a recording (G14): any school account, the teachers who moderated its
+# meeting, the privacy officer, or what the officer's approval of an exception says.
+Audience = Literal["school", "moderators", "officer", "approval"]
+
+
+class PlaybackWatch(_Model):
+    lecture: tuple[Audience, ...] = ("school",)
+    feedback: tuple[Audience, ...] = ("moderators", "officer")
+    exam_evidence: tuple[Audience, ...] = ("moderators", "officer")
+    approved_exception: tuple[Audience, ...] = ("approval",)
+
+
+class PlaybackSection(_Model):
+    """Protected playback (G14, G17): gateway links, a per-recording cookie."""
+
+    link_ttl_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+    cookie_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    watch: PlaybackWatch = PlaybackWatch()
+
+
+class Policy(_Model):
+    gateway: GatewaySection = GatewaySection()
+    store: StoreSection = StoreSection()
+    identity: IdentitySection = IdentitySection()
+    meeting_types: dict[MeetingTypeName, MeetingType] = Field(default_factory=dict)
+    purposes: dict[PurposeName, Purpose] = Field(default_factory=dict)
+    transcription: TranscriptionSection = TranscriptionSection()
+    retention: RetentionSection = RetentionSection()
+    bbb: BBBSection = BBBSection()
+    jitsi: JitsiSection = JitsiSection()
+    notice: NoticeSection = NoticeSection()
+    dev_idp: DevIdPSection = DevIdPSection()
+    playback: PlaybackSection = PlaybackSection()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Policy:
+        missing = [m for m in MEETING_TYPES if m not in self.meeting_types]
+        if missing:
+            raise ValueError(f"meeting_types is missing {', '.join(missing)}")
+        missing_purposes = [p for p in PURPOSES if p not in self.purposes]
+        if missing_purposes:
+            raise ValueError(f"purposes is missing {', '.join(missing_purposes)}")
+        if self.meeting_types["confidential"].recording_allowed:
+            raise ValueError("meeting_types.confidential.recording_allowed must be false (G3)")
+        if self.meeting_types["confidential"].transcription_allowed:
+            raise ValueError(
+                "meeting_types.confidential.transcription_allowed must be false (G3)")
+        if not self.purposes["approved_exception"].needs_approval_reference:
+            raise ValueError(
+                "purposes.approved_exception.needs_approval_reference must be true (G11)")
+        if self.purposes["lecture"].pupils_visible:
+            raise ValueError("purposes.lecture.pupils_visible must be false (G10)")
+        if self.dev_idp.enabled and not self.gateway.development:
+            raise ValueError(
+                "dev_idp.enabled needs gateway.development = true (never in production)")
+        if not self.gateway.development and self.gateway.public_url.startswith("http://"):
+            raise ValueError(
+                "gateway.public_url must be https:// unless gateway.development = true")
+        self._own_servers()
+        self._https_idps()
+        self._playback_rules()
+        return self
+
+    def _https_idps(self) -> None:
+        """The client secret and the ID token travel to the IdP: TLS outside development."""
+        if self.gateway.development:
+            return
+        plain = [f"identity.providers[{i}].issuer" for i, p in enumerate(self.identity.providers)
+                 if not is_secure_url(p.issuer)]
+        if plain:
+            raise ValueError(f"{', '.join(plain)} must be https:// outside development "
+                             "(http:// only to this machine: 127.0.0.1, [::1], localhost)")
+
+    def _playback_rules(self) -> None:
+        """G14: a recording that may show pupils is never for every school account."""
+        for name in PURPOSES:
+            audience = getattr(self.playback.watch, name)
+            if not audience:
+                raise ValueError(f"playback.watch.{name} must name at least one audience")
+            if "school" in audience and self.purposes[name].pupils_visible:
+                raise ValueError(f"playback.watch.{name} cannot include 'school': pupils may "
+                                 "be seen in it (G14)")
+
+    def _own_servers(self) -> None:
+        """G17, G21: meetings and recordings stay on the school's own servers."""
+        if self.jitsi.enabled:
+            host = (urlsplit(self.jitsi.base_url).hostname or "").lower()
+            if host in PUBLIC_MEETING_SERVICES or host.endswith(
+                    tuple("." + h for h in PUBLIC_MEETING_SERVICES)):
+                raise ValueError(f"jitsi.base_url: {host} is a public service, not the "
+                                 "school's own server (G17)")
+        if self.gateway.development:
+            return
+        plain = [f"bbb.servers[{i}].url" for i, s in enumerate(self.bbb.servers)
+                 if s.url.startswith("http://")]
+        if self.jitsi.enabled and self.jitsi.base_url.startswith("http://"):
+            plain.append("jitsi.base_url")
+        if plain:
+            raise ValueError(f"{', '.join(plain)} must be https:// outside development (G17)")
+
+    def idp(self, name: str) -> IdentityProvider | None:
+        return next((p for p in self.identity.providers if p.name == name), None)
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def _validation_message(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: the policy is not valid:"]
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+            if str(loc[-1]).endswith(("secret", "password", "key", "redis_url")):
+                msg += " (secrets never go in the file: use <name>_env or <name>_file)"
+        lines.append(f"  {_format_loc(loc)}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_policy(data: Mapping[str, Any], source: str = "<policy>") -> Policy:
+    try:
+        return Policy.model_validate(_tuples(data))
+    except ValidationError as err:
+        raise ConfigError(_validation_message(source, err)) from None
+
+
+def _tuples(value: Any) -> Any:
+    """TOML arrays become tuples so the strict, frozen model accepts them."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value

@@ -30,7 +30,6 @@ from bbb_hooks.inbound import ApiError, ApiRequest, read_request
 from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
 from bbb_hooks.query import QueryError
 from bbb_hooks.record_calls import (
-    RECORD_CALLS,
     check_call,
     declared_purposes,
     on_their_servers,
@@ -41,6 +40,7 @@ from gateway.config.loading import Settings
 from gateway.metrics import Metrics
 from gateway.policy.bbb import CreateDecision, UnknownMeetingType, decide_create
 from gateway.policy.bbb_client_settings import BadClientSettings, decide_client_settings
+from gateway.policy.bbb_records import RECORD_CALLS
 from gateway.store.base import Store
 from gateway.web import keys
 

@@ -75,7 +75,7 @@ async def _serve_gateway(port: int, tmp: str, redis_url: str, seed: bool) -> Non
     from aiohttp import web
 
     from gateway import logs
-    from gateway.web.app import create_app
+    from privacy_gateway import create_app
     from tests.jitsi.support import seed_session
 
     logs.configure("INFO")  # as `privacy-gateway serve` runs it
@@ -106,8 +106,8 @@ async def in_process(tmp: Path, redis_url: str, cookie: str,
 
     from gateway.login.sessions import current_session
     from gateway.policy import jitsi as jitsi_policy
-    from gateway.web.app import create_app
     from jitsi_hooks.auth import mint_for
+    from privacy_gateway import create_app
 
     settings = _settings(tmp)
     app = create_app(settings)

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.login.jwks import parse_jwks
 from gateway.login.oidc import Metadata
 from gateway.web import keys
-from gateway.web.app import create_app
+from privacy_gateway import create_app
 from tests.support import free_port, make_settings
 
 ISSUER = "http://127.0.0.1:9/idp"  # nothing listens: discovery never leaves the machine

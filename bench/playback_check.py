@@ -74,7 +74,7 @@ async def _serve_gateway(port: int, tmp: str) -> None:
     from aiohttp import web
 
     from gateway import logs
-    from gateway.web.app import create_app
+    from privacy_gateway import create_app
 
     logs.configure("INFO")  # as `privacy-gateway serve` runs it
     app = create_app(_settings(Path(tmp)))

@@ -22,7 +22,7 @@ from gateway.clock import Clock
 from gateway.config.loading import Settings
 from gateway.store.base import Store
 from gateway.web import keys
-from gateway.web.app import create_app
+from privacy_gateway import create_app
 from tests.oidc_provider import OPHandle, start_op
 from tests.support import free_port, make_settings
 

@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.cli.main import main as cli_main
 from gateway.login.oidc import IdPUnavailable, Provider
 from gateway.login.sessions import COOKIE_SECURE, new_session
 from gateway.web import keys
+from privacy_gateway import main as cli_main
 from tests.gateway_fixtures import SchoolEnv, browser, gateway_settings, start_gateway
 from tests.oidc_provider import browser_login
 from tests.support import example_policy, free_port, to_toml, write_secret

@@ -136,7 +136,7 @@ async def test_readyz_fails_while_the_idp_is_unreachable(tmp_path: Path) -> None
 
 
 def test_app_has_no_string_keys(tmp_path: Path) -> None:
-    from gateway.web.app import create_app
+    from privacy_gateway import create_app
 
     app = create_app(make_settings(tmp_path))
     assert all(isinstance(k, web.AppKey) for k in app)

@@ -1,5 +1,5 @@
-"""`python -m gateway.cli`."""
+"""`python -m gateway.cli`: the installed gateway (privacy_gateway)."""
 
-from gateway.cli.main import main
+from gateway.cli import main
 
 raise SystemExit(main())

@@ -1,7 +1,9 @@
 """`privacy-gateway`: parse the command line, load the policy, run one command.
 
-Each platform or feature module adds its own sub-commands through an
-`add_commands(subparsers)` function listed in `_COMMAND_MODULES`.
+Each feature module adds its own sub-commands through an `add_commands(subparsers)`
+function listed in `_COMMAND_MODULES`; each platform adapter through its own
+(gateway.adapter.Adapter.add_commands). The entry point (privacy_gateway) names
+the adapters; commands find them as `args.adapters`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway.adapter import Adapter
 from gateway.config.loading import Settings, load_settings
 from gateway.policy.model import ConfigError
 from gateway.policy.notice import recording_rules
 
-_COMMAND_MODULES: tuple[str, ...] = ("gateway.cli.retention", "jitsi_hooks.finalize")
+_COMMAND_MODULES: tuple[str, ...] = ("gateway.cli.retention",)
 
 DEFAULT_CONFIG = "config/example.toml"
 
@@ -45,7 +48,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if settings.policy.gateway.development:
         print("privacy-gateway: DEVELOPMENT MODE — cookies without Secure, not for production",
               file=sys.stderr)
-    app = create_app(settings)  # adapters warn about their own risky settings (sha1)
+    # Adapters warn about their own risky settings (sha1).
+    app = create_app(settings, adapters=args.adapters)
     # The app sets its own request-line limit (create_app: Jitsi's 4096-character state and
     # long BBB creates need more than aiohttp's default 8190 bytes).
     web.run_app(app, host=args.host, port=args.port, shutdown_timeout=10, access_log=None,
@@ -113,7 +117,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(adapters: Sequence[Adapter]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="privacy-gateway",
                                      description="Meeting privacy gateway for schools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,14 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_report)
     for module in _COMMAND_MODULES:
         importlib.import_module(module).add_commands(sub)
+    for adapter in adapters:
+        adapter.add_commands(sub)
+    parser.set_defaults(adapters=tuple(adapters))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, adapters: Sequence[Adapter]) -> int:
+    args = build_parser(adapters).parse_args(argv)
     result: int = args.func(args)
     return result
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

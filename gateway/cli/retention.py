@@ -1,4 +1,4 @@
-"""Retention commands: `sweep [--dry-run]`, `audit export`, `bbb-purge RECORDING_ID`,
+"""Retention commands: `sweep [--dry-run]`, `audit export`,
 `hold add|release RECORDING_KEY --reason REF` (a legal hold, G16)."""
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
 
+from gateway.adapter import Adapter, recording_sources
 from gateway.clock import SystemClock
 
 DEFAULT_CONFIG = "config/example.toml"
@@ -46,13 +47,6 @@ def add_commands(sub: Any) -> None:
                    help="the case or file reference (no names: it goes into the audit)")
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.set_defaults(func=_hold)
-    p = sub.add_parser("bbb-purge", help="on a BBB host: remove a deleted recording's files")
-    p.add_argument("recording_ids", nargs="+", metavar="recording_id")
-    p.add_argument("--root", default="/var/bigbluebutton")
-    p.add_argument("--media-dir", action="append", default=None,
-                   help="also remove <id>* here (default with the system root: FreeSWITCH "
-                        "and Kurento/webrtc-recorder media directories)")
-    p.set_defaults(func=_bbb_purge)
 
 
 class Progress:
@@ -105,25 +99,29 @@ def _sweep(args: argparse.Namespace) -> int:
     with _settings(args.config) as settings:
         if not shared_store_or_refuse(settings, "sweep"):
             return 2
-        return asyncio.run(_run_sweep(settings, args.dry_run, args.within_days, args.json))
+        return asyncio.run(_run_sweep(settings, args.dry_run, args.within_days, args.json,
+                                      args.adapters))
 
 
-async def _build(settings: Any, http: aiohttp.ClientSession, clock: SystemClock) -> Any:
+async def _build(settings: Any, http: aiohttp.ClientSession, clock: SystemClock,
+                 adapters: Sequence[Adapter]) -> Any:
     from gateway.audit.log import audit_log
     from gateway.metrics import Metrics
     from gateway.pseudonym import Pseudonymiser
-    from gateway.retention.wiring import build_sources, build_sweeper
+    from gateway.retention.wiring import build_sweeper
     from gateway.web.app import make_store
 
     store = make_store(settings, clock)
     return build_sweeper(
-        settings, store=store, sources=build_sources(settings, http, store), clock=clock,
+        settings, store=store, sources=recording_sources(adapters, settings, http, store),
+        clock=clock,
         metrics=Metrics(), pseudonyms=Pseudonymiser(
             settings.secrets.get("gateway.pseudonym_key")),
         audit=audit_log(settings, store, clock))
 
 
-async def _run_sweep(settings: Any, dry_run: bool, within_days: float, as_json: bool) -> int:
+async def _run_sweep(settings: Any, dry_run: bool, within_days: float, as_json: bool,
+                     adapters: Sequence[Adapter]) -> int:
     from gateway.retention.output import SweepProgress, summary, when
     from gateway.retention.output import as_json as result_json
     from gateway.retention.sweeper import LOCK_NAME
@@ -131,7 +129,7 @@ async def _run_sweep(settings: Any, dry_run: bool, within_days: float, as_json: 
     clock = SystemClock()
     started = time.monotonic()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        sweeper = await _build(settings, http, clock)
+        sweeper = await _build(settings, http, clock, adapters)
         progress = SweepProgress()
         sweeper.on_progress = progress
         try:
@@ -200,17 +198,19 @@ def _hold(args: argparse.Namespace) -> int:
     with _settings(args.config) as settings:
         if not shared_store_or_refuse(settings, "hold"):
             return 2
-        return asyncio.run(_change_hold(settings, args.action, args.recording_key, args.reason))
+        return asyncio.run(_change_hold(settings, args.action, args.recording_key, args.reason,
+                                        args.adapters))
 
 
-async def _change_hold(settings: Any, action: str, key: str, reference: str) -> int:
+async def _change_hold(settings: Any, action: str, key: str, reference: str,
+                       adapters: Sequence[Adapter]) -> int:
     """Place or release `legal:<reference>` on one recording, in the store and on the
     recording itself (G12); audited either way."""
     from gateway.policy.retention import HOLD_LEGAL, hold_name
 
     hold = hold_name(HOLD_LEGAL, reference)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        sweeper = await _build(settings, http, SystemClock())
+        sweeper = await _build(settings, http, SystemClock(), adapters)
         try:
             if action == "add":
                 change = await sweeper.holds.place(key, hold)
@@ -234,12 +234,3 @@ async def _change_hold(settings: Any, action: str, key: str, reference: str) -> 
               "again before deleting anything", file=sys.stderr)
         return 1
     return 0
-
-
-def _bbb_purge(args: argparse.Namespace) -> int:
-    from bbb_hooks.purge import main as purge_main
-
-    argv = [*args.recording_ids, "--root", args.root]
-    for directory in args.media_dir or ():
-        argv += ["--media-dir", directory]
-    return purge_main(argv)

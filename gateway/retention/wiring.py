@@ -1,58 +1,28 @@
 """Wiring for retention (G16) and objections (G12): sources, sweeper, pages.
 
 `setup(app)` is always on: every replica runs the sweeper loop, and the store
-lock makes only one of them sweep at a time. Sources: each enabled BBB server
-(getRecordings / deleteRecordings / the purge agent) and the Jibri recordings
-directory when `retention.jibri_recordings_dir` is set.
+lock makes only one of them sweep at a time. Sources: whatever the platform
+adapters offer (gateway.adapter.Adapter.recording_sources).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
+from gateway.adapter import Adapter, recording_sources
 from gateway.audit.log import AuditLog
 from gateway.clock import Clock
 from gateway.config.loading import Settings
 from gateway.metrics import Metrics
-from gateway.policy.retention import combined_purpose, private_purposes
 from gateway.pseudonym import Pseudonymiser
 from gateway.retention import objections_web
 from gateway.retention.objections import ObjectionDesk
 from gateway.retention.sweeper import RecordingSource, Sweeper, running
 from gateway.store.base import Store
 from gateway.web import keys
-from jitsi_hooks.jibri_source import JibriSource
-
-
-def build_sources(settings: Settings, http: aiohttp.ClientSession,
-                  store: Store) -> list[RecordingSource]:
-    policy = settings.policy
-    sources: list[RecordingSource] = []
-    if policy.bbb.enabled:
-        from bbb_hooks.meetings import recording_purposes
-        from bbb_hooks.recordings import BBBSource
-        from bbb_hooks.servers import Server
-
-        async def declared_purpose(internal_meeting_id: str) -> str | None:
-            return combined_purpose(policy, await recording_purposes(store,
-                                                                     internal_meeting_id))
-
-        private = private_purposes(policy)  # G14: the rule the proxy applies too
-        for i, server in enumerate(policy.bbb.servers):
-            sources.append(BBBSource(
-                Server(name=server.name, url=server.url,
-                       secret=settings.secrets.get(f"bbb.servers[{i}].secret"),
-                       algorithm=server.checksum_algorithm),
-                http, policy.retention.bbb_purge_command, private_purposes=private,
-                declared_purpose=declared_purpose))
-    if policy.retention.jibri_recordings_dir:
-        sources.append(JibriSource(Path(policy.retention.jibri_recordings_dir)))
-    return sources
 
 
 def build_sweeper(settings: Settings, *, store: Store, sources: list[RecordingSource],
@@ -65,8 +35,10 @@ def build_sweeper(settings: Settings, *, store: Store, sources: list[RecordingSo
 
 async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
+    platforms: tuple[Adapter, ...] = app[keys.PLATFORMS]
     sweeper = build_sweeper(settings, store=app[keys.STORE],
-                            sources=build_sources(settings, app[keys.HTTP], app[keys.STORE]),
+                            sources=recording_sources(platforms, settings,
+                                                      app[keys.HTTP], app[keys.STORE]),
                             clock=app[keys.CLOCK], metrics=app[keys.METRICS],
                             audit=app[keys.AUDIT], pseudonyms=app[keys.PSEUDONYMS])
     state = app[keys.ADAPTERS]["retention"]

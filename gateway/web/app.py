@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from gateway.adapter import Adapter
 from gateway.audit.log import audit_log
 from gateway.clock import Clock, SystemClock
 from gateway.config.loading import Settings
@@ -36,25 +37,12 @@ from gateway.web.shell import (
 log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent
-_TEMPLATE_DIRS = [_HERE / "templates", _HERE.parents[1] / "jitsi_hooks" / "templates",
-                  _HERE.parents[1] / "bbb_hooks" / "templates"]
 
 
-def _adapters(settings: Settings) -> list[Callable[[web.Application], None]]:
+def _setups(settings: Settings,
+            adapters: Sequence[Adapter]) -> list[Callable[[web.Application], None]]:
     """The platform adapters this policy turns on, each adding its own routes and tasks."""
-    setups: list[Callable[[web.Application], None]] = []
-    if settings.policy.bbb.enabled:
-        from bbb_hooks.app import setup as setup_bbb
-
-        setups.append(setup_bbb)
-    if settings.policy.bbb.enabled and settings.secrets.has("bbb.redis_url"):
-        from bbb_hooks.guard_page import setup as setup_bbb_guard  # recording guard (G8-G13)
-
-        setups.append(setup_bbb_guard)
-    if settings.policy.jitsi.enabled:
-        from jitsi_hooks.app import setup as setup_jitsi  # tokens, meeting page, hooks
-
-        setups.append(setup_jitsi)
+    setups = [adapter.setup for adapter in adapters if adapter.enabled(settings)]
     from gateway.retention.wiring import setup as setup_retention  # sweeper + objections (G12, G16)
 
     setups.append(setup_retention)
@@ -68,8 +56,9 @@ def make_store(settings: Settings, clock: Clock) -> Store:
     return MemoryStore(prefix, clock)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None,
+def create_app(settings: Settings, *, adapters: Sequence[Adapter], clock: Clock | None = None,
                store: Store | None = None) -> web.Application:
+    """The gateway with the given platform adapters (the entry point names them)."""
     app = web.Application(
         middlewares=[undecodable_middleware, context_middleware, security_headers,
                      error_middleware, csrf_middleware],
@@ -90,8 +79,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.ERROR_RENDERERS] = []
     app[keys.READINESS] = {}
     app[keys.ADAPTERS] = {}
+    app[keys.PLATFORMS] = tuple(adapters)
+    template_dirs = [_HERE / "templates", *(a.template_dir for a in adapters if a.template_dir)]
     aiohttp_jinja2.setup(
-        app, loader=jinja2.FileSystemLoader([str(d) for d in _TEMPLATE_DIRS if d.is_dir()]),
+        app, loader=jinja2.FileSystemLoader([str(d) for d in template_dirs if d.is_dir()]),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
@@ -107,7 +98,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         from gateway.login.devidp import setup as setup_dev_idp
 
         setup_dev_idp(app)
-    for setup in _adapters(settings):
+    for setup in _setups(settings, adapters):
         setup(app)
     return app
 

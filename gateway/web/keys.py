@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from gateway.adapter import Adapter
 from gateway.audit.log import AuditLog
 from gateway.clock import Clock
 from gateway.config.loading import Settings
@@ -30,5 +31,7 @@ PSEUDONYMS = web.AppKey("pseudonyms", Pseudonymiser)
 ERROR_RENDERERS = web.AppKey("error_renderers", list[tuple[str, ErrorRenderer]])
 # Extra readiness checks added by adapters: name -> coroutine returning ok.
 READINESS = web.AppKey("readiness", dict[str, Callable[[], Awaitable[bool]]])
+# The platform adapters the entry point plugged in (gateway.adapter).
+PLATFORMS = web.AppKey("platforms", tuple[Adapter, ...])
 # Adapter-owned state, keyed by adapter name (bbb, jitsi, guard, retention).
 ADAPTERS = web.AppKey("adapters", dict[str, Any])

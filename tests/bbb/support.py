@@ -18,7 +18,7 @@ from yarl import URL
 from gateway.clock import Clock
 from gateway.store.base import Store
 from gateway.web import keys
-from gateway.web.app import create_app
+from privacy_gateway import create_app
 from tests.emulators.bbb import BBBEmulator
 from tests.support import deep_merge, free_port, make_settings
 

@@ -25,7 +25,7 @@ from bbb_hooks.meetings import MeetingRecord, add_moderator, save_meeting
 from gateway.login.sessions import COOKIE_DEV, new_session
 from gateway.store.base import MemoryStore
 from gateway.web import keys
-from gateway.web.app import create_app
+from privacy_gateway import create_app
 from tests.bbb.support import bbb_changes
 from tests.guard import bbb_bus as bus
 from tests.guard.bbb_bus import GuardEmulator

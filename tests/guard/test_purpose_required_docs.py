@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.main import main
 from gateway.config.loading import load_settings
 from gateway.policy.model import parse_policy
 from gateway.policy.report import render_report
+from privacy_gateway import main
 from tests.guard.page_rig import open_page
 from tests.support import deep_merge, example_policy
 

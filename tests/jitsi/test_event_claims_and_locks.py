@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.clock import ManualClock
 from gateway.store.redis_store import RedisStore
 from gateway.web import keys
-from gateway.web.app import create_app
 from jitsi_hooks import events, guard_jitsi
 from jitsi_hooks.context import jitsi
+from privacy_gateway import create_app
 from tests.jitsi.support import CountingStore, jitsi_settings, person_of, signed
 from tests.jitsi.test_events import ROOM, join, send
 

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.clock import ManualClock
 from gateway.web import keys
-from gateway.web.app import create_app
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.events import answer_signature
+from privacy_gateway import create_app
 from tests.jitsi.support import hook_secret, jitsi_settings, signed
 from tests.jitsi.test_events import ROOM, join, opt, send
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.main import main
 from gateway.clock import ManualClock
 from gateway.store.base import MemoryStore
 from gateway.store.registry import Registry, read_sidecar
 from jitsi_hooks.finalize import finalize, inspect
 from jitsi_hooks.rooms import RecordingState, RoomStore
+from privacy_gateway import main
 from tests.jitsi.support import jitsi_settings
 
 DAY = 86400

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.clock import ManualClock
 from gateway.web import keys
-from gateway.web.app import create_app
+from privacy_gateway import create_app
 from tests.jitsi.support import CountingStore, csrf_of, jitsi_settings, person_of, seed_session
 from tests.jitsi.test_events import ROOM, join, send
 

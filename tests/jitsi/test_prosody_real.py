@@ -15,8 +15,8 @@ import slixmpp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.web.app import create_app
 from jitsi_hooks import events
+from privacy_gateway import create_app
 from tests.jitsi.support import jitsi_settings
 from tests.support import free_port
 

@@ -16,9 +16,9 @@ from gateway.clock import ManualClock
 from gateway.policy import jitsi as jitsi_policy
 from gateway.policy.model import MEETING_TYPES, ROLES, ConfigError
 from gateway.web import keys
-from gateway.web.app import create_app
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import key_file_name
+from privacy_gateway import create_app
 from tests.jitsi import prosody_rules
 from tests.jitsi.support import (
     APP_ID,

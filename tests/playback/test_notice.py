@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.policy.report import render_report
-from gateway.web.app import create_app
+from privacy_gateway import create_app
 from tests.support import make_settings
 
 

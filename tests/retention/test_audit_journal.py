@@ -16,10 +16,10 @@ import redis.asyncio as redis_async
 
 from gateway.audit.journal import AuditJournal
 from gateway.audit.log import audit_log
-from gateway.cli.main import main
 from gateway.clock import ManualClock
 from gateway.config.loading import load_settings
 from gateway.store.redis_store import RedisStore
+from privacy_gateway import main
 from tests.retention.test_cli import policy_file
 
 

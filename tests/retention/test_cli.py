@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from gateway.audit.log import audit_log
-from gateway.cli.main import main
 from gateway.clock import SystemClock
 from gateway.config.loading import load_settings
 from gateway.policy.retention import DAY
 from gateway.store.redis_store import RedisStore
 from gateway.store.registry import write_sidecar
+from privacy_gateway import main
 from tests.support import deep_merge, example_policy, to_toml, write_secret
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from gateway.audit.log import AuditLog
-from gateway.cli.main import main
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
 from gateway.policy.retention import DAY
@@ -17,6 +16,7 @@ from gateway.retention.wiring import build_sweeper
 from gateway.store.base import MemoryStore
 from jitsi_hooks.finalize import finalize, inspect
 from jitsi_hooks.jibri_source import JibriSource
+from privacy_gateway import main
 from tests.jitsi.support import jitsi_settings
 from tests.jitsi.test_finalize import session_dir
 

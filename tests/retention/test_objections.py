@@ -19,7 +19,7 @@ from gateway.policy.retention import DAY
 from gateway.store.base import MemoryStore
 from gateway.store.registry import write_sidecar
 from gateway.web import keys
-from gateway.web.app import create_app
+from privacy_gateway import create_app
 from tests.support import make_settings
 
 OFFICER = "privacy@school.example"

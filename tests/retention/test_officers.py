@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.clock import ManualClock
 from gateway.store.base import MemoryStore
 from gateway.web import keys
-from gateway.web.app import create_app
+from privacy_gateway import create_app
 from tests.retention.test_objections import login_as
 from tests.support import make_settings
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis_async
 
-from gateway.cli.main import main
 from gateway.metrics import DELETION_RESULTS, PLATFORMS, RECORDING_STATES, Metrics
 from gateway.policy.model import PURPOSES
 from gateway.policy.retention import DAY
 from gateway.retention.output import SweepProgress
 from gateway.retention.sweeper import SweepResult
 from gateway.store.redis_store import RedisStore
+from privacy_gateway import main
 from tests.emulators.bbb import BBBEmulator
 from tests.retention.fakes import recording, rig
 from tests.retention.harness import counter

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
+from bbb_hooks.app_keys import PROXY
 from bbb_hooks.guard_bbb import BusGuard
 from bbb_hooks.guard_state import purpose_key, save_purpose
 from bbb_hooks.meetings import MeetingRecord, is_moderator, meeting_info
@@ -30,7 +31,7 @@ from gateway.web.errors import Forbidden, NotFound
 from gateway.web.shell import redirect, render
 
 if TYPE_CHECKING:
-    from bbb_hooks.proxy import BBBProxy
+    pass
 
 GUARD = web.AppKey("bbb_guard", BusGuard)
 
@@ -95,14 +96,13 @@ def setup(app: web.Application) -> None:
 
 async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    proxy: BBBProxy = app[keys.ADAPTERS]["bbb"]  # set up first (gateway/app.py _adapters)
+    proxy = app[PROXY]  # started first (bbb_hooks.adapter: the proxy, then the guard)
     guard = BusGuard(
         policy=settings.policy, store=app[keys.STORE], metrics=app[keys.METRICS],
         audit=app[keys.AUDIT], pseudonyms=app[keys.PSEUDONYMS], http=app[keys.HTTP],
         servers=proxy.pool.servers, redis_url=settings.secrets.get("bbb.redis_url").decode(),
         record_ttl=proxy.record_ttl)
     app[GUARD] = guard
-    app[keys.ADAPTERS]["guard_bbb"] = guard
 
     async def ready() -> bool:
         # A standby replica is healthy while another leads (bbb_hooks/guard_leader.py).

@@ -25,6 +25,7 @@ from aiohttp import web
 from yarl import URL
 
 from bbb_hooks import xml
+from bbb_hooks.app_keys import PROXY
 from bbb_hooks.backend import query_string
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.meetings import MODERATOR_TTL, add_moderator, meeting_info, password_hash
@@ -123,7 +124,7 @@ async def api_join(request: web.Request, proxy: BBBProxy,
 async def join_page(request: web.Request) -> web.StreamResponse:
     """`/bbb/join/<ticket>`: log in, decide, and send the browser on to BBB."""
     app = request.app
-    proxy: BBBProxy = app[keys.ADAPTERS]["bbb"]
+    proxy = app[PROXY]
     ticket = request.match_info["ticket"]
     if not TICKET.fullmatch(ticket):
         return await _refused(request, "bbb.join.expired", 404)

@@ -76,12 +76,11 @@ class BBBProxy:
     metrics: Metrics
     clock: Clock
     record_ttl: float
-    http: aiohttp.ClientSession | None = None
+    http: aiohttp.ClientSession  # our own, for BBB (bbb_hooks.app._proxy_ctx)
     # (when asked, the oldest backend bbbVersion: "" none said, None none answered)
     _root: tuple[float, str | None] | None = None
 
     def client(self) -> aiohttp.ClientSession:
-        assert self.http is not None, "the BBB client session starts with the app"
         return self.http
 
     # -- the API root ----------------------------------------------------------------

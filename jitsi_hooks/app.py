@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.web import keys
 from jitsi_hooks import admission, auth, entry, events, page, playback
-from jitsi_hooks.context import JitsiContext
+from jitsi_hooks.context import CONTEXT, JitsiContext
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import TokenMinter
 
@@ -17,7 +17,7 @@ _STATIC = Path(__file__).parent / "static"
 
 def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
-    app[keys.ADAPTERS]["jitsi"] = JitsiContext(
+    app[CONTEXT] = JitsiContext(
         minter=TokenMinter(settings), rooms=RoomStore(app[keys.STORE]),
         hook_secret=settings.secrets.get("jitsi.hook_secret"))
     router = app.router

@@ -56,9 +56,10 @@ class DevIdP:
         return {"keys": [jwk]}
 
 
+DEV_IDP = web.AppKey("dev_idp", DevIdP)
+
 def _idp(request: web.Request) -> DevIdP:
-    idp: DevIdP = request.app[keys.ADAPTERS]["dev_idp"]
-    return idp
+    return request.app[DEV_IDP]
 
 
 async def discovery(request: web.Request) -> web.StreamResponse:
@@ -158,7 +159,7 @@ def setup(app: web.Application) -> None:
     if provider is None:
         raise ValueError(f"dev_idp.enabled needs an identity provider with issuer {issuer}")
     secret = settings.secrets.get(f"identity.providers[{provider}].client_secret")
-    app[keys.ADAPTERS]["dev_idp"] = DevIdP(issuer, secret)
+    app[DEV_IDP] = DevIdP(issuer, secret)
     app.router.add_get(PREFIX + "/.well-known/openid-configuration", discovery)
     app.router.add_get(PREFIX + "/jwks", jwks)
     app.router.add_get(PREFIX + "/authorize", authorize)

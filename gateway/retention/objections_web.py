@@ -19,6 +19,7 @@ from aiohttp import web
 from gateway.login.officers import require_officer
 from gateway.login.routes import login_url
 from gateway.login.sessions import Session, current_session
+from gateway.retention.keys import OBJECTIONS
 from gateway.retention.objections import MAX_REASON_CHARS, ObjectionDesk, ObjectionRefused
 from gateway.retention.sweeper import SUMMARY_KEY
 from gateway.web import i18n, keys
@@ -91,8 +92,7 @@ i18n.register({
 
 
 def _desk(request: web.Request) -> ObjectionDesk:
-    desk: ObjectionDesk = request.app[keys.ADAPTERS]["retention"]["objections"]
-    return desk
+    return request.app[OBJECTIONS]
 
 
 async def _logged_in(request: web.Request) -> Session:

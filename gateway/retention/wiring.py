@@ -18,6 +18,7 @@ from gateway.clock import Clock
 from gateway.config.loading import Settings
 from gateway.metrics import Metrics
 from gateway.pseudonym import Pseudonymiser
+from gateway.retention import keys as retention_keys
 from gateway.retention import objections_web
 from gateway.retention.objections import ObjectionDesk
 from gateway.retention.sweeper import RecordingSource, Sweeper, running
@@ -41,26 +42,25 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
                                                       app[keys.HTTP], app[keys.STORE]),
                             clock=app[keys.CLOCK], metrics=app[keys.METRICS],
                             audit=app[keys.AUDIT], pseudonyms=app[keys.PSEUDONYMS])
-    state = app[keys.ADAPTERS]["retention"]
-    state["sweeper"] = sweeper
-    state["objections"] = ObjectionDesk(
+    app[retention_keys.SWEEPER] = sweeper
+    app[retention_keys.OBJECTIONS] = desk = ObjectionDesk(
         store=app[keys.STORE], sweeper=sweeper, audit=app[keys.AUDIT], clock=app[keys.CLOCK],
         metrics=app[keys.METRICS],
         retention_days=settings.policy.retention.audit_retention_days,
         tag=sweeper.tag)
     try:
-        if not state.get("background", True):
+        if not app[retention_keys.BACKGROUND]:
             yield
             return
         async with running(sweeper):
             yield
     finally:
-        await state["objections"].close()  # an upheld objection's deletion in flight
+        await desk.close()  # an upheld objection's deletion in flight
 
 
 def setup(app: web.Application, *, background: bool = True) -> None:
     """Routes and the sweeper task; `background=False` leaves sweeping to the caller."""
-    app[keys.ADAPTERS]["retention"] = {"background": background}
+    app[retention_keys.BACKGROUND] = background
 
     async def journal_ready() -> bool:
         journal = app[keys.AUDIT].journal

@@ -78,7 +78,6 @@ def create_app(settings: Settings, *, adapters: Sequence[Adapter], clock: Clock 
     app[keys.AUDIT] = audit_log(settings, app[keys.STORE], app[keys.CLOCK])
     app[keys.ERROR_RENDERERS] = []
     app[keys.READINESS] = {}
-    app[keys.ADAPTERS] = {}
     app[keys.PLATFORMS] = tuple(adapters)
     template_dirs = [_HERE / "templates", *(a.template_dir for a in adapters if a.template_dir)]
     aiohttp_jinja2.setup(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -33,5 +32,3 @@ ERROR_RENDERERS = web.AppKey("error_renderers", list[tuple[str, ErrorRenderer]])
 READINESS = web.AppKey("readiness", dict[str, Callable[[], Awaitable[bool]]])
 # The platform adapters the entry point plugged in (gateway.adapter).
 PLATFORMS = web.AppKey("platforms", tuple[Adapter, ...])
-# Adapter-owned state, keyed by adapter name (bbb, jitsi, guard, retention).
-ADAPTERS = web.AppKey("adapters", dict[str, Any])

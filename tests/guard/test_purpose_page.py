@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bbb_hooks.app_keys import PROXY
 from bbb_hooks.guard_page import GUARD
 from gateway.web import keys
 from tests.guard.page_rig import LESSON, TALK, TEACHER, Page, chat_of, guard_sees_lesson
@@ -168,7 +169,7 @@ async def test_one_meeting_lookup_per_request(page: Page,
 
 async def test_the_guard_talks_to_the_proxys_servers(page: Page) -> None:
     """One ServerPool per gateway: the guard uses the proxy's servers and record TTL."""
-    proxy = page.app[keys.ADAPTERS]["bbb"]
+    proxy = page.app[PROXY]
     guard = page.app[GUARD]
     assert tuple(guard.servers.values()) == proxy.pool.servers
     assert all(a is b for a, b in zip(guard.servers.values(), proxy.pool.servers, strict=True))

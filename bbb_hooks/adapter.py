@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from bbb_hooks import app as bbb_app
-from bbb_hooks import guard_page
+from bbb_hooks import guard_page, join
 from bbb_hooks.meetings import recording_purposes
 from bbb_hooks.recordings import BBBSource
 from bbb_hooks.servers import Server
@@ -75,4 +75,5 @@ def _bbb_purge(args: argparse.Namespace) -> int:
 
 ADAPTER = Adapter(name="bbb", enabled=lambda settings: settings.policy.bbb.enabled,
                   setup=_setup, template_dir=Path(__file__).parent / "templates",
+                  messages=(join.MESSAGES, guard_page.MESSAGES),
                   recording_sources=_sources, add_commands=_add_commands)

@@ -11,8 +11,6 @@ privacy officer registered (gateway/approvals.py).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -35,7 +33,7 @@ if TYPE_CHECKING:
 
 GUARD = web.AppKey("bbb_guard", BusGuard)
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "guard.purpose.title": {"nl": "Doel van de opname", "en": "Purpose of the recording"},
     "guard.purpose.intro": {
         "nl": "Kies waarvoor je deze les opneemt. Iedereen hoort het doel voordat de opname "
@@ -77,7 +75,7 @@ i18n.register({
               "zelf de bijeenkomst in via je leeromgeving.",
         "en": "Only the teacher of this meeting chooses the purpose of a recording. Join the "
               "meeting yourself from your learning platform first."},
-})
+}
 
 
 class UnknownMeeting(NotFound):
@@ -110,11 +108,8 @@ async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
         return guard.tasks.healthy() and (guard.connected or not guard.leadership.leading())
 
     app[keys.READINESS]["bbb_guard"] = ready
-    task = asyncio.create_task(guard.run(), name="bbb-guard")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with app[keys.BACKGROUND].running("bbb-guard", guard.run()):
+        yield
 
 
 async def _teacher(request: web.Request) -> tuple[Session, MeetingRecord] | web.Response:

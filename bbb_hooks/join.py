@@ -48,7 +48,7 @@ _NOT_KEPT = frozenset({"password", "checksum", "avatarURL", "userID", "role", "c
                        "guest", "redirect"})
 _USED = frozenset({"password", "checksum", "role", "redirect"})  # read here, not dropped
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "bbb.join.expired": {
         "nl": "Deze link om deel te nemen is verlopen of al gebruikt. Ga terug naar de "
               "leeromgeving en klik opnieuw op 'Deelnemen'.",
@@ -63,7 +63,7 @@ i18n.register({
         "nl": "Gasten mogen niet deelnemen aan deze bijeenkomst. Log in met je schoolaccount.",
         "en": "Guests may not join this meeting. Log in with your school account.",
     },
-})
+}
 
 
 def _ticket_key(ticket: str) -> str:

@@ -8,7 +8,7 @@ that provides one `Adapter`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from gateway.config.loading import Settings
 from gateway.retention.model import RecordingSource
 from gateway.store.base import Store
 
+# A message catalog: key -> {"nl": ..., "en": ...} (gateway.web.i18n).
+Catalog = Mapping[str, Mapping[str, str]]
 SourceFactory = Callable[[Settings, aiohttp.ClientSession, Store], Sequence[RecordingSource]]
 
 
@@ -46,6 +48,8 @@ class Adapter:
     # The recordings it holds, for the sweeper (G16); asked even when `enabled` is false:
     # a platform's recordings outlive its switch.
     recording_sources: SourceFactory = _no_sources
+    # The texts its pages use (gateway.web.i18n), loaded by the app factory.
+    messages: tuple[Catalog, ...] = ()
     # Its own sub-commands of `privacy-gateway`.
     add_commands: Callable[[Any], None] = _no_commands
 

@@ -16,8 +16,8 @@ from gateway.adapter import Adapter
 from gateway.config.loading import Settings
 from gateway.retention.model import RecordingSource
 from gateway.store.base import Store
+from jitsi_hooks import admission, entry, finalize, texts
 from jitsi_hooks import app as jitsi_app
-from jitsi_hooks import finalize
 from jitsi_hooks.jibri_source import JibriSource
 
 
@@ -29,4 +29,5 @@ def _sources(settings: Settings, http: aiohttp.ClientSession,
 
 ADAPTER = Adapter(name="jitsi", enabled=lambda settings: settings.policy.jitsi.enabled,
                   setup=jitsi_app.setup, template_dir=Path(__file__).parent / "templates",
+                  messages=(texts.MESSAGES, admission.MESSAGES, entry.MESSAGES),
                   recording_sources=_sources, add_commands=finalize.add_commands)

@@ -31,7 +31,7 @@ from jitsi_hooks.rooms import ROOM_TTL
 
 log = logging.getLogger(__name__)
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "admission.not_invited": {
         "nl": "Dit is een vertrouwelijk gesprek: alleen wie is uitgenodigd mag erin.",
         "en": "This is a confidential talk: only people who were invited may come in.",
@@ -47,7 +47,7 @@ i18n.register({
         "en": "This room has changed: you may not stay in it any more. Ask the person who "
               "made the room for an invitation.",
     },
-})
+}
 
 
 async def remember_invitation(app: web.Application, room: str, person: str,
@@ -78,7 +78,7 @@ async def _refusals(app: web.Application, room: str,
 
 
 def _message(app: web.Application, key: str) -> str:
-    return i18n.t(app[keys.SETTINGS].policy.gateway.default_language, key)
+    return app[i18n.MESSAGES_KEY].t(app[keys.SETTINGS].policy.gateway.default_language, key)
 
 
 async def answer(app: web.Application, room: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from jitsi_hooks.rooms import ROOM_TTL
 _FIELDS = ("room", "state", "code_challenge")
 _RESUME_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "jitsi.state_too_long": {
         "nl": "Deze link naar de bijeenkomst is te lang (meer dan 4096 tekens informatie). "
               "Open de bijeenkomst opnieuw vanaf het begin.",
@@ -52,7 +52,7 @@ i18n.register({
     },
     "jitsi.entry_transcription_never": {"nl": "Er wordt niets uitgeschreven.",
                                         "en": "Nothing is turned into text."},
-})
+}
 
 
 def _params(source: Mapping[str, str]) -> dict[str, str]:

@@ -30,9 +30,6 @@ from jitsi_hooks.context import jitsi
 from jitsi_hooks.guard_jitsi import objection_url
 from jitsi_hooks.playback import room_recordings
 from jitsi_hooks.rooms import RoomSettings, normalise_room
-from jitsi_hooks.texts import register_texts
-
-register_texts()
 
 # G5: a plain background, armed through the IFrame API while the camera is still off, so
 # Jitsi creates the camera track with it and no first frame shows the room behind the

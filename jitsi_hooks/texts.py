@@ -87,6 +87,4 @@ _TEXTS: dict[str, dict[str, str]] = {
     "jitsi.invite": {"nl": "Uitnodigen", "en": "Invite"},
 }
 
-
-def register_texts() -> None:
-    i18n.register(_TEXTS)
+MESSAGES: i18n.Catalog = _TEXTS

@@ -21,6 +21,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def metric_value(metric: Any) -> float:
+    """A counter or gauge (or one labelled child of one) read through the public
+    `collect()` API, not prometheus_client's private `_value`."""
+    for family in metric.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                return float(sample.value)
+    raise AssertionError(f"{metric!r} has no sample")
+
+
 def example_policy() -> dict[str, Any]:
     return tomllib.loads(EXAMPLE.read_text())
 

@@ -15,9 +15,8 @@ from aiohttp import web
 
 from gateway.login.officers import require_officer
 from gateway.playback.acl import APPROVAL_WATCH_KEY, approval_audience, set_approval_audience
-from gateway.web import keys
+from gateway.web import i18n, keys
 from gateway.web.errors import BadRequest
-from gateway.web.i18n import register
 from gateway.web.shell import redirect, render
 
 KEY = "approvals:refs"
@@ -25,7 +24,7 @@ REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{1,99}$")
 MAX_REFERENCES = 1000
 WATCH_CHOICES = ("moderators", "school", "officer")
 
-register({
+MESSAGES: i18n.Catalog = {
     "approvals.heading": {"nl": "Goedgekeurde uitzonderingen", "en": "Approved exceptions"},
     "approvals.explain": {
         "nl": "Een opname met het doel 'goedgekeurde uitzondering' kan alleen met een kenmerk "
@@ -37,7 +36,7 @@ register({
     "approvals.remove": {"nl": "Intrekken", "en": "Withdraw"},
     "approvals.none": {"nl": "Nog geen kenmerken.", "en": "No references yet."},
     "approvals.watch": {"nl": "Wie mag de opname bekijken", "en": "Who may watch the recording"},
-})
+}
 
 
 def normalise_reference(raw: str) -> str:

@@ -47,7 +47,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "not_allowed": (403, "playback.not_allowed"),
 }
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "playback.heading": {"nl": "Deze opname kun je niet bekijken",
                          "en": "You cannot watch this recording"},
     "playback.forged": {
@@ -104,7 +104,7 @@ i18n.register({
                        "en": "whoever the privacy officer's approval names"},
     "playback.recordings": {"nl": "Opnames van deze bijeenkomst",
                             "en": "Recordings of this meeting"},
-})
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,50 +12,27 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from gateway.policy.basics import DEFAULT_CONSUMER_DOMAINS as DEFAULT_CONSUMER_DOMAINS
+from gateway.policy.basics import LOOPBACK_HOSTS as LOOPBACK_HOSTS
+from gateway.policy.basics import MEETING_TYPES as MEETING_TYPES
+from gateway.policy.basics import PUBLIC_MEETING_SERVICES as PUBLIC_MEETING_SERVICES
+from gateway.policy.basics import PURPOSES as PURPOSES
+from gateway.policy.basics import ROLES as ROLES
+from gateway.policy.basics import ChecksumAlgorithm as ChecksumAlgorithm
+from gateway.policy.basics import ConfigError as ConfigError
+from gateway.policy.basics import MeetingTypeName as MeetingTypeName
+from gateway.policy.basics import PurposeName as PurposeName
+from gateway.policy.basics import Role as Role
+from gateway.policy.basics import _Model
+from gateway.policy.basics import is_secure_url as is_secure_url
 from gateway.policy.domains import normalise_domain
-
-
-class ConfigError(Exception):
-    """A policy file that cannot be used; the message names file, key and problem."""
-
-
-Role = Literal["teacher", "pupil", "staff", "guest"]
-MeetingTypeName = Literal["lesson", "meeting", "confidential"]
-PurposeName = Literal["lecture", "feedback", "exam_evidence", "approved_exception"]
-ChecksumAlgorithm = Literal["sha1", "sha256", "sha384", "sha512"]
-
-ROLES: tuple[Role, ...] = ("teacher", "pupil", "staff", "guest")
-MEETING_TYPES: tuple[MeetingTypeName, ...] = ("lesson", "meeting", "confidential")
-PURPOSES: tuple[PurposeName, ...] = ("lecture", "feedback", "exam_evidence", "approved_exception")
-
-# Public meeting services: never "the school's own server" (G17, G21).
-PUBLIC_MEETING_SERVICES = ("meet.jit.si", "8x8.vc", "jitsi.member.fsf.org", "meet.ffmuc.net",
-                           "demo.bigbluebutton.org", "test.bigbluebutton.org")
-
-
-DEFAULT_CONSUMER_DOMAINS = (
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
-    "yahoo.com", "icloud.com", "me.com", "aol.com", "gmx.com", "gmx.net", "proton.me",
-    "protonmail.com", "hotmail.nl", "live.nl", "outlook.be", "hotmail.be", "telenet.be",
-    "skynet.be", "ziggo.nl", "kpnmail.nl", "planet.nl", "home.nl", "yahoo.nl",
-)
-
-
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-
-
-def is_secure_url(url: str) -> bool:
-    """https://, or http:// to this very machine (nothing leaves it unencrypted)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+from gateway.policy.platforms import BBBFrontend as BBBFrontend
+from gateway.policy.platforms import BBBSection as BBBSection
+from gateway.policy.platforms import BBBServer as BBBServer
+from gateway.policy.platforms import JitsiRoomRule as JitsiRoomRule
+from gateway.policy.platforms import JitsiSection as JitsiSection
 
 
 class GatewaySection(_Model):
@@ -224,93 +201,6 @@ class RetentionSection(_Model):
         if not value or not value[0].strip():
             raise ValueError("needs at least the program to run")
         return value
-
-
-class BBBServer(_Model):
-    name: Annotated[str, Field(pattern=r"^[a-z0-9\-]{1,32}$")]
-    url: str
-    secret_env: str | None = None
-    secret_file: str | None = None
-    checksum_algorithm: Literal["sha1", "sha256", "sha384", "sha512"] = "sha256"
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL ending before /api")
-        return value.rstrip("/")
-
-
-class BBBFrontend(_Model):
-    name: Annotated[str, Field(pattern=r"^[a-z0-9\-]{1,32}$")]
-    secret_env: str | None = None
-    secret_file: str | None = None
-
-
-class BBBSection(_Model):
-    enabled: bool = False
-    servers: tuple[BBBServer, ...] = ()
-    frontends: tuple[BBBFrontend, ...] = ()
-    checksum_algorithms: tuple[ChecksumAlgorithm, ...] = ("sha256", "sha384", "sha512")
-    join_ticket_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
-    default_meeting_type: MeetingTypeName = "lesson"
-    strip_attendees: bool = True
-    allow_webhooks: bool = False
-    max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 64 * 1024 * 1024
-    redis_url_env: str | None = None
-    redis_url_file: str | None = None
-    bbb_version: Annotated[str, Field(pattern=r"^\d+\.\d+$")] = "3.0"
-
-    @model_validator(mode="after")
-    def _rules(self) -> BBBSection:
-        if self.enabled and (not self.servers or not self.frontends):
-            raise ValueError("an enabled bbb section needs at least one server and one frontend")
-        return self
-
-
-class JitsiRoomRule(_Model):
-    prefix: Annotated[str, Field(pattern=r"^[a-z0-9\-_]{1,40}$")]
-    meeting_type: MeetingTypeName
-
-
-class JitsiSection(_Model):
-    enabled: bool = False
-    base_url: str = "https://meet.example.org"
-    app_id: str = "privacy-gateway"
-    audience: str = "jitsi"
-    # The token's `sub`: Jitsi's domain (or tenant) as a concrete name. Required when
-    # enabled; never "*" (jitsi-contrib token_no_wildcard refuses it, jitsi.md §1).
-    subject: str | None = None
-    signature_algorithm: Literal["HS256", "HS384", "HS512", "RS256"] = "HS256"
-    app_secret_env: str | None = None
-    app_secret_file: str | None = None
-    private_key_file: str | None = None
-    key_id: str | None = None
-    token_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
-    # A confidential talk's token is short-lived: entry is checked again at every join (G3).
-    confidential_token_ttl_seconds: Annotated[int, Field(ge=30, le=900)] = 600
-    share_email: bool = False
-    microphone_on_at_start: bool = False
-    room_rules: tuple[JitsiRoomRule, ...] = ()
-    default_meeting_type: MeetingTypeName = "lesson"
-    hook_secret_env: str | None = None
-    hook_secret_file: str | None = None
-    # Keep Jibri's participant identity list in metadata.json (off: removed, minimisation).
-    keep_recording_participants: bool = False
-
-    @field_validator("subject")
-    @classmethod
-    def _subject(cls, value: str | None) -> str | None:
-        if value is not None and normalise_domain(value) != value:
-            raise ValueError("must be a concrete, lowercase domain such as meet.school.example "
-                             "(never '*')")
-        return value
-
-    @model_validator(mode="after")
-    def _needs_subject(self) -> JitsiSection:
-        if self.enabled and self.subject is None:
-            raise ValueError("jitsi.subject is required: the Jitsi domain tokens are for")
-        return self
 
 
 class NoticeSection(_Model):

@@ -26,7 +26,7 @@ from gateway.web import i18n, keys
 from gateway.web.errors import BadRequest
 from gateway.web.shell import render
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "objection.title": {"nl": "Bezwaar tegen een opname", "en": "Object to a recording"},
     "objection.intro": {
         "nl": "Wil je niet dat deze opname bewaard blijft? Dan kun je hier bezwaar maken. "
@@ -88,7 +88,7 @@ i18n.register({
                                    "bewaartermijn.",
                              "en": "Objection rejected: the recordings follow the normal "
                                    "retention again."},
-})
+}
 
 
 def _desk(request: web.Request) -> ObjectionDesk:

@@ -21,7 +21,7 @@ from gateway.pseudonym import Pseudonymiser
 from gateway.retention import keys as retention_keys
 from gateway.retention import objections_web
 from gateway.retention.objections import ObjectionDesk
-from gateway.retention.sweeper import RecordingSource, Sweeper, running
+from gateway.retention.sweeper import RecordingSource, Sweeper
 from gateway.store.base import Store
 from gateway.web import keys
 
@@ -52,7 +52,7 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
         if not app[retention_keys.BACKGROUND]:
             yield
             return
-        async with running(sweeper):
+        async with app[keys.BACKGROUND].running("retention-sweeper", sweeper.run_forever()):
             yield
     finally:
         await desk.close()  # an upheld objection's deletion in flight

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -15,6 +13,7 @@ from aiohttp import web
 
 from gateway.adapter import Adapter
 from gateway.audit.log import audit_log
+from gateway.background import BackgroundTasks
 from gateway.clock import Clock, SystemClock
 from gateway.config.loading import Settings
 from gateway.guard import approvals
@@ -23,9 +22,10 @@ from gateway.login.oidc import OIDCRegistry
 from gateway.metrics import Metrics
 from gateway.playback import web as playback_web
 from gateway.pseudonym import Pseudonymiser
+from gateway.retention import objections_web
 from gateway.store.base import MemoryStore, Store
 from gateway.store.redis_store import RedisStore
-from gateway.web import keys, pages
+from gateway.web import i18n, keys, pages
 from gateway.web.shell import (
     context_middleware,
     csrf_middleware,
@@ -79,6 +79,10 @@ def create_app(settings: Settings, *, adapters: Sequence[Adapter], clock: Clock 
     app[keys.ERROR_RENDERERS] = []
     app[keys.READINESS] = {}
     app[keys.PLATFORMS] = tuple(adapters)
+    app[keys.BACKGROUND] = BackgroundTasks()
+    app[i18n.MESSAGES_KEY] = i18n.Messages(
+        i18n.MESSAGES, pages.MESSAGES, approvals.MESSAGES, playback_web.MESSAGES,
+        objections_web.MESSAGES, *(c for adapter in adapters for c in adapter.messages))
     template_dirs = [_HERE / "templates", *(a.template_dir for a in adapters if a.template_dir)]
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader([str(d) for d in template_dirs if d.is_dir()]),
@@ -122,8 +126,7 @@ async def _oidc_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = OIDCRegistry(app[keys.SETTINGS], app[keys.HTTP], app[keys.CLOCK],
                             app[keys.METRICS])
     app[keys.OIDC] = registry
-    task = asyncio.create_task(registry.discover_forever(), name="oidc-discovery")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # Discovery ends once every IdP answered: finishing is not a crash.
+    async with app[keys.BACKGROUND].running("oidc-discovery", registry.discover_forever(),
+                                            forever=False):
+        yield

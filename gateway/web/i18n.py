@@ -1,7 +1,9 @@
 """Plain-language texts in Dutch and English (G18: a 12-year-old can follow).
 
-Each package registers its own messages with `register`; pages look them up
-through `t(lang, key, **values)`. The language comes from `?lang=`, then the
+Each module that renders pages declares its messages as a `MESSAGES` catalog;
+the app factory loads the core's and each adapter's into one `Messages` on the
+app (`MESSAGES_KEY`), and pages look them up through `t(lang, key, **values)`.
+Nothing registers itself on import. The language comes from `?lang=`, then the
 language cookie, then Accept-Language, then the policy's default.
 """
 
@@ -16,22 +18,34 @@ from gateway.web import keys
 LANGUAGES = ("nl", "en")
 LANG_COOKIE = "pgw_lang"
 
-_CATALOG: dict[str, dict[str, str]] = {}
+Catalog = Mapping[str, Mapping[str, str]]
 
 
-def register(messages: Mapping[str, Mapping[str, str]]) -> None:
-    for key, texts in messages.items():
-        if set(texts) != set(LANGUAGES):
-            raise ValueError(f"message {key!r} needs exactly {LANGUAGES}")
-        _CATALOG[key] = dict(texts)
+class Messages:
+    """The texts of one app: every catalog it loaded, each key in both languages."""
+
+    def __init__(self, *catalogs: Catalog) -> None:
+        self._texts: dict[str, dict[str, str]] = {}
+        for catalog in catalogs:
+            for key, texts in catalog.items():
+                if set(texts) != set(LANGUAGES):
+                    raise ValueError(f"message {key!r} needs exactly {LANGUAGES}")
+                if key in self._texts and self._texts[key] != texts:
+                    raise ValueError(f"message {key!r} is defined twice, differently")
+                self._texts[key] = dict(texts)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._texts
+
+    def t(self, lang: str, key: str, **values: object) -> str:
+        texts = self._texts.get(key)
+        if texts is None:
+            return key
+        text = texts.get(lang) or texts["en"]
+        return text.format(**values) if values else text
 
 
-def t(lang: str, key: str, **values: object) -> str:
-    texts = _CATALOG.get(key)
-    if texts is None:
-        return key
-    text = texts.get(lang) or texts["en"]
-    return text.format(**values) if values else text
+MESSAGES_KEY = web.AppKey("messages", Messages)
 
 
 def language(request: web.Request) -> str:
@@ -48,7 +62,7 @@ def language(request: web.Request) -> str:
     return request.app[keys.SETTINGS].policy.gateway.default_language
 
 
-register({
+MESSAGES: Catalog = {
     "app.title": {"nl": "Privacypoort", "en": "Privacy gateway"},
     "nav.privacy": {"nl": "Privacy", "en": "Privacy"},
     "nav.login": {"nl": "Inloggen", "en": "Log in"},
@@ -136,4 +150,4 @@ register({
     },
     "error.method": {"nl": "Dat kan op deze pagina niet.", "en": "That is not possible here."},
     "logout.done": {"nl": "Je bent uitgelogd.", "en": "You are logged out."},
-})
+}

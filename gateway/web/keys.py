@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.adapter import Adapter
 from gateway.audit.log import AuditLog
+from gateway.background import BackgroundTasks
 from gateway.clock import Clock
 from gateway.config.loading import Settings
 from gateway.login.oidc import OIDCRegistry
@@ -25,6 +26,8 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 METRICS = web.AppKey("metrics", Metrics)
 AUDIT = web.AppKey("audit", AuditLog)
 OIDC = web.AppKey("oidc", OIDCRegistry)
+# Long-running work (OIDC discovery, sweeper, guard): one start/stop, one health.
+BACKGROUND = web.AppKey("background", BackgroundTasks)
 PSEUDONYMS = web.AppKey("pseudonyms", Pseudonymiser)
 # (path prefix, renderer): errors under a prefix are answered in the caller's format.
 ERROR_RENDERERS = web.AppKey("error_renderers", list[tuple[str, ErrorRenderer]])

@@ -11,7 +11,7 @@ from gateway.policy.notice import build_notice
 from gateway.web import i18n, keys
 from gateway.web.shell import render
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "privacy.title": {"nl": "Privacy: wat gebeurt er met jouw gegevens?",
                       "en": "Privacy: what happens to your data?"},
     "privacy.intro": {
@@ -53,7 +53,7 @@ i18n.register({
     "purpose.exam_evidence": {"nl": "Bewijs bij een examen", "en": "Exam evidence"},
     "purpose.approved_exception": {"nl": "Uitzondering, goedgekeurd door de privacy-officer",
                                    "en": "Exception approved by the privacy officer"},
-})
+}
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -71,7 +71,8 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 async def readyz(request: web.Request) -> web.StreamResponse:
     app = request.app
-    checks: dict[str, bool] = {"store": False, "idp_metadata": app[keys.OIDC].ready()}
+    checks: dict[str, bool] = {"store": False, "idp_metadata": app[keys.OIDC].ready(),
+                               "background_tasks": app[keys.BACKGROUND].healthy()}
     try:
         checks["store"] = await asyncio.wait_for(app[keys.STORE].ping(), timeout=2)
     except TimeoutError:

@@ -35,11 +35,12 @@ CSP_KEY = web.RequestKey[dict[str, list[str]]]("csp_extra")
 async def render(request: web.Request, template: str, context: Mapping[str, Any] | None = None,
                  status: int = 200) -> web.Response:
     lang = i18n.language(request)
+    messages = request.app[i18n.MESSAGES_KEY]
     session = await current_session(request)
     ctx: dict[str, Any] = {
         "lang": lang,
         "other_lang": "en" if lang == "nl" else "nl",
-        "t": lambda key, **values: i18n.t(lang, key, **values),
+        "t": lambda key, **values: messages.t(lang, key, **values),
         "session": session,
         "school_name": request.app[keys.SETTINGS].policy.gateway.school_name,
         "path": own_path(request),

@@ -21,10 +21,11 @@ from tests.guard.guard_rig import (
     command_of,
     lesson_with_pupils,
 )
+from tests.support import metric_value
 
 
 def _rejected(rig: Rig, reason: str) -> float:
-    value: float = rig.metrics.guard_bus_rejected.labels(reason=reason)._value.get()
+    value: float = metric_value(rig.metrics.guard_bus_rejected.labels(reason=reason))
     return value
 
 

@@ -27,7 +27,7 @@ from tests.guard.guard_rig import (
     make_rig,
     record_meeting,
 )
-from tests.support import deep_merge, example_policy
+from tests.support import deep_merge, example_policy, metric_value
 
 LONG_NL = " ".join(["Deze les wordt opgenomen als uitleg voor later."] * 14)
 LONG_EN = " ".join(["This lesson is recorded as an explanation for later."] * 14)
@@ -84,7 +84,7 @@ async def test_long_announcement_arrives_whole_within_500_characters(long_texts:
     assert " ".join(start).count("This lesson is recorded") == 14
     failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
                                                     result="failed")
-    assert failed._value.get() == 0
+    assert metric_value(failed) == 0
 
 
 async def test_failed_announcement_is_retried_counted_and_audited(
@@ -97,8 +97,8 @@ async def test_failed_announcement_is_retried_counted_and_audited(
     await rig.settle(lambda: len(rig.emu.chat) == 4)
     await rig.guard.chat.idle()
     m = rig.metrics.guard_announcements
-    assert m.labels(platform="bbb", phase="start", result="retried")._value.get() == 2
-    assert m.labels(platform="bbb", phase="start", result="sent")._value.get() == 1
+    assert metric_value(m.labels(platform="bbb", phase="start", result="retried")) == 2
+    assert metric_value(m.labels(platform="bbb", phase="start", result="sent")) == 1
     assert not [c for c in rig.commands if command_of(c)[0] == "SetRecordingStatusCmdMsg"]
 
 
@@ -116,10 +116,10 @@ async def test_recording_that_cannot_be_announced_is_stopped(
     stop = next(c for c in rig.commands if command_of(c)[0] == "SetRecordingStatusCmdMsg")
     assert command_of(stop) == ("SetRecordingStatusCmdMsg", MEETING, TEACHER)
     assert stop["core"]["body"] == {"recording": False, "setBy": TEACHER}
-    assert rig.metrics.recordings_stopped.labels(
-        platform="bbb", reason="announcement_failed")._value.get() == 1
-    assert rig.metrics.guard_announcements.labels(
-        platform="bbb", phase="start", result="failed")._value.get() == 1
+    assert metric_value(rig.metrics.recordings_stopped.labels(
+        platform="bbb", reason="announcement_failed")) == 1
+    assert metric_value(rig.metrics.guard_announcements.labels(
+        platform="bbb", phase="start", result="failed")) == 1
     entries = [e async for e in rig.audit.entries()]
     assert {"phase": "start", "result": "failed"}.items() <= next(
         e for e in entries if e["kind"] == "announcement").items()
@@ -140,8 +140,8 @@ async def test_purpose_required_recording_without_purpose_is_stopped(
     nl, en = (t for _, t in rig.emu.chat)
     assert "geen doel" in nl and "no purpose was declared" in en
     assert en.endswith(f"/meetings/bbb/{EXT}/purpose")
-    assert rig.metrics.recordings_stopped.labels(
-        platform="bbb", reason="no_purpose")._value.get() == 1
+    assert metric_value(rig.metrics.recordings_stopped.labels(
+        platform="bbb", reason="no_purpose")) == 1
 
 
 async def test_purpose_required_recording_with_declared_purpose_runs(
@@ -167,7 +167,7 @@ async def test_no_moderator_left_nothing_is_claimed_and_it_is_counted(rig: Rig) 
         "intId": TEACHER, "eject": False, "ejectedBy": "", "reason": "", "reasonCode": ""}))
     await rig.send(bus.camera(MEETING, PUPIL_A, started=True))
     unable = rig.metrics.guard_unable.labels(platform="bbb", reason="no_moderator")
-    await rig.settle(lambda: unable._value.get() == 1)
+    await rig.settle(lambda: metric_value(unable) == 1)
     await rig.guard.chat.idle()
     assert rig.commands == []
     assert rig.emu.chat[told_before:] == [], "never claim an action not taken"
@@ -189,8 +189,8 @@ async def test_bbb27_announcements_go_per_language_over_the_bus(bbb27: Rig) -> N
     assert "30 dagen" in chat[0] and "30 days" in chat[1] and chat[:2] == chat[2:]
     assert all(command_of(c)[2] == TEACHER for c in commands)
     await rig.guard.chat.idle()
-    assert rig.metrics.guard_announcements.labels(
-        platform="bbb", phase="start", result="sent")._value.get() == 1
+    assert metric_value(rig.metrics.guard_announcements.labels(
+        platform="bbb", phase="start", result="sent")) == 1
 
 
 async def test_purpose_declared_while_a_recording_starts_is_applied_in_order(
@@ -251,7 +251,7 @@ async def test_a_failing_message_costs_no_other_message(
     monkeypatch.setattr(guard_bbb, "translate", failing_once)
     await rig.send(bus.muted(MEETING, PUPIL_A, False), bus.recording(MEETING, TEACHER, True))
     assert len(await rig.wait_for(4)) == 4
-    assert rig.metrics.guard_bus_rejected.labels(reason="handler_error")._value.get() == 1
+    assert metric_value(rig.metrics.guard_bus_rejected.labels(reason="handler_error")) == 1
     assert rig.guard.leadership.leading() and rig.guard.connected
 
 
@@ -265,13 +265,13 @@ async def test_bbb27_without_a_moderator_the_start_cannot_be_announced(bbb27: Ri
                    bus.recording(MEETING, TEACHER, True))
     failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
                                                     result="failed")
-    await rig.settle(lambda: failed._value.get() == 1)
+    await rig.settle(lambda: metric_value(failed) == 1)
     await rig.guard.chat.idle()
     assert rig.commands == []
-    assert rig.metrics.guard_unable.labels(
-        platform="bbb", reason="announcement_failed")._value.get() == 1
-    assert rig.metrics.guard_unable.labels(
-        platform="bbb", reason="no_moderator")._value.get() >= 1
+    assert metric_value(rig.metrics.guard_unable.labels(
+        platform="bbb", reason="announcement_failed")) == 1
+    assert metric_value(rig.metrics.guard_unable.labels(
+        platform="bbb", reason="no_moderator")) >= 1
     entries = [e async for e in rig.audit.entries()]
     assert any(e["kind"] == "announcement" and e.get("result") == "failed" for e in entries)
     started = next(e for e in entries if e["kind"] == "recording_started")

@@ -27,6 +27,7 @@ from tests.gateway_fixtures import (
 from tests.jitsi import prosody_rules
 from tests.jitsi.support import APP_ID, AUDIENCE, JITSI_BASE, SUBJECT
 from tests.oidc_provider import browser_login
+from tests.support import metric_value
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ async def test_private_account_never_gets_a_token(env: SchoolEnv, gateway: web.A
     assert result.location is None or "jwt=" not in result.location  # G1
     assert result.response_status == 403
     assert "jwt=" not in "".join(result.url_history)
-    issued = gateway[keys.METRICS].jitsi_tokens.labels(role="pupil")._value.get()
+    issued = metric_value(gateway[keys.METRICS].jitsi_tokens.labels(role="pupil"))
     assert issued == 0
 
 
@@ -109,7 +110,7 @@ async def test_tokenauthurl_shows_the_notice_once_then_starts_muted(
         assert "deleted after" in page or "recorded" in page  # the recording rules
         assert "Speech-to-text" in page or "turned into text" in page
         assert "/objections/new?platform=jitsi&amp;meeting=lesson-5c" in page  # G12
-        assert gateway[keys.METRICS].jitsi_tokens.labels(role="pupil")._value.get() == 0
+        assert metric_value(gateway[keys.METRICS].jitsi_tokens.labels(role="pupil")) == 0
         location = await click_through_notice(session, env, result)
         fragment = _fragment(location)
         assert fragment["config.startWithVideoMuted"] == "true"  # G4

@@ -15,7 +15,7 @@ from gateway.store.registry import Registry, register_recording, write_sidecar
 from gateway.web import keys
 from tests.gateway_fixtures import start_gateway
 from tests.jitsi.support import jitsi_settings, person_of, seed_session
-from tests.support import free_port
+from tests.support import free_port, metric_value
 
 ROOM = "wiskunde-7b"
 VIDEO = bytes(range(256)) * 64  # 16 KiB of "mp4"
@@ -98,7 +98,7 @@ async def test_a_player_keeps_watching_on_the_recordings_cookie(jibri: Jibri) ->
             assert r.status == 206 and await r.read() == VIDEO[:10]
     counted = jibri.app[keys.METRICS].playback.labels(platform="jitsi", purpose="lecture",
                                                       result="ok")
-    assert counted._value.get() == 1  # per purpose, once per decision, never per person
+    assert metric_value(counted) == 1  # per purpose, once per decision, never per person
 
 
 async def test_a_pupil_is_refused_a_feedback_jibri_recording(jibri: Jibri) -> None:

@@ -42,6 +42,7 @@ from gateway.policy.bbb import CreateDecision, UnknownMeetingType, decide_create
 from gateway.policy.bbb_client_settings import BadClientSettings, decide_client_settings
 from gateway.policy.bbb_records import RECORD_CALLS
 from gateway.store.base import Store
+from gateway.store.errors import StoreUnavailable
 from gateway.web import keys
 
 log = logging.getLogger(__name__)
@@ -368,6 +369,9 @@ def error_key(exc: BaseException) -> tuple[str, str, str | None]:
         return exc.message_key, exc.reason, exc.message
     if isinstance(exc, QueryError):
         return exc.message_key, exc.message_key, exc.message
+    if isinstance(exc, StoreUnavailable):
+        return ("storeUnavailable", exc.reason,
+                "The gateway cannot reach its store right now. Try again shortly.")
     if isinstance(exc, ChecksumError):
         return "checksumError", exc.reason, None  # the caller learns nothing more
     if isinstance(exc, web.HTTPRequestEntityTooLarge):

@@ -56,5 +56,6 @@ async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.St
     if isinstance(exc, GatewayError) and exc.reason in ("guests_not_allowed", "not_invited"):
         return await render(request, "refused.html", {"reason": exc.reason}, status=status)
     key = exc.message_key if isinstance(exc, GatewayError) else {
-        404: "error.not_found", 405: "error.method"}.get(status, "error.bad_request")
+        404: "error.not_found", 405: "error.method",
+        503: "error.store_unavailable"}.get(status, "error.bad_request")
     return await render(request, "error.html", {"message_key": key}, status=status)

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.store.base import Lease, LeaseInfo, as_pairs, lease_value, parse_lease_value
+from gateway.store.errors import translate_errors
 
 # Release and renew only when the caller still owns the lock (token check).
 _RELEASE = (
@@ -42,6 +43,7 @@ _ACQUIRE = (
 MAX_CONNECTIONS = 1024  # per gateway process; redis-server allows 10,000 clients
 
 
+@translate_errors  # callers see StoreUnavailable, never Redis's exceptions
 class RedisStore:
     def __init__(self, client: Redis, prefix: str = "pgw") -> None:
         # redis-py's command signatures are loosely typed; the wrapper is the typed boundary.

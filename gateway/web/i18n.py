@@ -148,6 +148,10 @@ MESSAGES: Catalog = {
         "nl": "Er ging bij ons iets mis. Probeer het later opnieuw.",
         "en": "Something went wrong on our side. Please try again later.",
     },
+    "error.store_unavailable": {
+        "nl": "Dit lukt even niet. Probeer het over een paar minuten opnieuw.",
+        "en": "This does not work right now. Please try again in a few minutes.",
+    },
     "error.method": {"nl": "Dat kan op deze pagina niet.", "en": "That is not possible here."},
     "logout.done": {"nl": "Je bent uitgelogd.", "en": "You are logged out."},
 }

@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 
 from gateway import logs
 from gateway.login.sessions import SESSION_KEY, csrf_ok, current_session
+from gateway.store.errors import StoreUnavailable
 from gateway.web import i18n, keys
 from gateway.web.errors import CSRFError, GatewayError
 
@@ -218,6 +219,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return await _render_error(request, exc, exc.status, _http_message(exc.status))
     except GatewayError as exc:
+        return await _render_error(request, exc, exc.status, exc.message_key)
+    except StoreUnavailable as exc:  # try again shortly, in the caller's format
+        log.warning("store unavailable", extra={"event": "store_unavailable",
+                                                "error": str(exc)})
         return await _render_error(request, exc, exc.status, exc.message_key)
     except Exception as exc:
         log.error("unhandled error", exc_info=True,

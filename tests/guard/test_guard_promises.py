@@ -20,6 +20,7 @@ from tests.guard.guard_rig import (
     EXT,
     MEETING,
     PUPIL_A,
+    PUPIL_B,
     TEACHER,
     Rig,
     command_of,
@@ -173,6 +174,39 @@ async def test_no_moderator_left_nothing_is_claimed_and_it_is_counted(rig: Rig) 
     assert rig.emu.chat[told_before:] == [], "never claim an action not taken"
     entries = [e async for e in rig.audit.entries()]
     assert any(e.get("action") == "not_carried_out" and e.get("reason") == "no_moderator"
+               and e.get("actions") == "EjectCameras" for e in entries)
+
+
+async def test_moderator_back_switches_off_what_came_on_meanwhile(rig: Rig) -> None:
+    """G10: a pupil's camera that came on while no moderator was present goes off when a
+    moderator joins again, before the notice saying cameras go off; audited as done."""
+    await lesson_with_pupils(rig)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    start = await rig.wait_for(4)
+    await rig.settle(lambda: len(rig.emu.chat) == 4)
+    lock = {k: v for k, v in start[0]["core"]["body"].items() if k != "setBy"}
+    # What BBB reports back for the start's commands: locks in force, A muted, B's camera off.
+    await rig.send(bus.evt("LockSettingsInMeetingChangedEvtMsg", MEETING, TEACHER,
+                           {**lock, "setBy": TEACHER}),
+                   bus.muted(MEETING, PUPIL_A, is_muted=True),
+                   bus.camera(MEETING, PUPIL_B, started=False),
+                   bus.evt("UserLeftMeetingEvtMsg", MEETING, TEACHER, {
+                       "intId": TEACHER, "eject": False, "ejectedBy": "", "reason": "",
+                       "reasonCode": ""}),
+                   bus.camera(MEETING, PUPIL_A, started=True))
+    unable = rig.metrics.guard_unable.labels(platform="bbb", reason="no_moderator")
+    await rig.settle(lambda: unable._value.get() == 1)
+    rig.commands.clear()
+    told_before = len(rig.emu.chat)
+    mentor = "w_mntr8q2k5z"
+    await rig.send(bus.joined(MEETING, mentor, "MODERATOR"))
+    commands = await rig.wait_for(1)
+    assert [command_of(c) for c in commands] == [("EjectUserCamerasCmdMsg", MEETING, mentor)]
+    assert commands[0]["core"]["body"] == {"userId": PUPIL_A}
+    await rig.settle(lambda: len(rig.emu.chat) == told_before + 2)
+    assert "switched off now" in rig.emu.chat[-1][1]  # said once it was done
+    entries = [e async for e in rig.audit.entries()]
+    assert any(e.get("action") == "carried_out" and e.get("reason") == "moderator_present"
                and e.get("actions") == "EjectCameras" for e in entries)
 
 

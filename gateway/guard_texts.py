@@ -64,20 +64,37 @@ PUBLIC_TELL = {  # BBB has no private system message: the note names nobody (G20
 }
 
 
+def utf16_units(text: str) -> int:
+    """The length Java's `String.length()` (bbb-web) and JavaScript give `text`."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _fitting(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` UTF-16 units (an emoji takes two)."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
 def chat_parts(text: str, limit: int) -> list[str]:
-    """`text` as chat messages of at most `limit` characters, cut between words.
+    """`text` as chat messages of at most `limit` UTF-16 units, cut between words.
 
     BBB 3.0's sendChatMessage refuses a message over 500 characters and does not
     keep newlines (bbb.md §5): each language goes as its own message, and a long
     policy text is cut at sentence or word boundaries rather than refused.
+    bbb-web is Java: its 500 counts UTF-16 units, so an emoji counts twice.
     """
     words = " ".join(text.split())
     parts: list[str] = []
-    while len(words) > limit:
-        cut = words.rfind(". ", 0, limit)
-        cut = cut + 1 if cut > limit // 2 else words.rfind(" ", 0, limit)
+    while utf16_units(words) > limit:
+        fit = _fitting(words, limit)
+        cut = words.rfind(". ", 0, fit)
+        cut = cut + 1 if cut > fit // 2 else words.rfind(" ", 0, fit)
         if cut <= 0:
-            cut = limit  # one unbroken word longer than the limit (a long link)
+            cut = fit  # one unbroken word longer than the limit (a long link)
         parts.append(words[:cut].strip())
         words = words[cut:].strip()
     if words:

@@ -50,6 +50,17 @@ async def long_texts(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
         yield r
 
 
+EMOJI_NL = " ".join(["Deze les 📚 wordt opgenomen 🎥 voor later 🙂."] * 16)
+
+
+@pytest.fixture
+async def emoji_texts(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
+    """A school text with emoji: each one is two UTF-16 units in bbb-web (Java)."""
+    async for r in _rig_with(redis_url, tmp_path, {"purposes": {"lecture": {
+            "announcement_nl": EMOJI_NL + " Bewaard {days} dagen."}}}):
+        yield r
+
+
 @pytest.fixture
 async def purpose_required(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     async for r in _rig_with(redis_url, tmp_path, {"meeting_types": {"lesson": {
@@ -83,6 +94,22 @@ async def test_long_announcement_arrives_whole_within_500_characters(long_texts:
     assert "Bewaard 30 dagen." in " ".join(nl)
     assert not any("This lesson" in t for t in nl), "no message mixes the languages"
     assert " ".join(start).count("This lesson is recorded") == 14
+    failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
+                                                    result="failed")
+    assert failed._value.get() == 0
+
+
+async def test_emoji_announcement_fits_bbb_webs_utf16_limit(emoji_texts: Rig) -> None:
+    """G8: bbb-web counts `String.length()`; a text with emoji is cut to at most 500 UTF-16
+    units per message, so none is refused and the whole text arrives."""
+    rig = emoji_texts
+    await lesson_with_pupils(rig)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    await rig.wait_for(4)
+    await rig.guard.chat.idle()
+    texts = [t for _, t in rig.emu.chat]
+    assert all(0 < len(t.encode("utf-16-le")) // 2 <= CHAT_MESSAGE_MAX for t in texts)
+    assert " ".join(texts).count("🎥") == 2 * 16  # start and repeat, nothing lost
     failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
                                                     result="failed")
     assert failed._value.get() == 0

@@ -8,6 +8,8 @@ does not carry. Children read them (G18): short sentences, no jargon.
 
 from __future__ import annotations
 
+from gateway import utf16
+
 STOP_TEXTS: dict[str, tuple[str, str]] = {
     "no_purpose": ("De opname is meteen gestopt: er is geen doel opgegeven. Kies eerst een doel.",
                    "The recording was stopped at once: no purpose was declared. "
@@ -64,21 +66,6 @@ PUBLIC_TELL = {  # BBB has no private system message: the note names nobody (G20
 }
 
 
-def utf16_units(text: str) -> int:
-    """The length Java's `String.length()` (bbb-web) and JavaScript give `text`."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _fitting(text: str, limit: int) -> int:
-    """How many characters of `text` fit in `limit` UTF-16 units (an emoji takes two)."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
-
-
 def chat_parts(text: str, limit: int) -> list[str]:
     """`text` as chat messages of at most `limit` UTF-16 units, cut between words.
 
@@ -89,8 +76,8 @@ def chat_parts(text: str, limit: int) -> list[str]:
     """
     words = " ".join(text.split())
     parts: list[str] = []
-    while utf16_units(words) > limit:
-        fit = _fitting(words, limit)
+    while utf16.units(words) > limit:
+        fit = utf16.fitting(words, limit)
         cut = words.rfind(". ", 0, fit)
         cut = cut + 1 if cut > fit // 2 else words.rfind(" ", 0, fit)
         if cut <= 0:

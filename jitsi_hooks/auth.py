@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway import jitsi_policy, keys
+from gateway import jitsi_policy, keys, utf16
 from gateway.errors import BadRequest, Forbidden
 from gateway.playback_acl import acl_ttl, remember_moderator
 from gateway.sessions import Session
@@ -32,7 +32,9 @@ from jitsi_hooks.rooms import RoomSettings, normalise_room
 
 log = logging.getLogger(__name__)
 
-MAX_STATE = 4096  # Jitsi's own limit for tokenAuthUrl's state; nothing on our side is shorter
+# Jitsi's own limit for tokenAuthUrl's state, in JavaScript's UTF-16 units (an emoji is
+# two); nothing on our side is shorter.
+MAX_STATE = 4096
 CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 
 # Privacy defaults in the room URL's fragment (jitsi.md §3: all on the config
@@ -66,7 +68,7 @@ ROOM_FRAGMENT = "&".join((
 def _room_from_state(raw_state: str | None) -> str | None:
     if raw_state is None or raw_state == "":
         return None
-    if len(raw_state) > MAX_STATE:
+    if utf16.units(raw_state) > MAX_STATE:
         raise StateTooLong("state_too_long")
     try:
         state = json.loads(raw_state)

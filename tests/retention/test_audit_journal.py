@@ -128,3 +128,16 @@ async def test_g22_lines_cut_off_the_end_are_found_by_counting_not_by_the_chain(
     assert await client.xlen("pgw:audit") == 5  # the count can
     await client.aclose()
     await store.close()
+
+
+def test_g12_find_takes_only_an_intact_entry(tmp_path: Path) -> None:
+    """A restored objection's filer comes from the journal: never from a changed line."""
+    journal = AuditJournal(tmp_path, 365, writer="host-a")
+    journal.append(1_700_000_000_000, "objection_filed", "bbb",
+                   {"objection": "obj-12345678", "person": "p_pupil", "recordings": 1})
+    assert journal.find("objection_filed", objection="obj-12345678") == {
+        "objection": "obj-12345678", "person": "p_pupil", "recordings": 1}
+    assert journal.find("objection_filed", objection="obj-other000") is None
+    (path,) = list(tmp_path.glob("host-a/*.jsonl"))
+    path.write_text(path.read_text().replace("p_pupil", "p_other"))
+    assert journal.find("objection_filed", objection="obj-12345678") is None

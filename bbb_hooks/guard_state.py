@@ -20,9 +20,10 @@ written here too:
   BBB had locked each user when they joined (UserJoinedMeetingEvtMsg `locked`),
   so a restarted gateway still knows whom to unlock at the stop.
 
-Field types are strict: a lock flag or `recording` that is not a JSON boolean
-raises BusError("bad_field"), so the message is refused and counted, never
-read as false (a string "true" must not stop the guard).
+Field types are strict: a lock flag or `recording` that is not a JSON boolean,
+or a `setBy` that is not a string, raises BusError("bad_field"), so the message
+is refused and counted, never read as false (a string "true" must not stop the
+guard).
 """
 
 from __future__ import annotations
@@ -222,15 +223,25 @@ def translate(rt: Runtime, msg: BusMessage) -> list[guard.Event]:
         return _voice(body, False)
     if name == "RecordingStatusChangedEvtMsg":
         by = body.get("setBy")
-        by = by if isinstance(by, str) else None
         recording = body.get("recording")
         if not isinstance(recording, bool):  # "true", 1, null: never read as a stop
             raise BusError("recording is not a boolean", "bad_field")
+        if not isinstance(by, str) or not _is_unicode(by):  # akka: `setBy: String`
+            raise BusError("setBy is not a string", "bad_field")
         return [guard.RecordingStarted(by) if recording else guard.RecordingStopped(by)]
     if name == "LockSettingsInMeetingChangedEvtMsg":
         return [guard.LocksChanged(locks_from_fields(body))]
     _flags(rt, name, body)
     return []
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a lone surrogate ("\\ud800"): no user id akka-apps ever sends."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _flags(rt: Runtime, name: str, body: Mapping[str, Any]) -> None:

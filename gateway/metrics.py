@@ -27,7 +27,7 @@ CREATE_OVERRIDES = (
     "record", "autoStartRecording", "allowStartStopRecording", "recordFullDurationMedia",
     "meetingKeepEvents", "notifyRecordingIsOn", "remindRecordingIsOn", "disabledFeatures",
     "guestPolicy", "meta", "webcamsOnlyForModerator", "lockSettingsDisableCam",
-    "allowModsToEjectCameras", "clientSettingsOverride",
+    "allowModsToEjectCameras", "clientSettingsOverride", "logo", "allowRequestsWithoutSession",
 )
 DELETION_RESULTS = ("deleted", "failed", "not_found")
 RECORDING_STATES = ("retained", "held", "due", "deleted")

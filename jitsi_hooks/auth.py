@@ -24,6 +24,7 @@ from aiohttp import web
 from gateway.login.sessions import Session
 from gateway.playback.acl import acl_ttl, remember_moderator
 from gateway.policy import jitsi as jitsi_policy
+from gateway.policy import utf16
 from gateway.web import keys
 from gateway.web.errors import BadRequest, Forbidden
 from gateway.web.shell import redirect
@@ -33,7 +34,9 @@ from jitsi_hooks.rooms import RoomSettings, normalise_room
 
 log = logging.getLogger(__name__)
 
-MAX_STATE = 4096  # Jitsi's own limit for tokenAuthUrl's state; nothing on our side is shorter
+# Jitsi's own limit for tokenAuthUrl's state, in JavaScript's UTF-16 units (an emoji is
+# two); nothing on our side is shorter.
+MAX_STATE = 4096
 CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 
 # Privacy defaults in the room URL's fragment (jitsi.md §3: all on the config
@@ -67,7 +70,7 @@ ROOM_FRAGMENT = "&".join((
 def _room_from_state(raw_state: str | None) -> str | None:
     if raw_state is None or raw_state == "":
         return None
-    if len(raw_state) > MAX_STATE:
+    if utf16.units(raw_state) > MAX_STATE:
         raise StateTooLong("state_too_long")
     try:
         state = json.loads(raw_state)

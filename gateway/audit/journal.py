@@ -156,6 +156,32 @@ class AuditJournal:
                 yield {"writer": writer_dir.name, **entry}
 
 
+    def find(self, kind: str, **match: str) -> dict[str, Any] | None:
+        """The data of the newest entry of `kind` whose data has every `match` value, in
+        any writer's files; a line whose own hash does not hold is never taken."""
+        needles = [json.dumps(value, ensure_ascii=False) for value in match.values()]
+        found: dict[str, Any] | None = None
+        for writer_dir in self.writers():
+            for path in self._files(writer_dir):
+                with contextlib.suppress(OSError):
+                    for raw in path.read_text(encoding="utf-8").splitlines():
+                        if all(n in raw for n in needles):  # cheap before parsing
+                            found = _matching(raw, kind, match) or found
+        return found
+
+
+def _matching(raw: str, kind: str, match: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(raw)
+        data = entry["data"]
+        intact = entry["hash"] == entry_hash(entry["prev"], entry)
+        if intact and entry["kind"] == kind and all(data.get(k) == v for k, v in match.items()):
+            return dict(data)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
 @dataclass
 class Verification:
     entries: list[dict[str, Any]] = field(default_factory=list)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from gateway.policy.identity import MODERATOR_ROLES
 from gateway.policy.model import MEETING_TYPES, MeetingTypeName, Policy, PurposeName, Role
@@ -35,6 +36,12 @@ MONITORING_FEATURES = ("learningDashboard",)  # G20
 # Never disabled (G5); the singular spelling appears in BBB's own tests (bbb.md §2).
 BACKGROUND_FEATURES = frozenset({"virtualBackgrounds", "customVirtualBackgrounds",
                                  "customVirtualBackground"})
+
+
+# Create parameters naming an image every browser in the meeting loads (BBB 3.0 adds
+# `darklogo`): from anywhere but the school's own servers that is a third-party request
+# from each pupil's browser (G17, G21).
+BROWSER_LOADED_URLS = ("logo", "darklogo")
 
 
 # Join parameters an LMS may pass on to BBB (config/bbb/README.md "join: what BBB
@@ -183,6 +190,14 @@ def decide_create(policy: Policy, requested: Sequence[tuple[str, str]], *,
     b.force("remindRecordingIsOn", "true")  # G8
     # G7: the teacher can switch a pupil's camera off; the recording guard relies on it (G10).
     b.force("allowModsToEjectCameras", "true")
+    # A join URL works only in the browser holding its session (bbb.md §1.3): never a
+    # link anyone who sees it can open (G1).
+    b.force("allowRequestsWithoutSession", "false")
+    hosts = own_hosts(policy)
+    for name in BROWSER_LOADED_URLS:
+        value = b.get(name)
+        if value is not None and not _on_own_host(value, hosts):
+            b.drop(name, "logo")  # G17, G21
     transcription = (policy.transcription.mode == "opt_in" and kind.transcription_allowed
                      and transcription_consented)
     _disabled_features(b, transcription)
@@ -195,6 +210,23 @@ def decide_create(policy: Policy, requested: Sequence[tuple[str, str]], *,
     return CreateDecision(params=b.params(), overrides=tuple(dict.fromkeys(b.overrides)),
                           meeting_type=meeting_type, purpose=purpose, record=record,
                           transcription=transcription)
+
+
+def own_hosts(policy: Policy) -> frozenset[str]:
+    """The school's own hosts: the gateway's public_url and every BBB server."""
+    urls = (policy.gateway.public_url, *(server.url for server in policy.bbb.servers))
+    return frozenset(host for url in urls if (host := (urlsplit(url).hostname or "").lower()))
+
+
+def _on_own_host(url: str, hosts: frozenset[str]) -> bool:
+    if any(char in url for char in "\\ \t\r\n"):  # a browser reads a backslash as "/"
+        return False
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unclosed "[" in the host
+        return False
+    return parts.scheme.lower() in ("https", "http") and host in hosts
 
 
 def _disabled_features(b: _Builder, transcription: bool) -> None:

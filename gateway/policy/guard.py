@@ -224,6 +224,13 @@ def _on_join(policy: Policy, state: MeetingState, who: Participant) -> tuple[Act
         return ()
     nl, en = announcement(policy, state.active_purpose, state.objection_url)
     actions: list[Action] = [TellParticipant(who.id, "recording_notice", nl, en)]  # G8
+    if (_running_lecture(policy, state) and who.moderator
+            and not any(p.moderator for p in state.participants if p.id != who.id)):
+        # G10: with no moderator to act for nothing was sent (bbb_hooks/guard_bbb.py
+        # `_unable`); now there is one, so every pupil whose camera or microphone came
+        # on meanwhile goes off, and the locks on, before the notice that says so.
+        others = tuple(p for p in state.participants if p.id != who.id)
+        return (*_silence_protected(replace(state, participants=(*others, who))), *actions)
     if _running_lecture(policy, state) and who.role in PROTECTED_ROLES:
         if who.mic_open:
             actions.append(MuteParticipant(who.id))

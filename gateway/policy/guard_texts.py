@@ -8,6 +8,8 @@ does not carry. Children read them (G18): short sentences, no jargon.
 
 from __future__ import annotations
 
+from gateway.policy import utf16
+
 STOP_TEXTS: dict[str, tuple[str, str]] = {
     "no_purpose": ("De opname is meteen gestopt: er is geen doel opgegeven. Kies eerst een doel.",
                    "The recording was stopped at once: no purpose was declared. "
@@ -65,19 +67,21 @@ PUBLIC_TELL = {  # BBB has no private system message: the note names nobody (G20
 
 
 def chat_parts(text: str, limit: int) -> list[str]:
-    """`text` as chat messages of at most `limit` characters, cut between words.
+    """`text` as chat messages of at most `limit` UTF-16 units, cut between words.
 
     BBB 3.0's sendChatMessage refuses a message over 500 characters and does not
     keep newlines (bbb.md §5): each language goes as its own message, and a long
     policy text is cut at sentence or word boundaries rather than refused.
+    bbb-web is Java: its 500 counts UTF-16 units, so an emoji counts twice.
     """
     words = " ".join(text.split())
     parts: list[str] = []
-    while len(words) > limit:
-        cut = words.rfind(". ", 0, limit)
-        cut = cut + 1 if cut > limit // 2 else words.rfind(" ", 0, limit)
+    while utf16.units(words) > limit:
+        fit = utf16.fitting(words, limit)
+        cut = words.rfind(". ", 0, fit)
+        cut = cut + 1 if cut > fit // 2 else words.rfind(" ", 0, fit)
         if cut <= 0:
-            cut = limit  # one unbroken word longer than the limit (a long link)
+            cut = fit  # one unbroken word longer than the limit (a long link)
         parts.append(words[:cut].strip())
         words = words[cut:].strip()
     if words:

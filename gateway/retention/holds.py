@@ -152,7 +152,7 @@ class HoldKeeper:
             for hold in sorted(declared.holds):
                 if hold.startswith(HOLD_OBJECTION + ":"):
                     await restore_open(self.store, hold.partition(":")[2], row,
-                                       self.sweeper.clock.time())
+                                       self.sweeper.clock.time(), self.sweeper.audit.journal)
         if row.holds - declared.holds and not unsynced:
             await self.store.sadd(UNSYNCED, row.key)
         return row

@@ -13,15 +13,26 @@ from gateway.policy.retention import DeclaredRecording, RegistryRow
 
 
 class DeletionFailed(Exception):
-    """A deletion step failed; `reason` is a bounded label for metrics and audit."""
+    """A deletion step failed; `reason` is a bounded label for metrics and audit,
+    `detail` what the operator needs to act (an agent's exit code and last error line:
+    bounded, no paths) and never a label."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.detail = detail
 
 
 def failure_reason(exc: BaseException) -> str:
-    return exc.reason if isinstance(exc, DeletionFailed) else type(exc).__name__
+    """`reason`, or `reason (detail)` for the operator's error line and the summary."""
+    if isinstance(exc, DeletionFailed):
+        return f"{exc.reason} ({exc.detail})" if exc.detail else exc.reason
+    return type(exc).__name__
+
+
+def failure_label(failure: str) -> str:
+    """The bounded label of a `failure_reason` (the audit's reason, a log field)."""
+    return failure.partition(" (")[0]
 
 
 # What a platform may raise while it is listed: the sweep and the dry run skip it.

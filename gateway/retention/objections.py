@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.audit.journal import AuditJournal
 from gateway.audit.log import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import PLATFORMS, Metrics
@@ -83,20 +84,30 @@ def _decode(raw: dict[str, bytes]) -> Objection | None:
 
 
 async def restore_open(store: Store, objection_id: str, row: RegistryRow,
-                       now: float) -> bool:
+                       now: float, journal: AuditJournal | None = None) -> bool:
     """An open objection whose hold stands on a recording but which the store lost
     (G12): it is open again for the privacy officer to decide, and the meeting's
-    pending key holds its other recordings. The filer and the reason were not
-    written onto the recording (they are in the audit log); True when restored."""
+    pending key holds its other recordings. Only the hold is on the recording.
+    The filer's pseudonym comes back from the durable audit journal's
+    `objection_filed` entry while the journal still holds it, so the filer sees
+    the outcome on /objections again. The free-text reason is in no log, so it
+    does not come back, nor does the filing time (the restore time stands in).
+    True when restored."""
     if not re.fullmatch(r"[A-Za-z0-9_\-]{8,64}", objection_id) or await store.hgetall(
             _obj_key(objection_id)):
         return False
+    filed = await asyncio.to_thread(journal.find, "objection_filed",
+                                    objection=objection_id) if journal else None
+    person = filed.get("person") if filed else None
+    person = person if isinstance(person, str) else ""
     await store.hset(_obj_key(objection_id), {
         "id": objection_id.encode(), "platform": row.platform.encode(),
-        "meeting_ref": (row.meeting_ref or row.recording_id).encode(), "person": b"",
-        "reason": b"", "filed_at": repr(now).encode(), "status": b"open",
-        "recordings": b"1", "restored": b"1"}, None)
+        "meeting_ref": (row.meeting_ref or row.recording_id).encode(),
+        "person": person.encode(), "reason": b"", "filed_at": repr(now).encode(),
+        "status": b"open", "recordings": b"1", "restored": b"1"}, None)
     await store.zadd(OPEN, {objection_id: now})
+    if person:
+        await store.sadd(_person_key(person), objection_id)
     if row.meeting_ref:
         await store.hset(pending_key(row.platform, row.meeting_ref), {objection_id: b"1"},
                          PENDING_TTL_SECONDS)

@@ -54,6 +54,7 @@ from gateway.retention.model import LostLease as LostLease
 from gateway.retention.model import RecordingSource as RecordingSource
 from gateway.retention.model import SweepResult as SweepResult
 from gateway.retention.model import delete_batch as delete_batch
+from gateway.retention.model import failure_label
 from gateway.retention.model import failure_reason as failure_reason
 from gateway.retention.model import holder_name as holder_name
 from gateway.store.base import Lease, Store
@@ -332,10 +333,12 @@ class Sweeper:
         if current is not None:  # not forgotten meanwhile: keep it for the retry
             await self.registry.put(updated)
         await self.counters.deletion(row.platform, "failed", row.purpose)
+        label = failure_label(failure)
         await self.audit.record("deletion_failed", row.platform, recording=row.key,
-                                reason=failure, attempt=updated.attempts)
+                                reason=label, attempt=updated.attempts)
         log.warning("deletion failed", extra={"event": "deletion_failed",
-                                              "platform": row.platform, "reason": failure,
+                                              "platform": row.platform, "reason": label,
+                                              "detail": failure[len(label) + 2:-1] or None,
                                               "recording_ref": self.tag(row.key),
                                               "attempt": updated.attempts})
         result.failed += 1

@@ -20,6 +20,7 @@ from tests.guard.guard_rig import (
     EXT,
     MEETING,
     PUPIL_A,
+    PUPIL_B,
     TEACHER,
     Rig,
     command_of,
@@ -46,6 +47,17 @@ async def long_texts(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     async for r in _rig_with(redis_url, tmp_path, {"purposes": {"lecture": {
             "announcement_nl": LONG_NL + " Bewaard {days} dagen.",
             "announcement_en": LONG_EN + " Kept {days} days."}}}):
+        yield r
+
+
+EMOJI_NL = " ".join(["Deze les 📚 wordt opgenomen 🎥 voor later 🙂."] * 16)
+
+
+@pytest.fixture
+async def emoji_texts(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
+    """A school text with emoji: each one is two UTF-16 units in bbb-web (Java)."""
+    async for r in _rig_with(redis_url, tmp_path, {"purposes": {"lecture": {
+            "announcement_nl": EMOJI_NL + " Bewaard {days} dagen."}}}):
         yield r
 
 
@@ -85,6 +97,22 @@ async def test_long_announcement_arrives_whole_within_500_characters(long_texts:
     failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
                                                     result="failed")
     assert metric_value(failed) == 0
+
+
+async def test_emoji_announcement_fits_bbb_webs_utf16_limit(emoji_texts: Rig) -> None:
+    """G8: bbb-web counts `String.length()`; a text with emoji is cut to at most 500 UTF-16
+    units per message, so none is refused and the whole text arrives."""
+    rig = emoji_texts
+    await lesson_with_pupils(rig)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    await rig.wait_for(4)
+    await rig.guard.chat.idle()
+    texts = [t for _, t in rig.emu.chat]
+    assert all(0 < len(t.encode("utf-16-le")) // 2 <= CHAT_MESSAGE_MAX for t in texts)
+    assert " ".join(texts).count("🎥") == 2 * 16  # start and repeat, nothing lost
+    failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
+                                                    result="failed")
+    assert failed._value.get() == 0
 
 
 async def test_failed_announcement_is_retried_counted_and_audited(
@@ -173,6 +201,39 @@ async def test_no_moderator_left_nothing_is_claimed_and_it_is_counted(rig: Rig) 
     assert rig.emu.chat[told_before:] == [], "never claim an action not taken"
     entries = [e async for e in rig.audit.entries()]
     assert any(e.get("action") == "not_carried_out" and e.get("reason") == "no_moderator"
+               and e.get("actions") == "EjectCameras" for e in entries)
+
+
+async def test_moderator_back_switches_off_what_came_on_meanwhile(rig: Rig) -> None:
+    """G10: a pupil's camera that came on while no moderator was present goes off when a
+    moderator joins again, before the notice saying cameras go off; audited as done."""
+    await lesson_with_pupils(rig)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    start = await rig.wait_for(4)
+    await rig.settle(lambda: len(rig.emu.chat) == 4)
+    lock = {k: v for k, v in start[0]["core"]["body"].items() if k != "setBy"}
+    # What BBB reports back for the start's commands: locks in force, A muted, B's camera off.
+    await rig.send(bus.evt("LockSettingsInMeetingChangedEvtMsg", MEETING, TEACHER,
+                           {**lock, "setBy": TEACHER}),
+                   bus.muted(MEETING, PUPIL_A, is_muted=True),
+                   bus.camera(MEETING, PUPIL_B, started=False),
+                   bus.evt("UserLeftMeetingEvtMsg", MEETING, TEACHER, {
+                       "intId": TEACHER, "eject": False, "ejectedBy": "", "reason": "",
+                       "reasonCode": ""}),
+                   bus.camera(MEETING, PUPIL_A, started=True))
+    unable = rig.metrics.guard_unable.labels(platform="bbb", reason="no_moderator")
+    await rig.settle(lambda: unable._value.get() == 1)
+    rig.commands.clear()
+    told_before = len(rig.emu.chat)
+    mentor = "w_mntr8q2k5z"
+    await rig.send(bus.joined(MEETING, mentor, "MODERATOR"))
+    commands = await rig.wait_for(1)
+    assert [command_of(c) for c in commands] == [("EjectUserCamerasCmdMsg", MEETING, mentor)]
+    assert commands[0]["core"]["body"] == {"userId": PUPIL_A}
+    await rig.settle(lambda: len(rig.emu.chat) == told_before + 2)
+    assert "switched off now" in rig.emu.chat[-1][1]  # said once it was done
+    entries = [e async for e in rig.audit.entries()]
+    assert any(e.get("action") == "carried_out" and e.get("reason") == "moderator_present"
                and e.get("actions") == "EjectCameras" for e in entries)
 
 

@@ -158,6 +158,24 @@ async def test_a_dot_dot_session_is_refused(jibri: Jibri) -> None:
     assert data.split(b" ", 2)[1] in (b"403", b"404") and VIDEO[:64] not in data
 
 
+@pytest.mark.parametrize("tail", ["../lecture/x.mp4", "./x.mp4", "/x.mp4"],
+                         ids=["dot-dot", "dot", "double-slash"])
+async def test_a_literal_dot_segment_or_double_slash_matches_no_route(jibri: Jibri,
+                                                                     tail: str) -> None:
+    """As README.md says: a literal `/../`, `/./` or `//` (sent as is) gets 404, no file."""
+    import asyncio
+
+    cookie = await seed_session(jibri.app, "pupil")
+    port = int(jibri.base.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    target = f"/recordings/jitsi/{jibri.sessions['lecture']}/{tail}"
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n"
+                 "Connection: close\r\n\r\n".encode())
+    data = await reader.read()
+    writer.close()
+    assert data.split(b" ", 2)[1] == b"404" and VIDEO[:64] not in data
+
+
 async def test_the_meeting_page_links_recordings_for_who_may_watch(jibri: Jibri) -> None:
     links = {}
     for role in ("pupil", "teacher"):

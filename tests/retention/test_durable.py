@@ -58,9 +58,9 @@ async def test_g12_g16_flushall_between_sweeps_deletes_no_held_or_objected_recor
         row = await sweeper.registry.get(f"bbb:{bbb['objected']}")
         assert row is not None
         filed = [await objections.file(platform="bbb", meeting_ref=row.meeting_ref,
-                                       person="p_pupil", reason=""),
+                                       person="p_pupil", reason="Ik wil dit niet."),
                  await objections.file(platform="jitsi", meeting_ref="room-objected",
-                                       person="p_pupil", reason="")]
+                                       person="p_pupil", reason="Ik ook niet.")]
         # Written where the due date lives: the BBB metadata and the Jibri sidecar.
         assert "legal:case-2026/7" in b.emulator.recording_meta(bbb["held"])["privacy-holds"]
         assert read_sidecar(b.jibri_root / jibri["objected"]).holds == {
@@ -86,6 +86,13 @@ async def test_g12_g16_flushall_between_sweeps_deletes_no_held_or_objected_recor
         # The open objections are open again for the privacy officer to decide.
         reopened = {o.objection_id for o in await objections.open_objections()}
         assert reopened == {o.objection_id for o in filed}
+        # The filer's pseudonym comes back from the journal on disk: the pupil still sees
+        # the outcome on /objections. The free-text reason is in no log: it stays empty.
+        mine = await objections.of_person("p_pupil")
+        assert {o.objection_id for o in mine} == reopened
+        assert all(o.person == "p_pupil" and o.reason == "" for o in mine)
+        assert not any("niet" in str(e["data"]) for e in
+                       AuditJournal(b.audit_dir, 365).verify_all().entries)
         # The audit entries were kept on disk, the chain intact, and it grew.
         checked = AuditJournal(b.audit_dir, 365).verify_all()
         assert checked.broken == []

@@ -219,7 +219,7 @@ async def test_g16_a_failing_purge_agent_is_reported_with_its_exit_code_and_last
     assert f"privacy-gateway sweep: error: {said}" in err
     assert f"error: {said}" in out
     assert "jan-de-vries" not in out + err
-    from gateway.audit_journal import AuditJournal
+    from gateway.audit.journal import AuditJournal
 
     failed = [e["data"] for e in AuditJournal(tmp_path / "audit-log", 365).verify_all().entries
               if e["kind"] == "deletion_failed"]

@@ -39,9 +39,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gateway import logs
+    from gateway.web import serving
     from gateway.web.app import create_app
 
     logs.configure(args.log_level)
@@ -52,8 +51,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings, adapters=args.adapters)
     # The app sets its own request-line limit (create_app: Jitsi's 4096-character state and
     # long BBB creates need more than aiohttp's default 8190 bytes).
-    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=10, access_log=None,
-                print=lambda line: print(line, file=sys.stderr))
+    serving.run(app, host=args.host, port=args.port,
+                print_line=lambda line: print(line, file=sys.stderr))
     return 0
 
 

@@ -42,6 +42,9 @@ async def served() -> AsyncIterator[tuple[int, subprocess.Popen[bytes]]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 async def _raw(port: int, request: bytes) -> tuple[int, bytes]:

@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 from bbb_hooks import bus_codec as codec
 from bbb_hooks import guard_api, guard_purpose
 from bbb_hooks.bus_link import BusPublisher, BusReader
+from bbb_hooks.client import BBBError
 from bbb_hooks.guard_actions import bus_commands, chat_job, event_origin, needs_moderator
 from bbb_hooks.guard_chat import ChatJob, ChatSender
 from bbb_hooks.guard_leader import Leadership, failing_step
@@ -373,7 +374,7 @@ class BusGuard:
         for server in self.servers.values():
             try:
                 meetings = await guard_api.running_meetings(self.http, server)
-            except guard_api.ApiUnavailable as exc:
+            except BBBError as exc:
                 log.warning("bbb guard: reconcile failed", extra={"reason": str(exc)})
                 continue
             for meeting in meetings:

@@ -89,3 +89,11 @@ def test_the_checker_sees_hidden_imports() -> None:
               "def f() -> None:\n    import redis\n    from . import model\n")
     found = {module for _, module in imports_in(sample, ("gateway", "policy", "probe"))}
     assert {"gateway.store.base", "redis", "gateway.policy.model"} <= found
+
+
+def test_one_bbb_client_signs_and_sends() -> None:
+    """Every call to BBB is signed in one place (bbb_hooks.client): no other module of
+    the adapter reaches for the signing function or aiohttp's client to BBB's API."""
+    signers = [path.relative_to(ROOT).as_posix() for path in modules("bbb_hooks")
+               if any(module == "bbb_hooks.checksum.sign" for _, module in imported(path))]
+    assert signers == ["bbb_hooks/client.py"]

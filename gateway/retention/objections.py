@@ -224,8 +224,11 @@ class ObjectionDesk:
             raise ObjectionRefused("already_decided")
         now = self.clock.time()
         outcome = "upheld" if upheld else "rejected"
-        await self.store.hset(_obj_key(objection_id), {
-            "status": outcome.encode(), "decided_at": repr(now).encode()}, self.ttl)
+        # Decided once: two officers (or one on two replicas) deciding at the same time
+        # must not both act, one deleting what the other shows again (G12).
+        if not await self.store.hset_if(_obj_key(objection_id), "status", b"open", {
+                "status": outcome.encode(), "decided_at": repr(now).encode()}, self.ttl):
+            raise ObjectionRefused("already_decided")
         await self.store.zrem(OPEN, objection_id)
         await self.store.hdel(pending_key(objection.platform, objection.meeting_ref),
                               objection_id)

@@ -373,15 +373,3 @@ class Sweeper:
             summary["objections_open"] = await self.store.zcard(OPEN_OBJECTIONS)
             set_summary_gauges(self.metrics, summary)
         await self.counters.sync()
-
-
-@contextlib.asynccontextmanager
-async def running(sweeper: Sweeper) -> AsyncIterator[asyncio.Task[None]]:
-    """Run the sweeper loop in the background; cancel and await it on exit."""
-    task = asyncio.create_task(sweeper.run_forever(), name="retention-sweeper")
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -40,8 +40,14 @@ from bbb_hooks.purge import RECORD_ID_RE
 from bbb_hooks.servers import Server
 from bbb_hooks.xml import succeeded, text
 from gateway.policy.bbb import META_MEETING_TYPE, META_PURPOSE
-from gateway.policy.retention import DeclaredRecording, RegistryRow, withheld
-from gateway.retention.holds import HOLDS_META, format_holds, parse_holds
+from gateway.policy.retention import (
+    HOLDS_META,
+    DeclaredRecording,
+    RegistryRow,
+    format_holds,
+    parse_holds,
+    withheld,
+)
 from gateway.retention.sweeper import DeletionFailed, failure_reason
 
 log = logging.getLogger(__name__)

@@ -18,17 +18,21 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.audit.journal import AuditJournal
 from gateway.audit.log import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import PLATFORMS, Metrics
 from gateway.policy.retention import HOLD_OBJECTION, RegistryRow, force_due, hold_name
-from gateway.retention.sweeper import SOURCE_ERRORS, Sweeper
+from gateway.retention.model import SOURCE_ERRORS
 from gateway.store.base import Store
 from gateway.store.registry import OPEN_OBJECTIONS as OPEN
 from gateway.store.registry import pending_objections_key as pending_key
 from gateway.store.registry import row_key
+
+if TYPE_CHECKING:  # the desk works with the sweeper, which never imports the desk
+    from gateway.retention.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 

@@ -47,6 +47,7 @@ from gateway.retention.gauges import (
     read_summary,
     set_summary_gauges,
 )
+from gateway.retention.holds import HoldKeeper
 from gateway.retention.model import SOURCE_ERRORS as SOURCE_ERRORS  # re-exported
 from gateway.retention.model import BatchOutcome as BatchOutcome
 from gateway.retention.model import DeletionFailed as DeletionFailed
@@ -102,8 +103,6 @@ class Sweeper:
         # Called with the running result as the sweep advances (the CLI's progress).
         self.on_progress: Callable[[SweepResult], None] = lambda result: None
         self._lost = False
-        from gateway.retention.holds import HoldKeeper
-
         self.holds = HoldKeeper(self)
 
     # --- the loop -----------------------------------------------------------

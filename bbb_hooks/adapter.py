@@ -22,6 +22,7 @@ from bbb_hooks.meetings import recording_purposes
 from bbb_hooks.recordings import BBBSource
 from bbb_hooks.servers import Server
 from gateway.adapter import Adapter
+from gateway.background import Service
 from gateway.config.loading import Settings
 from gateway.policy.retention import combined_purpose, private_purposes
 from gateway.retention.model import RecordingSource
@@ -34,6 +35,12 @@ def _setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     if settings.secrets.has("bbb.redis_url"):
         guard_page.setup(app)  # the recording guard (G8-G13) needs BBB's bus
+
+
+def _services(app: web.Application) -> Sequence[Service]:
+    """The recording guard's bus loop and chat worker, when the guard runs."""
+    guard = app.get(guard_page.GUARD)
+    return guard.services if guard is not None else ()
 
 
 def _sources(settings: Settings, http: aiohttp.ClientSession,
@@ -76,4 +83,5 @@ def _bbb_purge(args: argparse.Namespace) -> int:
 ADAPTER = Adapter(name="bbb", enabled=lambda settings: settings.policy.bbb.enabled,
                   setup=_setup, template_dir=Path(__file__).parent / "templates",
                   messages=(join.MESSAGES, guard_page.MESSAGES),
-                  recording_sources=_sources, add_commands=_add_commands)
+                  recording_sources=_sources, add_commands=_add_commands,
+                  background=_services)

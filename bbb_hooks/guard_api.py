@@ -16,23 +16,14 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bbb_hooks import xml
-from bbb_hooks.backend import MAX_ANSWER, backend_call, read_all
-from bbb_hooks.inbound import ApiError
+from bbb_hooks import client, xml
+from bbb_hooks.client import MAX_ANSWER, BBBError
 from bbb_hooks.query import Params
 from bbb_hooks.servers import Server
 
 log = logging.getLogger(__name__)
 
 CHAT_SENDER = "Privacy"
-
-
-class ApiUnavailable(Exception):
-    """A BBB server that did not answer, or answered something unusable."""
-
-    def __init__(self, server: str, reason: str, message_key: str | None = None) -> None:
-        super().__init__(f"{server}: {reason}")
-        self.message_key = message_key  # BBB's own, when it answered FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,20 +81,8 @@ def parse_meeting(server: str, node: ET.Element) -> ApiMeeting:
 
 async def _call(http: aiohttp.ClientSession, server: Server, call: str,
                 params: Params) -> ET.Element:
-    """One signed call (bbb_hooks.backend, as the proxy makes them), its answer bounded."""
-    try:
-        async with backend_call(http, server, call, params) as resp:
-            body = await read_all(resp, MAX_ANSWER)
-    except ApiError as exc:
-        raise ApiUnavailable(server.name, exc.reason) from None
-    try:
-        root = xml.parse(body)
-    except xml.BrokenXML as exc:
-        raise ApiUnavailable(server.name, str(exc)) from None
-    if not xml.succeeded(root):
-        key = xml.text(root, "messageKey") or "FAILED"
-        raise ApiUnavailable(server.name, key, key)
-    return root
+    """One signed call through the one client, its answer bounded; FAILED is BBBError."""
+    return await client.succeeded(http, server, call, params, MAX_ANSWER)
 
 
 async def running_meetings(http: aiohttp.ClientSession, server: Server) -> list[ApiMeeting]:
@@ -120,7 +99,7 @@ async def running_meetings(http: aiohttp.ClientSession, server: Server) -> list[
         if meeting.recording:
             try:
                 meeting = await live_meeting(http, server, meeting.meeting_id)
-            except ApiUnavailable as exc:
+            except BBBError as exc:
                 log.warning("bbb guard: a recording meeting could not be re-read",
                             extra={"server": server.name, "reason": str(exc)})
                 if exc.message_key == "notFound":

@@ -26,7 +26,6 @@ costs neither the lead nor any other message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -40,9 +39,10 @@ from redis.exceptions import RedisError
 from bbb_hooks import bus_codec as codec
 from bbb_hooks import guard_api, guard_purpose
 from bbb_hooks.bus_link import BusPublisher, BusReader
+from bbb_hooks.client import BBBError
 from bbb_hooks.guard_actions import bus_commands, chat_job, event_origin, needs_moderator
 from bbb_hooks.guard_chat import ChatJob, ChatSender
-from bbb_hooks.guard_leader import Leadership, failing_step
+from bbb_hooks.guard_leader import OWN_CODE, Leadership
 from bbb_hooks.guard_state import (
     Runtime,
     from_api,
@@ -54,9 +54,10 @@ from bbb_hooks.guard_state import (
     save_locks,
     translate,
 )
-from bbb_hooks.guard_tasks import Supervisor
+from bbb_hooks.guard_tasks import guard_services, run_alone
 from bbb_hooks.servers import Server
 from gateway.audit.log import AuditLog
+from gateway.background import failing_step
 from gateway.metrics import Metrics
 from gateway.policy import guard
 from gateway.policy.model import Policy, PurposeName
@@ -80,25 +81,17 @@ class BusGuard:
         self.api_chat = tuple(int(x) for x in policy.bbb.bbb_version.split(".")) >= (3, 0)
         self.chat = ChatSender(http=http, servers=self.servers, metrics=metrics, audit=audit,
                                pseudonyms=pseudonyms, on_start_failed=self._start_unannounced)
-        self.tasks = Supervisor(metrics)
+        self.services = guard_services(metrics, chat=self.chat.run,
+                                       bus=lambda: self.leadership.run(self._bus_loop))
         self._pub: BusPublisher | None = None
         self.leadership = leadership or Leadership(store)
         self.pending_purposes: set[str] = set()  # declared while the bus was down
 
     # ---- the connection loop ------------------------------------------------
     async def run(self) -> None:
-        """Forever: stand by until this replica leads, then connect and act (guard_leader.py).
-
-        Both background tasks are supervised (bbb_hooks/guard_tasks.py): restarted with
-        backoff when they fail, and reported down in /readyz and a metric meanwhile.
-        """
-        chat = asyncio.create_task(self.tasks.keep("chat", self.chat.run), name="bbb-guard-chat")
-        try:
-            await self.tasks.keep("bus", lambda: self.leadership.run(self._bus_loop))
-        finally:
-            chat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chat
+        """Both services on a base of their own (tests, bench); the app runs `services`
+        on its shared one (bbb_hooks.adapter, gateway.background)."""
+        await run_alone(self.services)
 
     async def _bus_loop(self) -> None:
         """While leading: connect, subscribe, reconcile, listen; back off on failure."""
@@ -147,7 +140,7 @@ class BusGuard:
         except Exception as exc:
             self.metrics.guard_bus_rejected.labels(reason="handler_error").inc()
             log.error("bbb guard: a bus message failed", extra={
-                "reason": type(exc).__name__, "step": failing_step(exc)})
+                "reason": type(exc).__name__, "step": failing_step(exc, OWN_CODE)})
 
     def _set_connected(self, value: bool) -> None:
         self.connected = value
@@ -373,7 +366,7 @@ class BusGuard:
         for server in self.servers.values():
             try:
                 meetings = await guard_api.running_meetings(self.http, server)
-            except guard_api.ApiUnavailable as exc:
+            except BBBError as exc:
                 log.warning("bbb guard: reconcile failed", extra={"reason": str(exc)})
                 continue
             for meeting in meetings:

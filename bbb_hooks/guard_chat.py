@@ -34,6 +34,7 @@ from functools import partial
 import aiohttp
 
 from bbb_hooks import guard_api
+from bbb_hooks.client import BBBError
 from bbb_hooks.servers import Server
 from gateway.audit.log import AuditLog
 from gateway.metrics import Metrics
@@ -137,7 +138,7 @@ class ChatSender:
                 async with asyncio.timeout(max(deadline - loop.time(), 0.01)):
                     await guard_api.send_chat(self.http, server, job.external_id, part)
                 return True
-            except guard_api.ApiUnavailable as exc:
+            except BBBError as exc:
                 log.warning("bbb guard: announcement refused, retrying",
                             extra={"reason": str(exc), "phase": job.phase})
             except TimeoutError:

@@ -25,16 +25,17 @@ import asyncio
 import contextlib
 import logging
 import time
-import traceback
 from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
+from gateway.background import failing_step
 from gateway.store.base import Lease, Store
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "guard:bbb:leader"
+OWN_CODE = ("bbb_hooks", "gateway")  # where a failing step is looked for
 
 
 class Leadership:
@@ -94,8 +95,8 @@ class Leadership:
                 failure = None if task.cancelled() else task.exception()
                 if failure is not None:
                     log.error("bbb guard failed while leading", exc_info=failure, extra={
-                        "reason": type(failure).__name__,
-                        "exception_class": _class_name(failure), "step": failing_step(failure)})
+                        "reason": type(failure).__name__, "exception_class": _class_name(failure),
+                        "step": failing_step(failure, OWN_CODE)})
                 return
             sent = time.monotonic()
             renewed: bool | None = None
@@ -113,17 +114,3 @@ class Leadership:
 
 def _class_name(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}"
-
-
-def failing_step(exc: BaseException) -> str:
-    """The innermost function of the gateway's own code the exception passed through.
-
-    The JSON log line carries no traceback (gateway/logs.py), so this names where the
-    leader's work died: `bbb_hooks.guard_bbb._created`, not just `AttributeError`.
-    """
-    step = "unknown"
-    for frame, _ in traceback.walk_tb(exc.__traceback__):
-        module = str(frame.f_globals.get("__name__", ""))
-        if module.split(".")[0] in ("bbb_hooks", "gateway"):
-            step = f"{module}.{frame.f_code.co_name}"
-    return step

@@ -104,12 +104,13 @@ async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def ready() -> bool:
         # A standby replica is healthy while another leads (bbb_hooks/guard_leader.py).
-        # Its background tasks must be running (bbb_hooks/guard_tasks.py).
-        return guard.tasks.healthy() and (guard.connected or not guard.leadership.leading())
+        # Its services must be running (bbb_hooks/guard_tasks.py, started by the app
+        # through bbb_hooks.adapter).
+        return (app[keys.BACKGROUND].healthy(*(s.name for s in guard.services))
+                and (guard.connected or not guard.leadership.leading()))
 
     app[keys.READINESS]["bbb_guard"] = ready
-    async with app[keys.BACKGROUND].running("bbb-guard", guard.run()):
-        yield
+    yield
 
 
 async def _teacher(request: web.Request) -> tuple[Session, MeetingRecord] | web.Response:

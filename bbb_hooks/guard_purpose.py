@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from redis.exceptions import RedisError
 
 from bbb_hooks import guard_api
+from bbb_hooks.client import BBBError
 from bbb_hooks.guard_chat import parts_of
 from bbb_hooks.guard_state import load_purpose, objection_url, save_purpose
 from bbb_hooks.meetings import meeting_info
@@ -92,7 +93,7 @@ async def _announce_from_api(g: BusGuard, meeting_id: str, purpose: PurposeName,
             if isinstance(action, guard.Announce | guard.TellTeacher):
                 for part in parts_of(action.nl, action.en):
                     await guard_api.send_chat(g.http, server, meeting_id, part)
-    except guard_api.ApiUnavailable as exc:
+    except BBBError as exc:
         log.warning("bbb guard: purpose not announced", extra={"reason": str(exc)})
         return "saved"  # the start announcement still names it
     return "announced"

@@ -26,7 +26,7 @@ from yarl import URL
 
 from bbb_hooks import xml
 from bbb_hooks.app_keys import PROXY
-from bbb_hooks.backend import query_string
+from bbb_hooks.client import signed_url
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.meetings import MODERATOR_TTL, add_moderator, meeting_info, password_hash
 from gateway.login.routes import login_url
@@ -168,9 +168,8 @@ async def join_page(request: web.Request) -> web.StreamResponse:
                                  session.person, proxy.record_ttl)
     log.info("bbb join", extra={"event": "bbb_join", "role": session.role,
                                 "result": decision.role, "server": server.name})
-    # encoded=True: the URL must reach the browser exactly as signed (BBB's checksum).
-    return redirect(str(URL(server.signed_url("join", query_string(decision.params)),
-                            encoded=True)))
+    # The URL must reach the browser exactly as signed (BBB's checksum): str() keeps it.
+    return redirect(str(signed_url(server, "join", decision.params)))
 
 
 async def _refused(request: web.Request, message_key: str, status: int) -> web.Response:

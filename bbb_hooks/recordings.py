@@ -31,18 +31,23 @@ import re
 import xml.etree.ElementTree as ET  # element types only; parsing is defused (bbb_hooks.xml)
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from urllib.parse import urlencode
 
 import aiohttp
-from yarl import URL
 
+from bbb_hooks import client
+from bbb_hooks.client import BBBError
 from bbb_hooks.purge import RECORD_ID_RE
 from bbb_hooks.servers import Server
-from bbb_hooks.xml import BrokenXML, parse, succeeded, text
-from gateway.login.fetch import FetchError, read_bounded
+from bbb_hooks.xml import succeeded, text
 from gateway.policy.bbb import META_MEETING_TYPE, META_PURPOSE
-from gateway.policy.retention import DeclaredRecording, RegistryRow, withheld
-from gateway.retention.holds import HOLDS_META, format_holds, parse_holds
+from gateway.policy.retention import (
+    HOLDS_META,
+    DeclaredRecording,
+    RegistryRow,
+    format_holds,
+    parse_holds,
+    withheld,
+)
 from gateway.retention.sweeper import DeletionFailed, failure_reason
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,10 @@ PURGE_TIMEOUT_SECONDS = 120.0
 MAX_DETAIL_CHARS = 200  # of the purge agent's last error line, for the operator
 _PATH_RE = re.compile(r"(?:/[^\s/:'\"]+)+/?")
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# The client's reasons as the sweeper's failure labels (metrics, audit, alerts).
+FAILURE_LABELS = {"unavailable": "bbb_unreachable", "timeout": "bbb_timeout",
+                  "http_status": "bbb_http", "too_large": "bbb_too_large",
+                  "broken_xml": "bbb_bad_xml"}
 # getRecordings lists meta keys lower-cased and without the `meta_` prefix (bbb.md §1.4).
 PURPOSE_KEY = META_PURPOSE.removeprefix("meta_").lower()
 MEETING_TYPE_KEY = META_MEETING_TYPE.removeprefix("meta_").lower()
@@ -68,23 +77,13 @@ class BBBRecordings:
         self.http = http
 
     async def _call(self, call: str, params: Sequence[tuple[str, str]]) -> ET.Element:
-        # Sent exactly as signed: yarl would otherwise normalise %2C, %3A, %2F (bbb.md §1.1).
-        url = URL(self.server.signed_url(call, urlencode(params)), encoded=True)
+        # The one client: a multi-id `recordID=a,b` is sent exactly as signed (%2C kept).
         try:
-            async with self.http.get(url, allow_redirects=False) as response:
-                if response.status != 200:
-                    raise DeletionFailed("bbb_http")
-                body = await read_bounded(response, MAX_RESPONSE_BYTES)
-        except FetchError:
-            raise DeletionFailed("bbb_too_large") from None
-        except aiohttp.ClientError:
-            raise DeletionFailed("bbb_unreachable") from None
-        except TimeoutError:  # the session's timeout: a slow BBB is a failed step, not a 500
-            raise DeletionFailed("bbb_timeout") from None
-        try:
-            return parse(body)
-        except BrokenXML:
-            raise DeletionFailed("bbb_bad_xml") from None
+            return await client.answer(self.http, self.server, call, tuple(params),
+                                       MAX_RESPONSE_BYTES)
+        except BBBError as exc:
+            # A slow or absent BBB is a failed step, retried and alerted, never a crash.
+            raise DeletionFailed(FAILURE_LABELS.get(exc.reason, "bbb_failed")) from None
 
     async def pages(self, page_size: int = PAGE_SIZE) -> AsyncIterator[list[ET.Element]]:
         """Every recording, one page of `<recording>` elements at a time.

@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bbb_hooks.checksum import sign
 from gateway.config.loading import Settings
 from gateway.store.base import Store
 
@@ -26,12 +25,6 @@ class Server:
 
     def api_url(self, call: str) -> str:
         return f"{self.url}/api/{call}"
-
-    def signed_url(self, call: str, query: str) -> str:
-        """`call?query&checksum=…`, signed over exactly the bytes sent (bbb.md §1.1)."""
-        checksum = sign(call, query, self.secret, self.algorithm)
-        sep = "&" if query else ""
-        return f"{self.api_url(call)}?{query}{sep}checksum={checksum}"
 
 
 class ServerPool:

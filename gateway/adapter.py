@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from gateway.background import Service
 from gateway.config.loading import Settings
 from gateway.retention.model import RecordingSource
 from gateway.store.base import Store
@@ -34,6 +35,10 @@ def _no_commands(subparsers: Any) -> None:
     return None
 
 
+def _no_services(app: web.Application) -> Sequence[Service]:
+    return ()
+
+
 @dataclass(frozen=True)
 class Adapter:
     """One platform: what it adds to the web app, the command line and retention."""
@@ -41,7 +46,7 @@ class Adapter:
     name: str
     # Whether this policy turns the web side on (routes, background services).
     enabled: Callable[[Settings], bool]
-    # Adds routes, typed AppKeys, error renderers, readiness checks, background services.
+    # Adds routes, typed AppKeys, error renderers, readiness checks, start-up contexts.
     setup: Callable[[web.Application], None]
     # Its page templates, on the loader whether or not it is enabled (shared error pages).
     template_dir: Path | None = None
@@ -52,6 +57,9 @@ class Adapter:
     messages: tuple[Catalog, ...] = ()
     # Its own sub-commands of `privacy-gateway`.
     add_commands: Callable[[Any], None] = _no_commands
+    # Its long-running services, asked once its start-up contexts ran; the app runs
+    # them on the shared base (gateway.background: restarted, watched by /readyz).
+    background: Callable[[web.Application], Sequence[Service]] = _no_services
 
 
 def recording_sources(adapters: Sequence[Adapter], settings: Settings,

@@ -38,6 +38,7 @@ from aiohttp import web
 
 from gateway.login.fetch import FetchError, read_bounded
 from gateway.policy import jitsi as jitsi_policy
+from gateway.store.atomic import update
 from gateway.web import keys
 from gateway.web.errors import BadRequest, Forbidden
 from jitsi_hooks import admission, recording
@@ -112,13 +113,14 @@ def _text(event: dict[str, Any], name: str, limit: int = 300) -> str:
 
 async def queue_instruction(app: web.Application, room: str, instruction: dict[str, Any]) -> None:
     """An instruction for the module's next sync (a change made on the gateway's page)."""
-    store = app[keys.STORE]
-    key = f"jitsi:pending:{room}"
-    raw = await store.get(key)
-    pending = json.loads(raw) if raw else []
-    if instruction not in pending:
-        pending.append(instruction)
-    await store.set(key, json.dumps(pending).encode(), PENDING_TTL)
+    def added(raw: bytes | None) -> bytes:
+        pending = json.loads(raw) if raw else []
+        if instruction not in pending:
+            pending.append(instruction)
+        return json.dumps(pending).encode()
+
+    # Two changes at once (two replicas, two moderators) must both reach the module.
+    await update(app[keys.STORE], f"jitsi:pending:{room}", added, PENDING_TTL)
 
 
 async def transcription_allowed(app: web.Application, room: str) -> bool:

@@ -89,3 +89,20 @@ def test_the_checker_sees_hidden_imports() -> None:
               "def f() -> None:\n    import redis\n    from . import model\n")
     found = {module for _, module in imports_in(sample, ("gateway", "policy", "probe"))}
     assert {"gateway.store.base", "redis", "gateway.policy.model"} <= found
+
+
+def test_one_bbb_client_signs_and_sends() -> None:
+    """Every call to BBB is signed in one place (bbb_hooks.client): no other module of
+    the adapter reaches for the signing function or aiohttp's client to BBB's API."""
+    signers = [path.relative_to(ROOT).as_posix() for path in modules("bbb_hooks")
+               if any(module == "bbb_hooks.checksum.sign" for _, module in imported(path))]
+    assert signers == ["bbb_hooks/client.py"]
+
+
+def test_the_store_sits_below_the_services() -> None:
+    """gateway/store keeps data (and the registry's key layout); the services built on
+    it (retention, login, web, ...) are never imported by it: no hidden cycle. (The
+    audit log is a peer: the registry records what it registers.)"""
+    services = ("gateway.retention", "gateway.web", "gateway.login", "gateway.guard",
+                "gateway.playback", "gateway.cli")
+    assert offenders("gateway/store", services) == []

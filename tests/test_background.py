@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.background import BackgroundTasks
+from gateway.adapter import Adapter
+from gateway.background import BackgroundTasks, Service
+from gateway.web import app as web_app
 from gateway.web import keys
-from privacy_gateway import create_app
+from privacy_gateway import ADAPTERS, create_app
 from tests.support import make_settings
 
 
@@ -88,3 +90,49 @@ async def test_stopping_cancels_and_awaits(caplog: pytest.LogCaptureFixture) -> 
         assert tasks.healthy()
     assert task.cancelled()
     assert not caplog.records  # a stop on purpose is not a crash
+
+
+async def test_a_service_is_restarted_and_down_meanwhile(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A declared Service (the BBB guard's bus loop and chat worker) fails: reported down
+    (crashed, its own report), restarted after its backoff, then up again."""
+    tasks = BackgroundTasks()
+    runs: list[int] = []
+    reports: list[bool] = []
+    failing = asyncio.Event()
+
+    async def work() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            failing.set()
+            raise RuntimeError("a bug")
+        await asyncio.Event().wait()
+
+    service = Service("probe", work, report=reports.append, first_backoff=0.3)
+    async with tasks.serving([service]):
+        await failing.wait()
+        await asyncio.sleep(0.05)
+        assert tasks.crashed() == ["probe"] and not tasks.healthy("probe")
+        assert tasks.healthy("other")
+        await asyncio.sleep(0.5)
+        assert runs == [0, 1] and tasks.healthy()
+    assert reports == [False, True, False]
+    failed = [r for r in caplog.records if r.getMessage() == "background service failed"]
+    assert [(r.task, r.reason) for r in failed] == [("probe", "RuntimeError")]  # type: ignore[attr-defined]
+
+
+async def test_the_app_runs_the_services_an_adapter_declares(tmp_path: Path) -> None:
+    """Adapter.background: the core starts, watches and stops them without naming them."""
+    started = asyncio.Event()
+
+    async def listen() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    probe = Adapter(name="probe", enabled=lambda settings: True, setup=lambda app: None,
+                    background=lambda app: [Service("probe-listener", listen)])
+    app = web_app.create_app(make_settings(tmp_path), adapters=(*ADAPTERS, probe))
+    async with TestClient(TestServer(app)):
+        await asyncio.wait_for(started.wait(), 5)
+        assert "probe-listener" in app[keys.BACKGROUND].names()
+    assert "probe-listener" not in app[keys.BACKGROUND].names()

@@ -12,6 +12,7 @@ Two promises hold everywhere in this module:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -26,6 +27,23 @@ UNKNOWN_MEETING_TYPE = "unknown"
 CREATED_SKEW_SECONDS = 3600.0
 
 HOLD_OBJECTION = "objection"  # hold names: "objection:<id>", "legal:<reference>"
+# Hold names as they may stand on a recording: "objection:<id>", "legal:<reference>".
+HOLD_RE = re.compile(r"^(objection|legal):[A-Za-z0-9._/-]{1,100}$")
+HOLDS_META = "privacy-holds"  # the BBB meta key (meta_privacy-holds), comma-separated
+
+
+def parse_holds(value: object) -> frozenset[str]:
+    """Holds from a recording (comma-separated text or a JSON list); bad names ignored."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) \
+        else []
+    return frozenset(h.strip() for h in items if isinstance(h, str) and HOLD_RE.fullmatch(
+        h.strip()))
+
+
+def format_holds(holds: frozenset[str]) -> str:
+    return ",".join(sorted(holds))
+
+
 HOLD_LEGAL = "legal"
 
 DueSource = Literal["declared", "purpose", "default"]

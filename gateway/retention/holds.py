@@ -14,34 +14,26 @@ and exits non-zero.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gateway.policy.retention import HOLD_OBJECTION, DeclaredRecording, RegistryRow
+from gateway.policy.retention import HOLDS_META as HOLDS_META  # re-exported
+from gateway.policy.retention import format_holds as format_holds
+from gateway.policy.retention import parse_holds as parse_holds
+from gateway.retention.model import (
+    SOURCE_ERRORS,
+    RecordingSource,
+    SweepResult,
+    failure_reason,
+)
+from gateway.retention.objections import restore_open
 from gateway.store.base import Lease
 
-if TYPE_CHECKING:
-    from gateway.retention.sweeper import RecordingSource, Sweeper, SweepResult
+if TYPE_CHECKING:  # the keeper works for its sweeper, which builds it (gateway.retention.sweeper)
+    from gateway.retention.sweeper import Sweeper
 
 UNSYNCED = "rec:unsynced"
-# Hold names as they may stand on a recording: "objection:<id>", "legal:<reference>".
-HOLD_RE = re.compile(r"^(objection|legal):[A-Za-z0-9._/-]{1,100}$")
-HOLDS_META = "privacy-holds"  # the BBB meta key (meta_privacy-holds), comma-separated
-
-
-def parse_holds(value: object) -> frozenset[str]:
-    """Holds from a recording (comma-separated text or a JSON list); bad names ignored."""
-    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) \
-        else []
-    return frozenset(h.strip() for h in items if isinstance(h, str) and HOLD_RE.fullmatch(
-        h.strip()))
-
-
-def format_holds(holds: frozenset[str]) -> str:
-    return ",".join(sorted(holds))
-
-
 @dataclass(frozen=True, slots=True)
 class HoldChange:
     row: RegistryRow
@@ -106,8 +98,6 @@ class HoldKeeper:
 
     async def sync(self, key: str) -> str:
         """Write the store's holds onto the recording; "" when done, else the reason."""
-        from gateway.retention.sweeper import SOURCE_ERRORS, failure_reason
-
         row = await self.registry.get(key)
         source = self._source(row) if row is not None else None
         writer = getattr(source, "write_holds", None)
@@ -147,8 +137,6 @@ class HoldKeeper:
                                             holds=len(missing))
             row = replace(row, holds=row.holds | missing)
         if not unsynced:
-            from gateway.retention.objections import restore_open
-
             for hold in sorted(declared.holds):
                 if hold.startswith(HOLD_OBJECTION + ":"):
                     await restore_open(self.store, hold.partition(":")[2], row,

@@ -18,17 +18,21 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.audit.journal import AuditJournal
 from gateway.audit.log import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import PLATFORMS, Metrics
 from gateway.policy.retention import HOLD_OBJECTION, RegistryRow, force_due, hold_name
-from gateway.retention.sweeper import SOURCE_ERRORS, Sweeper
+from gateway.retention.model import SOURCE_ERRORS
 from gateway.store.base import Store
 from gateway.store.registry import OPEN_OBJECTIONS as OPEN
 from gateway.store.registry import pending_objections_key as pending_key
 from gateway.store.registry import row_key
+
+if TYPE_CHECKING:  # the desk works with the sweeper, which never imports the desk
+    from gateway.retention.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +228,11 @@ class ObjectionDesk:
             raise ObjectionRefused("already_decided")
         now = self.clock.time()
         outcome = "upheld" if upheld else "rejected"
-        await self.store.hset(_obj_key(objection_id), {
-            "status": outcome.encode(), "decided_at": repr(now).encode()}, self.ttl)
+        # Decided once: two officers (or one on two replicas) deciding at the same time
+        # must not both act, one deleting what the other shows again (G12).
+        if not await self.store.hset_if(_obj_key(objection_id), "status", b"open", {
+                "status": outcome.encode(), "decided_at": repr(now).encode()}, self.ttl):
+            raise ObjectionRefused("already_decided")
         await self.store.zrem(OPEN, objection_id)
         await self.store.hdel(pending_key(objection.platform, objection.meeting_ref),
                               objection_id)

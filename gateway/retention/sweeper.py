@@ -47,6 +47,7 @@ from gateway.retention.gauges import (
     read_summary,
     set_summary_gauges,
 )
+from gateway.retention.holds import HoldKeeper
 from gateway.retention.model import SOURCE_ERRORS as SOURCE_ERRORS  # re-exported
 from gateway.retention.model import BatchOutcome as BatchOutcome
 from gateway.retention.model import DeletionFailed as DeletionFailed
@@ -102,8 +103,6 @@ class Sweeper:
         # Called with the running result as the sweep advances (the CLI's progress).
         self.on_progress: Callable[[SweepResult], None] = lambda result: None
         self._lost = False
-        from gateway.retention.holds import HoldKeeper
-
         self.holds = HoldKeeper(self)
 
     # --- the loop -----------------------------------------------------------
@@ -373,15 +372,3 @@ class Sweeper:
             summary["objections_open"] = await self.store.zcard(OPEN_OBJECTIONS)
             set_summary_gauges(self.metrics, summary)
         await self.counters.sync()
-
-
-@contextlib.asynccontextmanager
-async def running(sweeper: Sweeper) -> AsyncIterator[asyncio.Task[None]]:
-    """Run the sweeper loop in the background; cancel and await it on exit."""
-    task = asyncio.create_task(sweeper.run_forever(), name="retention-sweeper")
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -76,6 +76,11 @@ class Store(Protocol):
     async def xrange(self, key: str, start: str,
                      count: int) -> list[tuple[str, dict[str, str]]]: ...
     async def hincrby(self, key: str, field: str, amount: int) -> int: ...
+    # Compare-and-set (None: absent); True when written. See gateway/store/atomic.py.
+    async def set_if(self, key: str, expected: bytes | None, value: bytes,
+                     ttl: float | None) -> bool: ...
+    async def hset_if(self, key: str, field: str, expected: bytes | None,
+                      mapping: Mapping[str, bytes], ttl: float | None) -> bool: ...
     async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None: ...
     async def lease_info(self, name: str) -> LeaseInfo | None: ...
     async def renew(self, lease: Lease, ttl: float) -> bool: ...
@@ -272,6 +277,22 @@ class MemoryStore:
         value = int(current.get(field, b"0")) + amount
         current[field] = str(value).encode()
         return value
+
+    async def set_if(self, key: str, expected: bytes | None, value: bytes,
+                     ttl: float | None) -> bool:
+        current = self._live(self._k(key))  # no await in between: atomic on the loop
+        if current != expected:
+            return False
+        self._put(self._k(key), value, ttl)
+        return True
+
+    async def hset_if(self, key: str, field: str, expected: bytes | None,
+                      mapping: Mapping[str, bytes], ttl: float | None) -> bool:
+        current = self._container(key, dict)
+        if (current or {}).get(field) != expected:
+            return False
+        await self.hset(key, mapping, ttl)
+        return True
 
     async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None:
         async with self._lock:

@@ -40,6 +40,22 @@ _ACQUIRE = (
     "return fence"
 )
 
+# Compare-and-set: ARGV[1] "1" when a current value is expected (ARGV[2]), "0" when
+# the key must be absent; ARGV[4] a TTL in ms or "" for none.
+_SET_IF = (
+    "local cur = redis.call('get', KEYS[1]) "
+    "if ARGV[1] == '0' then if cur then return 0 end elseif cur ~= ARGV[2] then return 0 end "
+    "if ARGV[4] == '' then redis.call('set', KEYS[1], ARGV[3]) "
+    "else redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4]) end return 1"
+)
+# The same on one hash field (ARGV[1] the field, then as above), then HSET as _HSET.
+_HSET_IF = (
+    "local cur = redis.call('hget', KEYS[1], ARGV[1]) "
+    "if ARGV[2] == '0' then if cur then return 0 end elseif cur ~= ARGV[3] then return 0 end "
+    "if #ARGV > 4 then redis.call('hset', KEYS[1], unpack(ARGV, 5)) end "
+    "if ARGV[4] ~= '' then redis.call('pexpire', KEYS[1], ARGV[4]) end return 1"
+)
+
 MAX_CONNECTIONS = 1024  # per gateway process; redis-server allows 10,000 clients
 
 
@@ -50,6 +66,8 @@ class RedisStore:
         self._r: Any = client
         self._prefix = prefix
         self._hset_script: Any = client.register_script(_HSET)
+        self._set_if_script: Any = client.register_script(_SET_IF)
+        self._hset_if_script: Any = client.register_script(_HSET_IF)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "pgw") -> RedisStore:
@@ -159,6 +177,19 @@ class RedisStore:
     async def hincrby(self, key: str, field: str, amount: int) -> int:
         return int(await self._r.hincrby(self._k(key), field, amount))
 
+    async def set_if(self, key: str, expected: bytes | None, value: bytes,
+                     ttl: float | None) -> bool:
+        args = ["0" if expected is None else "1", expected or b"", value, _ms(ttl)]
+        return bool(await self._set_if_script(keys=[self._k(key)], args=args))
+
+    async def hset_if(self, key: str, field: str, expected: bytes | None,
+                      mapping: Mapping[str, bytes], ttl: float | None) -> bool:
+        args: list[str | bytes] = [field, "0" if expected is None else "1", expected or b"",
+                                   _ms(ttl)]
+        for name, value in mapping.items():
+            args += (name, value)
+        return bool(await self._hset_if_script(keys=[self._k(key)], args=args))
+
     async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None:
         token = lease_value(secrets.token_hex(16), holder)
         fence = await self._r.eval(_ACQUIRE, 2, self._k(f"lock:{name}"),
@@ -182,3 +213,7 @@ class RedisStore:
 
     async def release(self, lease: Lease) -> None:
         await self._r.eval(_RELEASE, 1, self._k(f"lock:{lease.name}"), lease.token)
+
+
+def _ms(ttl: float | None) -> str:
+    return "" if ttl is None else str(max(1, int(ttl * 1000)))

@@ -43,9 +43,9 @@ from gateway.policy.retention import (
     RetentionDecision,
     hold_name,
     next_look,
+    parse_holds,
     plan_registration,
 )
-from gateway.retention.holds import parse_holds
 from gateway.store.base import Store
 
 DUE = "rec:due"

@@ -103,7 +103,17 @@ def create_app(settings: Settings, *, adapters: Sequence[Adapter], clock: Clock 
         setup_dev_idp(app)
     for setup in _setups(settings, adapters):
         setup(app)
+    app.cleanup_ctx.append(_services_ctx)  # after the adapters' own start-up contexts
     return app
+
+
+async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The enabled adapters' declared background services, on the shared base."""
+    settings = app[keys.SETTINGS]
+    services = [service for adapter in app[keys.PLATFORMS] if adapter.enabled(settings)
+                for service in adapter.background(app)]
+    async with app[keys.BACKGROUND].serving(services):
+        yield
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -2,7 +2,7 @@
 
 - `xml.top_fields` (create's answer read in one expat pass) equals ElementTree's
   `find(name).text`, and refuses what `xml.parse` refuses (DTDs, entities).
-- `backend.query_string` is byte for byte `urlencode` (BBB's checksum covers it).
+- `client.query_string` is byte for byte `urlencode` (BBB's checksum covers it).
 - `query.parse_query`'s shortcut for unescaped values decodes as before.
 """
 
@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bbb_hooks import xml
-from bbb_hooks.backend import query_string
+from bbb_hooks.client import query_string
 from bbb_hooks.query import QueryError, parse_query
 
 FIELDS = ("returncode", "messageKey", "internalMeetingID", "createTime", "moderatorPW",

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from bbb_hooks import guard_api
+from bbb_hooks.client import BBBError
 from tests.guard import bbb_bus as bus
 from tests.guard.guard_rig import (
     EXT,
@@ -92,5 +93,5 @@ async def test_guard_reads_bbb_answers_bounded(rig: Rig,
     server = next(iter(rig.guard.servers.values()))
     assert await guard_api.running_meetings(rig.guard.http, server)
     monkeypatch.setattr(guard_api, "MAX_ANSWER", 2048)
-    with pytest.raises(guard_api.ApiUnavailable, match="too_large"):
+    with pytest.raises(BBBError, match="too_large"):
         await guard_api.running_meetings(rig.guard.http, server)

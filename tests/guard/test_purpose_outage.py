@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from bbb_hooks import bus_codec as codec
 from bbb_hooks.guard_page import GUARD
+from bbb_hooks.guard_tasks import CHAT
 from tests.guard import bbb_bus as bus
 from tests.guard.page_rig import LESSON, LESSON_INTERNAL, Page, guard_sees_lesson, open_page
 from tests.support import metric_value
@@ -80,7 +81,7 @@ async def test_a_failing_chat_worker_is_restarted_and_reported(page: Page,
     and the metric, restarted after its backoff, and announcements work again."""
     guard = page.app[GUARD]
     await guard_sees_lesson(page, redis_url)
-    guard.tasks.first_backoff = 0.8
+    {s.name: s for s in guard.services}[CHAT].first_backoff = 0.8
     guard.chat.put(object())  # type: ignore[arg-type]  # a job it cannot handle: it fails
     down = guard.metrics.guard_task_down.labels(task="chat")
     deadline = time.monotonic() + 5

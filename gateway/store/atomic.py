@@ -1,0 +1,33 @@
+"""Read-modify-write through the store without lost updates.
+
+Two replicas (or two tasks) that read a value, change it and write it back
+can each overwrite the other's change. `update` writes only if the value is
+still what was read (the store's compare-and-set: one Lua script on Redis, a
+step without await in memory) and otherwise reads again and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.store.base import Store
+from gateway.store.errors import StoreUnavailable
+
+MAX_ATTEMPTS = 32  # each lost round means another writer succeeded: progress is made
+
+
+class Contended(StoreUnavailable):
+    """Too many writers changed the key in between, every time: try again later."""
+
+    reason = "store_contended"
+
+
+async def update(store: Store, key: str, change: Callable[[bytes | None], bytes],
+                 ttl: float | None) -> bytes:
+    """Write `change(current)` over the current value atomically; the value written."""
+    for _ in range(MAX_ATTEMPTS):
+        current = await store.get(key)
+        value = change(current)
+        if await store.set_if(key, current, value, ttl):  # the TTL renewed, as set() would
+            return value
+    raise Contended("contended")

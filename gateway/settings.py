@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.domains import normalise_domain
+from gateway.policy_consistency import check_consistency
+from gateway.policy_messages import plain_message
 from gateway.secret_files import ConfigError as ConfigError
 from gateway.secret_files import Secrets as Secrets
 from gateway.secret_files import resolve_secrets
@@ -388,6 +390,7 @@ class Policy(_Model):
         self._own_servers()
         self._https_idps()
         self._playback_rules()
+        check_consistency(self)  # keys that contradict each other, naming both
         return self
 
     def _https_idps(self) -> None:
@@ -454,12 +457,12 @@ def _validation_message(source: str, err: ValidationError) -> str:
     lines = [f"{source}: the policy is not valid:"]
     for e in err.errors():
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x))
-        msg = e["msg"]
+        msg = plain_message(e)
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
             if str(loc[-1]).endswith(("secret", "password", "key", "redis_url")):
                 msg += " (secrets never go in the file: use <name>_env or <name>_file)"
-        lines.append(f"  {_format_loc(loc)}: {msg}")
+        lines.append(f"  {_format_loc(loc)}: {msg}" if loc else f"  {msg}")
     return "\n".join(lines)
 
 

@@ -21,9 +21,11 @@ from gateway.secret_files import resolve_secrets
 from gateway.settings import ConfigError, Settings, parse_policy
 
 # Variables the demo sets for itself; a real deployment names its own.
-_JITSI_SECRET_ENV = "PRIVACY_GATEWAY_DEMO_JITSI_APP_SECRET"
-_JITSI_HOOK_ENV = "PRIVACY_GATEWAY_DEMO_JITSI_HOOK_SECRET"
-_ANY_ADDRESS = ("0.0.0.0", "::", "")
+_JITSI_APP_VAR = "PRIVACY_GATEWAY_DEMO_JITSI_APP_SECRET"
+_JITSI_HOOK_VAR = "PRIVACY_GATEWAY_DEMO_JITSI_HOOK_SECRET"
+# Listening on every address or on 127.0.0.1: the browser on this machine uses localhost,
+# as the example and the README say (cookies are per host name).
+_ANY_ADDRESS = ("0.0.0.0", "::", "", "127.0.0.1")  # noqa: S104 (compared, not bound)
 
 
 def public_url(host: str, port: int) -> str:
@@ -49,12 +51,12 @@ def demo_settings(example: Path, host: str, port: int) -> Settings:
         if provider.get("issuer", "").rstrip("/") == old_issuer:
             provider["issuer"] = url + PREFIX
     jitsi = data.setdefault("jitsi", {})
-    jitsi.update({"enabled": True, "app_secret_env": _JITSI_SECRET_ENV,
-                  "hook_secret_env": _JITSI_HOOK_ENV})
+    jitsi.update({"enabled": True, "app_secret_env": _JITSI_APP_VAR,
+                  "hook_secret_env": _JITSI_HOOK_VAR})
     policy = parse_policy(data, str(example))
     env = dict(os.environ)
-    env.setdefault(_JITSI_SECRET_ENV, secrets.token_urlsafe(48))
-    env.setdefault(_JITSI_HOOK_ENV, secrets.token_urlsafe(48))
+    env.setdefault(_JITSI_APP_VAR, secrets.token_urlsafe(48))
+    env.setdefault(_JITSI_HOOK_VAR, secrets.token_urlsafe(48))
     found = resolve_secrets(policy, str(example), example.resolve().parent, env)
     return Settings(policy, found, f"{example} (demo at {url})")
 

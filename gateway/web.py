@@ -241,4 +241,12 @@ async def _render_error(request: web.Request, exc: Exception, status: int,
     if request.path.startswith(("/hooks/", "/api/")):
         reason = exc.reason if isinstance(exc, GatewayError) else message_key.split(".")[-1]
         return web.json_response({"error": reason}, status=status)
-    return await render(request, "error.html", {"message_key": message_key}, status=status)
+    return await render(request, "error.html", {"message_key": message_key, "status": status,
+                                                "who_key": who_may_see(exc, status)},
+                        status=status)
+
+
+def who_may_see(exc: Exception, status: int) -> str:
+    """The text key saying who may see a page that refused someone (gateway/home_texts.py)."""
+    key = f"forbidden.{exc.reason}" if isinstance(exc, GatewayError) and status == 403 else ""
+    return key if key and i18n.t("en", key) != key else ""

@@ -46,7 +46,7 @@ def setup(app: web.Application) -> None:
 async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.StreamResponse:
     """JSON for the page's own fetches (config/state/consent), a page for people."""
     from gateway.errors import GatewayError
-    from gateway.web import render
+    from gateway.web import render, who_may_see
 
     status = exc.status if isinstance(exc, GatewayError) else getattr(exc, "status", 500)
     if request.path.endswith(".json") or request.headers.get("Accept", "").startswith(
@@ -57,4 +57,6 @@ async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.St
         return await render(request, "refused.html", {"reason": exc.reason}, status=status)
     key = exc.message_key if isinstance(exc, GatewayError) else {
         404: "error.not_found", 405: "error.method"}.get(status, "error.bad_request")
-    return await render(request, "error.html", {"message_key": key}, status=status)
+    return await render(request, "error.html", {"message_key": key, "status": status,
+                                                "who_key": who_may_see(exc, status)},
+                        status=status)

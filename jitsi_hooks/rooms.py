@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.errors import BadRequest
+from gateway.home_index import remember
 from gateway.settings import MEETING_TYPES, PURPOSES, ROLES, MeetingTypeName, PurposeName, Role
 from gateway.store import Store
 
@@ -92,6 +93,7 @@ class RoomStore:
         if not await self._store.set_nx(f"jitsi:creator:{room}", creator.encode(), ROOM_TTL):
             return False
         await self._store.hset(f"jitsi:room:{room}", {"creator": creator.encode()}, ROOM_TTL)
+        await remember(self._store, creator, "jitsi", room, ROOM_TTL)  # their home page (G13)
         return True
 
     async def invite(self, room: str, invite_tag: str) -> None:

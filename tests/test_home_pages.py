@@ -97,7 +97,7 @@ async def test_only_the_rooms_teacher_may_stop(client: TestClient) -> None:  # t
     teacher = await seed_session(client.app, "teacher")
     await _recording_jitsi_room(client, teacher)
     other = await seed_session(client.app, "teacher", "another-teacher")
-    status, html = await _page(client, other)
+    _, html = await _page(client, other)
     assert ROOM not in html
     resp = await client.post("/home/stop", data={
         "csrf": await csrf_of(client.app, other), "platform": "jitsi", "meeting": ROOM},

@@ -55,6 +55,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Referenties voor opnames waarop leerlingen te zien zijn buiten feedback of "
               "examens (G11).",
         "en": "References for recordings that show pupils outside feedback or exams (G11)."},
+    "objection.pick_help": {
+        "nl": "Welke vergadering? De link in de melding over de opname vult dit voor je in.",
+        "en": "Which meeting? The link in the recording's announcement fills this in for you."},
+    "objection.pick_platform": {"nl": "Platform", "en": "Platform"},
+    "objection.pick_meeting": {"nl": "Naam van de vergadering of ruimte",
+                               "en": "Name of the meeting or room"},
     "error.no_access": {"nl": "Geen toegang", "en": "No access"},
     "forbidden.who": {"nl": "Wie mag deze pagina zien?", "en": "Who may see this page?"},
     "forbidden.not_privacy_officer": {

@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     return _run(load_or_exit(args.config), args)
 
 
-def _run(settings: Settings, args: argparse.Namespace) -> int:
+def _run(settings: Settings, args: argparse.Namespace, *, demo: bool = False) -> int:
     from aiohttp import web
 
     from gateway import logs
@@ -47,6 +47,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print("privacy-gateway: DEVELOPMENT MODE — cookies without Secure, not for production",
               file=sys.stderr)
     app = create_app(settings)  # adapters warn about their own risky settings (sha1)
+    if demo:
+        from gateway.demo import mark_demo
+
+        mark_demo(app)  # every page says no meeting server is attached
     # The app sets its own request-line limit (create_app: Jitsi's 4096-character state and
     # long BBB creates need more than aiohttp's default 8190 bytes).
     try:
@@ -81,7 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
           f"{settings.policy.gateway.public_url}/ and log in with a sample account.\n"
           "The development identity provider is NOT FOR PRODUCTION. Jitsi's pages are on, "
           "but no Jitsi server is attached.", file=sys.stderr)
-    return _run(settings, args)
+    return _run(settings, args, demo=True)
 
 
 def _print_table(name: str, body: dict[str, Any]) -> None:

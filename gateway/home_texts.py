@@ -61,6 +61,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "objection.pick_platform": {"nl": "Platform", "en": "Platform"},
     "objection.pick_meeting": {"nl": "Naam van de vergadering of ruimte",
                                "en": "Name of the meeting or room"},
+    "demo.note": {
+        "nl": "Demo, niet voor echt gebruik. Er is geen Jitsi- of BigBlueButton-server "
+              "aangesloten: de pagina's laten zien wat de poort doet, zonder beeld of geluid.",
+        "en": "Demo, not for real use. No Jitsi or BigBlueButton server is attached: the "
+              "pages show what the gateway does, without video or sound."},
     "error.no_access": {"nl": "Geen toegang", "en": "No access"},
     "forbidden.who": {"nl": "Wie mag deze pagina zien?", "en": "Who may see this page?"},
     "forbidden.not_privacy_officer": {

@@ -42,6 +42,7 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         "session": session,
         "school_name": request.app[keys.SETTINGS].policy.gateway.school_name,
         "path": own_path(request),
+        "demo": bool(request.app[keys.ADAPTERS].get("demo")),  # gateway.demo.mark_demo
     }
     ctx.update(context or {})
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status)

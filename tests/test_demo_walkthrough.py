@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from gateway import keys
+from gateway.demo import mark_demo
 from gateway.demo.policy import demo_settings
 from gateway.devidp import SAMPLE_ACCOUNTS
 from gateway.sessions import COOKIE_DEV
@@ -36,6 +37,7 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
     port = free_port()
     settings = demo_settings(tmp_path / "example.toml", "127.0.0.1", port)
     async with start_gateway(settings, port, wait_ready=False) as app:
+        mark_demo(app)
         await wait_for_idp(app)
         yield f"http://localhost:{port}", app
 
@@ -49,11 +51,12 @@ async def _login(browser: Browser, base: str, account: str, locale: str = "en-GB
     return page
 
 
-async def _prosody(base: str, app: Any, page: Page, events: list[dict[str, Any]]) -> None:
+async def _prosody(base: str, app: Any, page: Page, events: list[dict[str, Any]],
+                   room: str = ROOM) -> None:
     """The teacher enters the room through tokenAuthUrl, then prosody reports."""
     cookie = next(c for c in await page.context.cookies() if c["name"] == COOKIE_DEV)
     async with aiohttp.ClientSession(base_url=base) as http:
-        entered = await enter_room(http, f"room={ROOM}", f"{COOKIE_DEV}={cookie['value']}")
+        entered = await enter_room(http, f"room={room}", f"{COOKIE_DEV}={cookie['value']}")
         assert entered.status in (302, 303)
         for event in events:
             body, headers = signed(app[keys.SETTINGS], event, app[keys.CLOCK].time())
@@ -67,6 +70,7 @@ async def test_teacher_pupil_officer_walkthrough(demo: tuple[str, Any]) -> None:
                                                  SAMPLE_ACCOUNTS["teacher"]["sub"])
     async with chromium() as browser:
         teacher = await _login(browser, base, "teacher")
+        assert "No Jitsi or BigBlueButton server is attached" in await teacher.inner_text("main")
         assert "No meetings yet" in await teacher.inner_text("main")
         await teacher.click("text=New Jitsi room")
         await teacher.fill("input[name=room]", ROOM)

@@ -86,7 +86,7 @@ async def main(out: Path) -> None:
         settings = demo_settings(folder / "example.toml", "127.0.0.1", port)
         async with start_gateway(settings, port, wait_ready=False) as app:
             mark_demo(app)
-        await wait_for_idp(app)
+            await wait_for_idp(app)
             async with chromium() as browser:
                 for lang in LOCALES:
                     await walk(browser, f"http://localhost:{port}", app, out, lang)

@@ -73,7 +73,11 @@ def test_first_command_on_a_fresh_copy(tmp_path: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "the demo did not start"
                 time.sleep(0.5)
-        assert (project / ".venv" / "bin" / "privacy-gateway").exists()
+        cli = project / ".venv" / "bin" / "privacy-gateway"
+        # The installed package carries its data: the starter policy `init` writes.
+        made = subprocess.run([str(cli), "init", str(tmp_path / "school")], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)

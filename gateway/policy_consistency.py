@@ -18,7 +18,7 @@ DEV_IDP_PATH = "/dev-idp"  # gateway.devidp.PREFIX; not imported: devidp pulls i
 def check_consistency(policy: Policy) -> None:
     """Raise ValueError naming both keys of the first inconsistency found."""
     for check in (_dev_idp_issuer, _officer_can_log_in, _default_purpose_startable,
-                  _approval_audience):
+                  _approval_audience, _unique_blocks):
         problem = check(policy)
         if problem:
             raise ValueError(problem)
@@ -80,4 +80,18 @@ def _approval_audience(policy: Policy) -> str | None:
             return (f"playback.watch.{name} includes 'approval', but "
                     f"purposes.{name}.needs_approval_reference is false: there is no approval "
                     "to follow; name the audience (moderators, officer) instead")
+    return None
+
+
+def _unique_blocks(policy: Policy) -> str | None:
+    """Two blocks with one name: meetings would be pinned or secrets looked up by either."""
+    for section, names in (("bbb.servers", [s.name for s in policy.bbb.servers]),
+                           ("bbb.frontends", [f.name for f in policy.bbb.frontends]),
+                           ("jitsi.room_rules", [r.prefix for r in policy.jitsi.room_rules])):
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                first = names.index(name)
+                key = "prefix" if section == "jitsi.room_rules" else "name"
+                return (f"{section}[{first}].{key} and {section}[{i}].{key} are both "
+                        f"{name!r}: give each block its own {key}")
     return None

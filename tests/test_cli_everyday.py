@@ -177,6 +177,10 @@ INCONSISTENT: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("approval-audience-without-approval",
      {"playback": {"watch": {"feedback": ["approval"]}}},
      ("playback.watch.feedback", "purposes.feedback.needs_approval_reference")),
+    ("same-room-rule-twice", {"jitsi": {"room_rules": [
+        {"prefix": "team-", "meeting_type": "meeting"},
+        {"prefix": "team-", "meeting_type": "confidential"}]}},
+     ("jitsi.room_rules[0].prefix", "jitsi.room_rules[1].prefix")),
 ]
 
 

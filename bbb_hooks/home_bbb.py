@@ -15,10 +15,15 @@ from aiohttp import web
 from bbb_hooks.guard_page import GUARD
 from bbb_hooks.guard_state import MEETING_PREFIX, purpose_key
 from bbb_hooks.meetings import is_moderator, meeting_info
-from gateway import guard, keys
-from gateway.guard_texts import TEACHER_STOPPED_TEXT
-from gateway.home_index import HomeMeeting
-from gateway.sessions import Session
+from gateway.login.sessions import Session
+from gateway.policy import guard
+from gateway.policy.guard_texts import TEACHER_STOPPED_TEXT
+from gateway.web import keys
+from gateway.web.home_index import HOME_SOURCES, HomeMeeting
+
+
+def setup(app: web.Application) -> None:
+    app[HOME_SOURCES]["bbb"] = (list_meetings, stop_now)
 
 
 async def list_meetings(app: web.Application, session: Session, meeting_ids: list[str]

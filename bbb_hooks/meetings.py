@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, fields
 
-from gateway.home_index import remember
-from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
-from gateway.store import Store
+from gateway.policy.model import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
+from gateway.store.base import Store
+from gateway.web.home_index import remember
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import disable_created_metrics as _disable_created
 
-from gateway.bbb_policy import JOIN_DROPPED
-from gateway.policy import REFUSAL_REASONS
-from gateway.settings import PURPOSES
+from gateway.policy.bbb import JOIN_DROPPED
+from gateway.policy.identity import REFUSAL_REASONS
+from gateway.policy.model import PURPOSES
 
 _disable_created()  # type: ignore[no-untyped-call]
 
@@ -27,7 +27,7 @@ CREATE_OVERRIDES = (
     "record", "autoStartRecording", "allowStartStopRecording", "recordFullDurationMedia",
     "meetingKeepEvents", "notifyRecordingIsOn", "remindRecordingIsOn", "disabledFeatures",
     "guestPolicy", "meta", "webcamsOnlyForModerator", "lockSettingsDisableCam",
-    "allowModsToEjectCameras", "clientSettingsOverride",
+    "allowModsToEjectCameras", "clientSettingsOverride", "logo", "allowRequestsWithoutSession",
 )
 DELETION_RESULTS = ("deleted", "failed", "not_found")
 RECORDING_STATES = ("retained", "held", "due", "deleted")
@@ -178,7 +178,7 @@ class Metrics:
         it exists only where a guard runs (0 there means disconnected)."""
         from typing import get_args
 
-        from gateway.guard_model import StopReason
+        from gateway.policy.guard_model import StopReason
 
         for parameter in JOIN_DROPPED:
             self.bbb_join_dropped.labels(parameter=parameter)

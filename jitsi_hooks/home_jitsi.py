@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import keys
-from gateway.guard_texts import TEACHER_STOPPED_TEXT
-from gateway.home_index import HomeMeeting
-from gateway.sessions import Session
+from gateway.login.sessions import Session
+from gateway.policy.guard_texts import TEACHER_STOPPED_TEXT
+from gateway.web import keys
+from gateway.web.home_index import HOME_SOURCES, HomeMeeting
 from jitsi_hooks.events import queue_instruction
 from jitsi_hooks.guard_jitsi import both_languages
 from jitsi_hooks.rooms import RoomStore
+
+
+def setup(app: web.Application) -> None:
+    app[HOME_SOURCES]["jitsi"] = (list_rooms, stop_now)
 
 
 async def list_rooms(app: web.Application, session: Session, rooms: list[str]

@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import tempfile
 from pathlib import Path
 
 from playwright.async_api import Browser, Page
 
-from gateway import keys
-from gateway.demo import mark_demo
-from gateway.demo.policy import demo_settings
-from gateway.devidp import SAMPLE_ACCOUNTS
+from gateway.login.devidp import SAMPLE_ACCOUNTS
+from gateway.web import keys
 from tests.browser import chromium
-from tests.gateway_fixtures import start_gateway, wait_for_idp
-from tests.support import EXAMPLE, ROOT, free_port
-from tests.test_demo_walkthrough import ROOM, _prosody
+from tests.test_demo_walkthrough import ROOM, _prosody, serve_demo
 
 LOCALES = {"nl": "nl-NL", "en": "en-GB"}
 
@@ -79,17 +74,10 @@ async def walk(browser: Browser, base: str, app: object, out: Path, lang: str) -
 async def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        shutil.copy(EXAMPLE, folder / "example.toml")
-        shutil.copytree(ROOT / "config" / "dev-secrets", folder / "dev-secrets")
-        port = free_port()
-        settings = demo_settings(folder / "example.toml", "127.0.0.1", port)
-        async with start_gateway(settings, port, wait_ready=False) as app:
-            mark_demo(app)
-            await wait_for_idp(app)
+        async with serve_demo(Path(tmp)) as (base, app):
             async with chromium() as browser:
                 for lang in LOCALES:
-                    await walk(browser, f"http://localhost:{port}", app, out, lang)
+                    await walk(browser, base, app, out, lang)
     print(f"screenshots written to {out}")
 
 

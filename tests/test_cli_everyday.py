@@ -21,15 +21,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.cli import build_parser, main
-from gateway.cli_support import EXIT_INTERRUPTED, run_quietly
+from gateway.cli.main import build_parser
+from gateway.cli.support import EXIT_INTERRUPTED, run_quietly
+from privacy_gateway import ADAPTERS, main
 from tests.support import EXAMPLE, ROOT, deep_merge, example_policy, free_port, to_toml
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=ENV,
+    return subprocess.run([sys.executable, "-m", "privacy_gateway", *args], env=ENV,
                           capture_output=True, text=True, timeout=60, **kwargs)
 
 
@@ -43,7 +44,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 
 
 def test_every_option_has_help_and_shows_its_default() -> None:
-    commands = _subparsers(build_parser())
+    commands = _subparsers(build_parser(ADAPTERS))
     assert {"serve", "demo", "check-config", "report", "init", "sweep", "hold"} <= {
         c.prog.split()[-1] for c in commands}
     for command in commands:
@@ -57,7 +58,7 @@ def test_every_option_has_help_and_shows_its_default() -> None:
 
 def test_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
     """`check-config FILE | head -1`: the reader goes away before the output is written."""
-    with subprocess.Popen([sys.executable, "-m", "gateway.cli", "check-config", str(EXAMPLE)],
+    with subprocess.Popen([sys.executable, "-m", "privacy_gateway", "check-config", str(EXAMPLE)],
                           env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         proc.stdout.close()
@@ -98,7 +99,7 @@ async def test_demo_port_reaches_every_url(tmp_path: Path) -> None:
     """`demo --port P`: the printed address, the IdP issuer and the login all use P."""
     port = free_port()
     config = _demo_folder(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "demo", "--config",
+    proc = subprocess.Popen([sys.executable, "-m", "privacy_gateway", "demo", "--config",
                              str(config), "--port", str(port)], env=ENV, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

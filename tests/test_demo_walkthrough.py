@@ -8,6 +8,7 @@ report (the teacher in the room, Jibri recording) is sent as its signed events.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,31 +16,44 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
-from gateway import keys
 from gateway.demo import mark_demo
 from gateway.demo.policy import demo_settings
-from gateway.devidp import SAMPLE_ACCOUNTS
-from gateway.sessions import COOKIE_DEV
+from gateway.login.devidp import SAMPLE_ACCOUNTS
+from gateway.login.sessions import COOKIE_DEV
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.browser import chromium
-from tests.gateway_fixtures import start_gateway, wait_for_idp
+from tests.gateway_fixtures import wait_for_idp
 from tests.jitsi.support import enter_room, signed
 from tests.support import EXAMPLE, ROOT, free_port
 
 ROOM = "biologie-1a"
 
 
-@pytest.fixture
-async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
-    shutil.copy(EXAMPLE, tmp_path / "example.toml")
-    shutil.copytree(ROOT / "config" / "dev-secrets", tmp_path / "dev-secrets")
+@contextlib.asynccontextmanager
+async def serve_demo(folder: Path) -> AsyncIterator[tuple[str, Any]]:
+    """The demo as `privacy-gateway demo` builds it, on a free port."""
+    shutil.copy(EXAMPLE, folder / "example.toml")
+    shutil.copytree(ROOT / "config" / "dev-secrets", folder / "dev-secrets")
     port = free_port()
-    settings = demo_settings(tmp_path / "example.toml", "127.0.0.1", port)
-    async with start_gateway(settings, port, wait_ready=False) as app:
-        mark_demo(app)
+    app = create_app(demo_settings(folder / "example.toml", "127.0.0.1", port))
+    mark_demo(app)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
         await wait_for_idp(app)
         yield f"http://localhost:{port}", app
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
+    async with serve_demo(tmp_path) as served:
+        yield served
 
 
 async def _login(browser: Browser, base: str, account: str, locale: str = "en-GB") -> Page:

@@ -20,10 +20,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from bbb_hooks import bus_codec as codec
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.guard_texts import TEACHER_STOPPED_TEXT
+from gateway.policy.guard_texts import TEACHER_STOPPED_TEXT
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.guard import bbb_bus as bus
 from tests.guard.page_rig import LESSON, LESSON_INTERNAL, TEACHER, guard_sees_lesson, open_page
 from tests.jitsi.support import csrf_of, enter_room, person_of, seed_session, signed

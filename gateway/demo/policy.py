@@ -16,9 +16,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from gateway.devidp import PREFIX
-from gateway.secret_files import resolve_secrets
-from gateway.settings import ConfigError, Settings, parse_policy
+from gateway.config.loading import Settings
+from gateway.config.secret_files import resolve_secrets
+from gateway.login.devidp import PREFIX
+from gateway.policy.model import ConfigError, parse_policy
 
 # Variables the demo sets for itself; a real deployment names its own.
 _JITSI_APP_VAR = "PRIVACY_GATEWAY_DEMO_JITSI_APP_SECRET"

@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from bbb_hooks import app as bbb_app
-from bbb_hooks import guard_page, join
+from bbb_hooks import guard_page, home_bbb, join
 from bbb_hooks.meetings import recording_purposes
 from bbb_hooks.recordings import BBBSource
 from bbb_hooks.servers import Server
@@ -35,6 +35,7 @@ def _setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     if settings.secrets.has("bbb.redis_url"):
         guard_page.setup(app)  # the recording guard (G8-G13) needs BBB's bus
+    home_bbb.setup(app)  # the teacher's home page: meetings, "stop recording now" (G13)
 
 
 def _services(app: web.Application) -> Sequence[Service]:
@@ -63,8 +64,9 @@ def _sources(settings: Settings, http: aiohttp.ClientSession,
 
 def _add_commands(sub: Any) -> None:
     p = sub.add_parser("bbb-purge", help="on a BBB host: remove a deleted recording's files")
-    p.add_argument("recording_ids", nargs="+", metavar="recording_id")
-    p.add_argument("--root", default="/var/bigbluebutton")
+    p.add_argument("recording_ids", nargs="+", metavar="recording_id",
+                   help="BBB record ids to purge")
+    p.add_argument("--root", default="/var/bigbluebutton", help="BBB's data directory")
     p.add_argument("--media-dir", action="append", default=None,
                    help="also remove <id>* here (default with the system root: FreeSWITCH "
                         "and Kurento/webrtc-recorder media directories)")

@@ -353,6 +353,15 @@ class BusGuard:
             actions=",".join(type(a).__name__ for a in actions), stopped_by_guard=stopped)
 
     # ---- a purpose declared on the page: bbb_hooks/guard_purpose.py ----------
+    async def stop_now(self, internal_id: str, actions: tuple[guard.Action, ...]) -> bool:
+        """A moderating teacher stops the recording at once (G13): sent as a moderator."""
+        rt = self.meetings.get(internal_id)
+        if rt is None or not rt.state.recording:
+            return False
+        async with rt.lock:
+            done = await self._execute(rt, actions, time.time())
+        return any(isinstance(a, guard.StopRecording) for a in done)
+
     async def declare_purpose(self, meeting_id: str, purpose: PurposeName,
                               reference: str | None) -> guard_purpose.Outcome:
         return await guard_purpose.declare(self, meeting_id, purpose, reference)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 
 from gateway.policy.model import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
 from gateway.store.base import Store
+from gateway.web.home_index import remember
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,7 @@ def _moderators_key(meeting_id: str) -> str:
 async def add_moderator(store: Store, meeting_id: str, person: str, ttl: float) -> None:
     """Someone joined this meeting as MODERATOR through the school login (G11, G19)."""
     await store.hset(_moderators_key(meeting_id), {person: b"1"}, ttl)
+    await remember(store, person, "bbb", meeting_id, ttl)  # their home page lists it (G13)
 
 
 async def is_moderator(store: Store, meeting_id: str, person: str) -> bool:

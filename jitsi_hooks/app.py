@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.web import keys
-from jitsi_hooks import admission, auth, entry, events, page, playback
+from jitsi_hooks import admission, auth, entry, events, home_jitsi, page, playback
 from jitsi_hooks.context import CONTEXT, JitsiContext
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import TokenMinter
@@ -17,6 +17,7 @@ _STATIC = Path(__file__).parent / "static"
 
 def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
+    home_jitsi.setup(app)  # the teacher's home page: rooms, "stop recording now" (G13)
     app[CONTEXT] = JitsiContext(
         minter=TokenMinter(settings), rooms=RoomStore(app[keys.STORE]),
         hook_secret=settings.secrets.get("jitsi.hook_secret"))
@@ -46,7 +47,7 @@ def setup(app: web.Application) -> None:
 async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.StreamResponse:
     """JSON for the page's own fetches (config/state/consent), a page for people."""
     from gateway.web.errors import GatewayError
-    from gateway.web.shell import render
+    from gateway.web.shell import render, who_may_see
 
     status = exc.status if isinstance(exc, GatewayError) else getattr(exc, "status", 500)
     if request.path.endswith(".json") or request.headers.get("Accept", "").startswith(
@@ -58,4 +59,6 @@ async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.St
     key = exc.message_key if isinstance(exc, GatewayError) else {
         404: "error.not_found", 405: "error.method",
         503: "error.store_unavailable"}.get(status, "error.bad_request")
-    return await render(request, "error.html", {"message_key": key}, status=status)
+    return await render(request, "error.html", {"message_key": key, "status": status,
+                                                "who_key": who_may_see(request, exc, status)},
+                        status=status)

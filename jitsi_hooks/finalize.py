@@ -186,5 +186,6 @@ def add_commands(subparsers: Any) -> None:
         "jibri-finalize", help="Jibri finalize-script: sidecar, minimised metadata, registry")
     parser.add_argument("directory", help="the Jibri session directory")
     parser.add_argument("--config", default=os.environ.get("PRIVACY_GATEWAY_CONFIG",
-                                                           "config/example.toml"))
+                                                           "config/example.toml"),
+                        help="the policy file (or $PRIVACY_GATEWAY_CONFIG)")
     parser.set_defaults(func=_command)

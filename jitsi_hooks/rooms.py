@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from gateway.policy.model import MEETING_TYPES, PURPOSES, ROLES, MeetingTypeName, PurposeName, Role
 from gateway.store.base import Store
 from gateway.web.errors import BadRequest
+from gateway.web.home_index import remember
 
 ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 ROOM_TTL = 180 * 86400  # a teacher-created room keeps its type for half a year
@@ -92,6 +93,7 @@ class RoomStore:
         if not await self._store.set_nx(f"jitsi:creator:{room}", creator.encode(), ROOM_TTL):
             return False
         await self._store.hset(f"jitsi:room:{room}", {"creator": creator.encode()}, ROOM_TTL)
+        await remember(self._store, creator, "jitsi", room, ROOM_TTL)  # their home page (G13)
         return True
 
     async def invite(self, room: str, invite_tag: str) -> None:

@@ -7,13 +7,20 @@ cd "$(dirname "$0")/.."
 # System packages: a real redis-server, headless Chromium, prosody and busted
 # for the Lua module, promtool for the alert rules, wrk for the HTTP benchmarks,
 # nginx (auth_request) in front of the recordings for the protected-playback tests.
-apt_packages=(redis-server chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk nginx)
+# python3-venv: the suite runs in a venv in the project folder (.venv), as the quick start.
+apt_packages=(redis-server chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk nginx
+              python3-venv)
 commands=(redis-server chromium busted lua5.4 prosody promtool wrk nginx)
-missing=0
-for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
-if [ "$missing" = 1 ]; then
+missing=()
+if command -v dpkg >/dev/null 2>&1; then
+  # Every package, not only the commands: lua-cjson or python3-venv have no command.
+  for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+else
+  for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    echo "scripts/test.sh: missing system packages; run as root or install: ${apt_packages[*]}" >&2
+    echo "scripts/test.sh: missing system packages; run as root or install: ${missing[*]}" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -21,7 +28,19 @@ if [ "$missing" = 1 ]; then
   apt-get install -y -q --no-install-recommends "${apt_packages[@]}"
 fi
 
-# Python packages (the project and its test extras).
+# Node.js 20 or newer with npm runs the test OpenID provider (Debian 12's apt has 18).
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
+  echo "scripts/test.sh: needs Node.js >= 20 with npm (found: $(node --version 2>/dev/null || echo none)); install it from https://nodejs.org/en/download or NodeSource's Debian repository (Debian 12's own nodejs is 18), then run this again" >&2
+  exit 1
+fi
+
+# Python packages (the project and its test extras) in a venv in the project folder,
+# as the README's quick start (PEP 668: Debian's own Python refuses pip install).
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+export PATH="$PWD/.venv/bin:$PATH"
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 
 # The real OpenID provider for the login tests (from the committed lockfile).

@@ -43,7 +43,7 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
     ("unknown-key", {"gateway": {"colour": "blue"}}, "gateway.colour: unknown key"),
     ("unknown-section", {"zoom": {"enabled": True}}, "zoom: unknown key"),
     ("wrong-type", {"gateway": {"session_ttl_seconds": "long"}},
-     "gateway.session_ttl_seconds: Input should be a valid integer"),
+     "gateway.session_ttl_seconds: expected a whole number, got the text 'long'"),
     ("out-of-range", {"gateway": {"session_ttl_seconds": 5}}, "gateway.session_ttl_seconds"),
     ("secret-in-file", _idp(client_secret="hunter2-hunter2-hunter2"),
      "identity.providers[0].client_secret: unknown key (secrets never go in the file"),

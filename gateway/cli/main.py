@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from gateway.adapter import Adapter
+from gateway.cli.support import EXIT_CONFIG, HelpfulParser, port_problem, run_quietly
 from gateway.config.loading import Settings, load_settings
 from gateway.policy.model import ConfigError
 from gateway.policy.notice import recording_rules
 
-_COMMAND_MODULES: tuple[str, ...] = ("gateway.cli.retention",)
+_COMMAND_MODULES: tuple[str, ...] = ("gateway.cli.retention", "gateway.cli.init")
 
 DEFAULT_CONFIG = "config/example.toml"
 
@@ -38,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     return _run(load_or_exit(args.config), args)
 
 
-def _run(settings: Settings, args: argparse.Namespace) -> int:
+def _run(settings: Settings, args: argparse.Namespace, *, demo: bool = False) -> int:
     from gateway import logs
     from gateway.web import serving
     from gateway.web.app import create_app
@@ -49,27 +50,45 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
               file=sys.stderr)
     # Adapters warn about their own risky settings (sha1).
     app = create_app(settings, adapters=args.adapters)
+    if demo:
+        from gateway.demo import mark_demo
+
+        mark_demo(app)  # every page says no meeting server is attached
     # The app sets its own request-line limit (create_app: Jitsi's 4096-character state and
     # long BBB creates need more than aiohttp's default 8190 bytes).
-    serving.run(app, host=args.host, port=args.port,
-                print_line=lambda line: print(line, file=sys.stderr))
+    try:
+        serving.run(app, host=args.host, port=args.port,
+                    print_line=lambda line: print(line, file=sys.stderr))
+    except OSError as exc:
+        problem = port_problem(exc, args.host, args.port)
+        if problem is None:
+            raise
+        print(problem, file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo.policy import demo_settings
+
     config = Path(args.config)
     if not config.exists():
         print(f"privacy-gateway: {config} not found; run from the project folder",
               file=sys.stderr)
         return 2
-    settings = load_or_exit(str(config))
+    try:  # every URL of the demo policy follows --host and --port
+        settings = demo_settings(config, args.host, args.port)
+    except ConfigError as exc:
+        print(f"privacy-gateway: {exc}", file=sys.stderr)
+        return 2
     if not settings.policy.dev_idp.enabled:
         print("privacy-gateway: the demo needs dev_idp.enabled = true", file=sys.stderr)
         return 2
     print("privacy-gateway demo: open "
           f"{settings.policy.gateway.public_url}/ and log in with a sample account.\n"
-          "The development identity provider is NOT FOR PRODUCTION.", file=sys.stderr)
-    return _run(settings, args)
+          "The development identity provider is NOT FOR PRODUCTION. Jitsi's pages are on, "
+          "but no Jitsi server is attached.", file=sys.stderr)
+    return _run(settings, args, demo=True)
 
 
 def _print_table(name: str, body: dict[str, Any]) -> None:
@@ -116,26 +135,33 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=DEFAULT_CONFIG,
+                   help="the policy file (secret paths in it are relative to it)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on")
+    p.add_argument("--log-level", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="least severe log level")
+
+
 def build_parser(adapters: Sequence[Adapter]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="privacy-gateway",
-                                     description="Meeting privacy gateway for schools.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = HelpfulParser(prog="privacy-gateway",
+                           description="Meeting privacy gateway for schools.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, func, helptext in (("serve", _serve, "run the gateway"),
-                                 ("demo", _demo, "run with the development IdP (not for "
-                                                 "production)")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--config", default=DEFAULT_CONFIG)
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8080)
-        p.add_argument("--log-level", default="INFO")
+                                 ("demo", _demo, "try everything on this machine with the "
+                                                 "development IdP (not for production)")):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        _add_run_options(p)
         p.set_defaults(func=func)
     p = sub.add_parser("check-config", help="validate a policy file and print it")
-    p.add_argument("file")
+    p.add_argument("file", help="the policy file")
     p.set_defaults(func=_check_config)
     p = sub.add_parser("report", help="processing description for a DPIA (G22)")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="the policy file")
     p.add_argument("--lang", choices=("nl", "en"), default=None,
-                   help="default: the policy's gateway.default_language")
+                   help="language (default: the policy's gateway.default_language)")
     p.set_defaults(func=_report)
     for module in _COMMAND_MODULES:
         importlib.import_module(module).add_commands(sub)
@@ -147,5 +173,4 @@ def build_parser(adapters: Sequence[Adapter]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, adapters: Sequence[Adapter]) -> int:
     args = build_parser(adapters).parse_args(argv)
-    result: int = args.func(args)
-    return result
+    return run_quietly(lambda: int(args.func(args)))

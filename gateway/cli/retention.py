@@ -26,7 +26,7 @@ PROGRESS_EVERY = 1000
 
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("sweep", help="delete recordings that are due (G16)")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="the policy file")
     p.add_argument("--dry-run", action="store_true",
                    help="list what would be deleted and when; change nothing")
     p.add_argument("--within-days", type=float, default=7.0,
@@ -37,15 +37,15 @@ def add_commands(sub: Any) -> None:
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     e = audit_sub.add_parser("export", help="verify the journal's hash chain and write "
                                             "every entry as JSON lines")
-    e.add_argument("--config", default=DEFAULT_CONFIG)
+    e.add_argument("--config", default=DEFAULT_CONFIG, help="the policy file")
     e.add_argument("--output", help="file to write (default: standard output)")
     e.set_defaults(func=_audit_export)
     p = sub.add_parser("hold", help="a legal hold: keep a recording past its due date")
-    p.add_argument("action", choices=("add", "release"))
+    p.add_argument("action", choices=("add", "release"), help="put on hold or release")
     p.add_argument("recording_key", help="<platform>:<recording id>, as in the dry run")
     p.add_argument("--reason", required=True,
                    help="the case or file reference (no names: it goes into the audit)")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="the policy file")
     p.set_defaults(func=_hold)
 
 

@@ -35,6 +35,9 @@ SAMPLE_ACCOUNTS: dict[str, dict[str, Any]] = {
               "email_verified": True, "name": "Sam de Vries", "groups": ["pupils"]},
     "staff": {"sub": "dev-staff-1", "email": "admin@school.example", "email_verified": True,
               "name": "Conciërge", "groups": ["staff"]},
+    # The privacy officer: listed in the example's retention.privacy_officer_emails.
+    "officer": {"sub": "dev-officer-1", "email": "privacy@school.example",
+                "email_verified": True, "name": "Privacy-officer Bakker", "groups": ["staff"]},
     "private": {"sub": "dev-private-1", "email": "sam.devries@gmail.com",
                 "email_verified": True, "name": "Sam (private)", "groups": []},
     "other-school": {"sub": "dev-other-1", "email": "kim@andereschool.example",

@@ -20,7 +20,7 @@ PROTECTED_ROLES: frozenset[Role] = frozenset({"pupil", "guest"})
 
 StopReason = Literal[
     "no_purpose", "role_not_allowed", "no_approval_reference", "confidential",
-    "recording_not_allowed", "announcement_failed",
+    "recording_not_allowed", "announcement_failed", "teacher_stopped",
 ]
 AnnouncePhase = Literal["start", "repeat", "before", "stop"]
 TellKey = Literal["camera_off", "microphone_off", "recording_notice"]

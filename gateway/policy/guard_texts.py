@@ -50,6 +50,9 @@ UNDECLARED_TEXT = ("Deze bijeenkomst wordt opgenomen. De opname wordt na {days} 
                    "This meeting is being recorded. The recording is deleted after {days} days. "
                    "Pupils' cameras and microphones are switched off now.")
 STOPPED_TEXT = ("De opname is gestopt.", "The recording has stopped.")
+# G13: the teacher stopped the recording at once from their home page.
+TEACHER_STOPPED_TEXT = ("De leraar heeft de opname meteen gestopt.",
+                        "The teacher stopped the recording at once.")
 # G12: added to every recording announcement when the platform adapter knows the link.
 OBJECTION_TEXT = ("Wil je niet dat deze opname bewaard wordt? Je kunt bezwaar maken: {url}",
                   "Do you not want this recording kept? You can object here: {url}")

@@ -27,7 +27,9 @@ from gateway.policy.basics import PurposeName as PurposeName
 from gateway.policy.basics import Role as Role
 from gateway.policy.basics import _Model
 from gateway.policy.basics import is_secure_url as is_secure_url
+from gateway.policy.consistency import check_consistency
 from gateway.policy.domains import normalise_domain
+from gateway.policy.messages import plain_message
 from gateway.policy.platforms import BBBFrontend as BBBFrontend
 from gateway.policy.platforms import BBBSection as BBBSection
 from gateway.policy.platforms import BBBServer as BBBServer
@@ -277,6 +279,7 @@ class Policy(_Model):
         self._own_servers()
         self._https_idps()
         self._playback_rules()
+        check_consistency(self)  # keys that contradict each other, naming both
         return self
 
     def _https_idps(self) -> None:
@@ -334,12 +337,12 @@ def _validation_message(source: str, err: ValidationError) -> str:
     lines = [f"{source}: the policy is not valid:"]
     for e in err.errors():
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x))
-        msg = e["msg"]
+        msg = plain_message(e)
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
             if str(loc[-1]).endswith(("secret", "password", "key", "redis_url")):
                 msg += " (secrets never go in the file: use <name>_env or <name>_file)"
-        lines.append(f"  {_format_loc(loc)}: {msg}")
+        lines.append(f"  {_format_loc(loc)}: {msg}" if loc else f"  {msg}")
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from gateway.pseudonym import Pseudonymiser
 from gateway.retention import objections_web
 from gateway.store.base import MemoryStore, Store
 from gateway.store.redis_store import RedisStore
-from gateway.web import i18n, keys, pages
+from gateway.web import home, i18n, keys, pages
 from gateway.web.shell import (
     context_middleware,
     csrf_middleware,
@@ -82,7 +82,8 @@ def create_app(settings: Settings, *, adapters: Sequence[Adapter], clock: Clock 
     app[keys.BACKGROUND] = BackgroundTasks()
     app[i18n.MESSAGES_KEY] = i18n.Messages(
         i18n.MESSAGES, pages.MESSAGES, approvals.MESSAGES, playback_web.MESSAGES,
-        objections_web.MESSAGES, *(c for adapter in adapters for c in adapter.messages))
+        objections_web.MESSAGES, home.MESSAGES,
+        *(c for adapter in adapters for c in adapter.messages))
     template_dirs = [_HERE / "templates", *(a.template_dir for a in adapters if a.template_dir)]
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader([str(d) for d in template_dirs if d.is_dir()]),

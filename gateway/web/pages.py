@@ -57,7 +57,9 @@ MESSAGES: i18n.Catalog = {
 
 
 async def home(request: web.Request) -> web.StreamResponse:
-    return await render(request, "home.html")
+    from gateway.web.home import home as role_home  # a page per role: gateway/web/home.py
+
+    return await role_home(request)
 
 
 async def privacy(request: web.Request) -> web.StreamResponse:
@@ -94,6 +96,9 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/", home, name="home")
+    from gateway.web.home import setup as home_setup
+
+    home_setup(app)
     app.router.add_get("/privacy", privacy, name="privacy")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")

@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import logs
+from gateway.demo import DEMO
 from gateway.login.sessions import SESSION_KEY, csrf_ok, current_session
 from gateway.store.errors import StoreUnavailable
 from gateway.web import i18n, keys
@@ -45,6 +46,7 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         "session": session,
         "school_name": request.app[keys.SETTINGS].policy.gateway.school_name,
         "path": own_path(request),
+        "demo": request.app.get(DEMO, False),  # gateway.demo.mark_demo
     }
     ctx.update(context or {})
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
@@ -248,4 +250,12 @@ async def _render_error(request: web.Request, exc: Exception, status: int,
     if request.path.startswith(("/hooks/", "/api/")):
         reason = exc.reason if isinstance(exc, GatewayError) else message_key.split(".")[-1]
         return web.json_response({"error": reason}, status=status)
-    return await render(request, "error.html", {"message_key": message_key}, status=status)
+    return await render(request, "error.html", {"message_key": message_key, "status": status,
+                                                "who_key": who_may_see(request, exc, status)},
+                        status=status)
+
+
+def who_may_see(request: web.Request, exc: Exception, status: int) -> str:
+    """The text key saying who may see a page that refused someone (gateway/home_texts.py)."""
+    key = f"forbidden.{exc.reason}" if isinstance(exc, GatewayError) and status == 403 else ""
+    return key if key and key in request.app[i18n.MESSAGES_KEY] else ""

@@ -1,0 +1,63 @@
+"""The demo's policy: `config/example.toml` at the address the demo listens on.
+
+The example names `http://localhost:8080`; `privacy-gateway demo --host H --port P`
+must work at any address, so every URL the policy derives from the listening
+address (the public URL and the development IdP's issuer) is rewritten here,
+and Jitsi is switched on with throw-away secrets so its pages can be seen
+(no Jitsi server is attached). Secrets stay files beside the example, as the
+example names them (paths relative to the policy file).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from gateway.config.loading import Settings
+from gateway.config.secret_files import resolve_secrets
+from gateway.login.devidp import PREFIX
+from gateway.policy.model import ConfigError, parse_policy
+
+# Variables the demo sets for itself; a real deployment names its own.
+_JITSI_APP_VAR = "PRIVACY_GATEWAY_DEMO_JITSI_APP_SECRET"
+_JITSI_HOOK_VAR = "PRIVACY_GATEWAY_DEMO_JITSI_HOOK_SECRET"
+# Listening on every address or on 127.0.0.1: the browser on this machine uses localhost,
+# as the example and the README say (cookies are per host name).
+_ANY_ADDRESS = ("0.0.0.0", "::", "", "127.0.0.1")  # noqa: S104 (compared, not bound)
+
+
+def public_url(host: str, port: int) -> str:
+    """The address a browser on this machine uses for the demo."""
+    name = "localhost" if host in _ANY_ADDRESS else host
+    if ":" in name:
+        name = f"[{name}]"
+    return f"http://{name}:{port}"
+
+
+def demo_settings(example: Path, host: str, port: int) -> Settings:
+    """The example policy, moved to host:port, with Jitsi's pages switched on."""
+    try:
+        data: dict[str, Any] = tomllib.loads(example.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{example}: cannot read the demo policy: {exc}") from None
+    if not data.get("gateway", {}).get("development"):
+        raise ConfigError(f"{example}: the demo runs only with gateway.development = true")
+    url = public_url(host, port)
+    old_issuer = data["gateway"]["public_url"].rstrip("/") + PREFIX
+    data["gateway"]["public_url"] = url
+    for provider in data.get("identity", {}).get("providers", []):
+        if provider.get("issuer", "").rstrip("/") == old_issuer:
+            provider["issuer"] = url + PREFIX
+    jitsi = data.setdefault("jitsi", {})
+    jitsi.update({"enabled": True, "app_secret_env": _JITSI_APP_VAR,
+                  "hook_secret_env": _JITSI_HOOK_VAR})
+    policy = parse_policy(data, str(example))
+    env = dict(os.environ)
+    env.setdefault(_JITSI_APP_VAR, secrets.token_urlsafe(48))
+    env.setdefault(_JITSI_HOOK_VAR, secrets.token_urlsafe(48))
+    found = resolve_secrets(policy, str(example), example.resolve().parent, env)
+    return Settings(policy, found, f"{example} (demo at {url})")
+

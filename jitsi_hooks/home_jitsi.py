@@ -1,0 +1,53 @@
+"""Jitsi rooms on a teacher's home page, and "stop recording now" (G13).
+
+The stop goes through the prosody module's instruction channel (the pending
+instructions its next sync collects): the module stops Jibri, and every
+participant is told in the room's chat. Only the room's creator may stop from
+the home page; moderators in the room can always stop Jibri themselves.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.login.sessions import Session
+from gateway.policy.guard_texts import TEACHER_STOPPED_TEXT
+from gateway.web import keys
+from gateway.web.home_index import HOME_SOURCES, HomeMeeting
+from jitsi_hooks.events import queue_instruction
+from jitsi_hooks.guard_jitsi import both_languages
+from jitsi_hooks.rooms import RoomStore
+
+
+def setup(app: web.Application) -> None:
+    app[HOME_SOURCES]["jitsi"] = (list_rooms, stop_now)
+
+
+async def list_rooms(app: web.Application, session: Session, rooms: list[str]
+                     ) -> list[HomeMeeting]:
+    store = RoomStore(app[keys.STORE])
+    default = app[keys.SETTINGS].policy.jitsi.default_meeting_type
+    found = []
+    for room in rooms:
+        settings = await store.settings(room)
+        if settings.creator != session.person:
+            continue
+        state = await store.recording(room)
+        found.append(HomeMeeting(
+            platform="jitsi", ident=room, meeting_type=settings.created_as or default,
+            recording=state.recording, purpose=state.purpose or settings.purpose,
+            purpose_url=f"/jitsi/{room}", open_url=f"/jitsi/{room}"))
+    return found
+
+
+async def stop_now(app: web.Application, session: Session, room: str) -> bool:
+    store = RoomStore(app[keys.STORE])
+    if (await store.settings(room)).creator != session.person:
+        return False
+    if not (await store.recording(room)).recording:
+        return False
+    first = app[keys.SETTINGS].policy.gateway.default_language
+    await queue_instruction(app, room, {"action": "stop_recording"})
+    await queue_instruction(app, room, {"action": "announce",
+                                        "text": both_languages(*TEACHER_STOPPED_TEXT, first)})
+    return True

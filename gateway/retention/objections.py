@@ -12,7 +12,6 @@ people by keyed pseudonym only; the pupil sees the outcome on their own page.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -306,8 +305,7 @@ class ObjectionDesk:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def refresh_gauge(self) -> None:
         self.metrics.objections_open.set(await self.store.zcard(OPEN))

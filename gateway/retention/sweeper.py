@@ -168,8 +168,9 @@ class Sweeper:
             yield
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # gather, not suppress(CancelledError): a cancellation of the sweep itself
+            # arriving here must still end it (the loop would otherwise sleep on).
+            await asyncio.gather(task, return_exceptions=True)
 
     async def check_lease(self, lease: Lease, renew: bool = False) -> None:
         """Stop unless this lease is still ours: the renew is token-checked, and a

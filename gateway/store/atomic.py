@@ -8,12 +8,15 @@ step without await in memory) and otherwise reads again and retries.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Callable
 
 from gateway.store.base import Store
 from gateway.store.errors import StoreUnavailable
 
-MAX_ATTEMPTS = 32  # each lost round means another writer succeeded: progress is made
+MAX_ATTEMPTS = 64  # each lost round means another writer succeeded: progress is made
+BACKOFF_SECONDS = 0.002  # after a lost round, a random pause of up to this, doubling
 
 
 class Contended(StoreUnavailable):
@@ -25,9 +28,11 @@ class Contended(StoreUnavailable):
 async def update(store: Store, key: str, change: Callable[[bytes | None], bytes],
                  ttl: float | None) -> bytes:
     """Write `change(current)` over the current value atomically; the value written."""
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         current = await store.get(key)
         value = change(current)
         if await store.set_if(key, current, value, ttl):  # the TTL renewed, as set() would
             return value
+        # Many writers at once: spread the retries out instead of colliding again.
+        await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** min(attempt, 6)))  # noqa: S311
     raise Contended("contended")

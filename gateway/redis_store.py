@@ -11,6 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway.redis_urls import redis_client
 from gateway.store import Lease, LeaseInfo, as_pairs, lease_value, parse_lease_value
 
 # Release and renew only when the caller still owns the lock (token check).
@@ -54,7 +55,8 @@ class RedisStore:
         # redis-py's pool fails a command with MaxConnectionsError once this many
         # are in use (its default, 100, failed 200 concurrent BBB creates). Its
         # BlockingConnectionPool would queue instead but costs ~100 µs per command.
-        client = Redis.from_url(url, max_connections=MAX_CONNECTIONS, socket_timeout=5,
+        # redis://, rediss:// (TLS), ACL users, redis+sentinel:// (gateway.redis_urls).
+        client = redis_client(url, max_connections=MAX_CONNECTIONS, socket_timeout=5,
                                 socket_connect_timeout=5, health_check_interval=30)
         return cls(client, prefix)
 

@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 # System packages: a real redis-server, headless Chromium, prosody and busted
 # for the Lua module, promtool for the alert rules, wrk for the HTTP benchmarks,
-# nginx (auth_request) in front of the recordings for the protected-playback tests.
-apt_packages=(redis-server chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk nginx)
-commands=(redis-server chromium busted lua5.4 prosody promtool wrk nginx)
+# nginx (auth_request) in front of the recordings for the protected-playback tests;
+# redis-sentinel for the failover tests.
+apt_packages=(redis-server redis-sentinel chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk nginx)
+commands=(redis-server redis-sentinel chromium busted lua5.4 prosody promtool wrk nginx)
 missing=0
 for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
 if [ "$missing" = 1 ]; then

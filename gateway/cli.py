@@ -31,7 +31,16 @@ def load_or_exit(path: str) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return _run(load_or_exit(args.config), args)
+    settings = load_or_exit(args.config)
+    if args.workers <= 1:
+        return _run(settings, args)
+    from gateway.workers import Supervisor
+
+    if not settings.secrets.has("store.redis_url"):  # workers share state through Redis only
+        print("privacy-gateway: --workers needs store.redis_url (the embedded store is per "
+              "process)", file=sys.stderr)
+        return 2
+    return Supervisor(args.workers, lambda: _run(settings, args)).run()
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -48,6 +57,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     # The app sets its own request-line limit (create_app: Jitsi's 4096-character state and
     # long BBB creates need more than aiohttp's default 8190 bytes).
     web.run_app(app, host=args.host, port=args.port, shutdown_timeout=10, access_log=None,
+                reuse_port=getattr(args, "workers", 1) > 1,  # workers share the port
                 print=lambda line: print(line, file=sys.stderr))
     return 0
 
@@ -124,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8080)
         p.add_argument("--log-level", default="INFO")
+        if name == "serve":
+            p.add_argument("--workers", type=int, default=1, choices=range(1, 65),
+                           metavar="N", help="processes sharing the port (needs Redis)")
         p.set_defaults(func=func)
     p = sub.add_parser("check-config", help="validate a policy file and print it")
     p.add_argument("file")

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import i18n, keys
 from gateway.notice import build_notice
 from gateway.web import render
+from gateway.workers import metrics_registry  # merged across `serve --workers N`
 
 i18n.register({
     "privacy.title": {"nl": "Privacy: wat gebeurt er met jouw gegevens?",
@@ -87,7 +88,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    body = generate_latest(request.app[keys.METRICS].registry)
+    body = generate_latest(metrics_registry(request.app[keys.METRICS].registry))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -22,7 +22,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 DEFAULT_SENTINEL_PORT = 26379
@@ -126,8 +130,23 @@ class _SentinelRedis(Redis):
             await sentinel.aclose()
 
 
+# A restart or failover of Redis takes a fraction of a second to a few seconds: a command
+# that meets a refused or broken connection is tried again for about 2 s (50 ms doubling
+# to 500 ms, with jitter) before the request fails, so a Redis restart costs latency,
+# not errors (bench/soak.py). Commands are sent again only after a connection error, so
+# at most a command whose reply was lost runs twice (a single-use ticket can then be
+# refused as used: the browser starts the join again from the LMS).
+RETRIES = 6
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), RETRIES,
+                 supported_errors=(RedisConnectionError, RedisTimeoutError, OSError))
+
+
 def redis_client(url: str, **kwargs: Any) -> Redis:
     """A redis.asyncio client for any accepted URL; `kwargs` tune the connection pool."""
+    kwargs.setdefault("retry", _retry())
     if not is_sentinel(url):
         return Redis.from_url(url, **kwargs)
     parsed = parse_sentinel_url(url)

@@ -19,8 +19,9 @@ Load, paced per 10 ms tick for `--seconds`:
 
 Faults: replica B, which leads the guard (started first), is SIGKILLed at 40 % of
 the run; the store's redis-server is restarted (SIGTERM: AOF flushed, then started
-again on the same port and files) at 20 %. The load balances like a load balancer
-with health checks: after a refused connection a replica gets no more requests.
+again on the same port and files) at 20 %. The load balances like a load balancer that
+notices a dead replica at once: from the kill on, new requests go to live replicas
+only (a real one needs its health check or a retry of the refused connection).
 Replica A is the public URL (the IdP's redirect URI), so logins survive the kill.
 
 Report: requests by kind and outcome (5xx, other failures, failures in flight on the
@@ -132,6 +133,7 @@ class Replica:
                 self.proc.wait(timeout=5)
 
     def kill(self) -> None:
+        self.alive = False  # the load balancer stops sending new requests at once
         self.killed_at = time.monotonic()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
@@ -261,7 +263,9 @@ class Soak:
     def _live(self) -> list[Replica]:
         return [r for r in self.replicas if r.alive]
 
-    async def _request(self, kind: str, replica: Replica, call: Any) -> None:
+    async def _request(self, kind: str, replicas: tuple[Replica, ...], call: Any) -> None:
+        """Run one request (or a join's two); count its outcome. A connection failure is
+        "in flight on the killed replica" when it started before that replica died."""
         started = time.monotonic()
         try:
             await call
@@ -269,13 +273,15 @@ class Soak:
         except _Failed as exc:
             self.report.count(kind, exc.outcome)
             self._note(f"{kind} {exc.outcome} {exc.detail}")
-        except (TimeoutError, aiohttp.ClientError, OSError):
-            if not replica.alive and started <= replica.killed_at:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            if any(r.killed_at and started <= r.killed_at for r in replicas):
                 self.report.count(kind, "in_flight_on_killed")
             else:
                 self.report.count(kind, "connection_error")
-            if replica.proc.poll() is not None:
-                replica.alive = False  # the load balancer's health check
+                self._note(f"{kind} {exc.__class__.__name__}")
+            for replica in replicas:
+                if replica.proc.poll() is not None:
+                    replica.alive = False  # the load balancer's health check
 
     def _note(self, text: str) -> None:
         if len(self.report.notes) < 20:
@@ -286,7 +292,7 @@ class Soak:
         lms, redeem = live[n % len(live)], live[(n + 1) % len(live)]
         meeting = self.join_meetings[n % len(self.join_meetings)]
         if n % self.o.login_every == 0:
-            await self._request("login_join", lms, self._fresh_login(http, lms, meeting))
+            await self._request("login_join", (lms,), self._fresh_login(http, lms, meeting))
             return
 
         async def joined() -> None:
@@ -304,7 +310,7 @@ class Soak:
                 raise _Failed("lost_ticket" if r.status in (404, 410) else f"http_{r.status}",
                               location or (await r.text()))
 
-        await self._request("join", redeem, joined())
+        await self._request("join", (lms, redeem), joined())
 
     async def _fresh_login(self, http: aiohttp.ClientSession, lms: Replica,
                            meeting: str) -> None:
@@ -326,7 +332,7 @@ class Soak:
                 if "<returncode>SUCCESS" not in text:
                     raise _Failed("failed_answer", text)
 
-        await self._request("create", replica, created())
+        await self._request("create", (replica,), created())
 
     async def _events(self, rate: float, stop: float) -> None:
         rng, sent, start = random.Random(3), 0, time.monotonic()

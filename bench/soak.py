@@ -40,15 +40,8 @@ import contextlib
 import json
 import os
 import random
-import signal
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,108 +49,29 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bbb_hooks import bus_codec as codec
+from bench.soak_parts import (
+    Failed,
+    Options,
+    Replica,
+    Report,
+    metric,
+    print_report,
+    restart_gracefully,
+    wait_leader,
+)
 from tests.bbb.support import bbb_changes, lms_url
 from tests.bbb.support import new_secret as new_bbb_secret
 from tests.gateway_fixtures import gateway_settings, new_secret, school_op
 from tests.guard import bbb_bus as bus
 from tests.guard.bbb_bus import GuardEmulator
 from tests.oidc_provider import browser_login
-from tests.redis_procs import RedisProc, start_redis
+from tests.redis_procs import start_redis
 from tests.support import ROOT, free_port
 
 TICK = 0.01
 LESSONS, BACKGROUND_MEETINGS, USERS = 20, 100, 30
 GUARD_DEADLINE = 10.0
 ACCOUNTS = ("pupil", "teacher")
-
-
-@dataclass
-class Options:
-    seconds: float = 60.0
-    joins: float = 200.0
-    creates: float = 50.0
-    events: float = 5000.0
-    login_every: int = 50
-    sessions: int = 8
-
-
-@dataclass
-class Report:
-    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
-    guard_latency: list[float] = field(default_factory=list)
-    guard_missed: int = 0
-    notes: list[str] = field(default_factory=list)  # when each failure happened, and what
-    failover: float | None = None
-    rss: dict[str, tuple[int, int]] = field(default_factory=dict)
-    achieved: dict[str, float] = field(default_factory=dict)
-    load: str = ""
-
-    def count(self, kind: str, outcome: str) -> None:
-        self.outcomes[(kind, outcome)] += 1
-
-    def failures(self) -> int:
-        return sum(n for (_, outcome), n in self.outcomes.items()
-                   if outcome not in ("ok", "in_flight_on_killed"))
-
-
-class Replica:
-    def __init__(self, name: str, port: int, config: Path, env: dict[str, str]) -> None:
-        self.name, self.port, self.base = name, port, f"http://127.0.0.1:{port}"
-        self.alive, self.killed_at = True, 0.0
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
-             "--port", str(port), "--log-level", os.environ.get("SOAK_LOG_LEVEL", "ERROR")],
-            env=env, stdout=subprocess.DEVNULL, stderr=self._log(config.parent / f"{name}.log"))
-
-    @staticmethod
-    def _log(path: Path) -> Any:
-        target = os.environ.get("SOAK_LOG_DIR")  # keep the replicas' logs for a post-mortem
-        return open(Path(target) / path.name, "wb") if target else subprocess.DEVNULL
-
-    def rss(self) -> int:
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-    def kill(self) -> None:
-        self.alive = False  # the load balancer stops sending new requests at once
-        self.killed_at = time.monotonic()
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-
-def _metric(base: str, name: str) -> float | None:
-    try:
-        with urllib.request.urlopen(base + "/metrics", timeout=2) as answer:
-            for line in answer.read().decode().splitlines():
-                if line.startswith(name + "{") or line.startswith(name + " "):
-                    return float(line.rsplit(" ", 1)[1])
-    except OSError:
-        return None
-    return None
-
-
-async def _wait_leader(replica: Replica, timeout: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        value = await asyncio.to_thread(_metric, replica.base, "privacy_gateway_guard_connected")
-        if value == 1.0:
-            return time.monotonic() - start
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"replica {replica.name} never led the guard")
 
 
 class Soak:
@@ -194,7 +108,7 @@ class Soak:
         b = Replica("B", port_b, config, env)  # first: it takes the guard's lease
         self.replicas.append(b)
         stack.callback(b.stop)
-        await _wait_leader(b, 30)
+        await wait_leader(b, 30)
         a = Replica("A", port_a, config, env)
         self.replicas.insert(0, a)
         stack.callback(a.stop)
@@ -202,7 +116,7 @@ class Soak:
 
     async def _wait_ready(self, replica: Replica) -> None:
         for _ in range(300):
-            if await asyncio.to_thread(_metric, replica.base,
+            if await asyncio.to_thread(metric, replica.base,
                                        "privacy_gateway_request_duration_seconds_count") \
                     is not None:
                 return
@@ -248,7 +162,7 @@ class Soak:
                       meeting: str) -> str:
         async with http.get(self._lms(replica, "join", meeting), allow_redirects=False) as r:
             if r.status != 302:
-                raise _Failed(f"http_{r.status}")
+                raise Failed(f"http_{r.status}")
             location = r.headers["Location"]
         return location if location.startswith("http") else replica.base + location
 
@@ -270,7 +184,7 @@ class Soak:
         try:
             await call
             self.report.count(kind, "ok")
-        except _Failed as exc:
+        except Failed as exc:
             self.report.count(kind, exc.outcome)
             self._note(f"{kind} {exc.outcome} {exc.detail}")
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -302,12 +216,12 @@ class Soak:
             async with browser.get(ticket, allow_redirects=False) as r:
                 location = r.headers.get("Location", "")
                 if r.status >= 500:
-                    raise _Failed("http_5xx")
+                    raise Failed("http_5xx")
                 if r.status == 302 and location.startswith(self.emulator.url):
                     return
                 if "/login" in location or "oidc" in location:
-                    raise _Failed("lost_session")
-                raise _Failed("lost_ticket" if r.status in (404, 410) else f"http_{r.status}",
+                    raise Failed("lost_session")
+                raise Failed("lost_ticket" if r.status in (404, 410) else f"http_{r.status}",
                               location or (await r.text()))
 
         await self._request("join", (lms, redeem), joined())
@@ -318,7 +232,7 @@ class Soak:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
             result = await browser_login(browser, ticket, "pupil", op=self.op)
         if not (result.location or "").startswith(self.emulator.url):
-            raise _Failed("http_5xx" if result.response_status >= 500 else "login_failed")
+            raise Failed("http_5xx" if result.response_status >= 500 else "login_failed")
 
     async def _create(self, http: aiohttp.ClientSession, n: int) -> None:
         live = self._live()
@@ -328,9 +242,9 @@ class Soak:
             async with http.get(self._lms(replica, "create", f"soak-{n}")) as r:
                 text = await r.text()
                 if r.status >= 500:
-                    raise _Failed("http_5xx")
+                    raise Failed("http_5xx")
                 if "<returncode>SUCCESS" not in text:
-                    raise _Failed("failed_answer", text)
+                    raise Failed("failed_answer", text)
 
         await self._request("create", (replica,), created())
 
@@ -409,14 +323,14 @@ class Soak:
         seconds = self.o.seconds
         await asyncio.sleep(max(0.0, begin + 0.2 * seconds - time.monotonic()))
         self._note("restarting the store's redis-server")
-        await asyncio.to_thread(_restart_gracefully, self.store)
+        await asyncio.to_thread(restart_gracefully, self.store)
         self._note("redis-server is back")
         await asyncio.sleep(max(0.0, begin + 0.4 * seconds - time.monotonic()))
         leader = self.replicas[1]
         leader.kill()
         leader.alive = False
         self._note("replica B (the guard's leader) SIGKILLed")
-        self.report.failover = await _wait_leader(self.replicas[0], 30)
+        self.report.failover = await wait_leader(self.replicas[0], 30)
         self._note("replica A leads the guard")
 
     async def _memory(self, begin: float, stop: float) -> None:
@@ -455,42 +369,6 @@ class Soak:
             self.report.achieved["events"] = self.report.achieved.get("events", 0) / elapsed
             self.report.load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         return self.report
-
-
-class _Failed(Exception):
-    def __init__(self, outcome: str, detail: str = "") -> None:
-        super().__init__(outcome)
-        self.outcome, self.detail = outcome, " ".join(detail.split())[:240]
-
-
-def _restart_gracefully(server: RedisProc) -> None:
-    server.proc.send_signal(signal.SIGTERM)  # AOF flushed and fsynced on shutdown
-    server.proc.wait(timeout=20)
-    server.restart()
-
-
-def print_report(options: Options, report: Report) -> None:
-    print(f"soak: {options.seconds:g} s, load average {report.load}")
-    print("achieved rates: " + ", ".join(f"{k} {v:.1f}/s" for k, v in report.achieved.items())
-          + f" (asked: joins {options.joins:g}, creates {options.creates:g}, "
-            f"events {options.events:g})")
-    for (kind, outcome), n in sorted(report.outcomes.items()):
-        print(f"  {kind:11s} {outcome:20s} {n}")
-    lat = sorted(report.guard_latency)
-    if lat:
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        print(f"guard actions: {len(lat)} on time, {report.guard_missed} missed; latency "
-              f"p50 {statistics.median(lat) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-              f"max {lat[-1] * 1000:.0f} ms")
-    else:
-        print(f"guard actions: none, {report.guard_missed} missed")
-    for note in report.notes:
-        print(f"  {note}")
-    print(f"leader failover: {report.failover:.2f} s" if report.failover is not None
-          else "leader failover: not observed")
-    for name, (first, last) in sorted(report.rss.items()):
-        print(f"replica {name}: RSS {first / 2**20:.1f} MiB after warm-up, "
-              f"{last / 2**20:.1f} MiB at the end ({(last - first) / 2**20:+.1f} MiB)")
 
 
 def main() -> None:

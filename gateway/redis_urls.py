@@ -131,12 +131,13 @@ class _SentinelRedis(Redis):
 
 
 # A restart or failover of Redis takes a fraction of a second to a few seconds: a command
-# that meets a refused or broken connection is tried again for about 2 s (50 ms doubling
-# to 500 ms, with jitter) before the request fails, so a Redis restart costs latency,
-# not errors (bench/soak.py). Commands are sent again only after a connection error, so
-# at most a command whose reply was lost runs twice (a single-use ticket can then be
-# refused as used: the browser starts the join again from the LMS).
-RETRIES = 6
+# that meets a refused or broken connection is tried again (50 ms doubling, jitter, at
+# most 3 times; redis-py also retries the connect itself, so a Redis that stays away
+# fails a request after about 1.5 s) before the request fails, so a Redis restart costs
+# latency, not errors (bench/soak.py). Commands are sent again only after a connection
+# error, so at most a command whose reply was lost runs twice (a single-use ticket can
+# then be refused as used: the browser starts the join again from the LMS).
+RETRIES = 3
 
 
 def _retry() -> Retry:

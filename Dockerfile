@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY bbb_hooks ./bbb_hooks
 COPY jitsi_hooks ./jitsi_hooks
+COPY privacy_gateway ./privacy_gateway
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim

@@ -23,7 +23,7 @@ from bbb_hooks.checksum import canonical_form, sign
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.query import Params
 from bbb_hooks.servers import Server
-from gateway.fetch import FetchError, read_bounded
+from gateway.login.fetch import FetchError, read_bounded
 
 ACCEPTED_TYPES = ("text/xml", "application/xml")
 MAX_ANSWER = 32 * 1024 * 1024  # a whole answer read at once (getMeetings of a busy server)

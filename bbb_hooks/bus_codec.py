@@ -142,6 +142,10 @@ def nesting_depth(raw: bytes) -> int:
     return deepest
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def decode(raw: bytes | str) -> BusMessage:
     """Parse one envelope/core message; BusError when its size, depth or shape is wrong."""
     data_bytes = raw.encode() if isinstance(raw, str) else raw
@@ -150,7 +154,8 @@ def decode(raw: bytes | str) -> BusMessage:
     if nesting_depth(data_bytes) > MAX_DEPTH:
         raise BusError(f"nested deeper than {MAX_DEPTH}", "too_deep")
     try:
-        data = json.loads(data_bytes)
+        # NaN and Infinity are not JSON (RFC 8259; akka's Jackson refuses them): never values.
+        data = json.loads(data_bytes, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
         raise BusError(f"not JSON: {exc.__class__.__name__}", "not_json") from None
     core = data.get("core") if isinstance(data, dict) else None

@@ -31,7 +31,7 @@ from typing import Any
 import hiredis
 from redis.exceptions import RedisError
 
-from gateway.redis_urls import connection_options
+from gateway.store.redis_urls import connection_options
 
 READ_SIZE = 1 << 18  # one read takes everything the kernel buffered, up to 256 KiB
 CONNECT_TIMEOUT = 5.0

@@ -14,8 +14,8 @@ from urllib.parse import quote
 from bbb_hooks import bus_codec as codec
 from bbb_hooks.guard_chat import ChatJob, parts_of
 from bbb_hooks.guard_state import Runtime, fields_from_locks
-from gateway import guard
-from gateway.guard_texts import PUBLIC_TELL
+from gateway.policy import guard
+from gateway.policy.guard_texts import PUBLIC_TELL
 
 TELL_INTERVAL = 10.0  # seconds between two public "a camera was switched off" notes
 MAX_EVENT_AGE = 60.0  # an envelope timestamp further off than this is a clock problem

@@ -56,12 +56,12 @@ from bbb_hooks.guard_state import (
 )
 from bbb_hooks.guard_tasks import Supervisor
 from bbb_hooks.servers import Server
-from gateway import guard
-from gateway.audit import AuditLog
+from gateway.audit.log import AuditLog
 from gateway.metrics import Metrics
+from gateway.policy import guard
+from gateway.policy.model import Policy, PurposeName
 from gateway.pseudonym import Pseudonymiser
-from gateway.settings import Policy, PurposeName
-from gateway.store import Store
+from gateway.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +333,12 @@ class BusGuard:
         if isinstance(event, guard.RecordingStarted | guard.RecordingStopped) and (
                 before.recording != rt.state.recording):
             await self._audit(rt, before, event, actions)
+        if isinstance(event, guard.ParticipantJoined) and event.participant.moderator and any(
+                needs_moderator(a) for a in actions):  # G10: what `_unable` could not send
+            await self.audit.record(
+                "guard_action", "bbb", action="carried_out", reason="moderator_present",
+                meeting=self.pseudonyms.meeting(rt.internal_id),
+                actions=",".join(type(a).__name__ for a in actions if needs_moderator(a)))
 
     async def _prior_unknown(self, rt: Runtime) -> None:
         """The locks before this recording were never reported: say so, do not guess.

@@ -3,7 +3,8 @@
 On BBB 3.0 the guard speaks through bbb-web's `sendChatMessage`, which takes
 at most 500 characters and does not keep newlines (bbb.md §5). So every text
 goes as separate messages: the Dutch one, then the English one, each cut to
-`CHAT_LIMIT` characters between words (gateway/guard_texts.py `chat_parts`).
+`CHAT_LIMIT` UTF-16 units (bbb-web is Java: `String.length()`) between words
+(gateway/guard_texts.py `chat_parts`).
 
 A message bbb-web refuses or does not answer is retried with backoff until
 the job's deadline. Every job's outcome is counted
@@ -34,9 +35,9 @@ import aiohttp
 
 from bbb_hooks import guard_api
 from bbb_hooks.servers import Server
-from gateway.audit import AuditLog
-from gateway.guard_texts import chat_parts
+from gateway.audit.log import AuditLog
 from gateway.metrics import Metrics
+from gateway.policy.guard_texts import chat_parts
 from gateway.pseudonym import Pseudonymiser
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
-from gateway.store import Lease, Store
+from gateway.store.base import Lease, Store
 
 log = logging.getLogger(__name__)
 

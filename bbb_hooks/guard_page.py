@@ -11,29 +11,29 @@ privacy officer registered (gateway/approvals.py).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
+from bbb_hooks.app_keys import PROXY
 from bbb_hooks.guard_bbb import BusGuard
 from bbb_hooks.guard_state import purpose_key, save_purpose
 from bbb_hooks.meetings import MeetingRecord, is_moderator, meeting_info
-from gateway import approvals, i18n, keys
-from gateway.errors import Forbidden, NotFound
-from gateway.login import login_url
-from gateway.sessions import Session, current_session
-from gateway.settings import PURPOSES, PurposeName
-from gateway.web import redirect, render
+from gateway.guard import approvals
+from gateway.login.routes import login_url
+from gateway.login.sessions import Session, current_session
+from gateway.policy.model import PURPOSES, PurposeName
+from gateway.web import i18n, keys
+from gateway.web.errors import Forbidden, NotFound
+from gateway.web.shell import redirect, render
 
 if TYPE_CHECKING:
-    from bbb_hooks.proxy import BBBProxy
+    pass
 
 GUARD = web.AppKey("bbb_guard", BusGuard)
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "guard.purpose.title": {"nl": "Doel van de opname", "en": "Purpose of the recording"},
     "guard.purpose.intro": {
         "nl": "Kies waarvoor je deze les opneemt. Iedereen hoort het doel voordat de opname "
@@ -75,7 +75,7 @@ i18n.register({
               "zelf de bijeenkomst in via je leeromgeving.",
         "en": "Only the teacher of this meeting chooses the purpose of a recording. Join the "
               "meeting yourself from your learning platform first."},
-})
+}
 
 
 class UnknownMeeting(NotFound):
@@ -94,14 +94,13 @@ def setup(app: web.Application) -> None:
 
 async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    proxy: BBBProxy = app[keys.ADAPTERS]["bbb"]  # set up first (gateway/app.py _adapters)
+    proxy = app[PROXY]  # started first (bbb_hooks.adapter: the proxy, then the guard)
     guard = BusGuard(
         policy=settings.policy, store=app[keys.STORE], metrics=app[keys.METRICS],
         audit=app[keys.AUDIT], pseudonyms=app[keys.PSEUDONYMS], http=app[keys.HTTP],
         servers=proxy.pool.servers, redis_url=settings.secrets.get("bbb.redis_url").decode(),
         record_ttl=proxy.record_ttl)
     app[GUARD] = guard
-    app[keys.ADAPTERS]["guard_bbb"] = guard
 
     async def ready() -> bool:
         # A standby replica is healthy while another leads (bbb_hooks/guard_leader.py).
@@ -109,11 +108,8 @@ async def _guard_ctx(app: web.Application) -> AsyncIterator[None]:
         return guard.tasks.healthy() and (guard.connected or not guard.leadership.leading())
 
     app[keys.READINESS]["bbb_guard"] = ready
-    task = asyncio.create_task(guard.run(), name="bbb-guard")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with app[keys.BACKGROUND].running("bbb-guard", guard.run()):
+        yield
 
 
 async def _teacher(request: web.Request) -> tuple[Session, MeetingRecord] | web.Response:

@@ -26,8 +26,8 @@ from bbb_hooks import guard_api
 from bbb_hooks.guard_chat import parts_of
 from bbb_hooks.guard_state import load_purpose, objection_url, save_purpose
 from bbb_hooks.meetings import meeting_info
-from gateway import guard
-from gateway.settings import PurposeName
+from gateway.policy import guard
+from gateway.policy.model import PurposeName
 
 if TYPE_CHECKING:
     from bbb_hooks.guard_bbb import BusGuard

@@ -20,9 +20,10 @@ written here too:
   BBB had locked each user when they joined (UserJoinedMeetingEvtMsg `locked`),
   so a restarted gateway still knows whom to unlock at the stop.
 
-Field types are strict: a lock flag or `recording` that is not a JSON boolean
-raises BusError("bad_field"), so the message is refused and counted, never
-read as false (a string "true" must not stop the guard).
+Field types are strict: a lock flag or `recording` that is not a JSON boolean,
+or a `setBy` that is not a string, raises BusError("bad_field"), so the message
+is refused and counted, never read as false (a string "true" must not stop the
+guard).
 """
 
 from __future__ import annotations
@@ -31,16 +32,17 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import quote
 
 from bbb_hooks.bus_codec import CREATE_LOCK_NAMES, LOCK_FIELDS, BusError, BusMessage
 from bbb_hooks.guard_api import ApiMeeting
 from bbb_hooks.meetings import add_recording_purpose, meeting_by_internal_id
-from gateway import guard
-from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName, Role
-from gateway.store import Store
+from gateway.policy import guard
+from gateway.policy import guard_edits as edits
+from gateway.policy.model import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName, Role
+from gateway.store.base import Store
 
 _ENGINE_LOCKS = ("disableCam", "disableMic", "lockOnJoin")
 API_STREAM = "api"  # a camera known only from getMeetingInfo's hasVideo
@@ -153,22 +155,18 @@ def from_api(meeting: ApiMeeting, meeting_type: MeetingTypeName, locks: guard.Lo
         presenter=a.presenter, moderator=a.moderator) for a in meeting.attendees)
     base = previous.state if previous else new_runtime(
         meeting.internal_id, meeting_type, public_url).state
-    if previous:  # getMeetingInfo has no lock flags: keep those the bus reported
-        flags = {p.id: p.locked for p in previous.state.participants}
-        people = tuple(replace(p, locked=flags.get(p.id)) for p in people)
-    state = replace(base, meeting_type=meeting_type, recording=meeting.recording,
-                    participants=people, locks=locks,
-                    locks_known=previous.state.locks_known if previous else False)
+    # getMeetingInfo has no lock flags: keep those the bus reported.
+    state = edits.observed(
+        base, meeting_type=meeting_type, recording=meeting.recording, participants=people,
+        locks=locks, locks_known=previous.state.locks_known if previous else False,
+        known_lock_flags={p.id: p.locked for p in previous.state.participants}
+        if previous else None)
     return Runtime(internal_id=meeting.internal_id, state=state, external_id=meeting.meeting_id,
                    server=meeting.server, told=previous.told if previous else {},
                    lock=previous.lock if previous else asyncio.Lock(),
                    cams={a.user_id: {API_STREAM} for a in meeting.attendees if a.has_video})
 
 
-def _set_flags(rt: Runtime, user_id: str, **flags: bool) -> None:
-    rt.state = replace(rt.state, participants=tuple(
-        replace(p, **flags) if p.id == user_id else p  # type: ignore[arg-type]
-        for p in rt.state.participants))
 
 
 def _joined(body: Mapping[str, Any]) -> guard.ParticipantJoined | None:
@@ -225,10 +223,11 @@ def translate(rt: Runtime, msg: BusMessage) -> list[guard.Event]:
         return _voice(body, False)
     if name == "RecordingStatusChangedEvtMsg":
         by = body.get("setBy")
-        by = by if isinstance(by, str) else None
         recording = body.get("recording")
         if not isinstance(recording, bool):  # "true", 1, null: never read as a stop
             raise BusError("recording is not a boolean", "bad_field")
+        if not isinstance(by, str) or not _is_unicode(by):  # akka: `setBy: String`
+            raise BusError("setBy is not a string", "bad_field")
         return [guard.RecordingStarted(by) if recording else guard.RecordingStopped(by)]
     if name == "LockSettingsInMeetingChangedEvtMsg":
         return [guard.LocksChanged(locks_from_fields(body))]
@@ -236,17 +235,24 @@ def translate(rt: Runtime, msg: BusMessage) -> list[guard.Event]:
     return []
 
 
+def _is_unicode(text: str) -> bool:
+    """False for a lone surrogate ("\\ud800"): no user id akka-apps ever sends."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _flags(rt: Runtime, name: str, body: Mapping[str, Any]) -> None:
     if name == "PresenterAssignedEvtMsg" and isinstance(body.get("presenterId"), str):
-        for p in rt.state.participants:
-            if p.presenter:
-                _set_flags(rt, p.id, presenter=False)
-        _set_flags(rt, body["presenterId"], presenter=True)
+        rt.state = edits.with_presenter(rt.state, body["presenterId"])
     elif name == "PresenterUnassignedEvtMsg" and isinstance(body.get("intId"), str):
-        _set_flags(rt, body["intId"], presenter=False)
+        rt.state = edits.with_flags(rt.state, body["intId"], presenter=False)
     elif name == "UserRoleChangedEvtMsg" and isinstance(body.get("userId"), str):
         # A promoted pupil stays a pupil for the guard; only who may command changes.
-        _set_flags(rt, body["userId"], moderator=body.get("role") == "MODERATOR")
+        rt.state = edits.with_flags(rt.state, body["userId"],
+                                    moderator=body.get("role") == "MODERATOR")
 
 
 # ---- the store: what the gateway knows and keeps about a meeting ------------------
@@ -268,13 +274,11 @@ async def load_meeting(store: Store, policy: Policy, rt: Runtime,
         rt.external_id = rt.external_id or record.meeting_id
     elif metadata and metadata.get(META_TYPE) in MEETING_TYPES:
         meeting_type = metadata[META_TYPE]
-    rt.state = replace(rt.state, meeting_type=cast(MeetingTypeName, meeting_type))
+    rt.state = edits.with_meeting_type(rt.state, cast(MeetingTypeName, meeting_type))
     saved = await store.hgetall(MEETING_PREFIX + rt.internal_id)
     if saved:
-        locks = locks_load(saved.get("locks"))
-        rt.state = replace(
-            rt.state, locks=locks or rt.state.locks,
-            locks_known=rt.state.locks_known or locks is not None,
+        rt.state = edits.with_saved(
+            rt.state, locks=locks_load(saved.get("locks")),
             locks_before=locks_load(saved.get("locks_before")),
             users_before=users_load(saved.get("users_before")),
             announced=saved.get("announced") == b"1",
@@ -282,9 +286,7 @@ async def load_meeting(store: Store, policy: Policy, rt: Runtime,
     flags = {k: v == b"1" for k, v in
              (await store.hgetall(USERS_PREFIX + rt.internal_id)).items()}
     if flags:
-        rt.state = replace(rt.state, participants=tuple(
-            replace(p, locked=flags[p.id]) if p.locked is None and p.id in flags else p
-            for p in rt.state.participants))
+        rt.state = edits.with_lock_flags(rt.state, flags)
 
 
 async def load_purpose(store: Store, rt: Runtime) -> None:
@@ -294,7 +296,7 @@ async def load_purpose(store: Store, rt: Runtime) -> None:
     saved = await store.hgetall(purpose_key(rt.external_id))
     purpose = _purpose(saved.get("purpose", b"").decode())
     ref = saved.get("approval_reference", b"").decode() or None
-    rt.state = replace(rt.state, purpose=purpose, approval_reference=ref)
+    rt.state = edits.with_declared(rt.state, purpose, ref)
 
 
 async def save_purpose(store: Store, meeting_id: str, purpose: PurposeName,

@@ -4,7 +4,7 @@
    redirect to `/bbb/join/<ticket>`: a random, single-use ticket with a short
    TTL, bound to the meeting and to the role the LMS asked for.
 2. The browser logs in with its school account (usually silently via SSO).
-3. gateway.bbb_policy.decide_join decides role and parameters; the browser is
+3. gateway.policy.bbb.decide_join decides role and parameters; the browser is
    redirected to BBB's own join URL, signed with the server's secret, minted
    at that moment and never logged (style_security.md B.5). The browser
    follows BBB's join itself so BBB's session cookie lands (bbb.md §1.3).
@@ -25,15 +25,16 @@ from aiohttp import web
 from yarl import URL
 
 from bbb_hooks import xml
+from bbb_hooks.app_keys import PROXY
 from bbb_hooks.backend import query_string
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.meetings import MODERATOR_TTL, add_moderator, meeting_info, password_hash
-from gateway import i18n, keys
-from gateway.bbb_policy import BBBRole, JoinAccount, JoinMeeting, decide_join, join_drop_label
-from gateway.login import login_url
-from gateway.playback_acl import remember_moderator
-from gateway.sessions import current_session
-from gateway.web import redirect, render
+from gateway.login.routes import login_url
+from gateway.login.sessions import current_session
+from gateway.playback.acl import remember_moderator
+from gateway.policy.bbb import BBBRole, JoinAccount, JoinMeeting, decide_join, join_drop_label
+from gateway.web import i18n, keys
+from gateway.web.shell import redirect, render
 
 if TYPE_CHECKING:
     from bbb_hooks.proxy import BBBProxy
@@ -47,7 +48,7 @@ _NOT_KEPT = frozenset({"password", "checksum", "avatarURL", "userID", "role", "c
                        "guest", "redirect"})
 _USED = frozenset({"password", "checksum", "role", "redirect"})  # read here, not dropped
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "bbb.join.expired": {
         "nl": "Deze link om deel te nemen is verlopen of al gebruikt. Ga terug naar de "
               "leeromgeving en klik opnieuw op 'Deelnemen'.",
@@ -62,7 +63,7 @@ i18n.register({
         "nl": "Gasten mogen niet deelnemen aan deze bijeenkomst. Log in met je schoolaccount.",
         "en": "Guests may not join this meeting. Log in with your school account.",
     },
-})
+}
 
 
 def _ticket_key(ticket: str) -> str:
@@ -123,7 +124,7 @@ async def api_join(request: web.Request, proxy: BBBProxy,
 async def join_page(request: web.Request) -> web.StreamResponse:
     """`/bbb/join/<ticket>`: log in, decide, and send the browser on to BBB."""
     app = request.app
-    proxy: BBBProxy = app[keys.ADAPTERS]["bbb"]
+    proxy = app[PROXY]
     ticket = request.match_info["ticket"]
     if not TICKET.fullmatch(ticket):
         return await _refused(request, "bbb.join.expired", 404)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, fields
 
-from gateway.settings import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
-from gateway.store import Store
+from gateway.policy.model import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
+from gateway.store.base import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Called by the proxy (one line in bbb_hooks/proxy.py) on every getRecordings
 answer, whichever server or servers it came from. Each
 `<playback><format><url>` becomes `<public_url>/recordings/bbb/<link>`: signed,
 short-lived (`playback.link_ttl_seconds`), single-use, one per recording and
-format (gateway.playback_tokens). BBB's URL travels only inside the signed
+format (gateway.playback.tokens). BBB's URL travels only inside the signed
 link, to send the browser on after the school login and the decision.
 `<preview>` thumbnails are dropped: they are BBB URLs of the slides themselves.
 """
@@ -19,10 +19,10 @@ from aiohttp import web
 from bbb_hooks import xml
 from bbb_hooks.inbound import ApiError
 from bbb_hooks.playback_paths import RECORD_ID_RE
-from gateway import keys
-from gateway.bbb_policy import META_PURPOSE
-from gateway.playback_tokens import issue_link
-from gateway.playback_web import PLAYBACK
+from gateway.playback.tokens import issue_link
+from gateway.playback.web import PLAYBACK
+from gateway.policy.bbb import META_PURPOSE
+from gateway.web import keys
 
 PURPOSE_KEY = META_PURPOSE.removeprefix("meta_").lower()  # as getRecordings lists it
 LINK_PATH = "/recordings/bbb/"

@@ -2,7 +2,7 @@
 
 1. `/recordings/bbb/<link>` (on the gateway): the LMS's link from getRecordings
    (bbb_hooks/playback_links.py). The school login first, then the link is
-   spent (single use) and the decision asked (gateway.playback_policy). An
+   spent (single use) and the decision asked (gateway.policy.playback). An
    allowed person is sent to the BBB host with a grant.
 2. `/privacy-gateway/grant/<grant>` (on the BBB host, proxied there by nginx to
    the gateway): sets the short-lived cookie for that one recording on the host
@@ -21,10 +21,10 @@ from aiohttp import web
 from bbb_hooks.guard_state import purpose_key
 from bbb_hooks.meetings import recording_purposes
 from bbb_hooks.playback_paths import PLAYER, BadPath, recording_of
-from gateway import keys
-from gateway.login import login_url
-from gateway.playback_acl import spend
-from gateway.playback_tokens import (
+from gateway.login.routes import login_url
+from gateway.login.sessions import current_session
+from gateway.playback.acl import spend
+from gateway.playback.tokens import (
     Link,
     TokenError,
     check_cookie,
@@ -34,10 +34,10 @@ from gateway.playback_tokens import (
     open_grant,
     open_link,
 )
-from gateway.playback_web import PLAYBACK, REASON_HEADER, count, decide, refuse
-from gateway.retention_policy import combined_purpose
-from gateway.sessions import current_session
-from gateway.web import redirect
+from gateway.playback.web import PLAYBACK, REASON_HEADER, count, decide, refuse
+from gateway.policy.retention import combined_purpose
+from gateway.web import keys
+from gateway.web.shell import redirect
 
 GRANT_PATH = "/privacy-gateway/grant/"
 ORIGINAL_URI = "X-Original-URI"

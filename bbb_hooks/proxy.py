@@ -1,6 +1,6 @@
 """`/bigbluebutton/api/<call>`: the BBB API, policy applied, re-signed, streamed.
 
-- create: rewritten by gateway.bbb_policy.decide_create, pinned to a server,
+- create: rewritten by gateway.policy.bbb.decide_create, pinned to a server,
   remembered in the store (bbb_hooks.meetings);
 - join: answered with a single-use login ticket (bbb_hooks.join);
 - getMeetings / getMeetingInfo: attendee lists removed when the policy says so
@@ -30,20 +30,21 @@ from bbb_hooks.inbound import ApiError, ApiRequest, read_request
 from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
 from bbb_hooks.query import QueryError
 from bbb_hooks.record_calls import (
-    RECORD_CALLS,
     check_call,
     declared_purposes,
     on_their_servers,
 )
 from bbb_hooks.servers import Server, ServerPool
 from bbb_hooks.xml_scan import check_scan
-from gateway import keys
-from gateway.bbb_client_settings import BadClientSettings, decide_client_settings
-from gateway.bbb_policy import CreateDecision, UnknownMeetingType, decide_create
 from gateway.clock import Clock
+from gateway.config.loading import Settings
 from gateway.metrics import Metrics
-from gateway.settings import Settings
-from gateway.store import Store
+from gateway.policy.bbb import CreateDecision, UnknownMeetingType, decide_create
+from gateway.policy.bbb_client_settings import BadClientSettings, decide_client_settings
+from gateway.policy.bbb_records import RECORD_CALLS
+from gateway.store.base import Store
+from gateway.store.errors import StoreUnavailable
+from gateway.web import keys
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,11 @@ class BBBProxy:
     metrics: Metrics
     clock: Clock
     record_ttl: float
-    http: aiohttp.ClientSession | None = None
+    http: aiohttp.ClientSession  # our own, for BBB (bbb_hooks.app._proxy_ctx)
     # (when asked, the oldest backend bbbVersion: "" none said, None none answered)
     _root: tuple[float, str | None] | None = None
 
     def client(self) -> aiohttp.ClientSession:
-        assert self.http is not None, "the BBB client session starts with the app"
         return self.http
 
     # -- the API root ----------------------------------------------------------------
@@ -370,6 +370,9 @@ def error_key(exc: BaseException) -> tuple[str, str, str | None]:
         return exc.message_key, exc.reason, exc.message
     if isinstance(exc, QueryError):
         return exc.message_key, exc.message_key, exc.message
+    if isinstance(exc, StoreUnavailable):
+        return ("storeUnavailable", exc.reason,
+                "The gateway cannot reach its store right now. Try again shortly.")
     if isinstance(exc, ChecksumError):
         return "checksumError", exc.reason, None  # the caller learns nothing more
     if isinstance(exc, web.HTTPRequestEntityTooLarge):

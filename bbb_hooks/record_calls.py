@@ -1,20 +1,9 @@
 """What an LMS may do to recordings and webhooks through the proxy (G14, G16, G20, G21).
 
-The retention sweeper and the recording guard keep the gateway's own facts about
-a recording (its purpose, its retention, its holds) in `meta_privacy-*` keys and
-in the registry. An LMS may still publish, update and delete recordings, but not
-in ways that undo those facts:
-
-- `updateRecordings` may not change any `meta_privacy-*` key (retention and
-  distribution follow the declared purpose, G14, G16);
-- `publishRecordings publish=true` is refused for a recording whose purpose
-  does not include distribution, or that is held (an objection or a legal hold);
-  the purpose is the registry's, or for a recording not registered yet the one
-  BBB's own metadata carries, judged by the sweeper's rule (undeclared is not
-  distribution: gateway.retention_policy.withheld, G14);
-- `deleteRecordings` is refused for a held recording (the hold wins, G12);
-- `hooks/create` is refused unless `bbb.allow_webhooks` is on: a webhook sends
-  join events with names, addresses and chat to any URL (G20, G21).
+The rules are pure and live in gateway.policy.bbb_records; this module gathers
+their facts (the registry's rows, the purpose BBB's own metadata carries for a
+recording not registered yet) and carries out publish/update/delete on several
+servers, reporting honestly what was done where.
 """
 
 from __future__ import annotations
@@ -28,16 +17,21 @@ from bbb_hooks import xml
 from bbb_hooks.backend import MAX_ANSWER, backend_call, read_all
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.servers import Server
-from gateway.bbb_policy import META_PREFIX_PRIVACY, META_PURPOSE
-from gateway.registry import Registry
-from gateway.retention_policy import distributes
-from gateway.settings import Policy
-from gateway.store import Store
+from gateway.policy.bbb import META_PURPOSE
+from gateway.policy.bbb_records import (
+    RECORD_CALLS,
+    RecordCall,
+    call_refusal,
+    registered_refusal,
+    unregistered_refusal,
+)
+from gateway.policy.model import Policy
+from gateway.store.base import Store
+from gateway.store.registry import Registry
 
 if TYPE_CHECKING:
     from bbb_hooks.proxy import BBBProxy
 
-RECORD_CALLS = frozenset({"publishRecordings", "updateRecordings", "deleteRecordings"})
 # getRecordings lists meta keys lower-cased, without `meta_` (bbb.md §1.4).
 PURPOSE_KEY = META_PURPOSE.removeprefix("meta_").lower()
 
@@ -52,34 +46,23 @@ PurposeLookup = Callable[[list[str]], Awaitable[dict[str, str | None]]]
 
 async def check_call(inbound: ApiRequest, policy: Policy, store: Store,
                      lookup: PurposeLookup | None = None) -> None:
-    """Raise ApiError when this call would undo the policy; None when it may pass."""
-    if inbound.call == "hooks/create" and not policy.bbb.allow_webhooks:
-        raise ApiError("webhooksNotAllowed")
-    if inbound.call not in RECORD_CALLS:
-        return
-    if inbound.call == "updateRecordings" and any(
-            k.lower().startswith(META_PREFIX_PRIVACY) for k, _ in inbound.params):
-        raise ApiError("privacyMetadataReadOnly")
-    publishing = (inbound.call == "publishRecordings"
-                  and (inbound.param("publish") or "").strip().lower() == "true")
-    if not publishing and inbound.call != "deleteRecordings":
-        return
-    registry = Registry(store)
-    unregistered: list[str] = []
-    for record_id in _record_ids(inbound):
-        row = await registry.get(f"bbb:{record_id}")
-        if row is None:
-            unregistered.append(record_id)
-            continue
-        if row.holds:
-            raise ApiError("recordingOnHold")
-        if publishing and not distributes(policy, row.purpose):  # G14, as the sweeper
-            raise ApiError("notForDistribution")
-    if publishing and unregistered and lookup is not None:
-        # Not registered yet: the purpose BBB carries decides, by the sweeper's rule.
-        found = await lookup(unregistered)
-        if any(not distributes(policy, purpose) for purpose in found.values()):
-            raise ApiError("notForDistribution")
+    """Raise ApiError when this call would undo the policy; None when it may pass.
+
+    The rules are gateway.policy.bbb_records'; this gathers their facts."""
+    call = RecordCall(inbound.call, tuple(k for k, _ in inbound.params), inbound.param("publish"))
+    refusal = call_refusal(policy, call)
+    if refusal is None and call.call in RECORD_CALLS and call.needs_recordings:
+        registry = Registry(store)
+        ids = _record_ids(inbound)
+        rows = {i: await registry.get(f"bbb:{i}") for i in ids}
+        refusal = registered_refusal(policy, call, (r for r in rows.values() if r is not None))
+        unregistered = [i for i, row in rows.items() if row is None]
+        if refusal is None and call.publishing and unregistered:
+            # Not registered yet: the purpose BBB carries decides, by the sweeper's rule.
+            declared = await lookup(unregistered) if lookup is not None else {}
+            refusal = unregistered_refusal(policy, unregistered, declared)
+    if refusal is not None:
+        raise ApiError(refusal)
 
 
 async def declared_purposes(proxy: BBBProxy, ids: list[str]) -> dict[str, str | None]:

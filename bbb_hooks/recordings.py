@@ -2,7 +2,7 @@
 
 - Listing: `getRecordings` page by page (`offset`/`limit`, BBB 2.6+), `state=any`
   so processing and soft-deleted recordings are seen too; each recording's
-  due date comes from the gateway's meta_ keys (gateway.bbb_policy: purpose and
+  due date comes from the gateway's meta_ keys (gateway.policy.bbb: purpose and
   meeting type) and its start time. Memory stays flat: one page at a time.
 - Deletion: `deleteRecordings` (a soft delete: it only moves the formats to
   `deleted/`, bbb.md §6), then the purge agent (`privacy-gateway bbb-purge`,
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import xml.etree.ElementTree as ET  # element types only; parsing is defused (bbb_hooks.xml)
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -38,11 +39,11 @@ from yarl import URL
 from bbb_hooks.purge import RECORD_ID_RE
 from bbb_hooks.servers import Server
 from bbb_hooks.xml import BrokenXML, parse, succeeded, text
-from gateway.bbb_policy import META_MEETING_TYPE, META_PURPOSE
-from gateway.fetch import FetchError, read_bounded
-from gateway.retention_holds import HOLDS_META, format_holds, parse_holds
-from gateway.retention_policy import DeclaredRecording, RegistryRow, withheld
-from gateway.sweeper import DeletionFailed
+from gateway.login.fetch import FetchError, read_bounded
+from gateway.policy.bbb import META_MEETING_TYPE, META_PURPOSE
+from gateway.policy.retention import DeclaredRecording, RegistryRow, withheld
+from gateway.retention.holds import HOLDS_META, format_holds, parse_holds
+from gateway.retention.sweeper import DeletionFailed, failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ DeclaredPurpose = Callable[[str], Awaitable[str | None]]
 
 PAGE_SIZE = 100
 PURGE_TIMEOUT_SECONDS = 120.0
+MAX_DETAIL_CHARS = 200  # of the purge agent's last error line, for the operator
+_PATH_RE = re.compile(r"(?:/[^\s/:'\"]+)+/?")
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 # getRecordings lists meta keys lower-cased and without the `meta_` prefix (bbb.md §1.4).
 PURPOSE_KEY = META_PURPOSE.removeprefix("meta_").lower()
@@ -193,11 +196,11 @@ async def run_purge_many(argv: Sequence[str], timeout: float = PURGE_TIMEOUT_SEC
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL)
+            stderr=asyncio.subprocess.PIPE)
     except OSError:
         raise DeletionFailed("purge_unavailable") from None
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except BaseException as exc:  # a timeout, or the sweep cancelled: never leave it running
         if proc.returncode is None:
             proc.kill()
@@ -212,10 +215,27 @@ async def run_purge_many(argv: Sequence[str], timeout: float = PURGE_TIMEOUT_SEC
             reports[str(report["recording_id"])] = ([str(p) for p in report["removed"]],
                                                      [str(p) for p in report["remaining"]])
     except (ValueError, KeyError, TypeError):
-        raise DeletionFailed("purge_failed") from None
+        raise DeletionFailed("purge_failed", agent_detail(proc.returncode, err)) from None
     if not reports:
-        raise DeletionFailed("purge_failed" if proc.returncode != 1 else "purge_incomplete")
+        raise DeletionFailed("purge_failed" if proc.returncode != 1 else "purge_incomplete",
+                             agent_detail(proc.returncode, err))
     return reports
+
+
+def agent_detail(returncode: int | None, stderr: bytes) -> str:
+    """`exit N: <its last error line>` for the operator: printable, at most
+    MAX_DETAIL_CHARS, and every path cut to `<path>` unless its last part is a
+    recording id (a path elsewhere may name a room or a person)."""
+    lines = [line for line in stderr[-4096:].decode("utf-8", "replace").splitlines()
+             if line.strip()]
+    last = _PATH_RE.sub(_short_path, lines[-1].strip() if lines else "")
+    last = "".join(c if c.isprintable() else "?" for c in last)[:MAX_DETAIL_CHARS]
+    return f"exit {returncode}" + (f": {last}" if last else "")
+
+
+def _short_path(match: re.Match[str]) -> str:
+    name = match.group(0).rstrip("/").rsplit("/", 1)[-1]
+    return name if RECORD_ID_RE.fullmatch(name) else "<path>"
 
 
 class BBBSource:
@@ -315,7 +335,7 @@ class BBBSource:
                                                       *ids))
             present = await self.api.existing(ids)
         except DeletionFailed as exc:
-            return {row.key: exc.reason for row in rows}
+            return {row.key: failure_reason(exc) for row in rows}
         out: dict[str, list[str] | str] = {}
         for row in rows:
             report = reports.get(row.recording_id)

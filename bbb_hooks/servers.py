@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bbb_hooks.checksum import sign
-from gateway.settings import Settings
-from gateway.store import Store
+from gateway.config.loading import Settings
+from gateway.store.base import Store
 
 
 @dataclass(frozen=True, slots=True)

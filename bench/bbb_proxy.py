@@ -88,7 +88,7 @@ async def _serve_gateway(port: int, emulator_url: str, tmp: str, redis_url: str)
     from aiohttp import web
 
     from gateway import logs
-    from gateway.app import create_app
+    from privacy_gateway import create_app
     from tests.support import make_settings
 
     tmp_path = Path(tmp)

@@ -67,12 +67,12 @@ from bbb_hooks.guard_bbb import BusGuard
 from bbb_hooks.guard_leader import Leadership
 from bbb_hooks.guard_state import Runtime
 from bbb_hooks.servers import Server
-from gateway.audit import AuditLog
+from gateway.audit.log import AuditLog
 from gateway.clock import SystemClock
 from gateway.metrics import Metrics
+from gateway.policy.model import parse_policy
 from gateway.pseudonym import Pseudonymiser
-from gateway.redis_store import RedisStore
-from gateway.settings import parse_policy
+from gateway.store.redis_store import RedisStore
 from tests.guard import bbb_bus as bus
 from tests.guard.bbb_bus import GuardEmulator
 from tests.support import example_policy, free_port

@@ -19,8 +19,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.clock import SystemClock
-from gateway.idtoken import Expectation, validate_id_token
-from gateway.jwks import JWKSCache, parse_jwks
+from gateway.login.idtoken import Expectation, validate_id_token
+from gateway.login.jwks import JWKSCache, parse_jwks
 
 ISSUER, CLIENT, NONCE = "https://idp.school.example", "privacy-gateway", "bench-nonce"
 

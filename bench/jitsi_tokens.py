@@ -51,7 +51,7 @@ def _write_policy(tmp: Path, redis_url: str) -> Path:
 
 
 def _settings(tmp: Path) -> Any:
-    from gateway.settings import load_settings
+    from gateway.config.loading import load_settings
 
     return load_settings(tmp / "policy.toml", env={})
 
@@ -75,7 +75,7 @@ async def _serve_gateway(port: int, tmp: str, redis_url: str, seed: bool) -> Non
     from aiohttp import web
 
     from gateway import logs
-    from gateway.app import create_app
+    from privacy_gateway import create_app
     from tests.jitsi.support import seed_session
 
     logs.configure("INFO")  # as `privacy-gateway serve` runs it
@@ -104,10 +104,10 @@ async def in_process(tmp: Path, redis_url: str, cookie: str,
     """(bare jwt.encode/s, gateway minting path/s without HTTP) on the gateway's store."""
     from aiohttp.test_utils import make_mocked_request
 
-    from gateway import jitsi_policy
-    from gateway.app import create_app
-    from gateway.sessions import current_session
+    from gateway.login.sessions import current_session
+    from gateway.policy import jitsi as jitsi_policy
     from jitsi_hooks.auth import mint_for
+    from privacy_gateway import create_app
 
     settings = _settings(tmp)
     app = create_app(settings)

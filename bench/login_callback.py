@@ -28,10 +28,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway import keys
-from gateway.app import create_app
-from gateway.jwks import parse_jwks
-from gateway.oidc import Metadata
+from gateway.login.jwks import parse_jwks
+from gateway.login.oidc import Metadata
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.support import free_port, make_settings
 
 ISSUER = "http://127.0.0.1:9/idp"  # nothing listens: discovery never leaves the machine
@@ -56,7 +56,7 @@ def _prepare_provider(app: Any, key: Any) -> dict[str, str]:
                                  None)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     jwk.update({"kid": "k1", "alg": "RS256"})
-    from gateway.jwks import JWKSCache
+    from gateway.login.jwks import JWKSCache
 
     cache = JWKSCache(app[keys.HTTP], "https://idp/jwks", app[keys.CLOCK], refresh_seconds=3600,
                       cooldown_seconds=30, max_stale_seconds=7200)
@@ -73,7 +73,7 @@ def _prepare_provider(app: Any, key: Any) -> dict[str, str]:
 
 
 def _binding_cookie(state: str, binding: str) -> str:
-    """The per-login binding cookie (gateway.login.login_cookie_name, development mode)."""
+    """The per-login binding cookie (gateway.login.routes.login_cookie_name, development mode)."""
     import hashlib
 
     return f"pgw_login_{hashlib.sha256(state.encode()).hexdigest()[:16]}={binding}"

@@ -55,13 +55,13 @@ def _write_policy(tmp: Path) -> Path:
 
 
 def _settings(tmp: Path) -> Any:
-    from gateway.settings import load_settings
+    from gateway.config.loading import load_settings
 
     return load_settings(tmp / "policy.toml", env={})
 
 
 def _cookie(tmp: Path) -> str:
-    from gateway.playback_tokens import cookie_name, cookie_value, derive_key
+    from gateway.playback.tokens import cookie_name, cookie_value, derive_key
 
     settings = _settings(tmp)
     key = derive_key(settings.secrets.get("gateway.pseudonym_key"))
@@ -74,7 +74,7 @@ async def _serve_gateway(port: int, tmp: str) -> None:
     from aiohttp import web
 
     from gateway import logs
-    from gateway.app import create_app
+    from privacy_gateway import create_app
 
     logs.configure("INFO")  # as `privacy-gateway serve` runs it
     app = create_app(_settings(Path(tmp)))
@@ -88,7 +88,7 @@ async def _serve_gateway(port: int, tmp: str) -> None:
 def in_process(tmp: Path, seconds: float) -> tuple[float, float]:
     """(cookie checks/s, path parses/s) without HTTP."""
     from bbb_hooks.playback_paths import recording_of
-    from gateway.playback_tokens import check_cookie, derive_key
+    from gateway.playback.tokens import check_cookie, derive_key
 
     settings = _settings(tmp)
     key = derive_key(settings.secrets.get("gateway.pseudonym_key"))

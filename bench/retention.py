@@ -38,20 +38,20 @@ from aiohttp import web
 
 from bbb_hooks.recordings import BBBSource
 from bbb_hooks.servers import Server
-from gateway.audit import AuditLog
+from gateway.audit.log import AuditLog
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
-from gateway.redis_store import RedisStore
-from gateway.registry import DUE, Registry, encode_row
-from gateway.retention_policy import (
+from gateway.policy.model import Policy
+from gateway.policy.retention import (
     DeclaredRecording,
     RegistryRow,
     decide_retention,
     merge_into_row,
 )
-from gateway.settings import Policy
-from gateway.store import MemoryStore, Store
-from gateway.sweeper import Sweeper, SweepResult
+from gateway.retention.sweeper import Sweeper, SweepResult
+from gateway.store.base import MemoryStore, Store
+from gateway.store.redis_store import RedisStore
+from gateway.store.registry import DUE, Registry, encode_row
 from tests.support import free_port, make_settings
 
 NOW = 1_800_000_000.0
@@ -314,7 +314,7 @@ async def delete_due_run(tmp: Path, redis_url: str, count: int) -> tuple[float, 
     import secrets
 
     from bbb_hooks.recordings import BBBSource
-    from gateway.audit_journal import AuditJournal
+    from gateway.audit.journal import AuditJournal
     from tests.emulators.bbb import BBBEmulator
 
     policy = make_settings(tmp).policy

@@ -9,10 +9,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import disable_created_metrics as _disable_created
 
-from gateway.bbb_policy import JOIN_DROPPED
-from gateway.policy import REFUSAL_REASONS
-from gateway.settings import PURPOSES
-from gateway.workers import shared_gauge_class
+from gateway.policy.bbb import JOIN_DROPPED
+from gateway.policy.identity import REFUSAL_REASONS
+from gateway.policy.model import PURPOSES
+from gateway.web.workers import shared_gauge_class
 
 Gauge = shared_gauge_class()  # merged as the maximum over live workers (serve --workers)
 
@@ -30,7 +30,7 @@ CREATE_OVERRIDES = (
     "record", "autoStartRecording", "allowStartStopRecording", "recordFullDurationMedia",
     "meetingKeepEvents", "notifyRecordingIsOn", "remindRecordingIsOn", "disabledFeatures",
     "guestPolicy", "meta", "webcamsOnlyForModerator", "lockSettingsDisableCam",
-    "allowModsToEjectCameras", "clientSettingsOverride",
+    "allowModsToEjectCameras", "clientSettingsOverride", "logo", "allowRequestsWithoutSession",
 )
 DELETION_RESULTS = ("deleted", "failed", "not_found")
 RECORDING_STATES = ("retained", "held", "due", "deleted")
@@ -181,7 +181,7 @@ class Metrics:
         it exists only where a guard runs (0 there means disconnected)."""
         from typing import get_args
 
-        from gateway.guard_model import StopReason
+        from gateway.policy.guard_model import StopReason
 
         for parameter in JOIN_DROPPED:
             self.bbb_join_dropped.labels(parameter=parameter)

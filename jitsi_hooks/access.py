@@ -1,6 +1,6 @@
 """Who may enter a Jitsi room, set it up, invite, and watch its state (G2, G3, G11, G19, G20).
 
-The decisions are gateway.jitsi_policy's; this module reads the store for them:
+The decisions are gateway.policy.jitsi's; this module reads the store for them:
 - a confidential room admits only its creator and the people the creator invited
   (G2, G3). Invitations are stored as keyed pseudonyms of the invited school
   e-mail address (`Pseudonymiser.tag("invite", ...)`), never the address itself;
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import jitsi_policy, keys
-from gateway.domains import domain_allowed, email_domain
-from gateway.errors import BadRequest, Forbidden
-from gateway.sessions import Session
-from gateway.settings import MeetingTypeName
+from gateway.login.sessions import Session
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy.domains import domain_allowed, email_domain
+from gateway.policy.model import MeetingTypeName
+from gateway.web import keys
+from gateway.web.errors import BadRequest, Forbidden
 from jitsi_hooks.context import jitsi
 
 MAX_INVITES = 50
@@ -30,7 +31,7 @@ def invite_tag(app: web.Application, email: str) -> str:
 
 def school_email(app: web.Application, raw: str) -> str:
     """A school address: its domain one the policy accepts for accounts (G1), checked as
-    the login checks it (gateway.domains)."""
+    the login checks it (gateway.policy.domains)."""
     email = raw.strip().lower()
     domain = email_domain(email)
     if domain is None:

@@ -23,14 +23,15 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import i18n, jitsi_policy, keys
-from gateway.settings import Role
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy.model import Role
+from gateway.web import i18n, keys
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.rooms import ROOM_TTL
 
 log = logging.getLogger(__name__)
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "admission.not_invited": {
         "nl": "Dit is een vertrouwelijk gesprek: alleen wie is uitgenodigd mag erin.",
         "en": "This is a confidential talk: only people who were invited may come in.",
@@ -46,7 +47,7 @@ i18n.register({
         "en": "This room has changed: you may not stay in it any more. Ask the person who "
               "made the room for an invitation.",
     },
-})
+}
 
 
 async def remember_invitation(app: web.Application, room: str, person: str,
@@ -77,7 +78,7 @@ async def _refusals(app: web.Application, room: str,
 
 
 def _message(app: web.Application, key: str) -> str:
-    return i18n.t(app[keys.SETTINGS].policy.gateway.default_language, key)
+    return app[i18n.MESSAGES_KEY].t(app[keys.SETTINGS].policy.gateway.default_language, key)
 
 
 async def answer(app: web.Application, room: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -116,9 +117,9 @@ async def recheck_present(app: web.Application, room: str) -> int:
 async def withdraw_invitation(request: web.Request) -> web.StreamResponse:
     """POST `/jitsi/<room>/uninvite`: the creator of a confidential room withdraws an
     invitation (CSRF-checked by the middleware); whoever it let in is removed (G3)."""
-    from gateway.errors import Forbidden
-    from gateway.sessions import current_session
-    from gateway.web import redirect
+    from gateway.login.sessions import current_session
+    from gateway.web.errors import Forbidden
+    from gateway.web.shell import redirect
     from jitsi_hooks import access
     from jitsi_hooks.rooms import normalise_room
 

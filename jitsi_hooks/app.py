@@ -6,9 +6,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway import keys
+from gateway.web import keys
 from jitsi_hooks import admission, auth, entry, events, page, playback
-from jitsi_hooks.context import JitsiContext
+from jitsi_hooks.context import CONTEXT, JitsiContext
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import TokenMinter
 
@@ -17,7 +17,7 @@ _STATIC = Path(__file__).parent / "static"
 
 def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
-    app[keys.ADAPTERS]["jitsi"] = JitsiContext(
+    app[CONTEXT] = JitsiContext(
         minter=TokenMinter(settings), rooms=RoomStore(app[keys.STORE]),
         hook_secret=settings.secrets.get("jitsi.hook_secret"))
     router = app.router
@@ -45,8 +45,8 @@ def setup(app: web.Application) -> None:
 
 async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.StreamResponse:
     """JSON for the page's own fetches (config/state/consent), a page for people."""
-    from gateway.errors import GatewayError
-    from gateway.web import render
+    from gateway.web.errors import GatewayError
+    from gateway.web.shell import render
 
     status = exc.status if isinstance(exc, GatewayError) else getattr(exc, "status", 500)
     if request.path.endswith(".json") or request.headers.get("Accept", "").startswith(
@@ -56,5 +56,6 @@ async def _json_errors_for_fetch(request: web.Request, exc: Exception) -> web.St
     if isinstance(exc, GatewayError) and exc.reason in ("guests_not_allowed", "not_invited"):
         return await render(request, "refused.html", {"reason": exc.reason}, status=status)
     key = exc.message_key if isinstance(exc, GatewayError) else {
-        404: "error.not_found", 405: "error.method"}.get(status, "error.bad_request")
+        404: "error.not_found", 405: "error.method",
+        503: "error.store_unavailable"}.get(status, "error.bad_request")
     return await render(request, "error.html", {"message_key": key}, status=status)

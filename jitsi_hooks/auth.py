@@ -21,18 +21,22 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway import jitsi_policy, keys
-from gateway.errors import BadRequest, Forbidden
-from gateway.playback_acl import acl_ttl, remember_moderator
-from gateway.sessions import Session
-from gateway.web import redirect
+from gateway.login.sessions import Session
+from gateway.playback.acl import acl_ttl, remember_moderator
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy import utf16
+from gateway.web import keys
+from gateway.web.errors import BadRequest, Forbidden
+from gateway.web.shell import redirect
 from jitsi_hooks import access
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.rooms import RoomSettings, normalise_room
 
 log = logging.getLogger(__name__)
 
-MAX_STATE = 4096  # Jitsi's own limit for tokenAuthUrl's state; nothing on our side is shorter
+# Jitsi's own limit for tokenAuthUrl's state, in JavaScript's UTF-16 units (an emoji is
+# two); nothing on our side is shorter.
+MAX_STATE = 4096
 CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 
 # Privacy defaults in the room URL's fragment (jitsi.md §3: all on the config
@@ -66,7 +70,7 @@ ROOM_FRAGMENT = "&".join((
 def _room_from_state(raw_state: str | None) -> str | None:
     if raw_state is None or raw_state == "":
         return None
-    if len(raw_state) > MAX_STATE:
+    if utf16.units(raw_state) > MAX_STATE:
         raise StateTooLong("state_too_long")
     try:
         state = json.loads(raw_state)
@@ -141,7 +145,7 @@ async def redirect_to_room(request: web.Request, session: Session, room: str,
     """Mint this person's token and send the browser into the room."""
     token = await mint_for(request, session, room, room_settings)
     if log.isEnabledFor(logging.DEBUG):
-        # Routine, like every successful request (gateway.web): DEBUG. At INFO this line
+        # Routine, like every successful request (gateway.web.shell): DEBUG. At INFO this line
         # was a fifth of the gateway's CPU per token; the count is in the metrics.
         log.debug("jitsi token issued", extra={
             "event": "jitsi_token", "role": session.role,

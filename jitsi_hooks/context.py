@@ -1,4 +1,4 @@
-"""The Jitsi adapter's state on the application (`app[keys.ADAPTERS]["jitsi"]`)."""
+"""The Jitsi adapter's state on the application (`app[CONTEXT]`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway import keys
-from gateway.errors import GatewayError
+from gateway.web.errors import GatewayError
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import TokenMinter
 
@@ -33,9 +32,10 @@ class JitsiContext:
         default_factory=weakref.WeakValueDictionary)
 
 
+CONTEXT = web.AppKey("jitsi", JitsiContext)
+
 def jitsi(app: web.Application) -> JitsiContext:
-    context: JitsiContext = app[keys.ADAPTERS]["jitsi"]
-    return context
+    return app[CONTEXT]
 
 
 def room_lock(app: web.Application, room: str) -> asyncio.Lock:

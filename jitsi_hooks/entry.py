@@ -20,14 +20,14 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from gateway import i18n, keys
-from gateway.errors import BadRequest, Forbidden
-from gateway.login import login_url
-from gateway.sessions import Session, current_session
-from gateway.settings import PURPOSES, Policy
-from gateway.web import redirect, render
+from gateway.login.routes import login_url
+from gateway.login.sessions import Session, current_session
+from gateway.policy.model import PURPOSES, Policy
+from gateway.web import i18n, keys
+from gateway.web.errors import BadRequest, Forbidden
+from gateway.web.shell import redirect, render
 from jitsi_hooks import access
-from jitsi_hooks.auth import redirect_to_room, requested_room
+from jitsi_hooks.auth import StateTooLong, redirect_to_room, requested_room
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.guard_jitsi import objection_url
 from jitsi_hooks.page import _room_facts
@@ -35,8 +35,11 @@ from jitsi_hooks.rooms import ROOM_TTL
 
 _FIELDS = ("room", "state", "code_challenge")
 _RESUME_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+# What one request without a session may make the gateway keep. Jitsi's 4096-unit state
+# is at most 12 KiB as UTF-8, stored unescaped; anything bigger is no state Jitsi sent.
+MAX_RESUME_BYTES = 16 * 1024
 
-i18n.register({
+MESSAGES: i18n.Catalog = {
     "jitsi.state_too_long": {
         "nl": "Deze link naar de bijeenkomst is te lang (meer dan 4096 tekens informatie). "
               "Open de bijeenkomst opnieuw vanaf het begin.",
@@ -52,7 +55,7 @@ i18n.register({
     },
     "jitsi.entry_transcription_never": {"nl": "Er wordt niets uitgeschreven.",
                                         "en": "Nothing is turned into text."},
-})
+}
 
 
 def _params(source: Mapping[str, str]) -> dict[str, str]:
@@ -84,8 +87,13 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
     if session is None:
         resume = secrets.token_urlsafe(24)
         ttl = request.app[keys.SETTINGS].policy.gateway.login_ttl_seconds
-        await request.app[keys.STORE].set(f"jitsi:resume:{resume}",
-                                          json.dumps(params).encode(), ttl)
+        try:
+            record = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        except UnicodeEncodeError:  # a lone surrogate: no text Jitsi sends
+            raise BadRequest("bad_state") from None
+        if len(record) > MAX_RESUME_BYTES:
+            raise StateTooLong("state_too_long")
+        await request.app[keys.STORE].set(f"jitsi:resume:{resume}", record, ttl)
         return redirect(login_url(f"/jitsi/auth?resume={resume}"))
     policy = request.app[keys.SETTINGS].policy
     room_settings = await jitsi(request.app).rooms.settings(room)

@@ -36,9 +36,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import jitsi_policy, keys
-from gateway.errors import BadRequest, Forbidden
-from gateway.fetch import FetchError, read_bounded
+from gateway.login.fetch import FetchError, read_bounded
+from gateway.policy import jitsi as jitsi_policy
+from gateway.web import keys
+from gateway.web.errors import BadRequest, Forbidden
 from jitsi_hooks import admission, recording
 from jitsi_hooks.context import TryAgain, jitsi, room_lock
 from jitsi_hooks.rooms import normalise_room

@@ -4,12 +4,12 @@ Jibri runs `[finalize-script, <session directory>]` after writing
 `metadata.json` (reference/jitsi.md §5). This command:
 1. reads `metadata.json` (`meeting_url` names the room);
 2. writes the sidecar `privacy-gateway.json` beside the recording with the
-   meeting, purpose and retain-until (gateway.registry.write_sidecar): the due
+   meeting, purpose and retain-until (gateway.store.registry.write_sidecar): the due
    date travels with the recording and survives a lost store;
 3. removes the participant identity list from `metadata.json` unless
    `jitsi.keep_recording_participants` (it names everyone present);
 4. registers the recording in the store's registry exactly as a sweep does
-   (gateway.registry.register_recording), audit entry included.
+   (gateway.store.registry.register_recording), audit entry included.
 
 Any problem: a clear message on stderr, a non-zero exit, and the recording
 and its metadata left exactly as they were (checks run before any write).
@@ -28,12 +28,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway import jitsi_policy
-from gateway.audit import audit_log
+from gateway.audit.log import audit_log
 from gateway.clock import Clock, SystemClock
-from gateway.errors import BadRequest
+from gateway.config.loading import Settings, load_settings
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy.model import ConfigError
+from gateway.policy.retention import DeclaredRecording, plan_registration
 from gateway.pseudonym import Pseudonymiser
-from gateway.registry import (
+from gateway.store.base import Store
+from gateway.store.registry import (
     JIBRI_SESSION_RE,
     SIDECAR_NAME,
     Registry,
@@ -42,9 +45,7 @@ from gateway.registry import (
     write_json_atomic,
     write_sidecar,
 )
-from gateway.retention_policy import DeclaredRecording, plan_registration
-from gateway.settings import ConfigError, Settings, load_settings
-from gateway.store import Store
+from gateway.web.errors import BadRequest
 from jitsi_hooks.rooms import RoomStore, normalise_room
 
 METADATA = "metadata.json"
@@ -146,7 +147,7 @@ def meeting_tag(settings: Settings) -> Callable[[str], str]:
 
 
 async def _run(settings: Settings, session: SessionDir) -> DeclaredRecording:
-    from gateway.app import make_store
+    from gateway.web.app import make_store
 
     clock = SystemClock()
     store = make_store(settings, clock)

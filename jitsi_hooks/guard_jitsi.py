@@ -1,6 +1,6 @@
 """The recording guard for Jitsi (G3, G8, G10, G11, G13): engine actions -> prosody instructions.
 
-gateway.guard decides; this module only translates, with no I/O:
+gateway.policy.guard decides; this module only translates, with no I/O:
 - locking viewers, muting and ejecting cameras all become AV moderation for
   audio and video: jicofo then mutes every non-moderator at the bridge and
   refuses their unmute (reference/jitsi.md §4), so a modified client cannot
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import guard
-from gateway.policy import MODERATOR_ROLES
-from gateway.settings import MeetingTypeName, Policy, PurposeName
+from gateway.policy import guard
+from gateway.policy.identity import MODERATOR_ROLES
+from gateway.policy.model import MeetingTypeName, Policy, PurposeName
 
 Instruction = dict[str, Any]
 

@@ -16,28 +16,27 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway import approvals, i18n, jitsi_policy, keys
-from gateway.errors import BadRequest, Forbidden
-from gateway.login import login_url
-from gateway.sessions import Session, current_session
-from gateway.settings import MEETING_TYPES, PURPOSES, Policy
-from gateway.web import add_csp, redirect, render
+from gateway.guard import approvals
+from gateway.login.routes import login_url
+from gateway.login.sessions import Session, current_session
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy.model import MEETING_TYPES, PURPOSES, Policy
+from gateway.web import i18n, keys
+from gateway.web.errors import BadRequest, Forbidden
+from gateway.web.shell import add_csp, redirect, render
 from jitsi_hooks import access
 from jitsi_hooks.auth import mint_for
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.guard_jitsi import objection_url
 from jitsi_hooks.playback import room_recordings
 from jitsi_hooks.rooms import RoomSettings, normalise_room
-from jitsi_hooks.texts import register_texts
-
-register_texts()
 
 # G5: a plain background, armed through the IFrame API while the camera is still off, so
 # Jitsi creates the camera track with it and no first frame shows the room behind the
 # person (README "Blur before the first frame"). Inline (data: URL): nothing is fetched
 # from anywhere else (G21).
 BACKGROUND_DATA_URL = "data:image/png;base64," + base64.b64encode(
-    (Path(__file__).resolve().parents[1] / "gateway" / "static" / "bbb-background.png")
+    (Path(__file__).resolve().parents[1] / "gateway" / "web" / "static" / "bbb-background.png")
     .read_bytes()).decode("ascii")
 
 

@@ -2,7 +2,7 @@
 
 `/recordings/jitsi/<session>/<file>` serves a finalized Jibri recording from
 `retention.jibri_recordings_dir` to the people its purpose allows
-(gateway.playback_policy), with Range requests for video (aiohttp's
+(gateway.policy.playback), with Range requests for video (aiohttp's
 FileResponse: 206, `Content-Range`, `If-Range`). The first request asks for
 the school login and decides; the answer carries a cookie for that one
 recording (path-scoped, HMAC-signed, short-lived), so a player's many Range
@@ -19,13 +19,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway import keys
-from gateway.login import login_url
-from gateway.playback_policy import WatchDecision
-from gateway.playback_tokens import check_cookie, cookie_name, cookie_value
-from gateway.playback_web import PLAYBACK, count, decide, refuse
-from gateway.registry import JIBRI_SESSION_RE, Registry, read_sidecar
-from gateway.sessions import Session, current_session
+from gateway.login.routes import login_url
+from gateway.login.sessions import Session, current_session
+from gateway.playback.tokens import check_cookie, cookie_name, cookie_value
+from gateway.playback.web import PLAYBACK, count, decide, refuse
+from gateway.policy.playback import WatchDecision
+from gateway.store.registry import JIBRI_SESSION_RE, Registry, read_sidecar
+from gateway.web import keys
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.rooms import ROOM_RE
 

@@ -21,8 +21,11 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from gateway import guard, jitsi_policy, keys
-from gateway.errors import BadRequest
+from gateway.policy import guard
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy.guard_edits import livestream_started
+from gateway.web import keys
+from gateway.web.errors import BadRequest
 from jitsi_hooks import guard_jitsi
 from jitsi_hooks.context import TryAgain, jitsi
 from jitsi_hooks.rooms import RecordingState
@@ -102,9 +105,8 @@ async def _started(app: web.Application, room: str, event: dict[str, Any]) -> li
     state = await _state(app, room, av_now, current)
     initiator = event.get("initiator")
     starter = initiator if isinstance(initiator, str) and state.participant(initiator) else None
-    if event.get("mode") == "stream":
-        actions: tuple[guard.Action, ...] = (guard.StopRecording("recording_not_allowed"),)
-        new_state = state  # livestreaming is never allowed (features say so too, G21)
+    if event.get("mode") == "stream":  # the features refuse it too (G21)
+        new_state, actions = livestream_started(state)
     else:
         new_state, actions = guard_jitsi.recording_started(app[keys.SETTINGS].policy, state,
                                                            starter)

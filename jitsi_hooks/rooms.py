@@ -23,9 +23,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from gateway.errors import BadRequest
-from gateway.settings import MEETING_TYPES, PURPOSES, ROLES, MeetingTypeName, PurposeName, Role
-from gateway.store import Store
+from gateway.policy.model import MEETING_TYPES, PURPOSES, ROLES, MeetingTypeName, PurposeName, Role
+from gateway.store.base import Store
+from gateway.web.errors import BadRequest
 
 ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 ROOM_TTL = 180 * 86400  # a teacher-created room keeps its type for half a year

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway import i18n
+from gateway.web import i18n
 
 _TEXTS: dict[str, dict[str, str]] = {
     "jitsi.title": {"nl": "Online bijeenkomst", "en": "Online meeting"},
@@ -87,6 +87,4 @@ _TEXTS: dict[str, dict[str, str]] = {
     "jitsi.invite": {"nl": "Uitnodigen", "en": "Invite"},
 }
 
-
-def register_texts() -> None:
-    i18n.register(_TEXTS)
+MESSAGES: i18n.Catalog = _TEXTS

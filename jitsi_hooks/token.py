@@ -4,7 +4,7 @@ reference/jitsi.md §1: the header carries `typ: JWT` and an `alg` equal to
 prosody's `signature_algorithm`; HS256/384/512 sign with `app_secret` (its
 length is enforced at config load); RS256 names a `kid` whose public key
 prosody fetches from `<asap_key_server>/<hex(sha256(kid))>.pem`, which
-`public_key_route` serves. Claims come from gateway.jitsi_policy.
+`public_key_route` serves. Claims come from gateway.policy.jitsi.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import get_default_algorithms
 
-from gateway.settings import ConfigError, Settings
+from gateway.config.loading import Settings
+from gateway.policy.model import ConfigError
 
 
 def key_file_name(kid: str) -> str:

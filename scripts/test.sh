@@ -29,7 +29,7 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 (cd tests/op && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== ruff"
-python3 -m ruff check gateway bbb_hooks jitsi_hooks tests bench
+python3 -m ruff check gateway bbb_hooks jitsi_hooks privacy_gateway tests bench
 echo "== mypy"
 python3 -m mypy
 if compgen -G "config/prometheus/*.yml" >/dev/null; then

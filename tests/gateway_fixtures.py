@@ -18,11 +18,11 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import Clock
-from gateway.settings import Settings
-from gateway.store import Store
+from gateway.config.loading import Settings
+from gateway.store.base import Store
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.oidc_provider import OPHandle, start_op
 from tests.support import free_port, make_settings
 

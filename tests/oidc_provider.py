@@ -37,7 +37,6 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -48,6 +47,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+
+from tests.support import free_port
 
 __all__ = [
     "OP_DIR",
@@ -82,13 +83,6 @@ def _origin(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{port}"
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class OPHandle:
@@ -306,7 +300,7 @@ def start_op(
     attempts = 1 if port is not None else 3
     last_error: OPStartError | None = None
     for attempt in range(attempts):
-        use_port = port if port is not None else _free_port()
+        use_port = port if port is not None else free_port()
         issuer = f"http://127.0.0.1:{use_port}"
         config: dict[str, Any] = {
             "port": use_port,

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from gateway.settings import Settings, load_settings
+from gateway.config.loading import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example.toml"
@@ -19,6 +19,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def metric_value(metric: Any) -> float:
+    """A counter or gauge (or one labelled child of one) read through the public
+    `collect()` API, not prometheus_client's private `_value`."""
+    for family in metric.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                return float(sample.value)
+    raise AssertionError(f"{metric!r} has no sample")
 
 
 def example_policy() -> dict[str, Any]:

@@ -20,7 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gateway.settings import load_settings
+from gateway.config.loading import load_settings
 from tests.support import ROOT
 
 K8S = ROOT / "deploy" / "kubernetes"

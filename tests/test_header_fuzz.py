@@ -21,7 +21,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import create_app
+from privacy_gateway import create_app
 from tests.bbb.support import bbb_changes
 from tests.gateway_fixtures import wait_for_idp
 from tests.jitsi.support import jitsi_settings

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.clock import ManualClock
-from gateway.idtoken import Expectation, TokenRejected, validate_id_token
-from gateway.jwks import JWKSCache
+from gateway.login.idtoken import Expectation, TokenRejected, validate_id_token
+from gateway.login.jwks import JWKSCache
 
 ISSUER = "https://login.school.example/tenant-a/v2.0"
 CLIENT = "privacy-gateway"

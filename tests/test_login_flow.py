@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiohttp import web
 
-from gateway import keys
 from gateway.logs import JSONFormatter
-from gateway.redis_store import RedisStore
+from gateway.store.redis_store import RedisStore
+from gateway.web import keys
 from tests.gateway_fixtures import (
     ACCOUNTS,
     SchoolEnv,
@@ -25,6 +25,7 @@ from tests.gateway_fixtures import (
     start_gateway,
 )
 from tests.oidc_provider import browser_follow, browser_login
+from tests.support import metric_value
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ async def test_non_school_accounts_are_refused(env: SchoolEnv, gateway: web.Appl
         assert "Log in with the account your school gave you" in result.body_text
         assert "You are not logged in." in await _home_text(session, env)
     metric = gateway[keys.METRICS].login_attempts.labels(result="refused", reason=reason)
-    assert metric._value.get() == 1
+    assert metric_value(metric) == 1
 
 
 async def test_refusal_page_is_dutch_by_default(env: SchoolEnv, gateway: web.Application) -> None:
@@ -158,7 +159,7 @@ async def test_reused_nonce_is_refused(env: SchoolEnv, gateway: web.Application)
                                allow_redirects=False) as resp:
             assert resp.status == 403
     rejected = gateway[keys.METRICS].id_token_rejections.labels(reason="replayed")
-    assert rejected._value.get() == 1
+    assert metric_value(rejected) == 1
 
 
 def jwt_payload(token: str) -> str:
@@ -236,7 +237,7 @@ async def test_key_rotation_is_accepted_after_one_refetch(env: SchoolEnv, tmp_pa
             **_idp_dict(tmp_path, env), "jwks_refetch_cooldown_seconds": 1}]}})
     async with start_gateway(settings, env.port) as app:
         fetches = app[keys.METRICS].jwks_fetches.labels(result="ok")
-        before = fetches._value.get()
+        before = metric_value(fetches)
         await env.op.rotate_keys()
         import asyncio
 
@@ -245,7 +246,7 @@ async def test_key_rotation_is_accepted_after_one_refetch(env: SchoolEnv, tmp_pa
             result = await browser_login(session, env.base + "/login", "teacher")
             assert result.status == 200
             assert "You are logged in as teacher." in await _home_text(session, env)
-        assert fetches._value.get() == before + 1
+        assert metric_value(fetches) == before + 1
 
 
 def _idp_dict(tmp_path: Path, env: SchoolEnv) -> dict[str, Any]:
@@ -347,5 +348,5 @@ async def test_cancelled_login_is_not_an_outage(env: SchoolEnv, gateway: web.App
             assert resp.status == 400
             assert "Logging in was cancelled" in await resp.text()
     metrics = gateway[keys.METRICS].login_attempts
-    assert metrics.labels(result="cancelled", reason="none")._value.get() == 1
-    assert metrics.labels(result="idp_error", reason="none")._value.get() == 0
+    assert metric_value(metrics.labels(result="cancelled", reason="none")) == 1
+    assert metric_value(metrics.labels(result="idp_error", reason="none")) == 0

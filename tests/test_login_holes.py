@@ -17,13 +17,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway import keys
-from gateway.cli import main as cli_main
-from gateway.oidc import IdPUnavailable, Provider
-from gateway.sessions import COOKIE_SECURE, new_session
+from gateway.login.oidc import IdPUnavailable, Provider
+from gateway.login.sessions import COOKIE_SECURE, new_session
+from gateway.web import keys
+from privacy_gateway import main as cli_main
 from tests.gateway_fixtures import SchoolEnv, browser, gateway_settings, start_gateway
 from tests.oidc_provider import browser_login
-from tests.support import example_policy, free_port, to_toml, write_secret
+from tests.support import example_policy, free_port, metric_value, to_toml, write_secret
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ async def test_host_cookie_deletions_carry_secure(env: SchoolEnv, tmp_path: Path
                               person="p", name=None, email=None, now=app[keys.CLOCK].time())
         from dataclasses import asdict
 
-        from gateway.sessions import _store_key
+        from gateway.login.sessions import _store_key
 
         await app[keys.STORE].set(_store_key("sid-" + "x" * 40),
                                   json.dumps(asdict(session)).encode(), 600)
@@ -247,9 +247,9 @@ async def test_jwks_outage_during_rotation_is_unavailable_and_counted_once(
         finally:
             await env.op.rotate_keys()  # the next test's keys are fetched afresh anyway
         attempts = app[keys.METRICS].login_attempts
-        assert attempts.labels(result="jwks_unavailable", reason="none")._value.get() == 1
-        assert attempts.labels(result="idp_error", reason="none")._value.get() == 0
-        assert attempts.labels(result="invalid_token", reason="none")._value.get() == 0
+        assert metric_value(attempts.labels(result="jwks_unavailable", reason="none")) == 1
+        assert metric_value(attempts.labels(result="idp_error", reason="none")) == 0
+        assert metric_value(attempts.labels(result="invalid_token", reason="none")) == 0
 
 
 async def test_login_cookie_is_cleared_after_a_refused_login(env: SchoolEnv,
@@ -274,5 +274,5 @@ async def test_two_pending_logins_in_one_browser_both_complete(
         second = await browser_login(session, starts[1], "teacher", follow_origins=[env.base])
         assert second.status == 200 and urlsplit(second.final_url).path == "/"
         assert [c.key for c in session.cookie_jar if c.key.startswith("pgw_login")] == []
-    assert gateway[keys.METRICS].login_attempts.labels(
-        result="ok", reason="none")._value.get() == 2
+    assert metric_value(gateway[keys.METRICS].login_attempts.labels(
+        result="ok", reason="none")) == 2

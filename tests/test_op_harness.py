@@ -31,6 +31,7 @@ from tests.oidc_provider import (
     browser_logout,
     start_op,
 )
+from tests.support import free_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -198,17 +199,9 @@ def _jwks_client(uri: str) -> jwt.PyJWKClient:
         return jwt.PyJWKClient(uri)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def rp_port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture

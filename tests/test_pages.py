@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from gateway.settings import load_settings
+from gateway.config.loading import load_settings
 from tests.gateway_fixtures import browser, start_gateway, wait_for_idp
 from tests.support import EXAMPLE, demo_settings, free_port, make_settings
 
@@ -136,7 +136,7 @@ async def test_readyz_fails_while_the_idp_is_unreachable(tmp_path: Path) -> None
 
 
 def test_app_has_no_string_keys(tmp_path: Path) -> None:
-    from gateway.app import create_app
+    from privacy_gateway import create_app
 
     app = create_app(make_settings(tmp_path))
     assert all(isinstance(k, web.AppKey) for k in app)
@@ -150,7 +150,7 @@ def _secret(tmp_path: Path) -> str:
 
 async def test_a_failing_store_gives_a_friendly_500_page(tmp_path: Path) -> None:
     """A 500 is still a page in the visitor's language, never aiohttp's bare error."""
-    from gateway.store import MemoryStore
+    from gateway.store.base import MemoryStore
 
     class BrokenStore(MemoryStore):
         async def get(self, key: str) -> bytes | None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from gateway.domains import domain_allowed, email_domain
-from gateway.policy import decide_account, decide_role
-from gateway.settings import IdentityProvider, Policy
+from gateway.policy.domains import domain_allowed, email_domain
+from gateway.policy.identity import decide_account, decide_role
+from gateway.policy.model import IdentityProvider, Policy
 from tests.support import make_settings
 
 ISSUER = "https://idp.school.example"

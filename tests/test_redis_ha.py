@@ -1,5 +1,5 @@
 """Redis as the distributed engine: Sentinel failover, TLS and ACL users, against real
-redis-server and redis-sentinel processes (gateway.redis_urls, docs/redis.md)."""
+redis-server and redis-sentinel processes (gateway.store.redis_urls, deploy/README.md)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from cryptography.x509.oid import NameOID
 from redis.exceptions import RedisError
 
 from bbb_hooks.bus_link import BusLost, BusPublisher
-from gateway.redis_store import RedisStore
-from gateway.redis_urls import (
+from gateway.store.redis_store import RedisStore
+from gateway.store.redis_urls import (
     RedisURLError,
     connection_options,
     master_address,

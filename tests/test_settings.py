@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from gateway.cli import main
-from gateway.settings import ConfigError, load_settings
+from gateway.config.loading import load_settings
+from gateway.policy.model import ConfigError
+from privacy_gateway import main
 from tests.support import EXAMPLE, ROOT, deep_merge, example_policy, to_toml, write_secret
 
 

@@ -8,8 +8,8 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.clock import ManualClock
-from gateway.redis_store import RedisStore
-from gateway.store import MemoryStore, Store
+from gateway.store.base import MemoryStore, Store
+from gateway.store.redis_store import RedisStore
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -1,5 +1,5 @@
 """`privacy-gateway serve --workers 2`: two processes on one port, one merged /metrics,
-and a clean stop on SIGTERM (gateway.workers)."""
+and a clean stop on SIGTERM (gateway.web.workers)."""
 
 from __future__ import annotations
 

@@ -15,10 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import Clock
-from gateway.store import Store
+from gateway.store.base import Store
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.emulators.bbb import BBBEmulator
 from tests.support import deep_merge, free_port, make_settings
 

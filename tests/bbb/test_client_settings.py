@@ -12,6 +12,7 @@ import pytest
 from tests.bbb.support import Gateway
 from tests.bbb.test_proxy import failed_key
 from tests.emulators.bbb import BBBEmulator
+from tests.support import metric_value
 
 LMS_SETTINGS = {"public": {
     "app": {"appName": "Les 7B", "virtualBackgrounds": {"enabled": False},
@@ -57,7 +58,7 @@ async def test_client_settings_reach_bbb_filtered_and_forced(
     assert "https://" not in json.dumps(got)  # G21: no outside address
     assert "helpLink" not in public["app"] and "media" not in public
     overrides = gateway.metrics.bbb_create_overrides
-    assert overrides.labels(parameter="clientSettingsOverride")._value.get() == 1
+    assert metric_value(overrides.labels(parameter="clientSettingsOverride")) == 1
 
 
 @pytest.mark.parametrize("attack, body", [

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.bbb_policy import JoinAccount, JoinMeeting, decide_create, decide_join
+from gateway.policy.bbb import JoinAccount, JoinMeeting, decide_create, decide_join
 from tests.bbb.support import Gateway, get_xml
 from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings
@@ -23,6 +23,7 @@ BASELINE = {
     "recordFullDurationMedia": "false", "meetingKeepEvents": "false",
     "notifyRecordingIsOn": "true", "remindRecordingIsOn": "true",
     "allowModsToEjectCameras": "true", "meta_privacy-policy-version": "2026.1",
+    "allowRequestsWithoutSession": "false",
 }
 
 ROWS: list[tuple[str, list[tuple[str, str]], dict[str, str | None], set[str]]] = [
@@ -46,6 +47,18 @@ ROWS: list[tuple[str, list[tuple[str, str]], dict[str, str | None], set[str]]] =
     # G7: the teacher can switch a pupil's camera off.
     ("G7_teacher_may_switch_cameras_off", [("allowModsToEjectCameras", "false")],
      {"allowModsToEjectCameras": "true"}, {"allowModsToEjectCameras"}),
+    # G1: a join URL stays bound to the browser's session (bbb.md §1.3).
+    ("G1_requests_without_session_refused", [("allowRequestsWithoutSession", "true")],
+     {"allowRequestsWithoutSession": "false"}, {"allowRequestsWithoutSession"}),
+    # G17, G21: BBB's client loads the create logo in every browser.
+    ("G21_third_party_logo_dropped", [("logo", "https://tracker.example/logo.png")],
+     {"logo": ABSENT}, {"logo"}),
+    ("G21_third_party_dark_logo_dropped", [("darklogo", "https://tracker.example/d.png")],
+     {"darklogo": ABSENT}, {"logo"}),
+    ("G21_logo_host_behind_backslash_dropped",
+     [("logo", "https://tracker.example\\@127.0.0.1/logo.png")], {"logo": ABSENT}, {"logo"}),
+    ("G21_logo_on_own_server_kept", [("logo", "https://127.0.0.1/static/logo.png")],
+     {"logo": "https://127.0.0.1/static/logo.png"}, set()),
     ("lesson_record_allowed", [("record", "true")], {"record": "true"}, set()),
     ("record_absent_means_false", [], {"record": "false"}, set()),
     ("G3_confidential_never_recorded",

@@ -2,7 +2,7 @@
 
 Hypothesis draws parameter sets mixing BBB's real names (in odd spellings too),
 `meta_*`, `meta_privacy-*` and `userdata-*` keys and free names and values; the
-pure decisions (gateway.bbb_policy) are what the proxy sends on, so checking them
+pure decisions (gateway.policy.bbb) are what the proxy sends on, so checking them
 checks every create and join BBB can receive through the gateway.
 """
 
@@ -15,9 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import keys
-from gateway.bbb_client_settings import CLIENT_SETTINGS_FORCED, decide_client_settings
-from gateway.bbb_policy import (
+from gateway.policy.bbb import (
     BACKGROUND_FEATURES,
     JOIN_ALLOWED,
     META_NAME,
@@ -27,7 +25,9 @@ from gateway.bbb_policy import (
     decide_create,
     decide_join,
 )
-from gateway.settings import Policy
+from gateway.policy.bbb_client_settings import CLIENT_SETTINGS_FORCED, decide_client_settings
+from gateway.policy.model import Policy
+from gateway.web import keys
 from tests.bbb.support import Gateway, get_xml
 from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings

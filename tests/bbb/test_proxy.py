@@ -301,7 +301,7 @@ async def test_sha1_for_an_old_lms_is_warned_about_at_start(
 async def test_meetings_and_tickets_live_in_redis(
         tmp_path: Path, emulator: BBBEmulator, redis_url: str,
         http: aiohttp.ClientSession) -> None:
-    from gateway.redis_store import RedisStore
+    from gateway.store.redis_store import RedisStore
 
     store = RedisStore.from_url(redis_url, "pgwbbb")
     gw = await start_gateway(tmp_path, [emulator], store=store)
@@ -333,8 +333,8 @@ async def test_checksum_spliced_into_a_parameter_name_is_refused(
 
 async def _registered(gateway: Gateway, emulator: BBBEmulator, purpose: str,
                       holds: frozenset[str] = frozenset()) -> str:
-    from gateway.registry import Registry
-    from gateway.retention_policy import RegistryRow
+    from gateway.policy.retention import RegistryRow
+    from gateway.store.registry import Registry
 
     # Private purposes start unpublished, as the sweeper leaves them (G14).
     rid = emulator.add_recording("rec-" + purpose, meta={"privacy-purpose": purpose},

@@ -21,6 +21,7 @@ from yarl import URL
 
 from tests.bbb.support import Gateway, get_xml, start_gateway
 from tests.emulators.bbb import BBBEmulator
+from tests.support import metric_value
 
 
 async def _raw_get(gw: Gateway, url: URL, read_all: bool = True) -> bytes:
@@ -54,8 +55,8 @@ async def test_a_backend_lost_mid_stream_cuts_the_connection_without_a_second_an
     cut = [r for r in caplog.records if getattr(r, "event", "") == "bbb_stream_cut"]
     assert [getattr(r, "reason", "") for r in cut] == ["backend_lost"]
     calls = gateway.metrics.bbb_calls
-    assert calls.labels(call="getRecordingTextTracks", result="error")._value.get() == 1
-    assert calls.labels(call="getRecordingTextTracks", result="refused")._value.get() == 0
+    assert metric_value(calls.labels(call="getRecordingTextTracks", result="error")) == 1
+    assert metric_value(calls.labels(call="getRecordingTextTracks", result="refused")) == 0
 
 
 async def test_an_lms_hanging_up_mid_stream_is_not_called_backend_unavailable(
@@ -164,7 +165,7 @@ async def test_a_redirecting_join_counts_as_answered(
         ("meetingID", "m-join"), ("fullName", "Sam"), ("role", "VIEWER")]))
     assert status == 302
     calls = gateway.metrics.bbb_calls
-    assert calls.labels(call="join", result="ok")._value.get() == 1
+    assert metric_value(calls.labels(call="join", result="ok")) == 1
 
 
 async def _create_one(http: aiohttp.ClientSession, gw: Gateway) -> None:

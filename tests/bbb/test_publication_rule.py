@@ -10,16 +10,16 @@ import pytest
 
 from bbb_hooks.recordings import BBBSource
 from bbb_hooks.servers import Server
-from gateway import keys
-from gateway.registry import Registry
-from gateway.retention_policy import (
+from gateway.policy.model import PURPOSES
+from gateway.policy.retention import (
     UNDECLARED,
     RegistryRow,
     distributes,
     private_purposes,
     withheld,
 )
-from gateway.settings import PURPOSES
+from gateway.store.registry import Registry
+from gateway.web import keys
 from tests.bbb.support import Gateway, get_xml
 from tests.bbb.test_proxy import failed_key
 from tests.emulators.bbb import BBBEmulator

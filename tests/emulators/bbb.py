@@ -108,6 +108,11 @@ def _failed(key: str, message: str) -> web.Response:
 CHAT_MESSAGE_MAX = 500  # sendChatMessage `message` maxLength (bbb.md §5)
 
 
+def _java_length(text: str) -> int:
+    """Java's `String.length()`: UTF-16 code units, so a character beyond U+FFFF is two."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def java_encode(value: str) -> str:
     return quote_plus(value, safe="*").replace("~", "%7E")
 
@@ -394,9 +399,11 @@ class BBBEmulator:
     async def _call_sendChatMessage(self, p: dict[str, str], body: bytes,
                                     request: web.Request) -> web.Response:
         """BBB 3.0 (bbb.md §5, sendChatMessage.tsx): `message` 1 to 500 characters,
-        `userName` at most 255; a longer message is refused, never cut."""
+        `userName` at most 255; a longer message is refused, never cut. bbb-web is Java:
+        lengths are `String.length()`, UTF-16 units (an emoji counts two)."""
         message = p.get("message", "")
-        if not 1 <= len(message) <= CHAT_MESSAGE_MAX or len(p.get("userName", "")) > 255:
+        if (not 1 <= _java_length(message) <= CHAT_MESSAGE_MAX
+                or _java_length(p.get("userName", "")) > 255):
             return _failed("paramError", "The message must be 1 to 500 characters long.")
         if self._meeting(p) is None:
             return _failed("notFound", "We could not find a meeting with that meeting ID")

@@ -16,13 +16,13 @@ import aiohttp
 from bbb_hooks.guard_bbb import BusGuard
 from bbb_hooks.guard_leader import Leadership
 from bbb_hooks.servers import Server
-from gateway.audit import AuditLog
+from gateway.audit.log import AuditLog
 from gateway.clock import SystemClock
 from gateway.metrics import Metrics
+from gateway.policy.model import parse_policy
 from gateway.pseudonym import Pseudonymiser
-from gateway.redis_store import RedisStore
-from gateway.settings import parse_policy
-from gateway.store import Store
+from gateway.store.base import Store
+from gateway.store.redis_store import RedisStore
 from tests.support import example_policy
 
 LEASE = {"ttl": 1.5, "renew_every": 0.3, "retry_every": 0.2, "safety": 0.5}

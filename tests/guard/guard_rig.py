@@ -21,12 +21,12 @@ from bbb_hooks import bus_codec as codec
 from bbb_hooks.guard_bbb import BusGuard
 from bbb_hooks.meetings import MeetingRecord, record_ttl, save_meeting
 from bbb_hooks.servers import Server
-from gateway.audit import AuditLog
+from gateway.audit.log import AuditLog
 from gateway.clock import SystemClock
 from gateway.metrics import Metrics
+from gateway.policy.model import Policy, parse_policy
 from gateway.pseudonym import Pseudonymiser
-from gateway.settings import Policy, parse_policy
-from gateway.store import MemoryStore
+from gateway.store.base import MemoryStore
 from tests.guard import bbb_bus as bus
 from tests.guard.bbb_bus import GuardEmulator
 from tests.support import example_policy

@@ -22,10 +22,10 @@ from bbb_hooks import bus_codec as codec
 from bbb_hooks.guard_page import GUARD
 from bbb_hooks.guard_state import purpose_key
 from bbb_hooks.meetings import MeetingRecord, add_moderator, save_meeting
-from gateway import keys
-from gateway.app import create_app
-from gateway.sessions import COOKIE_DEV, new_session
-from gateway.store import MemoryStore
+from gateway.login.sessions import COOKIE_DEV, new_session
+from gateway.store.base import MemoryStore
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.bbb.support import bbb_changes
 from tests.guard import bbb_bus as bus
 from tests.guard.bbb_bus import GuardEmulator

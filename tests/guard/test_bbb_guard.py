@@ -21,6 +21,7 @@ from tests.guard.guard_rig import (
     lesson_with_pupils,
     record_meeting,
 )
+from tests.support import metric_value
 
 
 async def test_lecture_recording_locks_mutes_and_ejects_pupils(rig: Rig) -> None:
@@ -84,7 +85,7 @@ async def test_pupil_reenabling_camera_or_mic_is_switched_off(rig: Rig) -> None:
     await rig.settle(lambda: any("camera of a pupil" in t or "pupil's camera" in t
                                  for _, t in rig.emu.chat))
     violations = rig.metrics.guard_violations
-    assert violations.labels(platform="bbb", kind="camera")._value.get() == 1
+    assert metric_value(violations.labels(platform="bbb", kind="camera")) == 1
     # The teacher's own camera is left alone.
     rig.commands.clear()
     await rig.send(bus.camera(MEETING, TEACHER, started=True))
@@ -106,8 +107,8 @@ async def test_forbidden_recording_is_stopped_by_a_moderator(rig: Rig, rule: str
     assert [t for _, t in rig.emu.chat] == [
         "De opname is meteen gestopt: een vertrouwelijk gesprek wordt nooit opgenomen.",
         "The recording was stopped at once: a confidential talk is never recorded."]
-    assert rig.metrics.recordings_stopped.labels(
-        platform="bbb", reason=reason)._value.get() == 1
+    assert metric_value(rig.metrics.recordings_stopped.labels(
+        platform="bbb", reason=reason)) == 1
 
 
 async def test_pupil_starting_recording_is_stopped(rig: Rig) -> None:
@@ -151,10 +152,10 @@ async def test_talking_flood_never_reaches_the_json_parser(
     await lesson_with_pupils(rig)
     parsed: list[str] = []
 
-    def counting_loads(raw: bytes | str) -> Any:
+    def counting_loads(raw: bytes | str, **options: Any) -> Any:
         text = raw.decode() if isinstance(raw, bytes) else raw
         parsed.append(codec.message_name(text.encode()) or "?")
-        return json.loads(text)
+        return json.loads(text, **options)
 
     monkeypatch.setattr(codec, "json", SimpleNamespace(loads=counting_loads, dumps=json.dumps))
     flood = [bus.talking(MEETING, PUPIL_A, i % 2 == 0) for i in range(2000)]
@@ -181,7 +182,7 @@ async def test_reconnect_reconciles_a_recording_meeting(rig: Rig) -> None:
     names = [command_of(c) for c in commands]
     assert ("EjectUserCamerasCmdMsg", MEETING, TEACHER) in names
     assert ("ChangeLockSettingsInMeetingCmdMsg", MEETING, TEACHER) in names
-    assert rig.metrics.guard_connected.labels(platform="bbb")._value.get() == 1
+    assert metric_value(rig.metrics.guard_connected.labels(platform="bbb")) == 1
 
 
 async def test_gateway_restart_mid_recording(rig: Rig) -> None:

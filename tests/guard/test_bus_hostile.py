@@ -21,10 +21,11 @@ from tests.guard.guard_rig import (
     command_of,
     lesson_with_pupils,
 )
+from tests.support import metric_value
 
 
 def _rejected(rig: Rig, reason: str) -> float:
-    value: float = rig.metrics.guard_bus_rejected.labels(reason=reason)._value.get()
+    value: float = metric_value(rig.metrics.guard_bus_rejected.labels(reason=reason))
     return value
 
 
@@ -77,6 +78,29 @@ async def test_non_boolean_recording_is_never_a_stop(rig: Rig, value: Any) -> No
     assert [command_of(c) for c in commands] == [("EjectUserCamerasCmdMsg", MEETING, TEACHER)]
     assert rig.guard.meetings[MEETING].state.recording
     assert _rejected(rig, "bad_field") == 1
+
+
+@pytest.mark.parametrize(("set_by", "reason"), [
+    (b"12", "bad_field"), (b"null", "bad_field"), (b'["w_tchr4k2m9x"]', "bad_field"),
+    (b'"w_\\ud800"', "bad_field"), (b"NaN", "not_json"), (b"-Infinity", "not_json"),
+], ids=["int", "null", "list", "lone-surrogate", "NaN", "-Infinity"])
+async def test_stop_with_a_bad_set_by_is_never_a_stop(rig: Rig, set_by: bytes,
+                                                      reason: str) -> None:
+    """akka's RecordingStatusChangedEvtMsg is `{recording: Boolean, setBy: String}`: a stop
+    whose setBy is anything else (or no JSON at all) is refused and counted, the locks
+    are not restored, and a pupil's camera still goes off (G10)."""
+    await lesson_with_pupils(rig)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    await rig.wait_for(4)
+    rig.commands.clear()
+    stop = bus.recording(MEETING, TEACHER, False)
+    odd = stop.replace(b'"setBy":"' + TEACHER.encode() + b'"', b'"setBy":' + set_by)
+    assert odd != stop
+    await rig.send(odd, bus.camera(MEETING, PUPIL_A, started=True))
+    commands = await rig.wait_for(1)
+    assert [command_of(c) for c in commands] == [("EjectUserCamerasCmdMsg", MEETING, TEACHER)]
+    assert rig.guard.meetings[MEETING].state.recording
+    assert _rejected(rig, reason) == 1
 
 
 async def test_non_boolean_lock_field_is_refused(rig: Rig) -> None:

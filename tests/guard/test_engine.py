@@ -7,8 +7,8 @@ from typing import Any, cast, get_args
 
 import pytest
 
-from gateway import guard, guard_texts
-from gateway.guard import (
+from gateway.policy import guard, guard_texts
+from gateway.policy.guard import (
     Announce,
     CameraStarted,
     EjectCameras,
@@ -26,7 +26,7 @@ from gateway.guard import (
     TellParticipant,
     TellTeacher,
 )
-from gateway.settings import Policy, parse_policy
+from gateway.policy.model import Policy, parse_policy
 from tests.support import deep_merge, example_policy
 
 
@@ -242,6 +242,25 @@ def test_joiner_during_recording_is_told_and_silenced() -> None:
     _, actions = guard.step(POLICY, recording("feedback"), guard.ParticipantJoined(late))
     assert [type(a) for a in actions] == [TellParticipant]  # G11: visible, but told (G8)
     assert guard.decide(POLICY, meeting(), guard.ParticipantJoined(late)) == ()
+
+
+def test_moderator_back_silences_what_came_on_while_none_was_present() -> None:
+    """G10: with no moderator nothing could be sent; the moderator who comes back is the
+    moment every protected camera and microphone that came on meanwhile goes off."""
+    alone = replace(recording("lecture"), participants=(PUPIL, PUPIL_CAM, GUEST))
+    back = replace(TEACHER, presenter=False)
+    actions = guard.decide(POLICY, alone, guard.ParticipantJoined(back))
+    assert actions[:-1] == (LockViewers(guard.lecture_locks(alone.locks)),
+                            MuteAllExceptPresenters(), EjectCameras((PUPIL_CAM.id, GUEST.id)))
+    assert isinstance(actions[-1], TellParticipant)  # the notice after the actions
+    # A second moderator joining a meeting that already had one adds only the notice.
+    with_teacher = replace(alone, participants=(TEACHER, *alone.participants))
+    assert [type(a) for a in guard.decide(POLICY, with_teacher,
+                                          guard.ParticipantJoined(STAFF))] == [TellParticipant]
+    # G11: a feedback recording shows pupils: nothing to switch off.
+    visible = replace(recording("feedback"), participants=(PUPIL_CAM,))
+    assert [type(a) for a in guard.decide(POLICY, visible,
+                                          guard.ParticipantJoined(back))] == [TellParticipant]
 
 
 @pytest.mark.parametrize(("rule", "purpose", "locks", "relock"), [

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from gateway import guard
-from gateway.guard import (
+from gateway.policy import guard
+from gateway.policy.guard import (
     AnnouncementFailed,
     Locks,
     MeetingState,
@@ -20,7 +20,7 @@ from gateway.guard import (
     StopRecording,
     TellTeacher,
 )
-from gateway.settings import parse_policy
+from gateway.policy.model import parse_policy
 from tests.support import deep_merge, example_policy
 
 POLICY = parse_policy(example_policy())

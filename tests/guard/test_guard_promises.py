@@ -13,13 +13,14 @@ import pytest
 
 from bbb_hooks import guard_chat
 from bbb_hooks.guard_state import purpose_key
-from gateway.settings import parse_policy
+from gateway.policy.model import parse_policy
 from tests.emulators.bbb import CHAT_MESSAGE_MAX
 from tests.guard import bbb_bus as bus
 from tests.guard.guard_rig import (
     EXT,
     MEETING,
     PUPIL_A,
+    PUPIL_B,
     TEACHER,
     Rig,
     command_of,
@@ -27,7 +28,7 @@ from tests.guard.guard_rig import (
     make_rig,
     record_meeting,
 )
-from tests.support import deep_merge, example_policy
+from tests.support import deep_merge, example_policy, metric_value
 
 LONG_NL = " ".join(["Deze les wordt opgenomen als uitleg voor later."] * 14)
 LONG_EN = " ".join(["This lesson is recorded as an explanation for later."] * 14)
@@ -46,6 +47,17 @@ async def long_texts(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     async for r in _rig_with(redis_url, tmp_path, {"purposes": {"lecture": {
             "announcement_nl": LONG_NL + " Bewaard {days} dagen.",
             "announcement_en": LONG_EN + " Kept {days} days."}}}):
+        yield r
+
+
+EMOJI_NL = " ".join(["Deze les 📚 wordt opgenomen 🎥 voor later 🙂."] * 16)
+
+
+@pytest.fixture
+async def emoji_texts(redis_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
+    """A school text with emoji: each one is two UTF-16 units in bbb-web (Java)."""
+    async for r in _rig_with(redis_url, tmp_path, {"purposes": {"lecture": {
+            "announcement_nl": EMOJI_NL + " Bewaard {days} dagen."}}}):
         yield r
 
 
@@ -84,6 +96,22 @@ async def test_long_announcement_arrives_whole_within_500_characters(long_texts:
     assert " ".join(start).count("This lesson is recorded") == 14
     failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
                                                     result="failed")
+    assert metric_value(failed) == 0
+
+
+async def test_emoji_announcement_fits_bbb_webs_utf16_limit(emoji_texts: Rig) -> None:
+    """G8: bbb-web counts `String.length()`; a text with emoji is cut to at most 500 UTF-16
+    units per message, so none is refused and the whole text arrives."""
+    rig = emoji_texts
+    await lesson_with_pupils(rig)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    await rig.wait_for(4)
+    await rig.guard.chat.idle()
+    texts = [t for _, t in rig.emu.chat]
+    assert all(0 < len(t.encode("utf-16-le")) // 2 <= CHAT_MESSAGE_MAX for t in texts)
+    assert " ".join(texts).count("🎥") == 2 * 16  # start and repeat, nothing lost
+    failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
+                                                    result="failed")
     assert failed._value.get() == 0
 
 
@@ -97,8 +125,8 @@ async def test_failed_announcement_is_retried_counted_and_audited(
     await rig.settle(lambda: len(rig.emu.chat) == 4)
     await rig.guard.chat.idle()
     m = rig.metrics.guard_announcements
-    assert m.labels(platform="bbb", phase="start", result="retried")._value.get() == 2
-    assert m.labels(platform="bbb", phase="start", result="sent")._value.get() == 1
+    assert metric_value(m.labels(platform="bbb", phase="start", result="retried")) == 2
+    assert metric_value(m.labels(platform="bbb", phase="start", result="sent")) == 1
     assert not [c for c in rig.commands if command_of(c)[0] == "SetRecordingStatusCmdMsg"]
 
 
@@ -116,10 +144,10 @@ async def test_recording_that_cannot_be_announced_is_stopped(
     stop = next(c for c in rig.commands if command_of(c)[0] == "SetRecordingStatusCmdMsg")
     assert command_of(stop) == ("SetRecordingStatusCmdMsg", MEETING, TEACHER)
     assert stop["core"]["body"] == {"recording": False, "setBy": TEACHER}
-    assert rig.metrics.recordings_stopped.labels(
-        platform="bbb", reason="announcement_failed")._value.get() == 1
-    assert rig.metrics.guard_announcements.labels(
-        platform="bbb", phase="start", result="failed")._value.get() == 1
+    assert metric_value(rig.metrics.recordings_stopped.labels(
+        platform="bbb", reason="announcement_failed")) == 1
+    assert metric_value(rig.metrics.guard_announcements.labels(
+        platform="bbb", phase="start", result="failed")) == 1
     entries = [e async for e in rig.audit.entries()]
     assert {"phase": "start", "result": "failed"}.items() <= next(
         e for e in entries if e["kind"] == "announcement").items()
@@ -140,8 +168,8 @@ async def test_purpose_required_recording_without_purpose_is_stopped(
     nl, en = (t for _, t in rig.emu.chat)
     assert "geen doel" in nl and "no purpose was declared" in en
     assert en.endswith(f"/meetings/bbb/{EXT}/purpose")
-    assert rig.metrics.recordings_stopped.labels(
-        platform="bbb", reason="no_purpose")._value.get() == 1
+    assert metric_value(rig.metrics.recordings_stopped.labels(
+        platform="bbb", reason="no_purpose")) == 1
 
 
 async def test_purpose_required_recording_with_declared_purpose_runs(
@@ -167,12 +195,45 @@ async def test_no_moderator_left_nothing_is_claimed_and_it_is_counted(rig: Rig) 
         "intId": TEACHER, "eject": False, "ejectedBy": "", "reason": "", "reasonCode": ""}))
     await rig.send(bus.camera(MEETING, PUPIL_A, started=True))
     unable = rig.metrics.guard_unable.labels(platform="bbb", reason="no_moderator")
-    await rig.settle(lambda: unable._value.get() == 1)
+    await rig.settle(lambda: metric_value(unable) == 1)
     await rig.guard.chat.idle()
     assert rig.commands == []
     assert rig.emu.chat[told_before:] == [], "never claim an action not taken"
     entries = [e async for e in rig.audit.entries()]
     assert any(e.get("action") == "not_carried_out" and e.get("reason") == "no_moderator"
+               and e.get("actions") == "EjectCameras" for e in entries)
+
+
+async def test_moderator_back_switches_off_what_came_on_meanwhile(rig: Rig) -> None:
+    """G10: a pupil's camera that came on while no moderator was present goes off when a
+    moderator joins again, before the notice saying cameras go off; audited as done."""
+    await lesson_with_pupils(rig)
+    await rig.send(bus.recording(MEETING, TEACHER, True))
+    start = await rig.wait_for(4)
+    await rig.settle(lambda: len(rig.emu.chat) == 4)
+    lock = {k: v for k, v in start[0]["core"]["body"].items() if k != "setBy"}
+    # What BBB reports back for the start's commands: locks in force, A muted, B's camera off.
+    await rig.send(bus.evt("LockSettingsInMeetingChangedEvtMsg", MEETING, TEACHER,
+                           {**lock, "setBy": TEACHER}),
+                   bus.muted(MEETING, PUPIL_A, is_muted=True),
+                   bus.camera(MEETING, PUPIL_B, started=False),
+                   bus.evt("UserLeftMeetingEvtMsg", MEETING, TEACHER, {
+                       "intId": TEACHER, "eject": False, "ejectedBy": "", "reason": "",
+                       "reasonCode": ""}),
+                   bus.camera(MEETING, PUPIL_A, started=True))
+    unable = rig.metrics.guard_unable.labels(platform="bbb", reason="no_moderator")
+    await rig.settle(lambda: unable._value.get() == 1)
+    rig.commands.clear()
+    told_before = len(rig.emu.chat)
+    mentor = "w_mntr8q2k5z"
+    await rig.send(bus.joined(MEETING, mentor, "MODERATOR"))
+    commands = await rig.wait_for(1)
+    assert [command_of(c) for c in commands] == [("EjectUserCamerasCmdMsg", MEETING, mentor)]
+    assert commands[0]["core"]["body"] == {"userId": PUPIL_A}
+    await rig.settle(lambda: len(rig.emu.chat) == told_before + 2)
+    assert "switched off now" in rig.emu.chat[-1][1]  # said once it was done
+    entries = [e async for e in rig.audit.entries()]
+    assert any(e.get("action") == "carried_out" and e.get("reason") == "moderator_present"
                and e.get("actions") == "EjectCameras" for e in entries)
 
 
@@ -189,8 +250,8 @@ async def test_bbb27_announcements_go_per_language_over_the_bus(bbb27: Rig) -> N
     assert "30 dagen" in chat[0] and "30 days" in chat[1] and chat[:2] == chat[2:]
     assert all(command_of(c)[2] == TEACHER for c in commands)
     await rig.guard.chat.idle()
-    assert rig.metrics.guard_announcements.labels(
-        platform="bbb", phase="start", result="sent")._value.get() == 1
+    assert metric_value(rig.metrics.guard_announcements.labels(
+        platform="bbb", phase="start", result="sent")) == 1
 
 
 async def test_purpose_declared_while_a_recording_starts_is_applied_in_order(
@@ -251,7 +312,7 @@ async def test_a_failing_message_costs_no_other_message(
     monkeypatch.setattr(guard_bbb, "translate", failing_once)
     await rig.send(bus.muted(MEETING, PUPIL_A, False), bus.recording(MEETING, TEACHER, True))
     assert len(await rig.wait_for(4)) == 4
-    assert rig.metrics.guard_bus_rejected.labels(reason="handler_error")._value.get() == 1
+    assert metric_value(rig.metrics.guard_bus_rejected.labels(reason="handler_error")) == 1
     assert rig.guard.leadership.leading() and rig.guard.connected
 
 
@@ -265,13 +326,13 @@ async def test_bbb27_without_a_moderator_the_start_cannot_be_announced(bbb27: Ri
                    bus.recording(MEETING, TEACHER, True))
     failed = rig.metrics.guard_announcements.labels(platform="bbb", phase="start",
                                                     result="failed")
-    await rig.settle(lambda: failed._value.get() == 1)
+    await rig.settle(lambda: metric_value(failed) == 1)
     await rig.guard.chat.idle()
     assert rig.commands == []
-    assert rig.metrics.guard_unable.labels(
-        platform="bbb", reason="announcement_failed")._value.get() == 1
-    assert rig.metrics.guard_unable.labels(
-        platform="bbb", reason="no_moderator")._value.get() >= 1
+    assert metric_value(rig.metrics.guard_unable.labels(
+        platform="bbb", reason="announcement_failed")) == 1
+    assert metric_value(rig.metrics.guard_unable.labels(
+        platform="bbb", reason="no_moderator")) >= 1
     entries = [e async for e in rig.audit.entries()]
     assert any(e["kind"] == "announcement" and e.get("result") == "failed" for e in entries)
     started = next(e for e in entries if e["kind"] == "recording_started")

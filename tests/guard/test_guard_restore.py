@@ -20,6 +20,7 @@ from tests.guard.guard_rig import (
     command_of,
     record_meeting,
 )
+from tests.support import metric_value
 
 # The school's own settings: stricter than BBB's defaults in three fields.
 CUSTOM = {"disablePrivateChat": True, "hideUserList": True, "lockOnJoin": True}
@@ -116,8 +117,8 @@ async def test_unknown_prior_state_is_audited_not_guessed(rig: Rig) -> None:
     entries = [e async for e in rig.audit.entries()]
     assert any(e.get("action") == "locks_not_restorable"
                and e.get("reason") == "prior_state_unknown" for e in entries)
-    assert rig.metrics.guard_unable.labels(platform="bbb",
-                                           reason="prior_state_unknown")._value.get() == 1
+    assert metric_value(rig.metrics.guard_unable.labels(platform="bbb",
+                                           reason="prior_state_unknown")) == 1
     rig.commands.clear()
     await rig.send(bus.recording(MEETING, TEACHER, False))
     await rig.wait_for(1, timeout=0.5)

@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 
 from bbb_hooks import bus_codec as codec
 from bbb_hooks.meetings import MeetingRecord, save_meeting
-from gateway.redis_store import RedisStore
-from gateway.store import Lease
+from gateway.store.base import Lease
+from gateway.store.redis_store import RedisStore
 from tests.guard import bbb_bus as bus
 from tests.guard.bbb_bus import GuardEmulator
 from tests.guard.guard_replica import LEASE, replica, short_lease
@@ -219,7 +219,7 @@ async def test_the_leaders_failure_is_logged_with_its_class_and_step(
     """A dying leader's log line names what failed and where, not only the type name."""
     from bbb_hooks.guard_leader import Leadership
     from gateway.logs import JSONFormatter
-    from gateway.store import MemoryStore
+    from gateway.store.base import MemoryStore
 
     caplog.set_level(logging.ERROR, logger="bbb_hooks.guard_leader")
 

@@ -20,6 +20,7 @@ from bbb_hooks import bus_codec as codec
 from bbb_hooks.guard_page import GUARD
 from tests.guard import bbb_bus as bus
 from tests.guard.page_rig import LESSON, LESSON_INTERNAL, Page, guard_sees_lesson, open_page
+from tests.support import metric_value
 
 
 @pytest.fixture
@@ -83,12 +84,12 @@ async def test_a_failing_chat_worker_is_restarted_and_reported(page: Page,
     guard.chat.put(object())  # type: ignore[arg-type]  # a job it cannot handle: it fails
     down = guard.metrics.guard_task_down.labels(task="chat")
     deadline = time.monotonic() + 5
-    while down._value.get() != 1 and time.monotonic() < deadline:
+    while metric_value(down) != 1 and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     ready = await (await page.client.get("/readyz")).json()
     assert ready["checks"]["bbb_guard"] is False
-    assert guard.metrics.guard_task_restarts.labels(task="chat")._value.get() == 1
-    while down._value.get() != 0 and time.monotonic() < deadline:
+    assert metric_value(guard.metrics.guard_task_restarts.labels(task="chat")) == 1
+    while metric_value(down) != 0 and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     ready = await (await page.client.get("/readyz")).json()
     assert ready["checks"]["bbb_guard"] is True

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from bbb_hooks.app_keys import PROXY
 from bbb_hooks.guard_page import GUARD
-from gateway import keys
+from gateway.web import keys
 from tests.guard.page_rig import LESSON, TALK, TEACHER, Page, chat_of, guard_sees_lesson
 
 
@@ -137,7 +138,7 @@ async def test_a_teacher_of_another_meeting_cannot_declare_its_purpose(page: Pag
 async def test_G11_any_reference_the_officer_can_register_is_usable(page: Page,
                                                                     length: int) -> None:
     """gateway/approvals.py registers references of up to 100 characters; each one works."""
-    from gateway.approvals import normalise_reference
+    from gateway.guard.approvals import normalise_reference
 
     reference = normalise_reference("PO-" + "7" * (length - 3))
     await page.store.hset("approvals:refs", {reference: b"1"}, None)
@@ -168,7 +169,7 @@ async def test_one_meeting_lookup_per_request(page: Page,
 
 async def test_the_guard_talks_to_the_proxys_servers(page: Page) -> None:
     """One ServerPool per gateway: the guard uses the proxy's servers and record TTL."""
-    proxy = page.app[keys.ADAPTERS]["bbb"]
+    proxy = page.app[PROXY]
     guard = page.app[GUARD]
     assert tuple(guard.servers.values()) == proxy.pool.servers
     assert all(a is b for a, b in zip(guard.servers.values(), proxy.pool.servers, strict=True))

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.report import render_report
-from gateway.settings import load_settings, parse_policy
+from gateway.config.loading import load_settings
+from gateway.policy.model import parse_policy
+from gateway.policy.report import render_report
+from privacy_gateway import main
 from tests.guard.page_rig import open_page
 from tests.support import deep_merge, example_policy
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import keys
-from gateway.sessions import COOKIE_DEV, new_session
-from gateway.settings import Role, Settings
-from gateway.store import MemoryStore
+from gateway.config.loading import Settings
+from gateway.login.sessions import COOKIE_DEV, new_session
+from gateway.policy.model import Role
+from gateway.store.base import MemoryStore
+from gateway.web import keys
 from tests.support import deep_merge, demo_settings, make_settings
 
 JITSI_BASE = "https://meet.school.example"

@@ -11,9 +11,9 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.jitsi.support import (
     csrf_of,
     enter_room,

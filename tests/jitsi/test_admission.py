@@ -8,7 +8,7 @@ import json
 
 from aiohttp.test_utils import TestClient
 
-from gateway import keys
+from gateway.web import keys
 from tests.jitsi.support import enter_room, person_of, seed_session
 from tests.jitsi.test_access import PUPIL_EMAIL, TALK, client, post
 from tests.jitsi.test_events import send

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from aiohttp import web
 
-from gateway import keys
 from gateway.clock import ManualClock
+from gateway.web import keys
 from tests.gateway_fixtures import (
     SchoolEnv,
     browser,
@@ -27,6 +27,7 @@ from tests.gateway_fixtures import (
 from tests.jitsi import prosody_rules
 from tests.jitsi.support import APP_ID, AUDIENCE, JITSI_BASE, SUBJECT
 from tests.oidc_provider import browser_login
+from tests.support import metric_value
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ async def test_private_account_never_gets_a_token(env: SchoolEnv, gateway: web.A
     assert result.location is None or "jwt=" not in result.location  # G1
     assert result.response_status == 403
     assert "jwt=" not in "".join(result.url_history)
-    issued = gateway[keys.METRICS].jitsi_tokens.labels(role="pupil")._value.get()
+    issued = metric_value(gateway[keys.METRICS].jitsi_tokens.labels(role="pupil"))
     assert issued == 0
 
 
@@ -109,7 +110,7 @@ async def test_tokenauthurl_shows_the_notice_once_then_starts_muted(
         assert "deleted after" in page or "recorded" in page  # the recording rules
         assert "Speech-to-text" in page or "turned into text" in page
         assert "/objections/new?platform=jitsi&amp;meeting=lesson-5c" in page  # G12
-        assert gateway[keys.METRICS].jitsi_tokens.labels(role="pupil")._value.get() == 0
+        assert metric_value(gateway[keys.METRICS].jitsi_tokens.labels(role="pupil")) == 0
         location = await click_through_notice(session, env, result)
         fragment = _fragment(location)
         assert fragment["config.startWithVideoMuted"] == "true"  # G4
@@ -145,3 +146,53 @@ async def test_a_state_longer_than_jitsi_allows_gets_a_clear_page(
             text = await resp.text()
     assert 'data-message="jitsi.state_too_long"' in text
     assert "This link to the meeting is too long" in text
+
+
+def _emoji_state(room: str, units: int) -> str:
+    """Jitsi's state JSON padded with emoji to `units` UTF-16 units (JavaScript's length)."""
+    state = json.dumps({"room": room, "roomSafe": room, "tenant": "", "pad": ""},
+                       ensure_ascii=False)
+    emoji = (units - len(state)) // 2
+    return state[:-2] + "😀" * emoji + "x" * (units - len(state) - 2 * emoji) + '"}'
+
+
+async def _unauthenticated(env: SchoolEnv, state: str) -> tuple[int, str]:
+    async with browser() as session:
+        session.headers["Accept-Language"] = "en"
+        async with session.get(env.base + "/jitsi/auth?" + urlencode(
+                {"room": "lesson-5d", "state": state}), allow_redirects=False) as resp:
+            return resp.status, resp.headers.get("Location", "") or await resp.text()
+
+
+async def test_state_length_is_counted_as_jitsi_counts_it(
+        env: SchoolEnv, gateway: web.Application) -> None:
+    """Jitsi's 4096 are JavaScript UTF-16 units: 2,100 emoji are 4,200 of them, though
+    only 2,100-odd Python characters. Refused with the clear page, never parked."""
+    state = _emoji_state("lesson-5d", 4200)
+    assert len(state) < 4096 < len(state.encode("utf-16-le")) // 2
+    status, text = await _unauthenticated(env, state)
+    assert status == 400 and 'data-message="jitsi.state_too_long"' in text
+
+
+async def test_a_parked_state_is_stored_unescaped(
+        env: SchoolEnv, gateway: web.Application) -> None:
+    """Without a session the request is parked until the login returns: a full-length
+    state of emoji is kept as its own UTF-8 bytes, not six or twelve escaped bytes each."""
+    state = _emoji_state("lesson-5d", 4096)
+    status, location = await _unauthenticated(env, state)
+    assert status == 302
+    match = re.search(r"resume(?:=|%3D)([A-Za-z0-9_-]+)", location)
+    assert match is not None
+    raw = await gateway[keys.STORE].get(f"jitsi:resume:{match.group(1)}")
+    assert raw is not None and json.loads(raw) == {"room": "lesson-5d", "state": state}
+    assert len(raw) <= len(state.encode()) + 64
+
+
+async def test_a_parked_request_is_bounded_in_bytes(
+        env: SchoolEnv, gateway: web.Application, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a request without a session may make the gateway keep is capped in bytes."""
+    from jitsi_hooks import entry
+
+    monkeypatch.setattr(entry, "MAX_RESUME_BYTES", 2000)
+    status, text = await _unauthenticated(env, _emoji_state("lesson-5d", 1200))
+    assert status == 400 and 'data-message="jitsi.state_too_long"' in text

@@ -14,12 +14,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.redis_store import RedisStore
+from gateway.store.redis_store import RedisStore
+from gateway.web import keys
 from jitsi_hooks import events, guard_jitsi
 from jitsi_hooks.context import jitsi
+from privacy_gateway import create_app
 from tests.jitsi.support import CountingStore, jitsi_settings, person_of, signed
 from tests.jitsi.test_events import ROOM, join, send
 
@@ -212,7 +212,7 @@ async def test_g8_recording_start_instructions_are_built_once(
 
 async def test_hook_bodies_are_read_by_the_shared_bounded_reader(
         client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One bounded body reader for IdP documents and hook bodies (gateway.fetch)."""
+    """One bounded body reader for IdP documents and hook bodies (gateway.login.fetch)."""
     calls: list[int] = []
     original = events.read_bounded
 
@@ -231,7 +231,7 @@ async def test_hook_bodies_are_read_by_the_shared_bounded_reader(
 ], ids=["teachers_and_staff", "policy_moves_staff_out"])
 def test_g10_who_may_speak_under_av_moderation_follows_the_moderator_roles(
         monkeypatch: pytest.MonkeyPatch, roles: frozenset[str], speakers: list[str]) -> None:
-    from gateway import guard
+    from gateway.policy import guard
 
     monkeypatch.setattr(guard_jitsi, "MODERATOR_ROLES", roles)
     people = (guard.Participant("t", "teacher"), guard.Participant("s", "staff"),

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.jitsi.support import (
     csrf_of,
     enter_room,
@@ -21,6 +21,7 @@ from tests.jitsi.support import (
     seed_session,
     signed,
 )
+from tests.support import metric_value
 
 ROOM = "lesson-7a"
 
@@ -112,7 +113,7 @@ async def test_transcription_runs_only_while_everyone_present_opted_in(
     assert sync["rooms"][ROOM] == {"transcription_allowed": False,
                                    "instructions": [{"action": "stop_transcription"}]}
     blocked = client.app[keys.METRICS].transcription_blocked.labels(platform="jitsi")
-    assert blocked._value.get() == 0  # the one request came while consent was complete
+    assert metric_value(blocked) == 0  # the one request came while consent was complete
 
 
 async def test_lecture_recording_mutes_at_the_bridge_announces_and_restores(
@@ -181,7 +182,7 @@ async def test_forbidden_recordings_are_stopped_at_once(client: TestClient, room
                              "mode": mode, "av_moderation": {}})
     assert on["instructions"][0] == {"action": "stop_recording"}
     stopped = client.app[keys.METRICS].recordings_stopped.labels(platform="jitsi", reason=reason)
-    assert stopped._value.get() == 1
+    assert metric_value(stopped) == 1
 
 
 async def test_destroyed_room_forgets_who_was_there(client: TestClient) -> None:

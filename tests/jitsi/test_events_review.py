@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
+from gateway.web import keys
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.events import answer_signature
+from privacy_gateway import create_app
 from tests.jitsi.support import hook_secret, jitsi_settings, signed
 from tests.jitsi.test_events import ROOM, join, opt, send
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
 from gateway.clock import ManualClock
-from gateway.registry import Registry, read_sidecar
-from gateway.store import MemoryStore
+from gateway.store.base import MemoryStore
+from gateway.store.registry import Registry, read_sidecar
 from jitsi_hooks.finalize import finalize, inspect
 from jitsi_hooks.rooms import RecordingState, RoomStore
+from privacy_gateway import main
 from tests.jitsi.support import jitsi_settings
 
 DAY = 86400
@@ -106,7 +106,7 @@ async def test_registers_purpose_declared_for_the_recording(tmp_path: Path) -> N
 async def test_objection_filed_during_the_meeting_holds_the_finalized_recording(
         tmp_path: Path) -> None:
     """G12: Jibri finishes after a pupil objected: the new recording is held at once."""
-    from gateway.registry import pending_objections_key
+    from gateway.store.registry import pending_objections_key
 
     settings = jitsi_settings(tmp_path)
     clock = ManualClock(time.time())

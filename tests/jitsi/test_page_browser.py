@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway import keys
+from gateway.web import keys
 from tests.browser import chromium
 from tests.gateway_fixtures import start_gateway
 from tests.jitsi.support import jitsi_settings, person_of, seed_session, signed

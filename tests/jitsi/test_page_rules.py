@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.jitsi.support import CountingStore, csrf_of, jitsi_settings, person_of, seed_session
 from tests.jitsi.test_events import ROOM, join, send
 

@@ -18,7 +18,7 @@ import slixmpp
 from aiohttp import web
 from slixmpp.exceptions import PresenceError
 
-from gateway import keys
+from gateway.web import keys
 from jitsi_hooks.context import jitsi
 from tests.jitsi.support import csrf_of, person_of, seed_session
 from tests.jitsi.test_prosody_real import gateway as gateway

@@ -15,8 +15,8 @@ import slixmpp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.app import create_app
 from jitsi_hooks import events
+from privacy_gateway import create_app
 from tests.jitsi.support import jitsi_settings
 from tests.support import free_port
 
@@ -92,7 +92,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[tuple[web.Application, str, l
 def prosody(tmp_path: Path, prosody_binary: str,
             gateway: tuple[web.Application, str, list[dict]]) -> Iterator[int]:
     app, url, _ = gateway
-    from gateway import keys
+    from gateway.web import keys
 
     secret = app[keys.SETTINGS].secrets.get("jitsi.hook_secret").decode()
     port = free_port()
@@ -166,7 +166,7 @@ async def test_real_prosody_reports_room_and_occupant_events(
     assert created["room"] == ROOM
     assert joined["occupant"] == f"{ROOM}@conference.localhost/pupil-1"
     assert joined["service"] is False  # no token: still a person, present (M4, G15)
-    from gateway import keys
+    from gateway.web import keys
 
     occupants = await app[keys.STORE].hgetall(f"jitsi:occ:{ROOM}")
     assert list(occupants) == [f"{ROOM}@conference.localhost/pupil-1"]

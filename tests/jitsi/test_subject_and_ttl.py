@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main as cli_main
-from gateway.settings import ConfigError
+from gateway.policy.model import ConfigError
+from privacy_gateway import main as cli_main
 from tests.jitsi.support import jitsi_settings
 from tests.support import example_policy, to_toml, write_secret
 
@@ -42,7 +42,7 @@ def test_subject_is_required_when_jitsi_is_on(tmp_path: Path,
 async def test_confidential_tokens_are_short_lived(tmp_path: Path) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from gateway.app import create_app
+    from privacy_gateway import create_app
     from tests.jitsi.support import enter_room, seed_session
 
     settings = jitsi_settings(tmp_path, {"jitsi": {"token_ttl_seconds": 3600,

@@ -12,12 +12,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway import jitsi_policy, keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.settings import MEETING_TYPES, ROLES, ConfigError
+from gateway.policy import jitsi as jitsi_policy
+from gateway.policy.model import MEETING_TYPES, ROLES, ConfigError
+from gateway.web import keys
 from jitsi_hooks.rooms import RoomStore
 from jitsi_hooks.token import key_file_name
+from privacy_gateway import create_app
 from tests.jitsi import prosody_rules
 from tests.jitsi.support import (
     APP_ID,

@@ -62,7 +62,7 @@ async def stack(env: SchoolEnv, tmp_path: Path,
     """The embedded store, or the real redis-server with `indirect` param "redis"."""
     store = None
     if getattr(request, "param", "memory") == "redis":
-        from gateway.redis_store import RedisStore
+        from gateway.store.redis_store import RedisStore
 
         url = request.getfixturevalue("redis_server")  # the suite's own redis-server
         store = RedisStore.from_url(url, "pgwplay-" + new_bbb_secret()[:8].lower())

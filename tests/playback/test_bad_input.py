@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from yarl import URL
 
-from gateway import keys
-from gateway.playback_tokens import cookie_name, cookie_value
-from gateway.playback_web import PLAYBACK
+from gateway.playback.tokens import cookie_name, cookie_value
+from gateway.playback.web import PLAYBACK
+from gateway.web import keys
 from tests.gateway_fixtures import browser
 from tests.oidc_provider import browser_login
 from tests.playback.harness import raw_get

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from gateway import keys
+from gateway.web import keys
 from tests.gateway_fixtures import browser
 from tests.oidc_provider import browser_login
 from tests.playback.harness import PLAYBACK_HOST
 from tests.playback.stack import FEEDBACK, LECTURE, Stack
+from tests.support import metric_value
 
 # -- getRecordings ---------------------------------------------------------------------
 
@@ -99,7 +100,7 @@ async def test_a_pupil_is_refused_a_feedback_recording(stack: Stack) -> None:
     assert "only for the teachers who led the meeting" in body
     assert b"webm" not in body.encode()
     metrics = stack.app[keys.METRICS].playback
-    assert metrics.labels(platform="bbb", purpose="feedback", result="refused")._value.get() == 1
+    assert metric_value(metrics.labels(platform="bbb", purpose="feedback", result="refused")) == 1
 
 
 async def test_the_teacher_who_moderated_watches_feedback_and_it_is_audited(
@@ -124,8 +125,8 @@ async def test_the_teacher_who_moderated_watches_feedback_and_it_is_audited(
 
 
 async def test_a_recording_on_hold_is_for_the_officer_alone(stack: Stack) -> None:
-    from gateway.registry import Registry
-    from gateway.retention_policy import RegistryRow
+    from gateway.policy.retention import RegistryRow
+    from gateway.store.registry import Registry
 
     record_id = stack.records[LECTURE]
     registry = Registry(stack.app[keys.STORE])

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.playback_policy import RecordingFacts, Viewer, audience_for, may_watch
-from gateway.settings import ConfigError, Policy
+from gateway.policy.model import ConfigError, Policy
+from gateway.policy.playback import RecordingFacts, Viewer, audience_for, may_watch
 from tests.support import make_settings
 
 

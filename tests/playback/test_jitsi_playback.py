@@ -10,12 +10,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway import keys
-from gateway.registry import Registry, register_recording, write_sidecar
-from gateway.retention_policy import DeclaredRecording
+from gateway.policy.retention import DeclaredRecording
+from gateway.store.registry import Registry, register_recording, write_sidecar
+from gateway.web import keys
 from tests.gateway_fixtures import start_gateway
 from tests.jitsi.support import jitsi_settings, person_of, seed_session
-from tests.support import free_port
+from tests.support import free_port, metric_value
 
 ROOM = "wiskunde-7b"
 VIDEO = bytes(range(256)) * 64  # 16 KiB of "mp4"
@@ -98,7 +98,7 @@ async def test_a_player_keeps_watching_on_the_recordings_cookie(jibri: Jibri) ->
             assert r.status == 206 and await r.read() == VIDEO[:10]
     counted = jibri.app[keys.METRICS].playback.labels(platform="jitsi", purpose="lecture",
                                                       result="ok")
-    assert counted._value.get() == 1  # per purpose, once per decision, never per person
+    assert metric_value(counted) == 1  # per purpose, once per decision, never per person
 
 
 async def test_a_pupil_is_refused_a_feedback_jibri_recording(jibri: Jibri) -> None:
@@ -110,7 +110,7 @@ async def test_a_pupil_is_refused_a_feedback_jibri_recording(jibri: Jibri) -> No
 
 async def test_the_moderating_teacher_watches_feedback_audited_by_pseudonym(
         jibri: Jibri) -> None:
-    from gateway.playback_acl import remember_moderator
+    from gateway.playback.acl import remember_moderator
 
     await remember_moderator(jibri.app[keys.STORE], "jitsi", ROOM,
                              person_of(jibri.app, "teacher"), 3600)
@@ -158,6 +158,24 @@ async def test_a_dot_dot_session_is_refused(jibri: Jibri) -> None:
     assert data.split(b" ", 2)[1] in (b"403", b"404") and VIDEO[:64] not in data
 
 
+@pytest.mark.parametrize("tail", ["../lecture/x.mp4", "./x.mp4", "/x.mp4"],
+                         ids=["dot-dot", "dot", "double-slash"])
+async def test_a_literal_dot_segment_or_double_slash_matches_no_route(jibri: Jibri,
+                                                                     tail: str) -> None:
+    """As README.md says: a literal `/../`, `/./` or `//` (sent as is) gets 404, no file."""
+    import asyncio
+
+    cookie = await seed_session(jibri.app, "pupil")
+    port = int(jibri.base.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    target = f"/recordings/jitsi/{jibri.sessions['lecture']}/{tail}"
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n"
+                 "Connection: close\r\n\r\n".encode())
+    data = await reader.read()
+    writer.close()
+    assert data.split(b" ", 2)[1] == b"404" and VIDEO[:64] not in data
+
+
 async def test_the_meeting_page_links_recordings_for_who_may_watch(jibri: Jibri) -> None:
     links = {}
     for role in ("pupil", "teacher"):
@@ -179,7 +197,7 @@ async def test_the_meeting_page_links_recordings_for_who_may_watch(jibri: Jibri)
 ])
 async def test_an_approved_exception_is_watched_as_the_officers_approval_says(
         jibri: Jibri, watch: list[str], teacher: int, pupil: int, officer: int) -> None:
-    from gateway.playback_acl import remember_moderator
+    from gateway.playback.acl import remember_moderator
     from jitsi_hooks.context import jitsi
     from tests.jitsi.support import csrf_of
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.app import create_app
-from gateway.report import render_report
+from gateway.policy.report import render_report
+from privacy_gateway import create_app
 from tests.support import make_settings
 
 

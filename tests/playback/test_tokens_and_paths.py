@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bbb_hooks.playback_paths import PLAYER, BadPath, recording_of
-from gateway.playback_tokens import (
+from gateway.playback.tokens import (
     TokenError,
     check_cookie,
     cookie_name,

@@ -7,13 +7,13 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.audit import AuditLog
+from gateway.audit.log import AuditLog
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
-from gateway.objections import ObjectionDesk
-from gateway.retention_policy import DeclaredRecording, RegistryRow
-from gateway.store import MemoryStore, Store
-from gateway.sweeper import DeletionFailed, RecordingSource, Sweeper
+from gateway.policy.retention import DeclaredRecording, RegistryRow
+from gateway.retention.objections import ObjectionDesk
+from gateway.retention.sweeper import DeletionFailed, RecordingSource, Sweeper
+from gateway.store.base import MemoryStore, Store
 from tests.support import make_settings
 
 

@@ -16,17 +16,17 @@ import aiohttp
 
 from bbb_hooks.recordings import BBBSource
 from bbb_hooks.servers import Server
-from gateway.audit import AuditLog
-from gateway.audit_journal import AuditJournal
+from gateway.audit.journal import AuditJournal
+from gateway.audit.log import AuditLog
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
-from gateway.redis_store import RedisStore
-from gateway.registry import write_sidecar
-from gateway.retention_jibri import JibriSource
-from gateway.retention_policy import DAY, RegistryRow
-from gateway.settings import Policy
-from gateway.store import Store
-from gateway.sweeper import RecordingSource, Sweeper
+from gateway.policy.model import Policy
+from gateway.policy.retention import DAY, RegistryRow
+from gateway.retention.sweeper import RecordingSource, Sweeper
+from gateway.store.base import Store
+from gateway.store.redis_store import RedisStore
+from gateway.store.registry import write_sidecar
+from jitsi_hooks.jibri_source import JibriSource
 from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings
 
@@ -118,7 +118,7 @@ async def bench(tmp_path: Path, redis_url: str | None,
                                                       "failure_grace_seconds": 3600},
                                         **(changes or {})})
     clock = ManualClock(start=time.time())
-    from gateway.store import MemoryStore
+    from gateway.store.base import MemoryStore
 
     store: Store = (RedisStore.from_url(redis_url) if redis_url
                     else MemoryStore("pgw", clock))

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis_async
 
-from gateway.audit import audit_log
-from gateway.audit_journal import AuditJournal
-from gateway.cli import main
+from gateway.audit.journal import AuditJournal
+from gateway.audit.log import audit_log
 from gateway.clock import ManualClock
-from gateway.redis_store import RedisStore
-from gateway.settings import load_settings
+from gateway.config.loading import load_settings
+from gateway.store.redis_store import RedisStore
+from privacy_gateway import main
 from tests.retention.test_cli import policy_file
 
 
@@ -109,3 +109,35 @@ async def test_g22_the_gateway_is_not_ready_while_its_audit_journal_cannot_be_wr
         async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
             assert (await resp.json())["checks"]["audit_journal"] is True
     assert (tmp_path / "journal").is_dir()  # beside the policy file
+
+
+async def test_g22_lines_cut_off_the_end_are_found_by_counting_not_by_the_chain(
+        tmp_path: Path, redis_url: str) -> None:
+    """As README.md says: what is left after cutting the newest lines is still a valid
+    chain; the Redis stream's length (or the backup) is the check that shows it."""
+    config = policy_file(tmp_path, tmp_path / "jibri", redis_url)
+    store = RedisStore.from_url(redis_url)
+    audit = audit_log(load_settings(config), store, ManualClock(ts(2026, 11, 2)))
+    for i in range(5):
+        await audit.record("recording_deleted", "bbb", recording=f"bbb:r{i}", reason="retention")
+    (newest,) = list((tmp_path / "audit-log").glob("*/2026-11-02.jsonl"))
+    newest.write_text("".join(newest.read_text().splitlines(keepends=True)[:3]))
+    checked = AuditJournal(tmp_path / "audit-log", 365).verify_all()
+    assert checked.broken == [] and len(checked.entries) == 3  # the chain cannot tell
+    client = redis_async.Redis.from_url(redis_url)
+    assert await client.xlen("pgw:audit") == 5  # the count can
+    await client.aclose()
+    await store.close()
+
+
+def test_g12_find_takes_only_an_intact_entry(tmp_path: Path) -> None:
+    """A restored objection's filer comes from the journal: never from a changed line."""
+    journal = AuditJournal(tmp_path, 365, writer="host-a")
+    journal.append(1_700_000_000_000, "objection_filed", "bbb",
+                   {"objection": "obj-12345678", "person": "p_pupil", "recordings": 1})
+    assert journal.find("objection_filed", objection="obj-12345678") == {
+        "objection": "obj-12345678", "person": "p_pupil", "recordings": 1}
+    assert journal.find("objection_filed", objection="obj-other000") is None
+    (path,) = list(tmp_path.glob("host-a/*.jsonl"))
+    path.write_text(path.read_text().replace("p_pupil", "p_other"))
+    assert journal.find("objection_filed", objection="obj-12345678") is None

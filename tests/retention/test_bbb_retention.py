@@ -16,11 +16,11 @@ from aiohttp.test_utils import TestServer
 
 from bbb_hooks.recordings import BBBRecordings, BBBSource, run_purge
 from bbb_hooks.servers import Server
-from gateway.objections import ObjectionDesk
-from gateway.retention_dryrun import dry_run
-from gateway.retention_output import summary
-from gateway.retention_policy import DAY
-from gateway.sweeper import DeletionFailed
+from gateway.policy.retention import DAY
+from gateway.retention.dryrun import dry_run
+from gateway.retention.objections import ObjectionDesk
+from gateway.retention.output import summary
+from gateway.retention.sweeper import DeletionFailed
 from tests.retention.harness import bench
 
 RIDS = [f"{i:040x}-1700000000000" for i in range(5)]

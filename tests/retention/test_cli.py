@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import audit_log
-from gateway.cli import main
+from gateway.audit.log import audit_log
 from gateway.clock import SystemClock
-from gateway.redis_store import RedisStore
-from gateway.registry import write_sidecar
-from gateway.retention_policy import DAY
-from gateway.settings import load_settings
+from gateway.config.loading import load_settings
+from gateway.policy.retention import DAY
+from gateway.store.redis_store import RedisStore
+from gateway.store.registry import write_sidecar
+from privacy_gateway import main
 from tests.support import deep_merge, example_policy, to_toml, write_secret
 
 
@@ -85,9 +85,9 @@ async def _in_thread(func, argv):  # type: ignore[no-untyped-def]
 
 async def test_g16_a_legal_hold_from_the_cli_keeps_a_recording_until_released(
         tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from gateway.registry import Registry
-    from gateway.retention_jibri import JibriSource
-    from gateway.retention_policy import RegistryRow
+    from gateway.policy.retention import RegistryRow
+    from gateway.store.registry import Registry
+    from jitsi_hooks.jibri_source import JibriSource
 
     jibri = tmp_path / "jibri"
     kept = session(jibri, "session_case", "feedback", age_days=20)  # due 6 days ago

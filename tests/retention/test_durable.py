@@ -13,12 +13,12 @@ from pathlib import Path
 
 import redis.asyncio as redis_async
 
-from gateway.audit_journal import AuditJournal
-from gateway.objections import ObjectionDesk
-from gateway.registry import read_sidecar
-from gateway.retention_dryrun import dry_run
-from gateway.retention_policy import DAY
-from gateway.sweeper import LOCK_NAME
+from gateway.audit.journal import AuditJournal
+from gateway.policy.retention import DAY
+from gateway.retention.dryrun import dry_run
+from gateway.retention.objections import ObjectionDesk
+from gateway.retention.sweeper import LOCK_NAME, SweepResult
+from gateway.store.registry import read_sidecar
 from tests.retention.harness import Bench, bench
 
 
@@ -58,9 +58,9 @@ async def test_g12_g16_flushall_between_sweeps_deletes_no_held_or_objected_recor
         row = await sweeper.registry.get(f"bbb:{bbb['objected']}")
         assert row is not None
         filed = [await objections.file(platform="bbb", meeting_ref=row.meeting_ref,
-                                       person="p_pupil", reason=""),
+                                       person="p_pupil", reason="Ik wil dit niet."),
                  await objections.file(platform="jitsi", meeting_ref="room-objected",
-                                       person="p_pupil", reason="")]
+                                       person="p_pupil", reason="Ik ook niet.")]
         # Written where the due date lives: the BBB metadata and the Jibri sidecar.
         assert "legal:case-2026/7" in b.emulator.recording_meta(bbb["held"])["privacy-holds"]
         assert read_sidecar(b.jibri_root / jibri["objected"]).holds == {
@@ -86,6 +86,13 @@ async def test_g12_g16_flushall_between_sweeps_deletes_no_held_or_objected_recor
         # The open objections are open again for the privacy officer to decide.
         reopened = {o.objection_id for o in await objections.open_objections()}
         assert reopened == {o.objection_id for o in filed}
+        # The filer's pseudonym comes back from the journal on disk: the pupil still sees
+        # the outcome on /objections. The free-text reason is in no log: it stays empty.
+        mine = await objections.of_person("p_pupil")
+        assert {o.objection_id for o in mine} == reopened
+        assert all(o.person == "p_pupil" and o.reason == "" for o in mine)
+        assert not any("niet" in str(e["data"]) for e in
+                       AuditJournal(b.audit_dir, 365).verify_all().entries)
         # The audit entries were kept on disk, the chain intact, and it grew.
         checked = AuditJournal(b.audit_dir, 365).verify_all()
         assert checked.broken == []
@@ -124,7 +131,7 @@ async def test_g12_a_hold_not_yet_on_the_recording_is_written_before_any_deletio
     async with bench(tmp_path, redis_url) as b:
         rid = b.add_bbb("feedback", age_days=20)
         sweeper = b.sweeper()
-        await sweeper.reconcile(__import__("gateway.sweeper").sweeper.SweepResult())
+        await sweeper.reconcile(SweepResult())
         await sweeper.registry.add_hold(f"bbb:{rid}", "legal:case-3")  # store only
         await b.store.sadd("rec:unsynced", f"bbb:{rid}")
         result = await sweeper.sweep_if_leader()

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import AuditLog
-from gateway.cli import main
+from gateway.audit.log import AuditLog
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
+from gateway.policy.retention import DAY
 from gateway.pseudonym import Pseudonymiser
-from gateway.retention import build_sweeper
-from gateway.retention_jibri import JibriSource
-from gateway.retention_policy import DAY
-from gateway.store import MemoryStore
+from gateway.retention.wiring import build_sweeper
+from gateway.store.base import MemoryStore
 from jitsi_hooks.finalize import finalize, inspect
+from jitsi_hooks.jibri_source import JibriSource
+from privacy_gateway import main
 from tests.jitsi.support import jitsi_settings
 from tests.jitsi.test_finalize import session_dir
 
@@ -59,8 +59,8 @@ async def test_g12_a_recording_of_a_room_with_an_open_objection_carries_the_hold
         tmp_path: Path) -> None:
     """Finalized while an objection of its room is open: held in the store and in the
     sidecar, so a lost store still holds it."""
-    from gateway.objections import ObjectionDesk
-    from gateway.registry import read_sidecar
+    from gateway.retention.objections import ObjectionDesk
+    from gateway.store.registry import read_sidecar
 
     settings = jitsi_settings(tmp_path)
     clock = ManualClock(time.time())

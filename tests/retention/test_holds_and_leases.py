@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.registry import row_key
-from gateway.retention_dryrun import dry_run
-from gateway.retention_policy import DAY, RegistryRow
-from gateway.store import MemoryStore
-from gateway.sweeper import LOCK_NAME, DeletionFailed
+from gateway.policy.retention import DAY, RegistryRow
+from gateway.retention.dryrun import dry_run
+from gateway.retention.sweeper import LOCK_NAME, DeletionFailed
+from gateway.store.base import MemoryStore
+from gateway.store.registry import row_key
 from tests.retention.fakes import FakeSource, Rig, recording, rig
 from tests.retention.harness import counter
 
@@ -190,7 +190,7 @@ async def test_g16_every_replica_exports_the_last_sweeps_gauges(tmp_path: Path) 
 
 async def test_memory_and_redis_registries_agree_on_holds(tmp_path: Path,
                                                           redis_url: str) -> None:
-    from gateway.redis_store import RedisStore
+    from gateway.store.redis_store import RedisStore
 
     for store in (MemoryStore("pgw"), RedisStore.from_url(redis_url)):
         r = rig(tmp_path, store=store)

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.retention_policy import DAY
+from gateway.policy.retention import DAY
 from tests.bbb.support import bbb_changes
 from tests.emulators.bbb import BBBEmulator
 from tests.support import deep_merge, example_policy, to_toml, write_secret
@@ -93,8 +93,8 @@ async def test_g16_the_heartbeat_keeps_a_live_sweepers_short_lease(tmp_path: Pat
                                                                    redis_url: str) -> None:
     """A sweep that runs longer than the lease keeps it (renewed by the heartbeat), and
     no other replica sweeps meanwhile."""
-    from gateway.redis_store import RedisStore
-    from gateway.sweeper import Sweeper
+    from gateway.retention.sweeper import Sweeper
+    from gateway.store.redis_store import RedisStore
     from tests.retention.fakes import FakeSource, recording, rig
 
     class Slow(FakeSource):

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.registry import write_sidecar
-from gateway.retention_policy import DAY
-from gateway.sessions import COOKIE_DEV, new_session
-from gateway.store import MemoryStore
+from gateway.login.sessions import COOKIE_DEV, new_session
+from gateway.policy.retention import DAY
+from gateway.retention import keys as retention_keys
+from gateway.store.base import MemoryStore
+from gateway.store.registry import write_sidecar
+from gateway.web import keys
+from privacy_gateway import create_app
 from tests.support import make_settings
 
 OFFICER = "privacy@school.example"
@@ -59,7 +60,7 @@ async def gateway(tmp_path: Path):  # type: ignore[no-untyped-def]
                                                       "privacy_officer_emails": [OFFICER]}})
     clock = ManualClock(start=time.time())
     app = create_app(settings, clock=clock, store=MemoryStore("pgw", clock))
-    app[keys.ADAPTERS]["retention"]["background"] = False
+    app[retention_keys.BACKGROUND] = False
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
@@ -71,7 +72,7 @@ async def gateway(tmp_path: Path):  # type: ignore[no-untyped-def]
 async def test_upheld_objection_holds_then_deletes_at_once_and_pupil_sees_it(gateway) -> None:  # type: ignore[no-untyped-def]
     client, jibri, clock = gateway
     app = client.server.app
-    sweeper = app[keys.ADAPTERS]["retention"]["sweeper"]
+    sweeper = app[retention_keys.SWEEPER]
     recording = jibri_recording(jibri, clock, "lecture", age_days=1)
     other_room = jibri_recording(jibri, clock, "lecture", age_days=1)
     write_sidecar(other_room, meeting_ref="other", meeting_type="lesson",
@@ -110,7 +111,7 @@ async def test_upheld_objection_holds_then_deletes_at_once_and_pupil_sees_it(gat
     assert decided.status == 303
     assert "being deleted now" in await (await client.get(decided.headers["Location"]
                                                            + "&lang=en")).text()
-    await app[keys.ADAPTERS]["retention"]["objections"].deletions_settled()
+    await app[retention_keys.OBJECTIONS].deletions_settled()
     assert not recording.exists()  # deleted at once, not at the next sweep (G12)
     assert other_room.exists()
 
@@ -134,8 +135,8 @@ async def _officer_page(client: TestClient) -> str:
 
 async def test_rejected_objection_releases_hold_and_normal_retention_applies(gateway) -> None:  # type: ignore[no-untyped-def]
     client, jibri, clock = gateway
-    sweeper = client.server.app[keys.ADAPTERS]["retention"]["sweeper"]
-    desk = client.server.app[keys.ADAPTERS]["retention"]["objections"]
+    sweeper = client.server.app[retention_keys.SWEEPER]
+    desk = client.server.app[retention_keys.OBJECTIONS]
     recording = jibri_recording(jibri, clock, "lecture", age_days=1)
     await sweeper.sweep_if_leader()
     objection = await desk.file(platform="jitsi", meeting_ref=ROOM, person="p_x", reason="")
@@ -148,8 +149,8 @@ async def test_rejected_objection_releases_hold_and_normal_retention_applies(gat
 
 async def test_objection_during_meeting_holds_recording_registered_later(gateway) -> None:  # type: ignore[no-untyped-def]
     client, jibri, clock = gateway
-    sweeper = client.server.app[keys.ADAPTERS]["retention"]["sweeper"]
-    desk = client.server.app[keys.ADAPTERS]["retention"]["objections"]
+    sweeper = client.server.app[retention_keys.SWEEPER]
+    desk = client.server.app[retention_keys.OBJECTIONS]
     await desk.file(platform="jitsi", meeting_ref=ROOM, person="p_x", reason="")
     recording = jibri_recording(jibri, clock, "feedback", age_days=0)  # finalize runs later
     await sweeper.sweep_if_leader()
@@ -185,8 +186,8 @@ async def test_open_objection_outlives_the_audit_retention(gateway) -> None:  # 
     """G12: an objection stays open (and the hold releasable) until the officer decides."""
     client, jibri, clock = gateway
     app = client.server.app
-    sweeper = app[keys.ADAPTERS]["retention"]["sweeper"]
-    desk = app[keys.ADAPTERS]["retention"]["objections"]
+    sweeper = app[retention_keys.SWEEPER]
+    desk = app[retention_keys.OBJECTIONS]
     recording = jibri_recording(jibri, clock, "lecture", age_days=1)
     await sweeper.sweep_if_leader()
     objection = await desk.file(platform="jitsi", meeting_ref=ROOM, person="p_x", reason="")

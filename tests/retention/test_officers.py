@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import keys
-from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.store import MemoryStore
+from gateway.retention import keys as retention_keys
+from gateway.store.base import MemoryStore
+from privacy_gateway import create_app
 from tests.retention.test_objections import login_as
 from tests.support import make_settings
 
@@ -25,7 +25,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
     settings = make_settings(tmp_path, {"retention": {"privacy_officer_emails": [CONFIGURED]}})
     clock = ManualClock(start=time.time())
     app = create_app(settings, clock=clock, store=MemoryStore("pgw", clock))
-    app[keys.ADAPTERS]["retention"]["background"] = False
+    app[retention_keys.BACKGROUND] = False
     test_client = TestClient(TestServer(app))
     await test_client.start_server()
     yield test_client

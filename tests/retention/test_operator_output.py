@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis_async
 
-from gateway.cli import main
 from gateway.metrics import DELETION_RESULTS, PLATFORMS, RECORDING_STATES, Metrics
-from gateway.redis_store import RedisStore
-from gateway.retention_output import SweepProgress
-from gateway.retention_policy import DAY
-from gateway.settings import PURPOSES
-from gateway.sweeper import SweepResult
+from gateway.policy.model import PURPOSES
+from gateway.policy.retention import DAY
+from gateway.retention.output import SweepProgress
+from gateway.retention.sweeper import SweepResult
+from gateway.store.redis_store import RedisStore
+from privacy_gateway import main
 from tests.emulators.bbb import BBBEmulator
 from tests.retention.fakes import recording, rig
 from tests.retention.harness import counter
@@ -193,5 +193,34 @@ async def test_g16_every_stderr_line_of_a_failing_sweep_names_the_recording_and_
     for line in errors:
         if line.startswith("sweep: "):
             continue  # the progress line: counts only
-        assert re.search(r"error: bbb:[0-9a-f]{40}-\d{13}: purge_incomplete$", line), line
+        assert re.search(r"error: bbb:[0-9a-f]{40}-\d{13}: purge_incomplete \(exit 1\)$",
+                         line), line
     assert {f"bbb:{rid}" for rid in failing} <= set(re.findall(r"bbb:[0-9a-f-]+", err.decode()))
+
+
+async def test_g16_a_failing_purge_agent_is_reported_with_its_exit_code_and_last_line(
+        tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`purge_failed` alone does not tell the operator what to fix: the error line and the
+    summary carry the agent's exit code and last stderr line, its paths cut (they may
+    name a room or a person); the audit keeps the bounded reason only."""
+    emulator = BBBEmulator(secret=secrets.token_hex(24), root=tmp_path / "var-bigbluebutton")
+    await emulator.start()
+    try:
+        (rid,) = bbb_recordings(emulator, 1, age_days=30)
+        no_tree = str(tmp_path / "jan-de-vries" / "missing")  # the agent exits 2
+        config = policy(tmp_path, emulator, redis_url,
+                        [sys.executable, "-m", "bbb_hooks.purge", "--root", no_tree])
+        assert await asyncio.to_thread(main, ["sweep", "--config", str(config)]) == 0
+        out, err = capsys.readouterr()
+    finally:
+        await emulator.stop()
+    said = (f"bbb:{rid}: purge_failed (exit 2: privacy-gateway bbb-purge: <path> is not "
+            "a BBB recordings tree)")
+    assert f"privacy-gateway sweep: error: {said}" in err
+    assert f"error: {said}" in out
+    assert "jan-de-vries" not in out + err
+    from gateway.audit.journal import AuditJournal
+
+    failed = [e["data"] for e in AuditJournal(tmp_path / "audit-log", 365).verify_all().entries
+              if e["kind"] == "deletion_failed"]
+    assert failed and all(d["reason"] == "purge_failed" for d in failed)

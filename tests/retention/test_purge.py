@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bbb_hooks.purge import PurgeError, purge
-from gateway.cli import main
+from privacy_gateway import main
 
 RID = "a" * 40 + "-1700000000000"
 OTHER = "b" * 40 + "-1700000000001"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.report import render_report
+from gateway.policy.report import render_report
+from privacy_gateway import main
 from tests.support import make_settings
 
 

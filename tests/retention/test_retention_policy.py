@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.retention_policy import (
+from gateway.policy.retention import (
     DAY,
     DeclaredRecording,
     after_failure,
@@ -142,8 +142,8 @@ def test_failures_back_off_and_alert_after_grace(policy) -> None:  # type: ignor
 def test_recording_made_under_several_purposes(purposes: tuple[str, ...],
                                                expected: str | None) -> None:
     """G14, G16: one BBB recording, several declared purposes: the strictest rule."""
-    from gateway.retention_policy import combined_purpose
-    from gateway.settings import load_settings
+    from gateway.config.loading import load_settings
+    from gateway.policy.retention import combined_purpose
     from tests.support import EXAMPLE
 
     assert combined_purpose(load_settings(EXAMPLE, env={}).policy, purposes) == expected

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from gateway.redis_store import RedisStore
-from gateway.registry import Registry
-from gateway.retention_policy import DAY, RegistryRow
-from gateway.sweeper import LOCK_NAME, DeletionFailed, SweepResult
+from gateway.policy.retention import DAY, RegistryRow
+from gateway.retention.sweeper import LOCK_NAME, DeletionFailed, SweepResult
+from gateway.store.redis_store import RedisStore
+from gateway.store.registry import Registry
 from tests.retention.harness import Bench, bench, counter
 
 
@@ -266,7 +266,7 @@ async def test_recordings_not_meant_for_distribution_are_unpublished(
 async def test_a_recording_under_objection_is_taken_out_of_view(tmp_path: Path,
                                                                 redis_url: str) -> None:
     """G12: while an objection is reviewed nobody watches the recording; it is kept."""
-    from gateway.objections import ObjectionDesk
+    from gateway.retention.objections import ObjectionDesk
 
     async with bench(tmp_path, redis_url) as b:
         rid = b.add_bbb("lecture", age_days=1, meeting="meeting-7b")
@@ -291,7 +291,7 @@ async def test_declared_purpose_not_the_default_decides_retention(tmp_path: Path
     from bbb_hooks.meetings import add_recording_purpose, recording_purposes
     from bbb_hooks.recordings import BBBSource
     from bbb_hooks.servers import Server
-    from gateway.retention_policy import combined_purpose
+    from gateway.policy.retention import combined_purpose
 
     async with bench(tmp_path, redis_url) as b:
         rid = b.add_bbb("lecture", age_days=15, meeting="meeting-feedback")

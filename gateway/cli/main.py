@@ -1,0 +1,164 @@
+"""`privacy-gateway`: parse the command line, load the policy, run one command.
+
+Each feature module adds its own sub-commands through an `add_commands(subparsers)`
+function listed in `_COMMAND_MODULES`; each platform adapter through its own
+(gateway.adapter.Adapter.add_commands). The entry point (privacy_gateway) names
+the adapters; commands find them as `args.adapters`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.adapter import Adapter
+from gateway.config.loading import Settings, load_settings
+from gateway.policy.model import ConfigError
+from gateway.policy.notice import recording_rules
+
+_COMMAND_MODULES: tuple[str, ...] = ("gateway.cli.retention",)
+
+DEFAULT_CONFIG = "config/example.toml"
+
+
+def load_or_exit(path: str) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print(f"privacy-gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_or_exit(args.config)
+    if args.workers <= 1:
+        return _run(settings, args)
+    from gateway.web.workers import Supervisor
+
+    if not settings.secrets.has("store.redis_url"):  # workers share state through Redis only
+        print("privacy-gateway: --workers needs store.redis_url (the embedded store is per "
+              "process)", file=sys.stderr)
+        return 2
+    return Supervisor(args.workers, lambda: _run(settings, args)).run()
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway import logs
+    from gateway.web import serving
+    from gateway.web.app import create_app
+
+    logs.configure(args.log_level)
+    if settings.policy.gateway.development:
+        print("privacy-gateway: DEVELOPMENT MODE — cookies without Secure, not for production",
+              file=sys.stderr)
+    # Adapters warn about their own risky settings (sha1).
+    app = create_app(settings, adapters=args.adapters)
+    # The app sets its own request-line limit (create_app: Jitsi's 4096-character state and
+    # long BBB creates need more than aiohttp's default 8190 bytes).
+    serving.run(app, host=args.host, port=args.port,
+                reuse_port=getattr(args, "workers", 1) > 1,  # workers share the port
+                print_line=lambda line: print(line, file=sys.stderr))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    config = Path(args.config)
+    if not config.exists():
+        print(f"privacy-gateway: {config} not found; run from the project folder",
+              file=sys.stderr)
+        return 2
+    settings = load_or_exit(str(config))
+    if not settings.policy.dev_idp.enabled:
+        print("privacy-gateway: the demo needs dev_idp.enabled = true", file=sys.stderr)
+        return 2
+    print("privacy-gateway demo: open "
+          f"{settings.policy.gateway.public_url}/ and log in with a sample account.\n"
+          "The development identity provider is NOT FOR PRODUCTION.", file=sys.stderr)
+    return _run(settings, args)
+
+
+def _print_table(name: str, body: dict[str, Any]) -> None:
+    scalars = {k: v for k, v in body.items() if not isinstance(v, dict) and not _table_list(v)}
+    if scalars or not body:
+        print(f"\n[{name}]")
+        for key, value in scalars.items():
+            print(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    for key, value in body.items():
+        if isinstance(value, dict):
+            _print_table(f"{name}.{key}", value)
+        elif _table_list(value):
+            for item in value:
+                print(f"\n[[{name}.{key}]]")
+                for k, v in item.items():
+                    print(f"{k} = {json.dumps(v, ensure_ascii=False)}")
+
+
+def _table_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = load_or_exit(args.file)
+    print(f"# {settings.source}: valid. Effective policy, defaults included "
+          "(secrets are not shown, only where they come from):")
+    dumped = settings.policy.model_dump(mode="json")
+    for mtype in dumped["meeting_types"].values():
+        if mtype["default_purpose"] is None:
+            mtype["default_purpose"] = "none"  # how the file says it: TOML has no null
+    for section, body in dumped.items():
+        _print_table(section, body)
+    print("\n# What a recording needs, per meeting type (G11), as the guard enforces it:")
+    for rule in recording_rules(settings.policy, "en"):
+        print(f"#   {rule}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gateway.policy.report import render_report
+
+    settings = load_or_exit(args.config)
+    print(render_report(settings.policy, args.lang), end="")
+    return 0
+
+
+def build_parser(adapters: Sequence[Adapter]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="privacy-gateway",
+                                     description="Meeting privacy gateway for schools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, helptext in (("serve", _serve, "run the gateway"),
+                                 ("demo", _demo, "run with the development IdP (not for "
+                                                 "production)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--config", default=DEFAULT_CONFIG)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8080)
+        p.add_argument("--log-level", default="INFO")
+        if name == "serve":
+            p.add_argument("--workers", type=int, default=1, choices=range(1, 65),
+                           metavar="N", help="processes sharing the port (needs Redis)")
+        p.set_defaults(func=func)
+    p = sub.add_parser("check-config", help="validate a policy file and print it")
+    p.add_argument("file")
+    p.set_defaults(func=_check_config)
+    p = sub.add_parser("report", help="processing description for a DPIA (G22)")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--lang", choices=("nl", "en"), default=None,
+                   help="default: the policy's gateway.default_language")
+    p.set_defaults(func=_report)
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
+    for adapter in adapters:
+        adapter.add_commands(sub)
+    parser.set_defaults(adapters=tuple(adapters))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, adapters: Sequence[Adapter]) -> int:
+    args = build_parser(adapters).parse_args(argv)
+    result: int = args.func(args)
+    return result

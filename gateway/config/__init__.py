@@ -1,0 +1,1 @@
+"""Loading the policy file: TOML, environment variables and secret files."""

@@ -1,0 +1,111 @@
+"""Browser sessions: an opaque id in a cookie, the data in the store with a TTL.
+
+The store key is a hash of the cookie value, so a copy of the store does not
+hand out live sessions. Each session carries its own CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import asdict, dataclass
+
+from aiohttp import web
+
+from gateway.policy.model import Role
+from gateway.web import keys
+
+COOKIE_DEV = "pgw_session"
+COOKIE_SECURE = "__Host-pgw_session"
+LOGIN_COOKIE_DEV = "pgw_login"
+LOGIN_COOKIE_SECURE = "__Host-pgw_login"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    issuer: str
+    subject: str
+    idp: str
+    role: Role
+    person: str  # keyed pseudonym of (iss, sub)
+    name: str | None
+    email: str | None
+    csrf: str
+    created: float
+
+
+# Looked up once per request; None once we know there is no session.
+SESSION_KEY = web.RequestKey[Session | None]("session")
+
+
+def _store_key(session_id: str) -> str:
+    return "session:" + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def cookie_name(request: web.Request, login: bool = False) -> str:
+    dev = request.app[keys.SETTINGS].policy.gateway.development
+    if login:
+        return LOGIN_COOKIE_DEV if dev else LOGIN_COOKIE_SECURE
+    return COOKIE_DEV if dev else COOKIE_SECURE
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
+               max_age: int) -> None:
+    dev = request.app[keys.SETTINGS].policy.gateway.development
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
+                        secure=not dev, samesite="Lax")
+
+
+def delete_cookie(request: web.Request, response: web.StreamResponse, name: str) -> None:
+    """Delete with the attributes it was set with: a browser ignores a `__Host-` cookie
+    deletion without `Secure`, and keeps the cookie."""
+    dev = request.app[keys.SETTINGS].policy.gateway.development
+    response.del_cookie(name, path="/", secure=not dev, httponly=True, samesite="Lax")
+
+
+async def create_session(request: web.Request, response: web.StreamResponse,
+                         session: Session) -> None:
+    settings = request.app[keys.SETTINGS]
+    ttl = settings.policy.gateway.session_ttl_seconds
+    session_id = secrets.token_urlsafe(32)
+    await request.app[keys.STORE].set(_store_key(session_id),
+                                      json.dumps(asdict(session)).encode(), ttl)
+    set_cookie(request, response, cookie_name(request), session_id, ttl)
+
+
+def new_session(*, issuer: str, subject: str, idp: str, role: Role, person: str,
+                name: str | None, email: str | None, now: float) -> Session:
+    return Session(issuer=issuer, subject=subject, idp=idp, role=role, person=person,
+                   name=name, email=email, csrf=secrets.token_urlsafe(24), created=now)
+
+
+async def current_session(request: web.Request) -> Session | None:
+    """The session of this request (looked up once per request), or None."""
+    if SESSION_KEY in request:
+        return request[SESSION_KEY]
+    session_id = request.cookies.get(cookie_name(request))
+    session = None
+    if session_id and len(session_id) < 128:
+        raw = await request.app[keys.STORE].get(_store_key(session_id))
+        if raw is not None:
+            try:
+                session = Session(**json.loads(raw))
+            except (ValueError, TypeError):
+                session = None
+    request[SESSION_KEY] = session
+    return session
+
+
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    session_id = request.cookies.get(cookie_name(request))
+    if session_id and len(session_id) < 128:
+        await request.app[keys.STORE].delete(_store_key(session_id))
+    delete_cookie(request, response, cookie_name(request))
+    request[SESSION_KEY] = None
+
+
+def csrf_ok(session: Session | None, submitted: object) -> bool:
+    return (session is not None and isinstance(submitted, str)
+            and hmac.compare_digest(session.csrf.encode(), submitted.encode()))

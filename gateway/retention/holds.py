@@ -1,0 +1,169 @@
+"""Holds written where the due date lives (G12, G16): the store is only a cache.
+
+A hold (a legal hold, or an open objection) is written onto the recording
+itself, beside its due date: BBB `meta_privacy-holds` through updateRecordings,
+the `holds` list of a Jibri sidecar. Reconciliation reads them back, so a lost
+store gets its holds and open objections again from the recordings, and never
+turns a held recording into a due one.
+
+Order of a change: the store first (it protects at once), then the recording.
+A recording whose holds are not yet written onto it stays in `rec:unsynced`
+and every sweep writes it again before it deletes anything; `hold add` says so
+and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from gateway.policy.retention import HOLD_OBJECTION, DeclaredRecording, RegistryRow
+from gateway.store.base import Lease
+
+if TYPE_CHECKING:
+    from gateway.retention.sweeper import RecordingSource, Sweeper, SweepResult
+
+UNSYNCED = "rec:unsynced"
+# Hold names as they may stand on a recording: "objection:<id>", "legal:<reference>".
+HOLD_RE = re.compile(r"^(objection|legal):[A-Za-z0-9._/-]{1,100}$")
+HOLDS_META = "privacy-holds"  # the BBB meta key (meta_privacy-holds), comma-separated
+
+
+def parse_holds(value: object) -> frozenset[str]:
+    """Holds from a recording (comma-separated text or a JSON list); bad names ignored."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) \
+        else []
+    return frozenset(h.strip() for h in items if isinstance(h, str) and HOLD_RE.fullmatch(
+        h.strip()))
+
+
+def format_holds(holds: frozenset[str]) -> str:
+    return ",".join(sorted(holds))
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChange:
+    row: RegistryRow
+    written: bool  # written onto the recording itself
+    reason: str  # why not, when not
+
+
+class HoldKeeper:
+    def __init__(self, sweeper: Sweeper) -> None:
+        self.sweeper = sweeper
+        self.registry = sweeper.registry
+        self.store = sweeper.store
+
+    def _source(self, row: RegistryRow) -> RecordingSource | None:
+        return next((s for s in self.sweeper.sources if s.owns(row)), None)
+
+    async def may_delete(self, row: RegistryRow) -> bool:
+        """Read fresh right before a deletion: a hold placed just now wins (G12)."""
+        if await self.registry.holds(row.key):
+            await self.registry.reindex(row)
+            return False
+        return True
+
+    async def place(self, key: str, hold: str) -> HoldChange | None:
+        """Hold a recording, registering it first from its platform when the
+        registry does not know it yet; None when no platform has it."""
+        if not await self._known(key):
+            return None
+        row = await self.registry.add_hold(key, hold)
+        if row is None:
+            return None
+        return await self._write(row)
+
+    async def release(self, key: str, hold: str) -> HoldChange | None:
+        """Release one hold, in the store and on the recording (registered first from
+        its platform if the store was lost); None when the recording lacks that hold."""
+        row = await self.registry.get(key) if await self._known(key) else None
+        if row is None or hold not in row.holds:
+            return None
+        await self.registry.release_hold(key, hold)
+        return await self.write_back(key)
+
+    async def _known(self, key: str) -> bool:
+        if await self.registry.get(key) is not None:
+            return True
+        declared = await self.lookup(key)
+        if declared is not None:
+            await self.sweeper.register(declared)  # with the holds it carries
+        return declared is not None
+
+    async def write_back(self, key: str) -> HoldChange | None:
+        """After a hold was placed or released in the store: write the recording's
+        holds as they are now onto the recording itself."""
+        row = await self.registry.get(key)
+        return await self._write(row) if row is not None else None
+
+    async def _write(self, row: RegistryRow) -> HoldChange:
+        await self.store.sadd(UNSYNCED, row.key)
+        reason = await self.sync(row.key)
+        return HoldChange(replace(row, holds=await self.registry.holds(row.key)),
+                          reason == "", reason)
+
+    async def sync(self, key: str) -> str:
+        """Write the store's holds onto the recording; "" when done, else the reason."""
+        from gateway.retention.sweeper import SOURCE_ERRORS, failure_reason
+
+        row = await self.registry.get(key)
+        source = self._source(row) if row is not None else None
+        writer = getattr(source, "write_holds", None)
+        if row is not None and writer is not None:
+            try:
+                await writer(row, await self.registry.holds(key))
+            except SOURCE_ERRORS as exc:
+                return failure_reason(exc)
+        await self.store.srem(UNSYNCED, key)
+        return ""
+
+    async def sync_pending(self, lease: Lease, result: SweepResult) -> None:
+        """Every sweep: write the holds that are not on their recordings yet."""
+        for key in sorted(await self.store.smembers(UNSYNCED)):
+            await self.sweeper.check_lease(lease)
+            reason = await self.sync(key)
+            if reason:
+                result.failures.append((key, f"hold_not_written:{reason}"))
+
+    async def restore(self, row: RegistryRow, declared: DeclaredRecording,
+                      new: bool = False) -> RegistryRow:
+        """Reconciliation: holds on the recording come back into the store (never the
+        other way round: only a release removes one), and holds the recording does
+        not carry yet are queued to be written onto it."""
+        if not declared.holds and not row.holds:
+            return row
+        unsynced = row.key in await self.store.smembers(UNSYNCED)
+        stored = await self.registry.holds(row.key)
+        missing = declared.holds - stored
+        if new and declared.holds:  # registered with the holds it carries: a store rebuilt
+            await self.sweeper.audit.record("hold_restored", row.platform, recording=row.key,
+                                            holds=len(declared.holds))
+        elif missing and not unsynced:
+            for hold in sorted(missing):
+                await self.registry.add_hold(row.key, hold)
+            await self.sweeper.audit.record("hold_restored", row.platform, recording=row.key,
+                                            holds=len(missing))
+            row = replace(row, holds=row.holds | missing)
+        if not unsynced:
+            from gateway.retention.objections import restore_open
+
+            for hold in sorted(declared.holds):
+                if hold.startswith(HOLD_OBJECTION + ":"):
+                    await restore_open(self.store, hold.partition(":")[2], row,
+                                       self.sweeper.clock.time(), self.sweeper.audit.journal)
+        if row.holds - declared.holds and not unsynced:
+            await self.store.sadd(UNSYNCED, row.key)
+        return row
+
+    async def lookup(self, key: str) -> DeclaredRecording | None:
+        """A recording the registry does not know yet, asked of its platform."""
+        platform, _, recording_id = key.partition(":")
+        for source in self.sweeper.sources:
+            finder = getattr(source, "lookup", None)
+            if source.platform == platform and finder is not None:
+                found: DeclaredRecording | None = await finder(recording_id)
+                if found is not None:
+                    return found
+        return None

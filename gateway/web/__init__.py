@@ -1,0 +1,1 @@
+"""The web shell: the app factory, middleware, pages, texts and application keys."""

@@ -1,0 +1,5 @@
+"""`python -m privacy_gateway`."""
+
+from privacy_gateway import main
+
+raise SystemExit(main())

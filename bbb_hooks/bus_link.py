@@ -29,7 +29,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import hiredis
-from redis.connection import SSLConnection, parse_url
+from redis.exceptions import RedisError
+
+from gateway.store.redis_urls import connection_options
 
 READ_SIZE = 1 << 18  # one read takes everything the kernel buffered, up to 256 KiB
 CONNECT_TIMEOUT = 5.0
@@ -73,19 +75,19 @@ class _Link:
 
     async def _open(self, first: bytes = b"") -> int:
         """Connect and send AUTH, CLIENT SETNAME and `first`; the number of hello replies."""
-        options: dict[str, Any] = parse_url(self.url)  # type: ignore[no-untyped-call]
         try:
+            options = await connection_options(self.url)  # Sentinel: the master now
             if "path" in options:
                 self._reader, self._writer = await asyncio.open_unix_connection(options["path"])
             else:
-                tls = ssl.create_default_context() if options.get(
-                    "connection_class") is SSLConnection else None
+                tls = ssl.create_default_context(
+                    cafile=options.get("ssl_ca_certs")) if options["tls"] else None
                 self._reader, self._writer = await asyncio.open_connection(
                     options.get("host", "localhost"), options.get("port", 6379), ssl=tls)
                 sock = self._writer.get_extra_info("socket")
                 if sock is not None:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, RedisError) as exc:
             raise BusLost(f"connect: {exc.__class__.__name__}") from None
         hello = []
         if options.get("password"):

@@ -6,12 +6,15 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import disable_created_metrics as _disable_created
 
 from gateway.policy.bbb import JOIN_DROPPED
 from gateway.policy.identity import REFUSAL_REASONS
 from gateway.policy.model import PURPOSES
+from gateway.web.workers import shared_gauge_class
+
+Gauge = shared_gauge_class()  # merged as the maximum over live workers (serve --workers)
 
 _disable_created()  # type: ignore[no-untyped-call]
 

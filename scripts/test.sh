@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 
 # System packages: a real redis-server, headless Chromium, prosody and busted
 # for the Lua module, promtool for the alert rules, wrk for the HTTP benchmarks,
-# nginx (auth_request) in front of the recordings for the protected-playback tests.
+# nginx (auth_request) in front of the recordings for the protected-playback tests;
+# redis-sentinel for the failover tests.
 # python3-venv: the suite runs in a venv in the project folder (.venv), as the quick start.
-apt_packages=(redis-server chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk nginx
+apt_packages=(redis-server redis-sentinel chromium lua5.4 lua-busted lua-cjson prosody prometheus wrk nginx
               python3-venv)
-commands=(redis-server chromium busted lua5.4 prosody promtool wrk nginx)
+commands=(redis-server redis-sentinel chromium busted lua5.4 prosody promtool wrk nginx)
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
   # Every package, not only the commands: lua-cjson or python3-venv have no command.

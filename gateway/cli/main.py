@@ -36,7 +36,16 @@ def load_or_exit(path: str) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return _run(load_or_exit(args.config), args)
+    settings = load_or_exit(args.config)
+    if args.workers <= 1:
+        return _run(settings, args)
+    from gateway.web.workers import Supervisor
+
+    if not settings.secrets.has("store.redis_url"):  # workers share state through Redis only
+        print("privacy-gateway: --workers needs store.redis_url (the embedded store is per "
+              "process)", file=sys.stderr)
+        return 2
+    return Supervisor(args.workers, lambda: _run(settings, args)).run()
 
 
 def _run(settings: Settings, args: argparse.Namespace, *, demo: bool = False) -> int:
@@ -58,6 +67,7 @@ def _run(settings: Settings, args: argparse.Namespace, *, demo: bool = False) ->
     # long BBB creates need more than aiohttp's default 8190 bytes).
     try:
         serving.run(app, host=args.host, port=args.port,
+                    reuse_port=getattr(args, "workers", 1) > 1,  # workers share the port
                     print_line=lambda line: print(line, file=sys.stderr))
     except OSError as exc:
         problem = port_problem(exc, args.host, args.port)
@@ -154,6 +164,11 @@ def build_parser(adapters: Sequence[Adapter]) -> argparse.ArgumentParser:
                                                  "development IdP (not for production)")):
         p = sub.add_parser(name, help=helptext, description=helptext)
         _add_run_options(p)
+        if name == "serve":
+            p.add_argument("--workers", type=int, default=1, choices=range(1, 65),
+                           metavar="N",
+                           help="processes sharing the port; more than 1 needs Redis "
+                                "(default: 1)")
         p.set_defaults(func=func)
     p = sub.add_parser("check-config", help="validate a policy file and print it")
     p.add_argument("file", help="the policy file")

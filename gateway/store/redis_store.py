@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from gateway.store.base import Lease, LeaseInfo, as_pairs, lease_value, parse_lease_value
 from gateway.store.errors import translate_errors
+from gateway.store.redis_urls import redis_client
 
 # Release and renew only when the caller still owns the lock (token check).
 _RELEASE = (
@@ -74,8 +75,9 @@ class RedisStore:
         # redis-py's pool fails a command with MaxConnectionsError once this many
         # are in use (its default, 100, failed 200 concurrent BBB creates). Its
         # BlockingConnectionPool would queue instead but costs ~100 µs per command.
-        client = Redis.from_url(url, max_connections=MAX_CONNECTIONS, socket_timeout=5,
-                                socket_connect_timeout=5, health_check_interval=30)
+        # redis://, rediss:// (TLS), ACL users, redis+sentinel:// (gateway.store.redis_urls).
+        client = redis_client(url, max_connections=MAX_CONNECTIONS, socket_timeout=5,
+                              socket_connect_timeout=5, health_check_interval=30)
         return cls(client, prefix)
 
     def _k(self, key: str) -> str:

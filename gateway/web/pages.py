@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.policy.notice import build_notice
 from gateway.web import i18n, keys
 from gateway.web.shell import render
+from gateway.web.workers import metrics_registry  # merged across `serve --workers N`
 
 MESSAGES: i18n.Catalog = {
     "privacy.title": {"nl": "Privacy: wat gebeurt er met jouw gegevens?",
@@ -90,7 +91,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    body = generate_latest(request.app[keys.METRICS].registry)
+    body = generate_latest(metrics_registry(request.app[keys.METRICS].registry))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -84,6 +84,14 @@ async def _serve_gateway(port: int, tmp: str, redis_url: str, seed: bool) -> Non
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
     cookie = await seed_session(app, "teacher") if seed else ""
+    if seed:  # the room's notice is shown once per person (G18): continue from it, as a user
+        import aiohttp
+
+        from tests.jitsi.support import enter_room
+
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
+            answer = await enter_room(client, f"room={ROOM}", cookie)
+            assert answer.status == 302, f"the notice did not lead to a token ({answer.status})"
     print(f"READY {cookie}", flush=True)
     await asyncio.Event().wait()
 

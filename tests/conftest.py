@@ -12,6 +12,8 @@ import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
 
+from gateway.store.base import MemoryStore, Store
+from gateway.store.redis_store import RedisStore
 from tests.gateway_fixtures import SchoolEnv, school_env
 from tests.support import free_port
 
@@ -61,3 +63,17 @@ def env(request: pytest.FixtureRequest,
     """A real school OpenID provider, one per test module (it takes ~0.7 s to start)."""
     with school_env(tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1]) as running:
         yield running
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, redis_server: str) -> AsyncIterator[Store]:
+    """Each Store in turn: the embedded one, and Redis (flushed first)."""
+    if request.param == "memory":
+        yield MemoryStore("t")
+        return
+    client = Redis.from_url(redis_server)
+    await client.flushall()
+    await client.aclose()
+    redis_store = RedisStore.from_url(redis_server, "t")
+    yield redis_store
+    await redis_store.close()

@@ -78,20 +78,24 @@ def school_env(tmp_path_factory: Any, name: str) -> Iterator[SchoolEnv]:
         yield SchoolEnv(op, port, secret)
 
 
-def gateway_settings(tmp_path: Path, op: OPHandle, gateway_port: int, secret: str,
-                     changes: dict[str, Any] | None = None) -> Settings:
+def school_idp(tmp_path: Path, op: OPHandle, secret: str) -> dict[str, Any]:
+    """The school's provider block of a policy: the test OP, its client secret in a file."""
     secret_file = tmp_path / "client.secret"
     secret_file.write_text(secret)
-    idp = {"name": "school", "issuer": op.issuer, "client_id": CLIENT_ID,
-           "client_secret_file": str(secret_file),
-           "scopes": ["openid", "email", "profile", "school"],
-           "allowed_email_domains": ["school.example", ".school.example"],
-           "tenant_claim": "tid", "allowed_tenants": [TENANT],
-           "roles": {"teacher": ["teachers"], "pupil": ["pupils"], "staff": ["staff"]}}
+    return {"name": "school", "issuer": op.issuer, "client_id": CLIENT_ID,
+            "client_secret_file": str(secret_file),
+            "scopes": ["openid", "email", "profile", "school"],
+            "allowed_email_domains": ["school.example", ".school.example"],
+            "tenant_claim": "tid", "allowed_tenants": [TENANT],
+            "roles": {"teacher": ["teachers"], "pupil": ["pupils"], "staff": ["staff"]}}
+
+
+def gateway_settings(tmp_path: Path, op: OPHandle, gateway_port: int, secret: str,
+                     changes: dict[str, Any] | None = None) -> Settings:
     base: dict[str, Any] = {
         "gateway": {"public_url": f"http://127.0.0.1:{gateway_port}"},
         "dev_idp": {"enabled": False},
-        "identity": {"providers": [idp]},
+        "identity": {"providers": [school_idp(tmp_path, op, secret)]},
     }
     from tests.support import deep_merge
 

@@ -22,6 +22,7 @@ from tests.gateway_fixtures import (
     browser,
     gateway_settings,
     new_secret,
+    school_idp,
     start_gateway,
 )
 from tests.oidc_provider import browser_follow, browser_login
@@ -234,7 +235,7 @@ async def test_metrics_and_logs_hold_no_personal_data(env: SchoolEnv, gateway: w
 async def test_key_rotation_is_accepted_after_one_refetch(env: SchoolEnv, tmp_path: Path) -> None:
     settings = gateway_settings(tmp_path, env.op, env.port, env.secret, {
         "identity": {"providers": [{
-            **_idp_dict(tmp_path, env), "jwks_refetch_cooldown_seconds": 1}]}})
+            **school_idp(tmp_path, env.op, env.secret), "jwks_refetch_cooldown_seconds": 1}]}})
     async with start_gateway(settings, env.port) as app:
         fetches = app[keys.METRICS].jwks_fetches.labels(result="ok")
         before = metric_value(fetches)
@@ -247,16 +248,6 @@ async def test_key_rotation_is_accepted_after_one_refetch(env: SchoolEnv, tmp_pa
             assert result.status == 200
             assert "You are logged in as teacher." in await _home_text(session, env)
         assert metric_value(fetches) == before + 1
-
-
-def _idp_dict(tmp_path: Path, env: SchoolEnv) -> dict[str, Any]:
-    (tmp_path / "client.secret").write_text(env.secret)
-    return {"name": "school", "issuer": env.op.issuer, "client_id": "privacy-gateway",
-            "client_secret_file": str(tmp_path / "client.secret"),
-            "scopes": ["openid", "email", "profile", "school"],
-            "allowed_email_domains": ["school.example", ".school.example"],
-            "tenant_claim": "tid", "allowed_tenants": ["c0ffee00-school-tenant"],
-            "roles": {"teacher": ["teachers"], "pupil": ["pupils"], "staff": ["staff"]}}
 
 
 async def test_login_works_on_the_redis_store(env: SchoolEnv, tmp_path: Path,
@@ -305,7 +296,7 @@ async def test_two_identity_providers_at_once(env: SchoolEnv, tmp_path: Path) ->
                   "allowed_email_domains": ["leerlingen.example"],
                   "roles": {"pupil": ["pupils"]}}
         settings = gateway_settings(tmp_path, env.op, env.port, env.secret, {
-            "identity": {"providers": [_idp_dict(tmp_path, env), google]}})
+            "identity": {"providers": [school_idp(tmp_path, env.op, env.secret), google]}})
         async with start_gateway(settings, env.port):
             async with browser() as session:
                 async with session.get(env.base + "/login?lang=en") as resp:

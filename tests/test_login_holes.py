@@ -21,7 +21,13 @@ from gateway.login.oidc import IdPUnavailable, Provider
 from gateway.login.sessions import COOKIE_SECURE, new_session
 from gateway.web import keys
 from privacy_gateway import main as cli_main
-from tests.gateway_fixtures import SchoolEnv, browser, gateway_settings, start_gateway
+from tests.gateway_fixtures import (
+    SchoolEnv,
+    browser,
+    gateway_settings,
+    school_idp,
+    start_gateway,
+)
 from tests.oidc_provider import browser_login
 from tests.support import example_policy, free_port, metric_value, to_toml, write_secret
 
@@ -122,14 +128,8 @@ async def test_discovered_http_endpoints_are_refused_outside_development(
 
 
 def _idp(tmp_path: Path, env: SchoolEnv) -> dict[str, Any]:
-    (tmp_path / "client.secret").write_text(env.secret)
-    return {"name": "school", "issuer": env.op.issuer, "client_id": "privacy-gateway",
-            "client_secret_file": str(tmp_path / "client.secret"),
-            "scopes": ["openid", "email", "profile", "school"],
-            "allowed_email_domains": ["school.example", ".school.example"],
-            "tenant_claim": "tid", "allowed_tenants": ["c0ffee00-school-tenant"],
-            "roles": {"teacher": ["teachers"], "pupil": ["pupils"], "staff": ["staff"]},
-            "jwks_refetch_cooldown_seconds": 1}
+    """The school IdP, with keys refetched after 1 s (rotation tests)."""
+    return {**school_idp(tmp_path, env.op, env.secret), "jwks_refetch_cooldown_seconds": 1}
 
 
 # --- 2. undecodable cookies and headers ---------------------------------------------------

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from redis.asyncio import Redis
 
 from gateway.clock import ManualClock
 from gateway.store.base import MemoryStore, Store
 from gateway.store.redis_store import RedisStore
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_server: str) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore("t")
-        return
-    client = Redis.from_url(redis_server)
-    await client.flushall()
-    await client.aclose()
-    redis_store = RedisStore.from_url(redis_server, "t")
-    yield redis_store
-    await redis_store.close()
 
 
 async def test_values_and_single_use(store: Store) -> None:

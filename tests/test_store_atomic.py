@@ -5,27 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-
-import pytest
-from redis.asyncio import Redis
 
 from gateway.store.atomic import update
-from gateway.store.base import MemoryStore, Store
+from gateway.store.base import Store
 from gateway.store.redis_store import RedisStore
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_server: str) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore("t")
-        return
-    client = Redis.from_url(redis_server)
-    await client.flushall()
-    await client.aclose()
-    redis_store = RedisStore.from_url(redis_server, "t")
-    yield redis_store
-    await redis_store.close()
 
 
 async def test_set_if_writes_only_over_the_value_read(store: Store) -> None:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import secrets
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from gateway.config.loading import Settings
 from gateway.login.sessions import COOKIE_DEV, new_session
 from gateway.policy.model import Role
 from gateway.store.base import MemoryStore
 from gateway.web import keys
-from tests.support import deep_merge, demo_settings, make_settings
+from tests.support import deep_merge, demo_settings, free_port, make_settings
 
 JITSI_BASE = "https://meet.school.example"
 APP_ID = "privacy-gateway"
@@ -130,3 +133,21 @@ async def enter_room(client: Any, query: str, cookie: str) -> Any:
     form = {k: html.unescape(v) for k, v in fields.items()}
     return await client.post("/jitsi/auth", data=form, headers={"Cookie": cookie},
                              allow_redirects=False)
+
+
+@contextlib.asynccontextmanager
+async def jitsi_host(external_api_js: str) -> AsyncIterator[str]:
+    """A stand-in Jitsi web server that serves `external_api_js` as /external_api.js;
+    its base URL."""
+    app = web.Application()
+
+    async def external_api(request: web.Request) -> web.Response:
+        return web.Response(text=external_api_js, content_type="application/javascript")
+
+    app.router.add_get("/external_api.js", external_api)
+    server = TestServer(app, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.close()

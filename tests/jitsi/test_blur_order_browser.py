@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from tests.browser import chromium
 from tests.gateway_fixtures import start_gateway
-from tests.jitsi.support import jitsi_settings, person_of, seed_session
+from tests.jitsi.support import jitsi_host, jitsi_settings, person_of, seed_session
 from tests.jitsi.test_page_browser import _until, hook
 from tests.support import free_port
 
@@ -70,16 +69,8 @@ window.JitsiMeetExternalAPI = function (domain, options) {
 
 @pytest.fixture
 async def standin_jitsi() -> AsyncIterator[str]:
-    app = web.Application()
-
-    async def external_api(request: web.Request) -> web.Response:
-        return web.Response(text=STANDIN, content_type="application/javascript")
-
-    app.router.add_get("/external_api.js", external_api)
-    server = TestServer(app, host="127.0.0.1", port=free_port())
-    await server.start_server()
-    yield f"http://127.0.0.1:{server.port}"
-    await server.close()
+    async with jitsi_host(STANDIN) as base_url:
+        yield base_url
 
 
 @pytest.fixture

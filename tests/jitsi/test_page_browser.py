@@ -11,12 +11,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from gateway.web import keys
 from tests.browser import chromium
 from tests.gateway_fixtures import start_gateway
-from tests.jitsi.support import jitsi_settings, person_of, seed_session, signed
+from tests.jitsi.support import jitsi_host, jitsi_settings, person_of, seed_session, signed
 from tests.support import free_port
 
 ROOM = "lesson-7a"
@@ -36,16 +35,8 @@ window.JitsiMeetExternalAPI = function (domain, options) {
 
 @pytest.fixture
 async def fake_jitsi() -> AsyncIterator[str]:
-    app = web.Application()
-
-    async def external_api(request: web.Request) -> web.Response:
-        return web.Response(text=RECORDER, content_type="application/javascript")
-
-    app.router.add_get("/external_api.js", external_api)
-    server = TestServer(app, host="127.0.0.1", port=free_port())
-    await server.start_server()
-    yield f"http://127.0.0.1:{server.port}"
-    await server.close()
+    async with jitsi_host(RECORDER) as base_url:
+        yield base_url
 
 
 @pytest.fixture

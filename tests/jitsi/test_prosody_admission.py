@@ -23,7 +23,7 @@ from jitsi_hooks.context import jitsi
 from tests.jitsi.support import csrf_of, person_of, seed_session
 from tests.jitsi.test_prosody_real import gateway as gateway
 from tests.jitsi.test_prosody_real import prosody_binary as prosody_binary
-from tests.jitsi.test_prosody_real import prosody_config, wait_for, wait_port
+from tests.jitsi.test_prosody_real import prosody_config, wait_for, xmpp_client
 from tests.support import free_port
 
 IDENTITY_DIR = Path(__file__).resolve().parent / "prosody"
@@ -77,20 +77,6 @@ def start_prosody(tmp_path: Path, prosody_binary: str) -> Iterator[Any]:
             proc.wait()
 
 
-async def connect(port: int, person: str) -> slixmpp.ClientXMPP:
-    await wait_port(port)
-    client = slixmpp.ClientXMPP(f"localhost/{person}", "")
-    client.enable_starttls = False
-    client.enable_direct_tls = False
-    client.enable_plaintext = True
-    client.register_plugin("xep_0045")
-    connected = asyncio.get_running_loop().create_future()
-    client.add_event_handler("session_start", lambda _: connected.set_result(True))
-    client.connect("127.0.0.1", port)
-    await asyncio.wait_for(connected, 10)
-    return client
-
-
 async def join(client: slixmpp.ClientXMPP, room: str, nick: str) -> None:
     await client.plugin["xep_0045"].join_muc_wait(
         slixmpp.JID(f"{room}@{MUC}"), nick, maxstanzas=0, timeout=10)
@@ -121,13 +107,13 @@ async def test_g3_a_pupil_with_a_token_from_before_is_refused_once_the_room_is_c
     await rooms.remember_role(room, pupil, "pupil")  # as when the token was issued
     await rooms.remember_role(room, teacher, "teacher")
     assert await rooms.create(room, "confidential", teacher)
-    client = await connect(port, pupil)
+    client = await xmpp_client(port, pupil)
     with pytest.raises(PresenceError) as refused:
         await join(client, room, "lotte")
     error = refused.value.presence["error"]
     assert error["condition"] == "forbidden"
     assert "vertrouwelijk gesprek" in error["text"]  # the school's language (nl)
-    creator = await connect(port, teacher)
+    creator = await xmpp_client(port, teacher)
     await join(creator, room, "tamara")  # its creator gets in
     joined = await wait_for(seen, "occupant_joined")
     assert joined["person"] == teacher
@@ -152,9 +138,9 @@ async def test_g3_an_invited_person_gets_in_and_a_stranger_does_not(
     for person in (pupil, stranger):
         await rooms.remember_role(room, person, "pupil")
     await remember_invitation(app, room, pupil, tag)  # as when the token was issued
-    invited = await connect(port, pupil)
+    invited = await xmpp_client(port, pupil)
     await join(invited, room, "lotte")
-    other = await connect(port, stranger)
+    other = await xmpp_client(port, stranger)
     with pytest.raises(PresenceError):
         await join(other, room, "someone")
     invited.disconnect()
@@ -171,7 +157,7 @@ async def test_g3_typing_a_room_confidential_removes_the_people_who_may_not_stay
     teacher, pupil = person_of(app, "teacher"), person_of(app, "pupil")
     await rooms.remember_role(room, teacher, "teacher")
     await rooms.remember_role(room, pupil, "pupil")
-    tamara, lotte = await connect(port, teacher), await connect(port, pupil)
+    tamara, lotte = await xmpp_client(port, teacher), await xmpp_client(port, pupil)
     await join(tamara, room, "tamara")
     await join(lotte, room, "lotte")
     while len(await rooms.present_people(room)) < 2:
@@ -218,7 +204,7 @@ async def test_a_misconfigured_module_refuses_every_join_and_says_why(
     inert; rooms ran with no events reaching the gateway and no consent gate."""
     app, url, seen = gateway
     port, log = start_prosody(url, secret_of(app), drop=drop, replace=replace)
-    client = await connect(port, person_of(app, "teacher"))
+    client = await xmpp_client(port, person_of(app, "teacher"))
     with pytest.raises(PresenceError) as refused:
         await join(client, "lesson-closed", "tamara")
     error = refused.value.presence["error"]
@@ -235,7 +221,7 @@ async def test_a_join_is_refused_when_the_gateway_cannot_answer(
     app, _, _ = gateway
     dead = f"http://127.0.0.1:{free_port()}/hooks/jitsi/events"
     port, _ = start_prosody(dead, secret_of(app))
-    client = await connect(port, person_of(app, "teacher"))
+    client = await xmpp_client(port, person_of(app, "teacher"))
     with pytest.raises(PresenceError) as refused:
         await join(client, "lesson-nogateway", "tamara")
     assert refused.value.presence["error"]["condition"] == "service-unavailable"

@@ -139,10 +139,11 @@ async def wait_for(seen: list[dict], kind: str, timeout: float = 10.0) -> dict:
         await asyncio.sleep(0.05)
 
 
-async def joined_client(port: int) -> slixmpp.ClientXMPP:
-    """An anonymous XMPP client (no token: like a SIP dial-in) in the room as pupil-1."""
+async def xmpp_client(port: int, resource: str = "") -> slixmpp.ClientXMPP:
+    """An anonymous XMPP client (no token: like a SIP dial-in), connected; `resource`
+    tells several apart (the gateway sees it as the person)."""
     await wait_port(port)
-    client = slixmpp.ClientXMPP("localhost", "")
+    client = slixmpp.ClientXMPP(f"localhost/{resource}" if resource else "localhost", "")
     client.enable_starttls = False
     client.enable_direct_tls = False
     client.enable_plaintext = True
@@ -151,6 +152,12 @@ async def joined_client(port: int) -> slixmpp.ClientXMPP:
     client.add_event_handler("session_start", lambda _: connected.set_result(True))
     client.connect("127.0.0.1", port)
     await asyncio.wait_for(connected, 10)
+    return client
+
+
+async def joined_client(port: int) -> slixmpp.ClientXMPP:
+    """An anonymous client in the room as pupil-1."""
+    client = await xmpp_client(port)
     await client.plugin["xep_0045"].join_muc_wait(
         slixmpp.JID(f"{ROOM}@conference.localhost"), "pupil-1", maxstanzas=0, timeout=10)
     return client

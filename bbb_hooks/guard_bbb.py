@@ -14,7 +14,8 @@ event missed while it was away cannot leave a pupil on screen.
 Per-meeting state and the store keys it keeps: bbb_hooks/guard_state.py;
 commands and chat jobs for the engine's actions: bbb_hooks/guard_actions.py;
 announcements that arrive or stop the recording: bbb_hooks/guard_chat.py; the
-teacher's purpose declaration: bbb_hooks/guard_purpose.py; supervision of the
+teacher's purpose declaration: bbb_hooks/guard_purpose.py; the teacher's "stop
+recording now" from any replica: bbb_hooks/guard_stop.py; supervision of the
 bus loop and the chat worker: bbb_hooks/guard_tasks.py.
 
 Every bus message of one meeting, and every purpose declared for it, runs
@@ -37,7 +38,7 @@ import aiohttp
 from redis.exceptions import RedisError
 
 from bbb_hooks import bus_codec as codec
-from bbb_hooks import guard_api, guard_purpose
+from bbb_hooks import guard_api, guard_purpose, guard_stop
 from bbb_hooks.bus_link import BusPublisher, BusReader
 from bbb_hooks.client import BBBError
 from bbb_hooks.guard_actions import bus_commands, chat_job, event_origin, needs_moderator
@@ -82,7 +83,7 @@ class BusGuard:
         self.chat = ChatSender(http=http, servers=self.servers, metrics=metrics, audit=audit,
                                pseudonyms=pseudonyms, on_start_failed=self._start_unannounced)
         self.services = guard_services(metrics, chat=self.chat.run,
-                                       bus=lambda: self.leadership.run(self._bus_loop))
+                                       bus=lambda: self.leadership.run(self._lead))
         self._pub: BusPublisher | None = None
         self.leadership = leadership or Leadership(store)
         self.pending_purposes: set[str] = set()  # declared while the bus was down
@@ -92,6 +93,15 @@ class BusGuard:
         """Both services on a base of their own (tests, bench); the app runs `services`
         on its shared one (bbb_hooks.adapter, gateway.background)."""
         await run_alone(self.services)
+
+    async def _lead(self) -> None:
+        """While leading: the bus, and the stops pages on other replicas hand over."""
+        stops = asyncio.create_task(guard_stop.serve(self), name="bbb-guard-stops")
+        try:
+            await self._bus_loop()
+        finally:
+            stops.cancel()
+            await asyncio.gather(stops, return_exceptions=True)
 
     async def _bus_loop(self) -> None:
         """While leading: connect, subscribe, reconcile, listen; back off on failure."""
@@ -353,14 +363,37 @@ class BusGuard:
             actions=",".join(type(a).__name__ for a in actions), stopped_by_guard=stopped)
 
     # ---- a purpose declared on the page: bbb_hooks/guard_purpose.py ----------
-    async def stop_now(self, internal_id: str, actions: tuple[guard.Action, ...]) -> bool:
-        """A moderating teacher stops the recording at once (G13): sent as a moderator."""
+    async def stop_now(self, internal_id: str, by: str) -> bool:
+        """A moderating teacher stops the recording at once (G13), on the leader.
+
+        The stop goes first, as a moderator; everyone is told only once it is sent
+        (honest chat). Any replica's page gets here: bbb_hooks/guard_stop.py.
+        True only when the stop was sent.
+        """
         rt = self.meetings.get(internal_id)
         if rt is None or not rt.state.recording:
             return False
+        stop, announce = guard_stop.teacher_stop()
+        sent = False
         async with rt.lock:
-            done = await self._execute(rt, actions, time.time())
-        return any(isinstance(a, guard.StopRecording) for a in done)
+            try:
+                done = await self._execute(rt, (stop,), time.time())
+                sent = any(isinstance(a, guard.StopRecording) for a in done)
+                if sent:
+                    await self._execute(rt, (announce,), time.time())
+            except (OSError, RedisError) as exc:  # BusLost is an OSError
+                log.warning("bbb guard: the teacher's stop failed",
+                            extra={"reason": type(exc).__name__, "sent": sent})
+        try:
+            await self.audit.record(
+                "guard_action", "bbb", action="carried_out" if sent else "not_carried_out",
+                reason="teacher_stopped", by=by,
+                meeting=self.pseudonyms.meeting(internal_id),
+                actions="StopRecording,Announce" if sent else "StopRecording")
+        except (OSError, RedisError) as exc:
+            log.warning("bbb guard: the teacher's stop not audited",
+                        extra={"reason": type(exc).__name__})
+        return sent
 
     async def declare_purpose(self, meeting_id: str, purpose: PurposeName,
                               reference: str | None) -> guard_purpose.Outcome:

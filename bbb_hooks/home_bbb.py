@@ -5,19 +5,20 @@ Whether one records, and under which purpose, comes from what the recording
 guard keeps in the store (bbb_hooks/guard_state.py), so every replica shows it.
 The stop is sent by the recording guard as a moderator of the meeting
 (`SetRecordingStatusCmdMsg` on BBB's bus), followed by a chat message telling
-everyone; only the replica that leads the guard can send it.
+everyone. Only the replica that leads the guard sends it; a page on another
+replica hands it to the leader and waits for the answer (bbb_hooks/guard_stop.py),
+so the teacher is told whether it was sent.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from bbb_hooks import guard_stop
 from bbb_hooks.guard_page import GUARD
 from bbb_hooks.guard_state import MEETING_PREFIX, purpose_key
 from bbb_hooks.meetings import is_moderator, meeting_info
 from gateway.login.sessions import Session
-from gateway.policy import guard
-from gateway.policy.guard_texts import TEACHER_STOPPED_TEXT
 from gateway.web import keys
 from gateway.web.home_index import HOME_SOURCES, HomeMeeting
 
@@ -52,6 +53,5 @@ async def stop_now(app: web.Application, session: Session, meeting_id: str) -> b
     bus_guard = app.get(GUARD)
     if bus_guard is None:
         return False
-    nl, en = TEACHER_STOPPED_TEXT
-    return await bus_guard.stop_now(record.internal_meeting_id, (
-        guard.StopRecording("teacher_stopped"), guard.Announce(nl, en, "stop")))
+    # The leader sends it; from another replica it is handed over (guard_stop.py).
+    return await guard_stop.stop(bus_guard, record.internal_meeting_id, session.person)

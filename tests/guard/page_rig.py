@@ -1,6 +1,9 @@
 """The purpose-page rig: a whole gateway (create_app) with its BBB guard on a real
 redis-server, in front of the BBB emulator; sessions are put in the store the way the
-login flow leaves them (the flow itself: tests/test_login_flow.py)."""
+login flow leaves them (the flow itself: tests/test_login_flow.py).
+
+`open_replicas`: several gateway replicas sharing one store on the real redis-server
+(RedisStore, as in production), so only one of them leads the guard."""
 
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from bbb_hooks.guard_page import GUARD
 from bbb_hooks.guard_state import purpose_key
 from bbb_hooks.meetings import MeetingRecord, add_moderator, save_meeting
 from gateway.login.sessions import COOKIE_DEV, new_session
-from gateway.store.base import MemoryStore
+from gateway.store.base import MemoryStore, Store
+from gateway.store.redis_store import RedisStore
 from gateway.web import keys
 from privacy_gateway import create_app
 from tests.bbb.support import bbb_changes
@@ -41,7 +45,7 @@ class Page:
     client: TestClient[web.Request, web.Application]
     app: web.Application
     emu: GuardEmulator
-    store: MemoryStore
+    store: Store
 
     def path(self, meeting: str = LESSON) -> str:
         return f"/meetings/bbb/{meeting}/purpose"
@@ -72,7 +76,7 @@ class Page:
         return await self.store.hgetall(purpose_key(meeting))
 
 
-async def _meeting(store: MemoryStore, meeting_id: str, meeting_type: str) -> None:
+async def _meeting(store: Store, meeting_id: str, meeting_type: str) -> None:
     await save_meeting(store, MeetingRecord(
         meeting_id=meeting_id, internal_meeting_id=bus.internal_meeting_id(meeting_id),
         server="bbb1", meeting_type=meeting_type, purpose=None,  # type: ignore[arg-type]
@@ -102,6 +106,39 @@ async def open_page(redis_url: str, tmp_path: Path,
         yield Page(client, app, emu, store)
     finally:
         await client.close()
+        await emu.stop()
+
+
+async def open_replicas(redis_url: str, tmp_path: Path, count: int = 2,
+                        leader: bool = True) -> AsyncIterator[list[Page]]:
+    """`count` whole gateways sharing one store (a RedisStore each, prefix "pgw") and BBB's
+    bus. With `leader`, the first leads the guard and the others stand by; without, they
+    are started as they are (a test that holds the lead itself)."""
+    emu = GuardEmulator(secrets.token_hex(32), tmp_path / "bbb")
+    await emu.start()
+    changes = deep_merge(
+        bbb_changes(tmp_path, [emu], [secrets.token_hex(24)], redis_url_env="PGW_BBB_BUS"),
+        {"dev_idp": {"enabled": False}})
+    settings = make_settings(tmp_path, changes, env={"PGW_BBB_BUS": redis_url})
+    shared = RedisStore.from_url(redis_url, "pgw")  # the test's own view of the store
+    pages: list[Page] = []
+    try:
+        for _ in range(count):
+            app = create_app(settings, store=RedisStore.from_url(redis_url, "pgw"))
+            client = TestClient(TestServer(app))
+            await client.start_server()
+            pages.append(Page(client, app, emu, shared))
+            deadline = time.monotonic() + 10
+            while leader and len(pages) == 1 and not app[GUARD].connected:
+                assert time.monotonic() < deadline, "the first replica did not lead"
+                await asyncio.sleep(0.02)
+        await _meeting(shared, LESSON, "lesson")
+        await _meeting(shared, TALK, "confidential")
+        yield pages
+    finally:
+        for page in pages:
+            await page.client.close()
+        await shared.close()
         await emu.stop()
 
 

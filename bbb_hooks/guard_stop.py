@@ -23,6 +23,7 @@ stop. The teacher is never told of a stop that is not known to be sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -84,7 +85,8 @@ async def _hand_over(g: BusGuard, internal_id: str, by: str) -> bool:
             answer = await _answer(g, reply, GRACE)
         return answer == b"1"
     finally:
-        await store.zrem(QUEUE, request_id)
+        with contextlib.suppress(RedisError, OSError):  # the answer stands; the leader
+            await store.zrem(QUEUE, request_id)        # drops a dead id anyway
 
 
 async def _answer(g: BusGuard, reply: str, within: float) -> bytes | None:

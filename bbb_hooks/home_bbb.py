@@ -20,7 +20,7 @@ from bbb_hooks.guard_state import MEETING_PREFIX, purpose_key
 from bbb_hooks.meetings import is_moderator, meeting_info
 from gateway.login.sessions import Session
 from gateway.web import keys
-from gateway.web.home_index import HOME_SOURCES, HomeMeeting
+from gateway.web.home_index import HOME_SOURCES, HomeMeeting, StopOutcome
 
 
 def setup(app: web.Application) -> None:
@@ -45,13 +45,15 @@ async def list_meetings(app: web.Application, session: Session, meeting_ids: lis
     return found
 
 
-async def stop_now(app: web.Application, session: Session, meeting_id: str) -> bool:
+async def stop_now(app: web.Application, session: Session, meeting_id: str) -> StopOutcome:
     store = app[keys.STORE]
     record = await meeting_info(store, meeting_id)
     if record is None or not await is_moderator(store, meeting_id, session.person):
-        return False
+        return "no"
     bus_guard = app.get(GUARD)
     if bus_guard is None:
-        return False
+        return "no"
     # The leader sends it; from another replica it is handed over (guard_stop.py).
-    return await guard_stop.stop(bus_guard, record.internal_meeting_id, session.person)
+    # "yes" only once the stop went out on BBB's bus as a moderator.
+    stopped = await guard_stop.stop(bus_guard, record.internal_meeting_id, session.person)
+    return "yes" if stopped else "no"

@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway.login.sessions import Session
 from gateway.policy.guard_texts import TEACHER_STOPPED_TEXT
 from gateway.web import keys
-from gateway.web.home_index import HOME_SOURCES, HomeMeeting
+from gateway.web.home_index import HOME_SOURCES, HomeMeeting, StopOutcome
 from jitsi_hooks.events import queue_instruction
 from jitsi_hooks.guard_jitsi import both_languages
 from jitsi_hooks.rooms import RoomStore
@@ -40,14 +40,15 @@ async def list_rooms(app: web.Application, session: Session, rooms: list[str]
     return found
 
 
-async def stop_now(app: web.Application, session: Session, room: str) -> bool:
+async def stop_now(app: web.Application, session: Session, room: str) -> StopOutcome:
     store = RoomStore(app[keys.STORE])
     if (await store.settings(room)).creator != session.person:
-        return False
+        return "no"
     if not (await store.recording(room)).recording:
-        return False
+        return "no"
     first = app[keys.SETTINGS].policy.gateway.default_language
     await queue_instruction(app, room, {"action": "stop_recording"})
     await queue_instruction(app, room, {"action": "announce",
                                         "text": both_languages(*TEACHER_STOPPED_TEXT, first)})
-    return True
+    # Queued, not yet carried out: the module stops Jibri at its next sync.
+    return "sent"

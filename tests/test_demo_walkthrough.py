@@ -102,9 +102,8 @@ async def test_teacher_pupil_officer_walkthrough(demo: tuple[str, Any]) -> None:
         assert await row.get_attribute("data-recording") == "yes"
         assert "Lesson to watch later" in await row.inner_text()
         await row.locator("text=Stop recording now").click()
-        await teacher.wait_for_url(base + "/?stopped=yes")
-        assert "The recording was stopped and everyone was told." in await teacher.inner_text(
-            "main")
+        await teacher.wait_for_url(base + "/?stopped=sent")
+        assert "The stop was sent to the meeting." in await teacher.inner_text("main")
 
         pupil = await _login(browser, base, "pupil")
         assert "You have not filed any objections." in await pupil.inner_text("main")

@@ -84,7 +84,9 @@ async def test_teacher_sees_recording_room_and_stops_it_at_once(client: TestClie
     resp = await client.post("/home/stop", data={
         "csrf": await csrf_of(client.app, teacher), "platform": "jitsi", "meeting": ROOM},
         headers={"Cookie": teacher}, allow_redirects=False)
-    assert resp.status == 303 and resp.headers["Location"] == "/?stopped=yes"
+    assert resp.status == 303 and resp.headers["Location"] == "/?stopped=sent"
+    status, html = await _page(client, teacher, "/?stopped=sent")
+    assert "The stop was sent to the meeting" in html and "was stopped and" not in html
     # The module's next sync carries the stop to Jibri and tells everyone (G13).
     sync = await _send(client, {"event": "sync", "rooms": [ROOM]})
     instructions = sync["rooms"][ROOM]["instructions"]

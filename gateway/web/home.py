@@ -77,5 +77,5 @@ async def stop_recording(request: web.Request) -> web.StreamResponse:
     sources = request.app[HOME_SOURCES]
     if not isinstance(platform, str) or platform not in sources or not isinstance(ident, str):
         raise BadRequest("bad_form")
-    stopped = await sources[platform][1](request.app, session, ident)
-    raise web.HTTPSeeOther("/?stopped=" + ("yes" if stopped else "no"))
+    outcome = await sources[platform][1](request.app, session, ident)
+    raise web.HTTPSeeOther("/?stopped=" + outcome)

@@ -53,7 +53,14 @@ class HomeMeeting:
     open_url: str | None  # where the meeting is (Jitsi page); None for BBB (the LMS)
 
 
+# What "stop recording now" achieved (G13), as the teacher is told:
+# "yes": the platform was told as a moderator and everyone was announced to;
+# "sent": handed to the platform's module, which stops and announces at its next sync
+#         (Jitsi: prosody polls the gateway), so the page must not claim it already happened;
+# "no": nothing was stopped.
+StopOutcome = Literal["yes", "sent", "no"]
+
 # platform -> (list this teacher's meetings, stop one now); adapters register them.
 Lister = Callable[[web.Application, Session, list[str]], Awaitable[list[HomeMeeting]]]
-Stopper = Callable[[web.Application, Session, str], Awaitable[bool]]
+Stopper = Callable[[web.Application, Session, str], Awaitable[StopOutcome]]
 HOME_SOURCES = web.AppKey("home_sources", dict[str, tuple[Lister, Stopper]])

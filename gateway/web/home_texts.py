@@ -28,6 +28,13 @@ TEXTS: dict[str, dict[str, str]] = {
               "meeting is told."},
     "home.stopped.yes": {"nl": "De opname is gestopt en iedereen is ingelicht.",
                          "en": "The recording was stopped and everyone was told."},
+    "home.stopped.sent": {
+        "nl": "De stop is naar de vergadering gestuurd. Jitsi stopt de opname en licht "
+              "iedereen in zodra de server de gateway weer raadpleegt, meestal binnen 10 "
+              "seconden. Laad deze pagina opnieuw om te zien of de opname gestopt is.",
+        "en": "The stop was sent to the meeting. Jitsi stops the recording and tells everyone "
+              "as soon as its server next checks with the gateway, usually within 10 seconds. "
+              "Reload this page to see that the recording has stopped."},
     "home.stopped.no": {
         "nl": "De opname kon hier niet gestopt worden (loopt ze nog?). Stop ze in de "
               "vergadering zelf.",

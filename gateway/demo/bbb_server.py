@@ -1,7 +1,12 @@
-"""A BigBlueButton API emulator (aiohttp) faithful to bbb-web's wire format.
+"""A BigBlueButton stand-in (aiohttp): bbb-web's API. NOT FOR PRODUCTION.
 
-Written from reference/bbb.md only and deliberately independent of bbb_hooks:
-it has its own checksum code, so a wrong re-signing by the gateway fails here.
+A stand-in for development and tests only: `privacy-gateway demo` starts it
+(only with `gateway.development = true`), and the tests and benchmarks use it
+in place of a BBB server. It is never part of a real deployment.
+
+Faithful to bbb-web's wire format, written from reference/bbb.md only and
+deliberately independent of bbb_hooks: it has its own checksum code, so a
+wrong re-signing by the gateway fails here.
 
     emu = BBBEmulator(secret="…", root=tmp_path / "var-bigbluebutton")
     await emu.start()                 # emu.url == "http://127.0.0.1:PORT/bigbluebutton"

@@ -272,13 +272,19 @@ def add_routes(bbb: LiveBBB) -> None:
     async def _action(request: web.Request) -> web.Response:
         return await action(bbb, request)
 
-    async def _file(request: web.Request) -> web.FileResponse:
-        name = request.match_info["name"]
-        path = {"meeting.js": _STATIC / "meeting.js", "meeting.css": _STATIC / "meeting.css",
-                "gateway.css": _GATEWAY_CSS}.get(name)
-        if path is None:
+    # Small files, read once: a response never holds a file open (a page left mid-load).
+    files = {name: (path.read_bytes(), kind) for name, path, kind in (
+        ("meeting.js", _STATIC / "meeting.js", "text/javascript"),
+        ("meeting.css", _STATIC / "meeting.css", "text/css"),
+        ("gateway.css", _GATEWAY_CSS, "text/css"))}
+
+    async def _file(request: web.Request) -> web.Response:
+        found = files.get(request.match_info["name"])
+        if found is None:
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={"X-Content-Type-Options": "nosniff"})
+        body, kind = found
+        return web.Response(body=body, content_type=kind, charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     bbb.app.router.add_get("/html5client/state", _state)
     bbb.app.router.add_post("/html5client/action", _action)

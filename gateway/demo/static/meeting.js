@@ -23,7 +23,6 @@
     el.textContent = label;
     el.dataset.action = action;
     el.dataset.locked = locked ? "yes" : "no";
-    el.setAttribute("aria-disabled", locked ? "true" : "false");
     el.title = reason || "";
   }
 

@@ -186,6 +186,12 @@ SHOWN_LOCKS = ("disableCam", "disableMic", "disablePrivChat", "disablePubChat", 
                "hideUserList", "lockOnJoin")
 
 
+def _lock_word(name: str, on: bool) -> str:
+    if name == "lockOnJoin":  # a setting, not a thing locked
+        return "camera.on" if on else "camera.off"
+    return "lock.locked" if on else "lock.open"
+
+
 def state_of(bbb: LiveBBB, live: LiveMeeting, me: LiveUser, lang: str) -> dict[str, Any]:
     """What the page shows now, texts in the page's language."""
     def mic(u: LiveUser) -> str:
@@ -209,20 +215,20 @@ def state_of(bbb: LiveBBB, live: LiveMeeting, me: LiveUser, lang: str) -> dict[s
         "recording_text": _t(lang, "recording.yes" if live.recording else "recording.no"),
         "users": users,
         "locks": [{"name": name, "on": live.locks.get(name, False),
-                   "text": _t(lang, "lock." + name) + ": " + _t(
-                       lang, "lock.locked" if live.locks.get(name, False) else "lock.open")}
+                   "text": _t(lang, "lock." + name) + ": " + _t(lang, _lock_word(
+                       name, live.locks.get(name, False)))}
                   for name in SHOWN_LOCKS],
         "chat": [{"sender": c.sender, "text": c.text} for c in live.chat],
         "chat_empty": _t(lang, "chat.empty"),
         "me": {
             "camera": "on" if me.cams else "off", "mic": mic(me),
             "camera_button": _t(lang, "btn.camera_off" if me.cams else "btn.camera_on")
-            + (" 🔒" if camera_refusal else ""),
+            + (f" ({_t(lang, 'lock.locked')})" if camera_refusal else ""),
             "camera_action": "camera_off" if me.cams else "camera_on",
             "camera_locked": camera_refusal is not None,
             "camera_reason": _t(lang, "refused." + camera_refusal) if camera_refusal else "",
             "mic_button": _t(lang, "btn.mic_off" if mic(me) == "on" else "btn.mic_on")
-            + (" 🔒" if mic_refusal else ""),
+            + (f" ({_t(lang, 'lock.locked')})" if mic_refusal else ""),
             "mic_action": "mic_off" if mic(me) == "on" else "mic_on",
             "mic_locked": mic_refusal is not None,
             "mic_reason": _t(lang, "refused." + mic_refusal) if mic_refusal else "",

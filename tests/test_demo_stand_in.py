@@ -221,3 +221,16 @@ async def test_chat_from_the_api_shows_on_the_meeting(stand: Stand) -> None:
                                                   ("userName", "Privacy")])
     assert "chatMessageSent" in answer
     assert [(c.sender, c.text) for c in live.chat] == [("Privacy", "Deze les wordt opgenomen.")]
+
+
+def test_the_demo_and_its_stand_ins_refuse_outside_development(tmp_path: Path) -> None:
+    from gateway.demo.app import build_demo
+    from gateway.policy.model import ConfigError
+    from privacy_gateway import ADAPTERS
+    from tests.support import EXAMPLE
+
+    example = tmp_path / "example.toml"
+    example.write_text(EXAMPLE.read_text().replace("development = true",
+                                                   "development = false"))
+    with pytest.raises(ConfigError, match=r"only with gateway\.development = true"):
+        build_demo(example, "127.0.0.1", 8080, ADAPTERS)

@@ -2,7 +2,7 @@
 
     python -m bench.bbb_proxy [--seconds 5] [--concurrency 200] [--store redis|memory]
 
-Method: the BBB emulator (tests/emulators/bbb.py), the gateway (production
+Method: the BBB emulator (gateway/demo/bbb_server.py), the gateway (production
 app, JSON logs at INFO, Redis store unless `--store memory`) and redis-server
 each run in their own process; the load comes from `wrk` (one thread, kept-alive
 connections) cycling through pre-signed URLs, so the Python load generator is
@@ -60,7 +60,7 @@ def create_params(meeting_id: str) -> list[tuple[str, str]]:
 async def _serve_emulator(port: int, root: str) -> None:
     from aiohttp import web
 
-    from tests.emulators.bbb import BBBEmulator
+    from gateway.demo.bbb_server import BBBEmulator
 
     class _NoLog(list[Any]):
         def append(self, item: Any) -> None:  # the bench keeps no request log

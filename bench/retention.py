@@ -8,7 +8,7 @@
    (a synthetic bbb-web in another process; each count in a fresh process so
    its peak RSS is the gateway's alone): the peak must stay flat as the count
    grows. Plus the first sweep over an empty registry (every row written).
-3. Deleting 1,000 due BBB recordings against the BBB stand-in (tests/emulators,
+3. Deleting 1,000 due BBB recordings against the BBB stand-in (gateway/demo/bbb_server.py,
    a real /var/bigbluebutton-shaped tree) with the real purge agent, each
    deletion verified (target: under 60 s): batched deleteRecordings, purge
    agent and getRecordings check, bounded concurrency per server.
@@ -315,7 +315,7 @@ async def delete_due_run(tmp: Path, redis_url: str, count: int) -> tuple[float, 
 
     from bbb_hooks.recordings import BBBSource
     from gateway.audit.journal import AuditJournal
-    from tests.emulators.bbb import BBBEmulator
+    from gateway.demo.bbb_server import BBBEmulator
 
     policy = make_settings(tmp).policy
     emulator = BBBEmulator(secret=secrets.token_hex(24), root=tmp / "var-bigbluebutton")

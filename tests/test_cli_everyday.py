@@ -115,7 +115,13 @@ async def test_demo_port_reaches_every_url(tmp_path: Path) -> None:
                 await asyncio.sleep(0.2)
             assert r.status == 200
             async with http.get(f"{base}/", headers={"Accept-Language": "en"}) as r:
-                assert "No Jitsi or BigBlueButton server is attached" in await r.text()
+                assert "BigBlueButton is a stand-in on this machine" in await r.text()
+            # The demo LMS page creates a lesson on the stand-in; its join links use P too.
+            async with http.get(f"{base}/demo/lms", params={"name": "Les 1",
+                                                             "type": "lesson"}) as r:
+                page = await r.text()
+            assert r.status == 200 and 'data-meeting="les-1"' in page
+            assert f'id="join-teacher" href="{base}/bigbluebutton/api/join?' in page
             async with http.get(f"{base}/login", allow_redirects=False) as r:
                 assert r.status in (302, 303)
                 assert r.headers["Location"].startswith(f"{base}/dev-idp/authorize?")

@@ -1,13 +1,18 @@
 """The demo walked through in real Chromium: teacher, pupil and privacy officer.
 
-The demo's own policy (gateway/demo/policy.py: the example at the test's port,
-Jitsi's pages on) and its development login with the sample accounts. The one
-thing no browser can do here is Jitsi itself: what the prosody module would
-report (the teacher in the room, Jibri recording) is sent as its signed events.
+The demo exactly as `privacy-gateway demo` builds it (gateway.demo.app.build_demo:
+the example at the test's port, the development login with its sample accounts,
+BBB against the demo's stand-in and its bus, Jitsi's pages on). BigBlueButton
+is walked end to end in the browser: the demo LMS page, the ticket and school
+login, the stand-in's meeting page, the recording guard on the bus, the
+objection and the retention queue. The one thing no browser can do here is
+Jitsi itself: what the prosody module would report (the teacher in the room,
+Jibri recording) is sent as its signed events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator
@@ -17,14 +22,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from gateway.demo import mark_demo
-from gateway.demo.policy import demo_settings
+from gateway.demo.app import DEMO_PARTS, build_demo
 from gateway.login.devidp import SAMPLE_ACCOUNTS
 from gateway.login.sessions import COOKIE_DEV
 from gateway.web import keys
-from privacy_gateway import create_app
+from privacy_gateway import ADAPTERS
 from tests.browser import chromium
 from tests.gateway_fixtures import wait_for_idp
 from tests.jitsi.support import enter_room, signed
@@ -39,8 +43,7 @@ async def serve_demo(folder: Path) -> AsyncIterator[tuple[str, Any]]:
     shutil.copy(EXAMPLE, folder / "example.toml")
     shutil.copytree(ROOT / "config" / "dev-secrets", folder / "dev-secrets")
     port = free_port()
-    app = create_app(demo_settings(folder / "example.toml", "127.0.0.1", port))
-    mark_demo(app)
+    app = build_demo(folder / "example.toml", "127.0.0.1", port, ADAPTERS)
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
@@ -84,7 +87,7 @@ async def test_teacher_pupil_officer_walkthrough(demo: tuple[str, Any]) -> None:
                                                  SAMPLE_ACCOUNTS["teacher"]["sub"])
     async with chromium() as browser:
         teacher = await _login(browser, base, "teacher")
-        assert "No Jitsi or BigBlueButton server is attached" in await teacher.inner_text("main")
+        assert "no Jitsi server is attached" in await teacher.inner_text("main")
         assert "No meetings yet" in await teacher.inner_text("main")
         await teacher.click("text=New Jitsi room")
         await teacher.fill("input[name=room]", ROOM)
@@ -129,3 +132,145 @@ async def test_teacher_pupil_officer_walkthrough(demo: tuple[str, Any]) -> None:
         await teacher.goto(base + "/admin/retention?lang=nl")
         text = await teacher.inner_text("main")
         assert "Geen toegang" in text and "Alleen de privacy-officer" in text
+
+
+LESSON = "Biologie 2B"
+LESSON_ID = "biologie-2b"
+MEETING_PAGE = "**/html5client/join?sessionToken=*"
+
+
+async def _join(context: BrowserContext, link: str, account: str) -> Page:
+    """Follow an LMS join link: the gateway's ticket, the school login, the meeting page."""
+    page = await context.new_page()
+    await page.goto(link)
+    await page.click(f"button[value={account}]")  # the development IdP's sample accounts
+    await page.wait_for_url(MEETING_PAGE)
+    await expect(page.locator("#meeting")).to_have_attribute("data-ready", "yes")
+    return page
+
+
+def _row(page: Page, role: str) -> Any:
+    return page.locator(f'#participants tr[data-role="{role}"]')
+
+
+async def test_bbb_lesson_walkthrough(demo: tuple[str, Any]) -> None:
+    """LMS page → joins through ticket and login → purpose → recording with the pupil
+    muted, camera off and locked, the announcement in the chat → stop → recording →
+    objection → the officer's decision and retention queue (G1, G8, G10, G11, G12, G16)."""
+    base, app = demo
+    parts = app[DEMO_PARTS]
+    expect.set_options(timeout=15_000)  # a busy 2-core CI: room for the guard's round trips
+    try:
+        await _bbb_walk(base, parts)
+    finally:
+        expect.set_options(timeout=5_000)  # Playwright's default again
+
+
+async def _bbb_walk(base: str, parts: Any) -> None:
+    async with chromium() as browser:
+        teacher_ctx = await browser.new_context(locale="en-GB")
+        lms = await teacher_ctx.new_page()
+        await lms.goto(base + "/")
+        await lms.click("a.demo-lms")
+        await lms.fill("input[name=name]", LESSON)
+        await lms.select_option("select[name=type]", "lesson")
+        await lms.click("form.lms button[type=submit]")
+        await expect(lms.locator(f'[data-meeting="{LESSON_ID}"]')).to_contain_text(
+            "The lesson was created: Biologie 2B.")
+        teacher_link = await lms.get_attribute("#join-teacher", "href")
+        pupil_link = await lms.get_attribute("#join-pupil", "href")
+        assert teacher_link and pupil_link and teacher_link.startswith(base + "/bigbluebutton/")
+
+        teacher = await _join(teacher_ctx, teacher_link, "teacher")
+        assert teacher.url.startswith(parts.bbb_url + "/html5client/join")
+        await expect(teacher.locator("h1")).to_have_text(LESSON)
+        await expect(_row(teacher, "MODERATOR")).to_have_attribute("data-locked", "no")
+        pupil_ctx = await browser.new_context(locale="en-GB")
+        pupil = await _join(pupil_ctx, pupil_link, "pupil")
+        await expect(pupil.locator("#record")).to_have_count(0)  # G9: no record button
+        await expect(_row(teacher, "VIEWER")).to_have_count(1)
+
+        # The teacher declares the purpose on the gateway's purpose page (G11).
+        purpose = await teacher_ctx.new_page()
+        await purpose.goto(f"{base}/meetings/bbb/{LESSON_ID}/purpose")
+        await purpose.check("input[name=purpose][value=lecture]")
+        await purpose.click("main button[type=submit]")
+        await expect(purpose.locator('[data-message="guard.purpose.saved"]')).to_be_visible()
+
+        # The pupil's camera and microphone on, as the teacher sees them.
+        await pupil.click("#camera")
+        await pupil.click("#mic")
+        pupil_row = _row(teacher, "VIEWER")
+        await expect(pupil_row).to_have_attribute("data-camera", "on")
+        await expect(pupil_row).to_have_attribute("data-mic", "on")
+        await expect(pupil.locator('#locks li[data-lock="disableCam"]')).to_have_attribute(
+            "data-on", "no")
+
+        # The teacher records: the guard silences, locks and announces (G8, G10).
+        await teacher.click("#record")
+        for page in (pupil, teacher):
+            await expect(page.locator("#recording-state")).to_have_attribute(
+                "data-recording", "yes")
+            row = _row(page, "VIEWER")
+            await expect(row).to_have_attribute("data-camera", "off")
+            await expect(row).to_have_attribute("data-mic", "muted")
+            await expect(row).to_have_attribute("data-locked", "yes")
+            for lock in ("disableCam", "disableMic"):
+                await expect(page.locator(f'#locks li[data-lock="{lock}"]')).to_have_attribute(
+                    "data-on", "yes")
+            await expect(page.locator("#chat")).to_contain_text(
+                "This lesson is being recorded to watch later.")
+        await expect(pupil.locator("#locks")).to_contain_text("Share webcam: locked")
+        await expect(_row(teacher, "MODERATOR")).to_have_attribute("data-locked", "no")
+        # The pupil's camera is refused, with BBB's reason; so is the microphone.
+        await expect(pupil.locator("#camera")).to_have_attribute("data-locked", "yes")
+        await pupil.click("#camera")
+        await expect(pupil.locator("#refusal")).to_have_text(
+            "Refused: webcam sharing is locked by a moderator.")
+        await pupil.click("#mic")
+        await expect(pupil.locator("#refusal")).to_have_text(
+            "Refused: your microphone is locked by a moderator.")
+        await expect(_row(teacher, "VIEWER")).to_have_attribute("data-camera", "off")
+
+        # The teacher's home page shows the recording and its purpose.
+        home = await teacher_ctx.new_page()
+        await home.goto(base + "/")
+        meeting_row = home.locator(f'tr[data-platform="bbb"][data-meeting="{LESSON_ID}"]')
+        await expect(meeting_row).to_have_attribute("data-recording", "yes")
+        await expect(meeting_row).to_contain_text("Lesson to watch later")
+
+        # Stop: the stand-in makes the meeting's recording, which is swept at once.
+        await teacher.click("#record")
+        await expect(teacher.locator("#recording-state")).to_have_attribute(
+            "data-recording", "no")
+        await expect(pupil.locator("#recording-state")).to_have_attribute(
+            "data-recording", "no")
+        bbb = parts.bbb
+        live = next(iter(bbb.live.values()))
+        assert live.record_id == live.meeting.internal_id
+        meta = bbb.recording_meta(live.record_id)
+        assert meta["meetingId"] == LESSON_ID and meta["privacy-meeting-type"] == "lesson"
+        assert bbb.refused_commands == []  # every guard command came from a moderator
+        await asyncio.gather(*list(parts.sweeps))
+
+        # The pupil objects from the meeting page (G12).
+        await pupil.click("#objection-link")
+        await pupil.wait_for_url(f"{base}/objections/new?**")
+        await pupil.fill("textarea[name=reason]", "I was on camera before the start")
+        await pupil.click("main button[type=submit]")
+        await pupil.wait_for_url(base + "/objections")
+        await expect(pupil.locator('tr[data-status="open"]')).to_have_count(1)
+
+        officer = await _login(browser, base, "officer")
+        await officer.click("text=Retention queue, objections and holds")
+        await officer.wait_for_url(base + "/admin/retention")
+        objection = officer.locator("table.open-objections tr")
+        await expect(objection).to_contain_text("I was on camera before the start")
+        await expect(objection).to_contain_text("1 recordings on hold")
+        await officer.click("button[value=reject]")
+        await officer.wait_for_url("**/admin/retention?decided=reject")
+        queue = officer.locator('table.counts tr[data-platform="bbb"][data-purpose="lecture"]')
+        await expect(queue.first).to_be_visible()
+        await expect(officer.locator("table.open-objections")).to_have_count(0)
+        await pupil.goto(base + "/objections")
+        await expect(pupil.locator('tr[data-status="rejected"]')).to_have_count(1)

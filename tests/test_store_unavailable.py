@@ -12,12 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.clock import ManualClock
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.store.errors import StoreUnavailable
 from gateway.store.redis_store import RedisStore
 from gateway.web import keys
 from privacy_gateway import create_app
 from tests.bbb.support import get_xml, new_secret, start_gateway
-from tests.emulators.bbb import BBBEmulator
 from tests.gateway_fixtures import browser
 from tests.gateway_fixtures import start_gateway as start_web
 from tests.jitsi.support import jitsi_settings, signed

@@ -12,9 +12,11 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from gateway.adapter import Adapter
 from gateway.cli.support import EXIT_CONFIG, HelpfulParser, port_problem, run_quietly
@@ -48,7 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
     return Supervisor(args.workers, lambda: _run(settings, args)).run()
 
 
-def _run(settings: Settings, args: argparse.Namespace, *, demo: bool = False) -> int:
+def _run(settings: Settings, args: argparse.Namespace,
+         build: Callable[[], web.Application] | None = None) -> int:
     from gateway import logs
     from gateway.web import serving
     from gateway.web.app import create_app
@@ -58,11 +61,7 @@ def _run(settings: Settings, args: argparse.Namespace, *, demo: bool = False) ->
         print("privacy-gateway: DEVELOPMENT MODE — cookies without Secure, not for production",
               file=sys.stderr)
     # Adapters warn about their own risky settings (sha1).
-    app = create_app(settings, adapters=args.adapters)
-    if demo:
-        from gateway.demo import mark_demo
-
-        mark_demo(app)  # every page says no meeting server is attached
+    app = build() if build is not None else create_app(settings, adapters=args.adapters)
     # The app sets its own request-line limit (create_app: Jitsi's 4096-character state and
     # long BBB creates need more than aiohttp's default 8190 bytes).
     try:
@@ -79,7 +78,8 @@ def _run(settings: Settings, args: argparse.Namespace, *, demo: bool = False) ->
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo.policy import demo_settings
+    from gateway.demo.app import build_demo
+    from gateway.web.keys import SETTINGS
 
     config = Path(args.config)
     if not config.exists():
@@ -87,18 +87,21 @@ def _demo(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:  # every URL of the demo policy follows --host and --port
-        settings = demo_settings(config, args.host, args.port)
+        app = build_demo(config, args.host, args.port, args.adapters)
     except ConfigError as exc:
         print(f"privacy-gateway: {exc}", file=sys.stderr)
         return 2
-    if not settings.policy.dev_idp.enabled:
-        print("privacy-gateway: the demo needs dev_idp.enabled = true", file=sys.stderr)
-        return 2
-    print("privacy-gateway demo: open "
-          f"{settings.policy.gateway.public_url}/ and log in with a sample account.\n"
-          "The development identity provider is NOT FOR PRODUCTION. Jitsi's pages are on, "
-          "but no Jitsi server is attached.", file=sys.stderr)
-    return _run(settings, args, demo=True)
+    except OSError as exc:  # no free port for the stand-ins on that host
+        print(f"privacy-gateway: the demo cannot listen on {args.host}: {exc.strerror}",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    settings = app[SETTINGS]
+    url = settings.policy.gateway.public_url
+    print(f"privacy-gateway demo: open {url}/ and log in with a sample account; create a "
+          f"BigBlueButton lesson at {url}/demo/lms.\n"
+          "The development identity provider and the BigBlueButton stand-in are NOT FOR "
+          "PRODUCTION. Jitsi's pages are on, but no Jitsi server is attached.", file=sys.stderr)
+    return _run(settings, args, build=lambda: app)
 
 
 def _print_table(name: str, body: dict[str, Any]) -> None:

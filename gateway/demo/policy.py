@@ -4,7 +4,8 @@ The example names `http://localhost:8080`; `privacy-gateway demo --host H --port
 must work at any address, so every URL the policy derives from the listening
 address (the public URL and the development IdP's issuer) is rewritten here,
 and Jitsi is switched on with throw-away secrets so its pages can be seen
-(no Jitsi server is attached). Secrets stay files beside the example, as the
+(no Jitsi server is attached). BigBlueButton is switched on against the
+demo's stand-in (gateway/demo/app.py). Secrets stay files beside the example, as the
 example names them (paths relative to the policy file).
 """
 
@@ -18,12 +19,17 @@ from typing import Any
 
 from gateway.config.loading import Settings
 from gateway.config.secret_files import resolve_secrets
+from gateway.demo.lms import LMS_NAME
 from gateway.login.devidp import PREFIX
 from gateway.policy.model import ConfigError, parse_policy
 
 # Variables the demo sets for itself; a real deployment names its own.
 _JITSI_APP_VAR = "PRIVACY_GATEWAY_DEMO_JITSI_APP_SECRET"
 _JITSI_HOOK_VAR = "PRIVACY_GATEWAY_DEMO_JITSI_HOOK_SECRET"
+_BBB_SECRET_VAR = "PRIVACY_GATEWAY_DEMO_BBB_SECRET"  # noqa: S105 (a variable's name)
+_LMS_SECRET_VAR = "PRIVACY_GATEWAY_DEMO_LMS_SECRET"  # noqa: S105 (a variable's name)
+_BUS_VAR = "PRIVACY_GATEWAY_DEMO_BBB_REDIS_URL"
+STAND_IN = "demo-bbb"  # bbb.servers[0].name: the demo's BBB stand-in
 # Listening on every address or on 127.0.0.1: the browser on this machine uses localhost,
 # as the example and the README say (cookies are per host name).
 _ANY_ADDRESS = ("0.0.0.0", "::", "", "127.0.0.1")  # noqa: S104 (compared, not bound)
@@ -37,8 +43,15 @@ def public_url(host: str, port: int) -> str:
     return f"http://{name}:{port}"
 
 
-def demo_settings(example: Path, host: str, port: int) -> Settings:
-    """The example policy, moved to host:port, with Jitsi's pages switched on."""
+def demo_settings(example: Path, host: str, port: int, *, bbb_port: int | None = None,
+                  bus_port: int | None = None) -> Settings:
+    """The example policy, moved to host:port, with Jitsi's pages switched on.
+
+    With `bbb_port` and `bus_port` (gateway/demo/app.py), BigBlueButton is on
+    too: one server, the demo's stand-in at host:bbb_port, its bus the demo's
+    broker at 127.0.0.1:bus_port, and one LMS (the demo LMS page). Its secrets
+    are made for this run, like Jitsi's.
+    """
     try:
         data: dict[str, Any] = tomllib.loads(example.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -54,8 +67,19 @@ def demo_settings(example: Path, host: str, port: int) -> Settings:
     jitsi = data.setdefault("jitsi", {})
     jitsi.update({"enabled": True, "app_secret_env": _JITSI_APP_VAR,
                   "hook_secret_env": _JITSI_HOOK_VAR})
-    policy = parse_policy(data, str(example))
     env = dict(os.environ)
+    if bbb_port is not None and bus_port is not None:
+        bbb = data.setdefault("bbb", {})
+        bbb.update({
+            "enabled": True,
+            "servers": [{"name": STAND_IN, "url": public_url(host, bbb_port) + "/bigbluebutton",
+                         "secret_env": _BBB_SECRET_VAR, "checksum_algorithm": "sha256"}],
+            "frontends": [{"name": LMS_NAME, "secret_env": _LMS_SECRET_VAR}],
+            "redis_url_env": _BUS_VAR})
+        env[_BUS_VAR] = f"redis://127.0.0.1:{bus_port}/0"  # the demo's own broker
+        env.setdefault(_BBB_SECRET_VAR, secrets.token_urlsafe(48))
+        env.setdefault(_LMS_SECRET_VAR, secrets.token_urlsafe(48))
+    policy = parse_policy(data, str(example))
     env.setdefault(_JITSI_APP_VAR, secrets.token_urlsafe(48))
     env.setdefault(_JITSI_HOOK_VAR, secrets.token_urlsafe(48))
     found = resolve_secrets(policy, str(example), example.resolve().parent, env)

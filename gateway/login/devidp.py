@@ -16,14 +16,15 @@ import json
 import secrets
 import time
 from typing import Any
-from urllib.parse import unquote_plus, urlencode
+from urllib.parse import unquote_plus, urlencode, urlsplit
 
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway.policy.model import Policy
 from gateway.web import keys
-from gateway.web.shell import redirect, render
+from gateway.web.shell import add_csp, redirect, render
 
 PREFIX = "/dev-idp"
 CLIENT_ID = "privacy-gateway-demo"
@@ -84,6 +85,18 @@ async def jwks(request: web.Request) -> web.StreamResponse:
     return web.json_response(_idp(request).jwks())
 
 
+def _meeting_origins(policy: Policy) -> list[str]:
+    urls = [server.url for server in policy.bbb.servers] if policy.bbb.enabled else []
+    if policy.jitsi.enabled:
+        urls.append(policy.jitsi.base_url)
+    origins = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(origins))
+
+
 async def authorize(request: web.Request) -> web.StreamResponse:
     q = request.query
     if (q.get("client_id") != CLIENT_ID or q.get("response_type") != "code"
@@ -93,6 +106,10 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     if q.get("redirect_uri") != callback:
         raise web.HTTPBadRequest(text="dev-idp: unknown redirect_uri")
     params = {k: q.get(k, "") for k in ("redirect_uri", "state", "nonce", "code_challenge")}
+    # A real IdP's login page is its own origin and does not limit where the login ends;
+    # after this form, the redirects go on to the meeting server (BBB's join, Jitsi's room),
+    # which Chromium checks against form-action: allow the configured servers' origins.
+    add_csp(request, "form-action", *_meeting_origins(request.app[keys.SETTINGS].policy))
     return await render(request, "devidp.html", {
         "accounts": SAMPLE_ACCOUNTS, "params": params,
     })

@@ -69,10 +69,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "objection.pick_meeting": {"nl": "Naam van de vergadering of ruimte",
                                "en": "Name of the meeting or room"},
     "demo.note": {
-        "nl": "Demo, niet voor echt gebruik. Er is geen Jitsi- of BigBlueButton-server "
-              "aangesloten: de pagina's laten zien wat de poort doet, zonder beeld of geluid.",
-        "en": "Demo, not for real use. No Jitsi or BigBlueButton server is attached: the "
-              "pages show what the gateway does, without video or sound."},
+        "nl": "Demo, niet voor echt gebruik. BigBlueButton is een nagebootste server op deze "
+              "computer en er is geen Jitsi-server aangesloten: de pagina's laten zien wat de "
+              "poort doet, zonder beeld of geluid.",
+        "en": "Demo, not for real use. BigBlueButton is a stand-in on this machine and no "
+              "Jitsi server is attached: the pages show what the gateway does, without "
+              "video or sound."},
+    "demo.lms_link": {"nl": "Begin hier: maak een les aan in de demo-leeromgeving.",
+                      "en": "Start here: create a lesson on the demo learning platform."},
     "error.no_access": {"nl": "Geen toegang", "en": "No access"},
     "forbidden.who": {"nl": "Wie mag deze pagina zien?", "en": "Who may see this page?"},
     "forbidden.not_privacy_officer": {

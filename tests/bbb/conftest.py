@@ -6,8 +6,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway, new_secret, start_gateway
-from tests.emulators.bbb import BBBEmulator
 
 
 @pytest.fixture

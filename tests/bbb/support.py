@@ -16,10 +16,10 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from gateway.clock import Clock
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.store.base import Store
 from gateway.web import keys
 from privacy_gateway import create_app
-from tests.emulators.bbb import BBBEmulator
 from tests.support import deep_merge, free_port, make_settings
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway, get_xml, new_secret, start_gateway
 from tests.bbb.test_proxy import create, failed_key
-from tests.emulators.bbb import BBBEmulator
 
 Servers = tuple[Gateway, list[BBBEmulator]]
 
@@ -168,7 +168,7 @@ async def test_a_webhook_is_only_reported_created_when_every_server_created_it(
         emus[1].fault = None
 
         async def refuse(p: dict[str, str], body: bytes, request: object) -> object:
-            from tests.emulators.bbb import _failed
+            from gateway.demo.bbb_server import _failed
 
             return _failed("createHookError", "An error happened while creating your hook.")
 

@@ -13,9 +13,9 @@ import pytest
 from yarl import URL
 
 from gateway.clock import ManualClock
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway, get_xml, new_secret, start_gateway
 from tests.bbb.test_proxy import failed_key
-from tests.emulators.bbb import BBBEmulator
 
 Servers = tuple[Gateway, list[BBBEmulator]]
 # Moodle's welcome text, long: with the gateway's ~400 bytes of policy parameters the

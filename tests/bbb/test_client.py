@@ -20,8 +20,8 @@ from bbb_hooks.client import REASONS, BBBError
 from bbb_hooks.inbound import ApiError
 from bbb_hooks.recordings import BBBRecordings
 from bbb_hooks.servers import Server
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.retention.sweeper import DeletionFailed
-from tests.emulators.bbb import BBBEmulator
 from tests.support import free_port
 
 SECRET = "s" * 40

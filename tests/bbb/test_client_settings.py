@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 import aiohttp
 import pytest
 
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway
 from tests.bbb.test_proxy import failed_key
-from tests.emulators.bbb import BBBEmulator
 from tests.support import metric_value
 
 LMS_SETTINGS = {"public": {

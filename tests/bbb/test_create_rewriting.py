@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.policy.bbb import JoinAccount, JoinMeeting, decide_create, decide_join
 from tests.bbb.support import Gateway, get_xml
-from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings
 
 ABSENT = None

@@ -14,10 +14,10 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.clock import ManualClock
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.web import keys
 from tests.bbb.support import bbb_changes, lms_url
 from tests.bbb.support import new_secret as new_bbb_secret
-from tests.emulators.bbb import BBBEmulator
 from tests.gateway_fixtures import (
     ACCOUNTS,
     SchoolEnv,

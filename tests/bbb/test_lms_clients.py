@@ -16,8 +16,8 @@ import pytest
 from bbb_client.domain.meeting_management.model import Bbb
 from bigbluebutton_api_python import BigBlueButton
 
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway, new_secret, start_gateway
-from tests.emulators.bbb import BBBEmulator
 
 SHA1_TOO = ["sha1", "sha256", "sha384", "sha512"]
 

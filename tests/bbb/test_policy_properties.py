@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.policy.bbb import (
     BACKGROUND_FEATURES,
     JOIN_ALLOWED,
@@ -29,7 +30,6 @@ from gateway.policy.bbb_client_settings import CLIENT_SETTINGS_FORCED, decide_cl
 from gateway.policy.model import Policy
 from gateway.web import keys
 from tests.bbb.support import Gateway, get_xml
-from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings
 
 CREATE_NAMES = [

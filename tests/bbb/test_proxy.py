@@ -15,8 +15,8 @@ import pytest
 from yarl import URL
 
 from bbb_hooks.meetings import meeting_by_internal_id, meeting_info
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway, get_xml, lms_url, new_secret, start_gateway
-from tests.emulators.bbb import BBBEmulator
 
 
 def failed_key(status: int, ctype: str, body: str) -> str:

@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway, get_xml, start_gateway
-from tests.emulators.bbb import BBBEmulator
 from tests.support import metric_value
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from bbb_hooks.recordings import BBBSource
 from bbb_hooks.servers import Server
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.policy.model import PURPOSES
 from gateway.policy.retention import (
     UNDECLARED,
@@ -22,7 +23,6 @@ from gateway.store.registry import Registry
 from gateway.web import keys
 from tests.bbb.support import Gateway, get_xml
 from tests.bbb.test_proxy import failed_key
-from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.emulators.bbb import BBBEmulator, Meeting
+from gateway.demo.bbb_server import BBBEmulator, Meeting
 
 
 def internal_meeting_id(external: str, create_time: int = 1698771165587) -> str:

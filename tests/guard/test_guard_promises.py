@@ -13,8 +13,8 @@ import pytest
 
 from bbb_hooks import guard_chat
 from bbb_hooks.guard_state import purpose_key
+from gateway.demo.bbb_server import CHAT_MESSAGE_MAX
 from gateway.policy.model import parse_policy
-from tests.emulators.bbb import CHAT_MESSAGE_MAX
 from tests.guard import bbb_bus as bus
 from tests.guard.guard_rig import (
     EXT,

@@ -14,9 +14,9 @@ import pytest
 from aiohttp import web
 
 from gateway.clock import ManualClock
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import bbb_changes, lms_url
 from tests.bbb.support import new_secret as new_bbb_secret
-from tests.emulators.bbb import BBBEmulator
 from tests.gateway_fixtures import SchoolEnv, browser, gateway_settings, start_gateway
 from tests.playback.harness import PLAYBACK_HOST, add_bbb_files, nginx_in_front, point_links_at
 

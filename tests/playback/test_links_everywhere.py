@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import get_xml, new_secret, start_gateway
-from tests.emulators.bbb import BBBEmulator
 
 
 @pytest.mark.parametrize("servers, recordings", [(1, 1), (2, 2), (1, 400)])

@@ -19,6 +19,7 @@ from bbb_hooks.servers import Server
 from gateway.audit.journal import AuditJournal
 from gateway.audit.log import AuditLog
 from gateway.clock import ManualClock
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.metrics import Metrics
 from gateway.policy.model import Policy
 from gateway.policy.retention import DAY, RegistryRow
@@ -27,7 +28,6 @@ from gateway.store.base import Store
 from gateway.store.redis_store import RedisStore
 from gateway.store.registry import write_sidecar
 from jitsi_hooks.jibri_source import JibriSource
-from tests.emulators.bbb import BBBEmulator
 from tests.support import make_settings
 
 SERVER = "bbb1"

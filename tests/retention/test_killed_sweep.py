@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.policy.retention import DAY
 from tests.bbb.support import bbb_changes
-from tests.emulators.bbb import BBBEmulator
 from tests.support import deep_merge, example_policy, to_toml, write_secret
 
 HANG = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); time.sleep(120)"

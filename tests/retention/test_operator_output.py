@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis_async
 
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.metrics import DELETION_RESULTS, PLATFORMS, RECORDING_STATES, Metrics
 from gateway.policy.model import PURPOSES
 from gateway.policy.retention import DAY
@@ -21,7 +22,6 @@ from gateway.retention.output import SweepProgress
 from gateway.retention.sweeper import SweepResult
 from gateway.store.redis_store import RedisStore
 from privacy_gateway import main
-from tests.emulators.bbb import BBBEmulator
 from tests.retention.fakes import recording, rig
 from tests.retention.harness import counter
 from tests.retention.test_killed_sweep import policy

@@ -1,7 +1,12 @@
-"""A BigBlueButton API emulator (aiohttp) faithful to bbb-web's wire format.
+"""A BigBlueButton stand-in (aiohttp): bbb-web's API. NOT FOR PRODUCTION.
 
-Written from reference/bbb.md only and deliberately independent of bbb_hooks:
-it has its own checksum code, so a wrong re-signing by the gateway fails here.
+A stand-in for development and tests only: `privacy-gateway demo` starts it
+(only with `gateway.development = true`), and the tests and benchmarks use it
+in place of a BBB server. It is never part of a real deployment.
+
+Faithful to bbb-web's wire format, written from reference/bbb.md only and
+deliberately independent of bbb_hooks: it has its own checksum code, so a
+wrong re-signing by the gateway fails here.
 
     emu = BBBEmulator(secret="…", root=tmp_path / "var-bigbluebutton")
     await emu.start()                 # emu.url == "http://127.0.0.1:PORT/bigbluebutton"
@@ -32,6 +37,7 @@ import hmac
 import re
 import secrets
 import shutil
+import socket
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -131,6 +137,8 @@ class BBBEmulator:
         self.bbb_version = "3.0"  # the API root's <bbbVersion> (bbb-web 2.5+)
         self.chat: list[tuple[str, str]] = []  # (meetingID, message) taken by sendChatMessage
         self.server: TestServer | None = None
+        self._runner: web.AppRunner | None = None
+        self._base: str | None = None
         for state in STATES:
             (self.root / state).mkdir(parents=True, exist_ok=True)
         (self.root / "recording" / "raw").mkdir(parents=True, exist_ok=True)
@@ -145,12 +153,23 @@ class BBBEmulator:
         await self.server.start_server()
         return self.url
 
+    async def serve(self, sock: socket.socket, base: str) -> None:
+        """Serve on a socket bound beforehand, known to browsers as `base` (the demo)."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        self._base = base.rstrip("/")
+
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
 
     @property
     def base(self) -> str:
+        if self._base is not None:
+            return self._base
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.port}"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.web import keys
+from gateway.web.static_files import add_static
 from jitsi_hooks import admission, auth, entry, events, home_jitsi, page, playback
 from jitsi_hooks.context import CONTEXT, JitsiContext
 from jitsi_hooks.rooms import RoomStore
@@ -40,7 +41,7 @@ def setup(app: web.Application) -> None:
     router.add_post("/hooks/jitsi/event_sync/events/{kind}/{what}", events.event_sync,
                     name="jitsi_event_sync")
     playback.add_routes(app)  # finalized Jibri recordings, only for who may watch (G14)
-    router.add_static("/jitsi-static", _STATIC, name="jitsi_static", append_version=False)
+    add_static(router, "/jitsi-static", _STATIC, name="jitsi_static")
     app[keys.ERROR_RENDERERS].append(("/jitsi/", _json_errors_for_fetch))
 
 

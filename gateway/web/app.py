@@ -25,7 +25,7 @@ from gateway.pseudonym import Pseudonymiser
 from gateway.retention import objections_web
 from gateway.store.base import MemoryStore, Store
 from gateway.store.redis_store import RedisStore
-from gateway.web import home, i18n, keys, pages
+from gateway.web import home, i18n, keys, pages, static_files
 from gateway.web.shell import (
     context_middleware,
     csrf_middleware,
@@ -97,7 +97,7 @@ def create_app(settings: Settings, *, adapters: Sequence[Adapter], clock: Clock 
     login.setup(app)
     approvals.add_routes(app)  # G11: the officer's register of approved exceptions
     playback_web.setup(app)  # G14: who may watch a recording, for every platform
-    app.router.add_static("/static", _HERE / "static", name="static", append_version=False)
+    static_files.add_static(app.router, "/static", _HERE / "static", name="static")
     if settings.policy.dev_idp.enabled:
         from gateway.login.devidp import setup as setup_dev_idp
 

@@ -2,6 +2,12 @@
 
 The store key is a hash of the cookie value, so a copy of the store does not
 hand out live sessions. Each session carries its own CSRF token.
+
+Sessions parsed before are remembered per process (`known_session`), as a guess only:
+a hot path may decide on the remembered session and then check, in the same atomic store
+step as its writes, that the session in the store is still exactly that
+(gateway/store/batch.py). Nothing is ever decided on the remembered copy alone, so a
+logout or expiry on any replica is honoured at the next request.
 """
 
 from __future__ import annotations
@@ -42,6 +48,52 @@ SESSION_KEY = web.RequestKey[Session | None]("session")
 
 def _store_key(session_id: str) -> str:
     return "session:" + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+# store key -> (the stored bytes, parsed): a parse cache and the hot path's guess. Bounded;
+# the oldest entry goes first. Safe across applications in one process: an entry is used
+# only when the bytes just read from the store (or checked in the store) are equal.
+KNOWN_LIMIT = 4096
+_known: dict[str, tuple[bytes, Session]] = {}
+
+
+def _parse(key: str, raw: bytes) -> Session | None:
+    known = _known.get(key)
+    if known is not None and known[0] == raw:
+        return known[1]
+    try:
+        session = Session(**json.loads(raw))
+    except (ValueError, TypeError):
+        return None
+    if len(_known) >= KNOWN_LIMIT:
+        del _known[next(iter(_known))]
+    _known[key] = (raw, session)
+    return session
+
+
+def session_key(request: web.Request) -> str | None:
+    """The store key of this request's session cookie, or None without a usable cookie."""
+    session_id = request.cookies.get(cookie_name(request))
+    if session_id and len(session_id) < 128:
+        return _store_key(session_id)
+    return None
+
+
+def known_session(request: web.Request) -> tuple[str, bytes, Session] | None:
+    """(store key, stored bytes, session) as last read on this process, UNCHECKED: the
+    caller must check the bytes in the store (Batch.get(key, expect=raw)) before acting."""
+    key = session_key(request)
+    known = _known.get(key) if key is not None else None
+    return (key, *known) if key is not None and known is not None else None
+
+
+def settle_session(request: web.Request, key: str, raw: bytes | None) -> Session | None:
+    """The request's session from the bytes just read (or checked) in the store."""
+    session = _parse(key, raw) if raw is not None else None
+    if raw is None:
+        _known.pop(key, None)
+    request[SESSION_KEY] = session
+    return session
 
 
 def cookie_name(request: web.Request, login: bool = False) -> str:
@@ -85,23 +137,18 @@ async def current_session(request: web.Request) -> Session | None:
     """The session of this request (looked up once per request), or None."""
     if SESSION_KEY in request:
         return request[SESSION_KEY]
-    session_id = request.cookies.get(cookie_name(request))
-    session = None
-    if session_id and len(session_id) < 128:
-        raw = await request.app[keys.STORE].get(_store_key(session_id))
-        if raw is not None:
-            try:
-                session = Session(**json.loads(raw))
-            except (ValueError, TypeError):
-                session = None
-    request[SESSION_KEY] = session
-    return session
+    key = session_key(request)
+    if key is None:
+        request[SESSION_KEY] = None
+        return None
+    return settle_session(request, key, await request.app[keys.STORE].get(key))
 
 
 async def end_session(request: web.Request, response: web.StreamResponse) -> None:
     session_id = request.cookies.get(cookie_name(request))
     if session_id and len(session_id) < 128:
         await request.app[keys.STORE].delete(_store_key(session_id))
+        _known.pop(_store_key(session_id), None)
     delete_cookie(request, response, cookie_name(request))
     request[SESSION_KEY] = None
 

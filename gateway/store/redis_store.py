@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.store.base import Lease, LeaseInfo, as_pairs, lease_value, parse_lease_value
+from gateway.store.batch import Batch
 from gateway.store.errors import translate_errors
 from gateway.store.redis_urls import redis_client
 
@@ -57,6 +58,64 @@ _HSET_IF = (
     "if ARGV[4] ~= '' then redis.call('pexpire', KEYS[1], ARGV[4]) end return 1"
 )
 
+# A Batch (gateway/store/batch.py) in one step. KEYS: one per read, then one per write.
+# ARGV per read: op ("g" get, "f" hget, "a" hgetall), check ("-" none, "0" must be
+# absent/empty, "1" must equal), [field for "f"], [expected: a value, or for "a" a count
+# and that many field/value pairs]. Then per write: op ("s" set, "h" hset), TTL in ms or
+# "", and the value, or a count and that many field/value pairs. The writes run only if
+# every check held. Reply: {1 or 0, {read results}}.
+_BATCH = """
+local out, ok, i, k = {}, 1, 1, 0
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 's' or op == 'h' then break end
+  k = k + 1
+  local flag = ARGV[i + 1]
+  i = i + 2
+  if op == 'a' then
+    local flat = redis.call('hgetall', KEYS[k])
+    out[k] = flat
+    if flag == '1' then
+      local count = tonumber(ARGV[i])
+      i = i + 1
+      if #flat ~= 2 * count then ok = 0 end
+      local have = {}
+      for j = 1, #flat, 2 do have[flat[j]] = flat[j + 1] end
+      for j = 1, count do
+        if have[ARGV[i]] ~= ARGV[i + 1] then ok = 0 end
+        i = i + 2
+      end
+    elseif flag == '0' and #flat > 0 then ok = 0 end
+  else
+    local v
+    if op == 'g' then v = redis.call('get', KEYS[k])
+    else v = redis.call('hget', KEYS[k], ARGV[i]) i = i + 1 end
+    out[k] = v
+    if flag == '1' then
+      if v ~= ARGV[i] then ok = 0 end
+      i = i + 1
+    elseif flag == '0' and v then ok = 0 end
+  end
+end
+if ok == 1 then
+  while i <= #ARGV do
+    local op, ttl = ARGV[i], ARGV[i + 1]
+    k = k + 1
+    if op == 's' then
+      if ttl == '' then redis.call('set', KEYS[k], ARGV[i + 2])
+      else redis.call('set', KEYS[k], ARGV[i + 2], 'PX', ttl) end
+      i = i + 3
+    else
+      local count = tonumber(ARGV[i + 2])
+      if count > 0 then redis.call('hset', KEYS[k], unpack(ARGV, i + 3, i + 2 + 2 * count)) end
+      if ttl ~= '' then redis.call('pexpire', KEYS[k], ttl) end
+      i = i + 3 + 2 * count
+    end
+  end
+end
+return {ok, out}
+"""
+
 MAX_CONNECTIONS = 1024  # per gateway process; redis-server allows 10,000 clients
 
 
@@ -69,6 +128,7 @@ class RedisStore:
         self._hset_script: Any = client.register_script(_HSET)
         self._set_if_script: Any = client.register_script(_SET_IF)
         self._hset_if_script: Any = client.register_script(_HSET_IF)
+        self._batch_script: Any = client.register_script(_BATCH)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "pgw") -> RedisStore:
@@ -192,6 +252,39 @@ class RedisStore:
             args += (name, value)
         return bool(await self._hset_if_script(keys=[self._k(key)], args=args))
 
+    async def run_batch(self, batch: Batch) -> bool:
+        keys: list[str] = []
+        args: list[str | bytes] = []
+        for read in batch.reads:
+            keys.append(self._k(read.key))
+            args += (_READ_OPS[read.op], "-" if not read.checked else
+                     "0" if read.expected is None or read.expected == {} else "1")
+            if read.field is not None:
+                args.append(read.field)
+            if isinstance(read.expected, dict):
+                if read.expected:
+                    args.append(str(len(read.expected)))
+                    for field, value in read.expected.items():
+                        args += (field, value)
+            elif read.expected is not None:
+                args.append(read.expected)
+        for write in batch.writes:
+            keys.append(self._k(write.key))
+            if write.op == "set":
+                args += ("s", _ms(write.ttl), write.mapping[""])
+            else:
+                args += ("h", _ms(write.ttl), str(len(write.mapping)))
+                for field, value in write.mapping.items():
+                    args += (field, value)
+        ok, values = await self._batch_script(keys=keys, args=args)
+        for read, value in zip(batch.reads, values, strict=False):
+            if read.op == "hgetall":
+                read.slot.value = {value[j].decode(): value[j + 1]
+                                   for j in range(0, len(value), 2)}
+            else:
+                read.slot.value = value
+        return bool(ok)
+
     async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None:
         token = lease_value(secrets.token_hex(16), holder)
         fence = await self._r.eval(_ACQUIRE, 2, self._k(f"lock:{name}"),
@@ -215,6 +308,9 @@ class RedisStore:
 
     async def release(self, lease: Lease) -> None:
         await self._r.eval(_RELEASE, 1, self._k(f"lock:{lease.name}"), lease.token)
+
+
+_READ_OPS = {"get": "g", "hget": "f", "hgetall": "a"}
 
 
 def _ms(ttl: float | None) -> str:

@@ -34,10 +34,37 @@ _HSET = (
     "if ARGV[1] ~= '' then redis.call('pexpire', KEYS[1], ARGV[1]) end return 1"
 )
 
+# Commands that are not idempotent, made so. redis-py sends a command again after a
+# connection error (gateway/store/redis_urls.py), and a connection can break AFTER Redis ran
+# the command but before its reply arrived (a Redis restart, a failover, a network cut).
+# Sent again, GETDEL found nothing (a single-use ticket was lost: the soak's lost ticket),
+# SET NX found the value it had just set (a race "lost" to itself), and compare-and-set
+# found its own new value and failed, so the update loop applied the change twice. Each
+# such call now carries a random key of its own (KEYS[2], `once:<nonce>`, kept for
+# ONCE_TTL_MS, long enough for every retry); the first run records its outcome there, a
+# repeated run answers it again and changes nothing.
+
+# Take (GET and DEL): ARGV[1] the record's TTL in ms.
+_TAKE = (
+    "local done = redis.call('get', KEYS[2]) if done then return done end "
+    "local v = redis.call('get', KEYS[1]) "
+    "if v then redis.call('del', KEYS[1]) redis.call('set', KEYS[2], v, 'PX', ARGV[1]) end "
+    "return v"
+)
+# SET NX PX: ARGV[1] value, ARGV[2] TTL in ms, ARGV[3] the record's TTL in ms.
+_SET_NX = (
+    "if redis.call('exists', KEYS[2]) == 1 then return 1 end "
+    "if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then "
+    "redis.call('set', KEYS[2], '1', 'PX', ARGV[3]) return 1 end return 0"
+)
+
 # Take the lock, then the next fence: max(counter + 1, now in ms), atomically. The
-# floor keeps fences growing when the counter was lost with the rest of Redis.
+# floor keeps fences growing when the counter was lost with the rest of Redis. Sent
+# again after a lost reply, the lock already holds this call's own token: its fence.
 _ACQUIRE = (
-    "if not redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return false end "
+    "if not redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then "
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return tonumber(redis.call('get', KEYS[2])) end return false end "
     "local fence = redis.call('incr', KEYS[2]) "
     "local floor = tonumber(ARGV[3]) "
     "if fence < floor then redis.call('set', KEYS[2], ARGV[3]) fence = floor end "
@@ -45,20 +72,27 @@ _ACQUIRE = (
 )
 
 # Compare-and-set: ARGV[1] "1" when a current value is expected (ARGV[2]), "0" when
-# the key must be absent; ARGV[4] a TTL in ms or "" for none.
+# the key must be absent; ARGV[4] a TTL in ms or "" for none; ARGV[5] the record's TTL
+# (KEYS[2], as above).
 _SET_IF = (
+    "if redis.call('exists', KEYS[2]) == 1 then return 1 end "
     "local cur = redis.call('get', KEYS[1]) "
     "if ARGV[1] == '0' then if cur then return 0 end elseif cur ~= ARGV[2] then return 0 end "
     "if ARGV[4] == '' then redis.call('set', KEYS[1], ARGV[3]) "
-    "else redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4]) end return 1"
+    "else redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4]) end "
+    "redis.call('set', KEYS[2], '1', 'PX', ARGV[5]) return 1"
 )
-# The same on one hash field (ARGV[1] the field, then as above), then HSET as _HSET.
+# The same on one hash field (ARGV[1] the field, then as above, ARGV[5] the record's TTL),
+# then HSET as _HSET with the pairs from ARGV[6].
 _HSET_IF = (
+    "if redis.call('exists', KEYS[2]) == 1 then return 1 end "
     "local cur = redis.call('hget', KEYS[1], ARGV[1]) "
     "if ARGV[2] == '0' then if cur then return 0 end elseif cur ~= ARGV[3] then return 0 end "
-    "if #ARGV > 4 then redis.call('hset', KEYS[1], unpack(ARGV, 5)) end "
-    "if ARGV[4] ~= '' then redis.call('pexpire', KEYS[1], ARGV[4]) end return 1"
+    "if #ARGV > 5 then redis.call('hset', KEYS[1], unpack(ARGV, 6)) end "
+    "if ARGV[4] ~= '' then redis.call('pexpire', KEYS[1], ARGV[4]) end "
+    "redis.call('set', KEYS[2], '1', 'PX', ARGV[5]) return 1"
 )
+ONCE_TTL_MS = "60000"
 
 # A Batch (gateway/store/batch.py) in one step. KEYS: one per read, then one per write.
 # ARGV[1] packs the rest as `<length>:<bytes>` items (one argument instead of thirty: the
@@ -137,6 +171,9 @@ class RedisStore:
         self._hset_script: Any = client.register_script(_HSET)
         self._set_if_script: Any = client.register_script(_SET_IF)
         self._hset_if_script: Any = client.register_script(_HSET_IF)
+        self._take_script: Any = client.register_script(_TAKE)
+        self._set_nx_script: Any = client.register_script(_SET_NX)
+        self._acquire_script: Any = client.register_script(_ACQUIRE)
         self._batch_script: Any = client.register_script(_BATCH)
         self._pending: list[tuple[list[str], list[bytes], asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
@@ -173,11 +210,17 @@ class RedisStore:
         else:
             await self._r.set(self._k(key), value, px=max(1, int(ttl * 1000)))
 
+    def _once(self) -> str:
+        """A key of this call's own: its outcome, if the call has to be sent again."""
+        return self._k("once:" + secrets.token_hex(12))
+
     async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
-        return bool(await self._r.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
+        return bool(await self._set_nx_script(keys=[self._k(key), self._once()], args=[
+            value, str(max(1, int(ttl * 1000))), ONCE_TTL_MS]))
 
     async def take(self, key: str) -> bytes | None:
-        value: bytes | None = await self._r.getdel(self._k(key))
+        value: bytes | None = await self._take_script(keys=[self._k(key), self._once()],
+                                                      args=[ONCE_TTL_MS])
         return value
 
     async def delete(self, *keys: str) -> None:
@@ -252,16 +295,16 @@ class RedisStore:
 
     async def set_if(self, key: str, expected: bytes | None, value: bytes,
                      ttl: float | None) -> bool:
-        args = ["0" if expected is None else "1", expected or b"", value, _ms(ttl)]
-        return bool(await self._set_if_script(keys=[self._k(key)], args=args))
+        args = ["0" if expected is None else "1", expected or b"", value, _ms(ttl), ONCE_TTL_MS]
+        return bool(await self._set_if_script(keys=[self._k(key), self._once()], args=args))
 
     async def hset_if(self, key: str, field: str, expected: bytes | None,
                       mapping: Mapping[str, bytes], ttl: float | None) -> bool:
         args: list[str | bytes] = [field, "0" if expected is None else "1", expected or b"",
-                                   _ms(ttl)]
+                                   _ms(ttl), ONCE_TTL_MS]
         for name, value in mapping.items():
             args += (name, value)
-        return bool(await self._hset_if_script(keys=[self._k(key)], args=args))
+        return bool(await self._hset_if_script(keys=[self._k(key), self._once()], args=args))
 
     async def run_batch(self, batch: Batch) -> bool:
         keys: list[str] = []
@@ -354,9 +397,9 @@ class RedisStore:
 
     async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None:
         token = lease_value(secrets.token_hex(16), holder)
-        fence = await self._r.eval(_ACQUIRE, 2, self._k(f"lock:{name}"),
-                                   self._k(f"fence:{name}"), token,
-                                   str(max(1, int(ttl * 1000))), str(int(time.time() * 1000)))
+        fence = await self._acquire_script(
+            keys=[self._k(f"lock:{name}"), self._k(f"fence:{name}")],
+            args=[token, str(max(1, int(ttl * 1000))), str(int(time.time() * 1000))])
         if fence is None:
             return None
         return Lease(name=name, token=token, fence=int(fence))

@@ -50,6 +50,7 @@ from redis.asyncio import Redis
 
 from bbb_hooks import bus_codec as codec
 from bench.soak_parts import (
+    KILL_AT,
     Failed,
     Options,
     Replica,
@@ -328,7 +329,7 @@ class Soak:
         self._note("restarting the store's redis-server")
         await asyncio.to_thread(restart_gracefully, self.store)
         self._note("redis-server is back")
-        await asyncio.sleep(max(0.0, begin + 0.4 * seconds - time.monotonic()))
+        await asyncio.sleep(max(0.0, begin + KILL_AT * seconds - time.monotonic()))
         leader = self.replicas[1]
         leader.kill()
         leader.alive = False

@@ -18,6 +18,9 @@ from typing import Any
 from tests.redis_procs import RedisProc
 
 
+KILL_AT = 0.4  # of the run: the guard's leader is SIGKILLed (bench/soak.py)
+
+
 @dataclass
 class Options:
     seconds: float = 60.0
@@ -147,3 +150,12 @@ def print_report(options: Options, report: Report) -> None:
                  for tenth in range(11)]
         print("  RSS by tenth of the run (MiB): " + " ".join(
             f"{rss / 2**20:.1f}" for rss in marks if rss is not None))
+        if report.failover is not None and series:
+            # The survivor's steps are its new roles (all the traffic, then the guard's
+            # lead); what it does after those settled is what would keep growing.
+            settled = options.seconds * KILL_AT + report.failover + 2.0
+            after = [rss for t, rss in series if t >= settled]
+            if after:
+                print(f"  after the failover settled (t={settled:.1f} s): "
+                      f"{after[0] / 2**20:.1f} -> {after[-1] / 2**20:.1f} MiB "
+                      f"({(after[-1] - after[0]) / 2**20:+.1f} MiB)")

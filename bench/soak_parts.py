@@ -17,7 +17,6 @@ from typing import Any
 
 from tests.redis_procs import RedisProc
 
-
 KILL_AT = 0.4  # of the run: the guard's leader is SIGKILLed (bench/soak.py)
 
 

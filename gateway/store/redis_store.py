@@ -173,7 +173,6 @@ class RedisStore:
         self._hset_if_script: Any = client.register_script(_HSET_IF)
         self._take_script: Any = client.register_script(_TAKE)
         self._set_nx_script: Any = client.register_script(_SET_NX)
-        self._acquire_script: Any = client.register_script(_ACQUIRE)
         self._batch_script: Any = client.register_script(_BATCH)
         self._pending: list[tuple[list[str], list[bytes], asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
@@ -397,9 +396,12 @@ class RedisStore:
 
     async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None:
         token = lease_value(secrets.token_hex(16), holder)
-        fence = await self._acquire_script(
-            keys=[self._k(f"lock:{name}"), self._k(f"fence:{name}")],
-            args=[token, str(max(1, int(ttl * 1000))), str(int(time.time() * 1000))])
+        # EVAL, not the registered script: the first EVALSHA's NOSCRIPT round trip moved a
+        # shutdown's cancellation into the sweeper's acquire, where it was lost
+        # (tests/bbb/test_proxy.py::test_meetings_and_tickets_live_in_redis hung).
+        fence = await self._r.eval(_ACQUIRE, 2, self._k(f"lock:{name}"),
+                                   self._k(f"fence:{name}"), token,
+                                   str(max(1, int(ttl * 1000))), str(int(time.time() * 1000)))
         if fence is None:
             return None
         return Lease(name=name, token=token, fence=int(fence))

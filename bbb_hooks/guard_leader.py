@@ -39,8 +39,12 @@ OWN_CODE = ("bbb_hooks", "gateway")  # where a failing step is looked for
 
 
 class Leadership:
-    def __init__(self, store: Store, name: str = LOCK_NAME, *, ttl: float = 6.0,
-                 renew_every: float = 2.0, retry_every: float = 1.0,
+    # A 4 s lease renewed every second: a killed leader's recording starts wait for
+    # the lease to run out, plus a standby's retry (half a second), plus its reconcile
+    # (bench/soak.py measured 6.6-8.5 s with the former 6 s lease, 1 s retry). The leader
+    # still has 3 s (ttl - safety) of store trouble before it must stop acting.
+    def __init__(self, store: Store, name: str = LOCK_NAME, *, ttl: float = 4.0,
+                 renew_every: float = 1.0, retry_every: float = 0.5,
                  safety: float = 1.0) -> None:
         if not 0 < renew_every < ttl - safety:
             raise ValueError("renew_every must be shorter than ttl - safety")

@@ -17,6 +17,8 @@ from typing import Any
 
 from tests.redis_procs import RedisProc
 
+KILL_AT = 0.4  # of the run: the guard's leader is SIGKILLed (bench/soak.py)
+
 
 @dataclass
 class Options:
@@ -35,7 +37,8 @@ class Report:
     guard_missed: int = 0
     notes: list[str] = field(default_factory=list)  # when each failure happened, and what
     failover: float | None = None
-    rss: dict[str, tuple[int, int]] = field(default_factory=dict)
+    rss: dict[str, tuple[int, int]] = field(default_factory=dict)  # after warm-up, last
+    rss_series: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     achieved: dict[str, float] = field(default_factory=dict)
     load: str = ""
 
@@ -141,3 +144,17 @@ def print_report(options: Options, report: Report) -> None:
     for name, (first, last) in sorted(report.rss.items()):
         print(f"replica {name}: RSS {first / 2**20:.1f} MiB after warm-up, "
               f"{last / 2**20:.1f} MiB at the end ({(last - first) / 2**20:+.1f} MiB)")
+        series = report.rss_series.get(name, [])
+        marks = [next((rss for t, rss in series if t >= options.seconds * tenth / 10), None)
+                 for tenth in range(11)]
+        print("  RSS by tenth of the run (MiB): " + " ".join(
+            f"{rss / 2**20:.1f}" for rss in marks if rss is not None))
+        if report.failover is not None and series:
+            # The survivor's steps are its new roles (all the traffic, then the guard's
+            # lead); what it does after those settled is what would keep growing.
+            settled = options.seconds * KILL_AT + report.failover + 2.0
+            after = [rss for t, rss in series if t >= settled]
+            if after:
+                print(f"  after the failover settled (t={settled:.1f} s): "
+                      f"{after[0] / 2**20:.1f} -> {after[-1] / 2**20:.1f} MiB "
+                      f"({(after[-1] - after[0]) / 2**20:+.1f} MiB)")

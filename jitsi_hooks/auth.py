@@ -17,20 +17,23 @@ import logging
 import re
 import secrets
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from gateway.login.sessions import Session
-from gateway.playback.acl import acl_ttl, remember_moderator
+from gateway.playback.acl import acl_ttl, moderators_key
 from gateway.policy import jitsi as jitsi_policy
 from gateway.policy import utf16
+from gateway.policy.model import MeetingTypeName
+from gateway.store.batch import Batch
 from gateway.web import keys
 from gateway.web.errors import BadRequest, Forbidden
 from gateway.web.shell import redirect
 from jitsi_hooks import access
 from jitsi_hooks.context import jitsi
-from jitsi_hooks.rooms import RoomSettings, normalise_room
+from jitsi_hooks.rooms import PRESENCE_TTL, RoomSettings, normalise_room
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +112,21 @@ async def mint_for(request: web.Request, session: Session, room: str,
     if room_settings is None:  # consent is no longer minted (G15)
         room_settings = await context.rooms.settings(room)
     meeting_type = jitsi_policy.meeting_type_of_room(policy, room, room_settings.created_as)
-    metrics = app[keys.METRICS]
     if not jitsi_policy.may_join(policy, session.role, meeting_type):
-        metrics.joins.labels(platform="jitsi", result="refused").inc()
+        app[keys.METRICS].joins.labels(platform="jitsi", result="refused").inc()
         raise Forbidden("guests_not_allowed")
     creator = await access.admit(app, room, meeting_type, session, room_settings.creator)
+    batch = Batch()
+    claims = token_writes(app, batch, session, room, meeting_type, creator)
+    await app[keys.STORE].run_batch(batch)  # one round trip for all three
+    return issue(app, session, claims)
+
+
+def token_writes(app: web.Application, batch: Batch, session: Session, room: str,
+                 meeting_type: MeetingTypeName, creator: str | None) -> dict[str, Any]:
+    """The claims of this person's token, after admission; what the gateway must remember
+    with it goes into `batch` (written before the token is handed out)."""
+    policy = app[keys.SETTINGS].policy
     now = app[keys.CLOCK].time()
     claims = jitsi_policy.token_claims(
         policy,
@@ -121,14 +134,32 @@ async def mint_for(request: web.Request, session: Session, room: str,
                             email=session.email),
         jitsi_policy.TokenRequest(room=room, meeting_type=meeting_type, now=now,
                                   jti=secrets.token_urlsafe(12), creator=creator))
-    await context.rooms.remember_role(room, session.person, session.role)  # guard, not token
+    person = session.person
+    batch.hset(f"jitsi:roles:{room}", {person: session.role.encode()},  # the guard's, not
+               PRESENCE_TTL)                                             # the token's
     ttl = policy.jitsi.token_ttl_seconds  # G20: who may watch the room's state
-    await context.rooms.remember_token_holder(room, session.person, now + ttl, ttl)
-    if jitsi_policy.is_owner(session.role, meeting_type, session.person, creator):
+    batch.hset(f"jitsi:tok:{room}", {person: str(int(now + ttl)).encode()}, ttl)
+    if jitsi_policy.is_owner(session.role, meeting_type, person, creator):
         # A moderator may watch the room's feedback and exam recordings (G14).
-        await remember_moderator(app[keys.STORE], "jitsi", room, session.person, acl_ttl(policy))
-    metrics.jitsi_tokens.labels(role=session.role).inc()
-    metrics.joins.labels(platform="jitsi", result="ok").inc()
+        constants = jitsi(app).constants
+        kept = constants.get("acl_ttl")
+        if kept is None:
+            kept = constants["acl_ttl"] = acl_ttl(policy)
+        batch.hset(moderators_key("jitsi", room), {person: b"1"}, kept)
+    return claims
+
+
+def issue(app: web.Application, session: Session, claims: dict[str, Any]) -> str:
+    """The signed token, once what goes with it is written; counted."""
+    context = jitsi(app)
+    counters = context.constants.get(session.role)
+    if counters is None:  # the labelled children, looked up once per role
+        metrics = app[keys.METRICS]
+        counters = context.constants[session.role] = (
+            metrics.jitsi_tokens.labels(role=session.role),
+            metrics.joins.labels(platform="jitsi", result="ok"))
+    for counter in counters:
+        counter.inc()
     return context.minter.mint(claims)
 
 
@@ -143,7 +174,13 @@ async def redirect_to_room(request: web.Request, session: Session, room: str,
                            room_settings: RoomSettings | None = None,
                            status: int = 302) -> web.StreamResponse:
     """Mint this person's token and send the browser into the room."""
-    token = await mint_for(request, session, room, room_settings)
+    return to_room(request, session, room, await mint_for(request, session, room,
+                                                          room_settings), status)
+
+
+def to_room(request: web.Request, session: Session, room: str, token: str,
+            status: int = 302) -> web.StreamResponse:
+    """The answer that sends the browser into the room with its token."""
     if log.isEnabledFor(logging.DEBUG):
         # Routine, like every successful request (gateway.web.shell): DEBUG. At INFO this line
         # was a fifth of the gateway's CPU per token; the count is in the metrics.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -30,6 +31,9 @@ class JitsiContext:
     # room_destroyed this replica never sees.
     room_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary)
+    # What the token path looks up per request but never changes for this application:
+    # metric children by label, the moderator ACL's TTL (from the policy).
+    constants: dict[object, Any] = field(default_factory=dict)
 
 
 CONTEXT = web.AppKey("jitsi", JitsiContext)

@@ -21,17 +21,27 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from gateway.login.routes import login_url
-from gateway.login.sessions import Session, current_session
+from gateway.login.sessions import Session, current_session, known_session, settle_session
+from gateway.policy import jitsi as jitsi_policy
 from gateway.policy.model import PURPOSES, Policy
+from gateway.store.batch import Batch
 from gateway.web import i18n, keys
 from gateway.web.errors import BadRequest, Forbidden
 from gateway.web.shell import redirect, render
 from jitsi_hooks import access
-from jitsi_hooks.auth import StateTooLong, redirect_to_room, requested_room
+from jitsi_hooks.auth import (
+    StateTooLong,
+    issue,
+    redirect_to_room,
+    requested_room,
+    to_room,
+    token_writes,
+)
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.guard_jitsi import objection_url
 from jitsi_hooks.page import _room_facts
 from jitsi_hooks.rooms import ROOM_TTL
+from jitsi_hooks.rooms import room_settings as rooms_settings
 
 _FIELDS = ("room", "state", "code_challenge")
 _RESUME_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -83,6 +93,9 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
     """GET `/jitsi/auth`: Jitsi's tokenAuthUrl, or the return from the school login."""
     params = await _resumed(request) if "resume" in request.query else _params(request.query)
     room = requested_room(params)
+    answer = await _known_entry(request, room)
+    if answer is not None:
+        return answer
     session = await current_session(request)
     if session is None:
         resume = secrets.token_urlsafe(24)
@@ -96,16 +109,61 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
         await request.app[keys.STORE].set(f"jitsi:resume:{resume}", record, ttl)
         return redirect(login_url(f"/jitsi/auth?resume={resume}"))
     policy = request.app[keys.SETTINGS].policy
-    room_settings = await jitsi(request.app).rooms.settings(room)
+    rooms = jitsi(request.app).rooms
+    batch = Batch()  # the room and this person's notice in one round trip
+    room_raw = batch.hgetall(f"jitsi:room:{room}")
+    told = batch.hget(f"jitsi:ack:{room}", session.person)
+    await request.app[keys.STORE].run_batch(batch)
+    rooms.known_rooms.put(room, room_raw.value)
+    rooms.known_acks.put((room, session.person), told.value)
+    room_settings = rooms_settings(room_raw.value)
     facts = _room_facts(policy, room, room_settings)
-    told = await request.app[keys.STORE].hgetall(f"jitsi:ack:{room}")
-    if told.get(session.person) == _fingerprint(facts).encode():
+    if told.value == _fingerprint(facts).encode():
         return await redirect_to_room(request, session, room, room_settings)
     reason = await access.refusal(request.app, room, facts["meeting_type"], session,
                                   room_settings.creator)
     if reason is not None:
         raise Forbidden(reason)  # G2, G3: no notice of a room one may not enter
     return await _notice(request, policy, session, room, facts, params)
+
+
+async def _known_entry(request: web.Request, room: str) -> web.StreamResponse | None:
+    """The token in ONE store round trip, for a person who entered this room through this
+    replica before: decided on the session, the room and the notice as last read here,
+    and written only if all three are still exactly that in the store, in the same atomic
+    step (gateway/store/batch.py). So a session ended on any replica, a room retyped or a
+    notice to be shown again is never missed: then nothing is written and the full path
+    (which reads everything afresh) answers. Confidential rooms always take the full path.
+    None: take the full path."""
+    known = known_session(request)
+    if known is None:
+        return None
+    key, raw, session = known
+    app = request.app
+    rooms = jitsi(app).rooms
+    room_raw = rooms.known_room(room)
+    ack = rooms.known_ack(room, session.person)
+    if room_raw is None or ack is None:
+        return None
+    policy = app[keys.SETTINGS].policy
+    room_settings = rooms_settings(room_raw)
+    facts = _room_facts(policy, room, room_settings)
+    meeting_type = facts["meeting_type"]
+    if (ack != _fingerprint(facts).encode() or meeting_type == "confidential"
+            or not jitsi_policy.may_join(policy, session.role, meeting_type)):
+        return None
+    batch = Batch()
+    fresh_session = batch.get(key, expect=raw)
+    fresh_room = batch.hgetall(f"jitsi:room:{room}", expect=room_raw)
+    fresh_ack = batch.hget(f"jitsi:ack:{room}", session.person, expect=ack)
+    claims = token_writes(app, batch, session, room, meeting_type, room_settings.creator)
+    applied = await app[keys.STORE].run_batch(batch)
+    settle_session(request, key, fresh_session.value)  # the session as it is now
+    if not applied:
+        rooms.known_rooms.put(room, fresh_room.value)
+        rooms.known_acks.put((room, session.person), fresh_ack.value)
+        return None
+    return to_room(request, session, room, issue(app, session, claims))
 
 
 async def _notice(request: web.Request, policy: Policy, session: Session, room: str,
@@ -132,6 +190,7 @@ async def continue_to_room(request: web.Request) -> web.StreamResponse:
     facts = _room_facts(policy, room, room_settings)
     # Refusals (not invited, guests) raise before anything is remembered.
     response = await redirect_to_room(request, session, room, room_settings, 303)
-    await request.app[keys.STORE].hset(f"jitsi:ack:{room}", {
-        session.person: _fingerprint(facts).encode()}, ROOM_TTL)
+    told = _fingerprint(facts).encode()
+    await request.app[keys.STORE].hset(f"jitsi:ack:{room}", {session.person: told}, ROOM_TTL)
+    jitsi(request.app).rooms.known_acks.put((room, session.person), told)
     return response

@@ -70,14 +70,59 @@ def _room_settings(raw: dict[str, bytes]) -> RoomSettings:
         creator=raw.get("creator", b"").decode() or None)
 
 
+def room_settings(raw: dict[str, bytes]) -> RoomSettings:
+    """A room's settings from its stored hash (`jitsi:room:<room>`)."""
+    return _room_settings(raw)
+
+
+KNOWN_LIMIT = 4096
+
+
+class Known:
+    """What this replica last read of some keys: GUESSES for a hot path, which checks them
+    in the same atomic store step as its writes (gateway/store/batch.py) and never decides
+    on them alone. Bounded: the oldest entry goes first."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: dict[object, object] = {}
+
+    def get(self, key: object) -> object | None:
+        return self._items.get(key)
+
+    def put(self, key: object, value: object | None) -> None:
+        if value is None:
+            self._items.pop(key, None)
+            return
+        if key not in self._items and len(self._items) >= KNOWN_LIMIT:
+            del self._items[next(iter(self._items))]
+        self._items[key] = value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class RoomStore:
     """Typed access to the room keys above."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.known_rooms = Known()  # room -> its `jitsi:room` hash as last read here
+        self.known_acks = Known()  # (room, person) -> the notice they continued from
 
     async def settings(self, room: str) -> RoomSettings:
-        return _room_settings(await self._store.hgetall(f"jitsi:room:{room}"))
+        raw = await self._store.hgetall(f"jitsi:room:{room}")
+        self.known_rooms.put(room, raw)
+        return _room_settings(raw)
+
+    def known_room(self, room: str) -> dict[str, bytes] | None:
+        raw = self.known_rooms.get(room)
+        return raw if isinstance(raw, dict) else None
+
+    def known_ack(self, room: str, person: str) -> bytes | None:
+        raw = self.known_acks.get((room, person))
+        return raw if isinstance(raw, bytes) else None
 
     async def create(self, room: str, meeting_type: MeetingTypeName, creator: str) -> bool:
         """Record a teacher's room; False when the room already has a type or a creator."""

@@ -57,10 +57,14 @@ class TokenMinter:
         return headers
 
     def mint(self, claims: dict[str, Any]) -> str:
-        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        payload = _b64(_compact(claims).encode())
         signing_input = self._header + b"." + payload
         signature = _b64(self._signer.sign(signing_input, self._prepared))
         return (signing_input + b"." + signature).decode()
+
+
+# One encoder for every token: json.dumps with options builds a new one per call.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _b64(data: bytes) -> bytes:

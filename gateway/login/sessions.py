@@ -2,6 +2,12 @@
 
 The store key is a hash of the cookie value, so a copy of the store does not
 hand out live sessions. Each session carries its own CSRF token.
+
+Sessions parsed before are remembered per process (`known_session`), as a guess only:
+a hot path may decide on the remembered session and then check, in the same atomic store
+step as its writes, that the session in the store is still exactly that
+(gateway/store/batch.py). Nothing is ever decided on the remembered copy alone, so a
+logout or expiry on any replica is honoured at the next request.
 """
 
 from __future__ import annotations
@@ -9,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
+import weakref
 from dataclasses import asdict, dataclass
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from gateway.policy.model import Role
 from gateway.web import keys
@@ -42,6 +50,77 @@ SESSION_KEY = web.RequestKey[Session | None]("session")
 
 def _store_key(session_id: str) -> str:
     return "session:" + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+# Per application (one replica): store key -> (the stored bytes, parsed), a parse cache and
+# the hot path's guess. Bounded; the oldest entry goes first. An entry is used only when
+# the bytes just read from the store (or checked in the store) are equal.
+KNOWN_LIMIT = 4096
+_KNOWN: weakref.WeakKeyDictionary[web.Application, dict[str, tuple[bytes, Session]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _known_of(app: web.Application) -> dict[str, tuple[bytes, Session]]:
+    known = _KNOWN.get(app)
+    if known is None:
+        known = _KNOWN[app] = {}
+    return known
+
+
+def _parse(_known: dict[str, tuple[bytes, Session]], key: str, raw: bytes) -> Session | None:
+    known = _known.get(key)
+    if known is not None and known[0] == raw:
+        return known[1]
+    try:
+        session = Session(**json.loads(raw))
+    except (ValueError, TypeError):
+        return None
+    if len(_known) >= KNOWN_LIMIT:
+        del _known[next(iter(_known))]
+    _known[key] = (raw, session)
+    return session
+
+
+_SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,127}")
+
+
+def _session_id(request: web.Request) -> str | None:
+    """The session cookie's value. The common case (one plain `name=token` pair) is read
+    straight from the header: aiohttp's full cookie parser was a tenth of a token's cost.
+    Anything else (quoted, repeated, odd characters) is left to aiohttp's parser."""
+    name = cookie_name(request)
+    header = request.headers.get(hdrs.COOKIE, "")
+    found = [part.strip()[len(name) + 1:] for part in header.split(";")
+             if part.strip().startswith(name + "=")]
+    if len(found) == 1 and _SESSION_ID_RE.fullmatch(found[0]):
+        return found[0]
+    return request.cookies.get(name)
+
+
+def session_key(request: web.Request) -> str | None:
+    """The store key of this request's session cookie, or None without a usable cookie."""
+    session_id = _session_id(request)
+    if session_id and len(session_id) < 128:
+        return _store_key(session_id)
+    return None
+
+
+def known_session(request: web.Request) -> tuple[str, bytes, Session] | None:
+    """(store key, stored bytes, session) as last read on this process, UNCHECKED: the
+    caller must check the bytes in the store (Batch.get(key, expect=raw)) before acting."""
+    key = session_key(request)
+    known = _known_of(request.app).get(key) if key is not None else None
+    return (key, *known) if key is not None and known is not None else None
+
+
+def settle_session(request: web.Request, key: str, raw: bytes | None) -> Session | None:
+    """The request's session from the bytes just read (or checked) in the store."""
+    known = _known_of(request.app)
+    session = _parse(known, key, raw) if raw is not None else None
+    if raw is None:
+        known.pop(key, None)
+    request[SESSION_KEY] = session
+    return session
 
 
 def cookie_name(request: web.Request, login: bool = False) -> str:
@@ -85,23 +164,18 @@ async def current_session(request: web.Request) -> Session | None:
     """The session of this request (looked up once per request), or None."""
     if SESSION_KEY in request:
         return request[SESSION_KEY]
-    session_id = request.cookies.get(cookie_name(request))
-    session = None
-    if session_id and len(session_id) < 128:
-        raw = await request.app[keys.STORE].get(_store_key(session_id))
-        if raw is not None:
-            try:
-                session = Session(**json.loads(raw))
-            except (ValueError, TypeError):
-                session = None
-    request[SESSION_KEY] = session
-    return session
+    key = session_key(request)
+    if key is None:
+        request[SESSION_KEY] = None
+        return None
+    return settle_session(request, key, await request.app[keys.STORE].get(key))
 
 
 async def end_session(request: web.Request, response: web.StreamResponse) -> None:
     session_id = request.cookies.get(cookie_name(request))
     if session_id and len(session_id) < 128:
         await request.app[keys.STORE].delete(_store_key(session_id))
+        _known_of(request.app).pop(_store_key(session_id), None)
     delete_cookie(request, response, cookie_name(request))
     request[SESSION_KEY] = None
 

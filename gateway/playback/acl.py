@@ -46,6 +46,11 @@ def _mods_key(platform: str, meeting_ref: str) -> str:
     return f"playback:mods:{platform}:{_hash(meeting_ref)}"
 
 
+def moderators_key(platform: str, meeting_ref: str) -> str:
+    """The store key `remember_moderator` writes (for a caller that batches its writes)."""
+    return _mods_key(platform, meeting_ref)
+
+
 async def remember_moderator(store: Store, platform: str, meeting_ref: str, person: str,
                              ttl: float) -> None:
     """This person moderated the meeting: they may watch its feedback recordings (G14)."""

@@ -4,6 +4,11 @@ Two replicas (or two tasks) that read a value, change it and write it back
 can each overwrite the other's change. `update` writes only if the value is
 still what was read (the store's compare-and-set: one Lua script on Redis, a
 step without await in memory) and otherwise reads again and retries.
+
+A compare-and-set whose reply is lost after Redis applied it (a restart, a cut
+connection) is sent again by the client; it then answers "written" from its own
+record instead of "changed meanwhile", so the change is not applied a second
+time (gateway/store/redis_store.py, tests/test_store_lost_reply.py).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gateway.clock import Clock, SystemClock
+from gateway.store.batch import Batch, matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,9 @@ class Store(Protocol):
                      ttl: float | None) -> bool: ...
     async def hset_if(self, key: str, field: str, expected: bytes | None,
                       mapping: Mapping[str, bytes], ttl: float | None) -> bool: ...
+    # Reads, checks and writes in one atomic step; True when the writes were applied
+    # (gateway/store/batch.py).
+    async def run_batch(self, batch: Batch) -> bool: ...
     async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None: ...
     async def lease_info(self, name: str) -> LeaseInfo | None: ...
     async def renew(self, lease: Lease, ttl: float) -> bool: ...
@@ -293,6 +297,27 @@ class MemoryStore:
             return False
         await self.hset(key, mapping, ttl)
         return True
+
+    async def run_batch(self, batch: Batch) -> bool:
+        # The methods below never suspend: the whole batch is one step on the loop.
+        applied = True
+        for read in batch.reads:
+            value: bytes | dict[str, bytes] | None
+            if read.op == "get":
+                value = await self.get(read.key)
+            elif read.op == "hget":
+                value = (await self.hgetall(read.key)).get(read.field or "")
+            else:
+                value = await self.hgetall(read.key)
+            read.slot.value = value
+            applied = applied and matches(read, value)
+        if applied:
+            for write in batch.writes:
+                if write.op == "set":
+                    await self.set(write.key, write.mapping[""], write.ttl)
+                else:
+                    await self.hset(write.key, write.mapping, write.ttl)
+        return applied
 
     async def acquire(self, name: str, ttl: float, holder: str = "") -> Lease | None:
         async with self._lock:

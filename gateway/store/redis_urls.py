@@ -135,8 +135,10 @@ class _SentinelRedis(Redis):
 # most 3 times; redis-py also retries the connect itself, so a Redis that stays away
 # fails a request after about 1.5 s) before the request fails, so a Redis restart costs
 # latency, not errors (bench/soak.py). Commands are sent again only after a connection
-# error, so at most a command whose reply was lost runs twice (a single-use ticket can
-# then be refused as used: the browser starts the join again from the LMS).
+# error, so at most a command whose reply was lost runs twice: the store's commands that
+# are not idempotent (take, set-if-absent, compare-and-set, acquire) record their outcome
+# under a key of their own and answer it again (gateway/store/redis_store.py), so a
+# single-use ticket is not lost and an update is not applied twice.
 RETRIES = 3
 
 

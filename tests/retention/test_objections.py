@@ -109,15 +109,19 @@ async def test_upheld_objection_holds_then_deletes_at_once_and_pupil_sees_it(gat
                                 data={"csrf": csrf, "decision": "uphold"},
                                 allow_redirects=False)
     assert decided.status == 303
-    assert "being deleted now" in await (await client.get(decided.headers["Location"]
-                                                           + "&lang=en")).text()
+    officer_page = await (await client.get(decided.headers["Location"] + "&lang=en")).text()
+    assert ('data-decided="upheld_deleting"' in officer_page
+            or 'data-decided="upheld_deleted"' in officer_page)
     await app[retention_keys.OBJECTIONS].deletions_settled()
     assert not recording.exists()  # deleted at once, not at the next sweep (G12)
     assert other_room.exists()
+    officer_page = await (await client.get(decided.headers["Location"] + "&lang=en")).text()
+    assert "deleted and verified gone" in officer_page
 
     await login_as(client, "pupil", "lotte@school.example", "pupil-1")
     mine = await (await client.get("/objections?lang=en")).text()
-    assert 'data-status="upheld"' in mine and "deleted" in mine
+    assert 'data-status="upheld"' in mine and 'data-outcome="upheld_deleted"' in mine
+    assert "The recording was deleted." in mine
     kinds = [e["kind"] async for e in app[keys.AUDIT].entries()]
     for step in ("objection_filed", "hold_placed", "objection_decided", "hold_released",
                  "recording_deleted"):

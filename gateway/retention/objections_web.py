@@ -148,6 +148,12 @@ MESSAGES: i18n.Catalog = {
     "admin.no_objections": {"nl": "Geen open bezwaren.", "en": "No open objections."},
     "admin.uphold": {"nl": "Toekennen en opname wissen", "en": "Uphold and delete"},
     "admin.reject": {"nl": "Afwijzen", "en": "Reject"},
+    "admin.purpose_note": {
+        "nl": "Een opname met meer doelen (bijvoorbeeld eerst uitleg, dan feedback in dezelfde "
+              "vergadering) staat bij het strengste doel: de kortste bewaartermijn geldt.",
+        "en": "A recording made for several purposes (a lecture, then feedback in the same "
+              "meeting, say) is counted under the strictest one: the shortest retention "
+              "applies."},
     "admin.held.one": {"nl": "1 opname vastgezet", "en": "1 recording on hold"},
     "admin.held.other": {"nl": "{n} opnames vastgezet", "en": "{n} recordings on hold"},
     "admin.held.none": {"nl": "nog geen opname bekend (een nieuwe wordt meteen vastgezet)",

@@ -398,7 +398,8 @@ class Sweeper:
         # FAILING is scored by first failure: failing past the grace is one range read.
         alerting = len(await self.registry.failing(now - grace, 100_000))
         counts = stored.get("counts", []) if stored is not None else self.last_counts
-        last_sweep = stored.get("last_sweep") if stored is not None else now
+        last_sweep = (now if sweep else stored.get("last_sweep") if stored is not None
+                      else None)
         summary = {"counts": counts, "overdue": len(due | failing),
                    "failing": len(failing), "alerting": alerting,
                    "next_due": await self.registry.next_due(), "last_sweep": last_sweep,

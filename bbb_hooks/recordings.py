@@ -42,6 +42,7 @@ from bbb_hooks.xml import succeeded, text
 from gateway.policy.bbb import META_MEETING_TYPE, META_PURPOSE
 from gateway.policy.retention import (
     HOLDS_META,
+    MEETING_REF_RE,
     DeclaredRecording,
     RegistryRow,
     format_holds,
@@ -166,9 +167,17 @@ def declared_from_xml(node: ET.Element, server: str) -> DeclaredRecording | None
     return DeclaredRecording(
         platform="bbb", recording_id=recording_id, server=server,
         meeting_ref=(text(node, "internalMeetingID") or recording_id).strip()[:200],
+        # The LMS's meetingID: the id a pupil knows the lesson by (G12 objections).
+        meeting_alias=_meeting_ref(text(node, "meetingID")),
+        meeting_name=" ".join((text(node, "name") or "").split())[:200],
         meeting_type=values.get(MEETING_TYPE_KEY) or None,
         purpose=values.get(PURPOSE_KEY) or None, created=created,
         holds=parse_holds(values.get(HOLDS_META, "")))
+
+
+def _meeting_ref(value: str | None) -> str:
+    value = (value or "").strip()
+    return value if MEETING_REF_RE.fullmatch(value) else ""
 
 
 def purge_argv(template: Sequence[str], server: str, *recording_ids: str) -> list[str]:

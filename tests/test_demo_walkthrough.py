@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -115,7 +116,8 @@ async def test_teacher_pupil_officer_walkthrough(demo: tuple[str, Any]) -> None:
         await pupil.fill("input[name=meeting]", ROOM)
         await pupil.fill("textarea[name=reason]", "My room was on screen")
         await pupil.click("main button[type=submit]")
-        await pupil.wait_for_url(base + "/objections")
+        await pupil.wait_for_url(base + "/objections?filed=*")
+        assert "Your objection was sent." in await pupil.inner_text("main")
         assert await pupil.locator('tr[data-status="open"]').count() == 1
 
         officer = await _login(browser, base, "officer")
@@ -123,10 +125,11 @@ async def test_teacher_pupil_officer_walkthrough(demo: tuple[str, Any]) -> None:
         await officer.wait_for_url(base + "/admin/retention")
         assert "My room was on screen" in await officer.inner_text("main")
         await officer.click("button[value=uphold]")
-        await officer.wait_for_url("**/admin/retention?decided=uphold")
+        await officer.wait_for_url("**/admin/retention?decided=uphold&objection=*")
 
+        # No Jitsi recording of the room exists: upheld, and not told "deleted" (G12).
         await pupil.goto(base + "/")
-        assert await pupil.locator('li[data-status="upheld"]').count() == 1
+        assert await pupil.locator('li[data-status="upheld_none"]').count() == 1
 
         # The teacher may not open the officer's page, and is told who may (nl).
         await teacher.goto(base + "/admin/retention?lang=nl")
@@ -161,12 +164,12 @@ async def test_bbb_lesson_walkthrough(demo: tuple[str, Any]) -> None:
     parts = app[DEMO_PARTS]
     expect.set_options(timeout=15_000)  # a busy 2-core CI: room for the guard's round trips
     try:
-        await _bbb_walk(base, parts)
+        await _bbb_walk(base, parts, app)
     finally:
         expect.set_options(timeout=5_000)  # Playwright's default again
 
 
-async def _bbb_walk(base: str, parts: Any) -> None:
+async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
     async with chromium() as browser:
         teacher_ctx = await browser.new_context(locale="en-GB")
         lms = await teacher_ctx.new_page()
@@ -256,21 +259,54 @@ async def _bbb_walk(base: str, parts: Any) -> None:
         # The pupil objects from the meeting page (G12).
         await pupil.click("#objection-link")
         await pupil.wait_for_url(f"{base}/objections/new?**")
+        await expect(pupil.locator("p.about")).to_contain_text(
+            f"This objection is about: {LESSON} ({live.meeting.internal_id})")
         await pupil.fill("textarea[name=reason]", "I was on camera before the start")
         await pupil.click("main button[type=submit]")
-        await pupil.wait_for_url(base + "/objections")
+        await pupil.wait_for_url(base + "/objections?filed=*")
         await expect(pupil.locator('tr[data-status="open"]')).to_have_count(1)
+        await expect(pupil.locator('tr[data-status="open"]')).to_contain_text("1 recording")
 
         officer = await _login(browser, base, "officer")
         await officer.click("text=Retention queue, objections and holds")
         await officer.wait_for_url(base + "/admin/retention")
         objection = officer.locator("table.open-objections tr")
         await expect(objection).to_contain_text("I was on camera before the start")
-        await expect(objection).to_contain_text("1 recordings on hold")
+        await expect(objection).to_contain_text("1 recording on hold")
+        await expect(objection).to_contain_text(LESSON)
+        # Held, not "retained", in the Recordings table at once (G12).
+        await expect(officer.locator('table.counts tr[data-platform="bbb"]'
+                                     '[data-purpose="lecture"][data-state="held"]')
+                     ).to_contain_text("1")
         await officer.click("button[value=reject]")
-        await officer.wait_for_url("**/admin/retention?decided=reject")
+        await officer.wait_for_url("**/admin/retention?decided=reject&objection=*")
         queue = officer.locator('table.counts tr[data-platform="bbb"][data-purpose="lecture"]')
         await expect(queue.first).to_be_visible()
         await expect(officer.locator("table.open-objections")).to_have_count(0)
         await pupil.goto(base + "/objections")
         await expect(pupil.locator('tr[data-status="rejected"]')).to_have_count(1)
+
+        # Again, by the lesson's id as the LMS shows it, from the home page; upheld this
+        # time: the demo's purge agent really deletes, and only then is it "deleted".
+        await pupil.goto(base + "/objections/new")
+        await pupil.select_option("select[name=platform]", "bbb")
+        await pupil.fill("input[name=meeting]", LESSON_ID)
+        await pupil.click("main button[type=submit]")
+        await pupil.wait_for_url(base + "/objections?filed=*")
+        await expect(pupil.locator('tr[data-outcome="open_held"]')).to_contain_text(LESSON)
+        await officer.goto(base + "/admin/retention")
+        await officer.click("button[value=uphold]")
+        await officer.wait_for_url("**/admin/retention?decided=uphold&objection=*")
+        await expect(officer.locator("p[data-decided]")).to_have_attribute(
+            "data-decided", re.compile("upheld_(deleting|deleted)"))
+        from gateway.retention.keys import OBJECTIONS
+
+        await app[OBJECTIONS].deletions_settled()
+        assert not [p for p in parts.bbb_root.rglob(f"*{live.record_id}*")]  # verified gone
+        await pupil.goto(base + "/objections")
+        await expect(pupil.locator('tr[data-outcome="upheld_deleted"]')).to_contain_text(
+            "The recording was deleted.")
+        await officer.reload()
+        await expect(officer.locator("p[data-decided]")).to_have_attribute(
+            "data-decided", "upheld_deleted")
+        await expect(officer.locator('tr[data-field="failing"] td')).to_have_text("0")

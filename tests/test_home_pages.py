@@ -120,7 +120,26 @@ async def test_pupil_home_links_objection_and_notice(client: TestClient) -> None
         "reason": "I was on screen"}, headers={"Cookie": pupil}, allow_redirects=False)
     assert resp.status == 303
     status, html = await _page(client, pupil)
-    assert 'data-status="open"' in html
+    # G12: what the pupil is told follows what is held; no recording of ROOM is known.
+    assert 'data-status="open_none"' in html and "No recording of this meeting" in html
+    assert "is on hold" not in html
+
+
+async def test_pupil_home_says_deleted_only_when_it_is(client: TestClient) -> None:  # type: ignore[type-arg]
+    """An upheld objection is not "deleted" on the pupil's home page unless a deletion
+    was verified (G12, G16): here no recording of the meeting was known at all."""
+    from gateway.retention.keys import OBJECTIONS
+
+    pupil = await seed_session(client.app, "pupil")
+    await client.post("/objections", data={
+        "csrf": await csrf_of(client.app, pupil), "platform": "jitsi", "meeting": ROOM,
+        "reason": ""}, headers={"Cookie": pupil}, allow_redirects=False)
+    desk = client.app[OBJECTIONS]
+    [objection] = await desk.open_objections()
+    await desk.decide(objection.objection_id, upheld=True, officer="p_officer")
+    status, html = await _page(client, pupil)
+    assert status == 200 and 'data-status="upheld_none"' in html
+    assert "The recording was deleted" not in html and "nothing had to be deleted" in html
 
 
 async def test_officer_home_and_who_may_see_a_refused_page(client: TestClient) -> None:  # type: ignore[type-arg]

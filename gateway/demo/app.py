@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -49,6 +50,7 @@ class DemoParts:
     host: str
     bbb_sock: socket.socket
     bus_sock: socket.socket
+    bbb_root: Path | None = None  # the stand-in's recordings folder (the purge agent's --root)
     bbb: LiveBBB | None = None
     broker: RespBroker | None = None
     sweeps: set[asyncio.Task[None]] = field(default_factory=set)
@@ -84,16 +86,18 @@ def build_demo(example: Path, host: str, port: int,
 
     bbb_sock = _bound(host if host not in ("", "localhost") else "127.0.0.1")
     bus_sock = _bound("127.0.0.1")
+    root = Path(tempfile.mkdtemp(prefix="privacy-gateway-demo-bbb-"))
     try:
         settings = demo_settings(example, host, port, bbb_port=bbb_sock.getsockname()[1],
-                                 bus_port=bus_sock.getsockname()[1])
+                                 bus_port=bus_sock.getsockname()[1], bbb_root=root)
         if not settings.policy.dev_idp.enabled:
             raise ConfigError(f"{example}: the demo needs dev_idp.enabled = true")
     except BaseException:
         bbb_sock.close()
         bus_sock.close()
+        shutil.rmtree(root, ignore_errors=True)
         raise
-    parts = DemoParts(settings, host, bbb_sock, bus_sock)
+    parts = DemoParts(settings, host, bbb_sock, bus_sock, bbb_root=root)
     app = create_app(settings, adapters=[_adapter(parts), *adapters])
     mark_demo(app)
     return app
@@ -115,9 +119,11 @@ async def _stand_ins(app: web.Application) -> AsyncIterator[None]:
     settings = parts.settings
     index = next(i for i, s in enumerate(settings.policy.bbb.servers) if s.name == STAND_IN)
     secret = settings.secrets.get(f"bbb.servers[{index}].secret").decode()
-    with tempfile.TemporaryDirectory(prefix="privacy-gateway-demo-bbb-") as root:
+    assert parts.bbb_root is not None
+    root = parts.bbb_root
+    try:
         broker = RespBroker()
-        bbb = LiveBBB(secret, Path(root), broker, gateway_url=settings.policy.gateway.public_url,
+        bbb = LiveBBB(secret, root, broker, gateway_url=settings.policy.gateway.public_url,
                       default_language=settings.policy.gateway.default_language,
                       on_recording=lambda record_id: _sweep_soon(app, parts))
         await broker.start(parts.bus_sock)
@@ -131,6 +137,8 @@ async def _stand_ins(app: web.Application) -> AsyncIterator[None]:
             await asyncio.gather(*parts.sweeps, return_exceptions=True)
             await bbb.stop()
             await broker.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _sweep_soon(app: web.Application, parts: DemoParts) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,15 @@ def public_url(host: str, port: int) -> str:
 
 
 def demo_settings(example: Path, host: str, port: int, *, bbb_port: int | None = None,
-                  bus_port: int | None = None) -> Settings:
+                  bus_port: int | None = None, bbb_root: Path | None = None) -> Settings:
     """The example policy, moved to host:port, with Jitsi's pages switched on.
 
     With `bbb_port` and `bus_port` (gateway/demo/app.py), BigBlueButton is on
     too: one server, the demo's stand-in at host:bbb_port, its bus the demo's
     broker at 127.0.0.1:bus_port, and one LMS (the demo LMS page). Its secrets
-    are made for this run, like Jitsi's.
+    are made for this run, like Jitsi's. With `bbb_root` (the stand-in's recordings
+    folder), the sweeper's purge agent is this Python's `bbb-purge` on that folder, so an
+    upheld objection ends in a verified deletion (G12, G16).
     """
     try:
         data: dict[str, Any] = tomllib.loads(example.read_text(encoding="utf-8"))
@@ -77,6 +80,9 @@ def demo_settings(example: Path, host: str, port: int, *, bbb_port: int | None =
             "frontends": [{"name": LMS_NAME, "secret_env": _LMS_SECRET_VAR}],
             "redis_url_env": _BUS_VAR})
         env[_BUS_VAR] = f"redis://127.0.0.1:{bus_port}/0"  # the demo's own broker
+        if bbb_root is not None:
+            data.setdefault("retention", {})["bbb_purge_command"] = [
+                sys.executable, "-m", "gateway.cli", "bbb-purge", "--root", str(bbb_root)]
         env.setdefault(_BBB_SECRET_VAR, secrets.token_urlsafe(48))
         env.setdefault(_LMS_SECRET_VAR, secrets.token_urlsafe(48))
     policy = parse_policy(data, str(example))

@@ -29,6 +29,9 @@ CREATED_SKEW_SECONDS = 3600.0
 HOLD_OBJECTION = "objection"  # hold names: "objection:<id>", "legal:<reference>"
 # Hold names as they may stand on a recording: "objection:<id>", "legal:<reference>".
 HOLD_RE = re.compile(r"^(objection|legal):[A-Za-z0-9._/-]{1,100}$")
+# How an objection may name a meeting (G12): a BBB meetingID or internal id, a Jitsi room.
+MAX_MEETING_REF_CHARS = 200
+MEETING_REF_RE = re.compile(rf"^[A-Za-z0-9_.\-]{{1,{MAX_MEETING_REF_CHARS}}}$")
 HOLDS_META = "privacy-holds"  # the BBB meta key (meta_privacy-holds), comma-separated
 
 
@@ -67,6 +70,10 @@ class DeclaredRecording:
     created: float | None = None
     retain_until: float | None = None
     holds: frozenset[str] = frozenset()  # written on the recording (gateway.retention.holds)
+    # Other ids a participant knows the meeting by (BBB: the external meetingID the
+    # LMS shows, the record id being the internal id), and its name, for objections (G12).
+    meeting_alias: str = ""
+    meeting_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +102,17 @@ class RegistryRow:
     attempts: int = 0
     first_failure: float | None = None
     next_attempt: float | None = None
+    meeting_alias: str = ""  # see DeclaredRecording
+    meeting_name: str = ""
 
     @property
     def key(self) -> str:
         return f"{self.platform}:{self.recording_id}"
+
+    @property
+    def meeting_refs(self) -> tuple[str, ...]:
+        """Every id an objection may name this recording's meeting by (G12)."""
+        return tuple(dict.fromkeys(r for r in (self.meeting_ref, self.meeting_alias) if r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +193,16 @@ def decide_retention(policy: Policy, recording: DeclaredRecording,
 
 def merge_into_row(existing: RegistryRow | None, recording: DeclaredRecording,
                    decision: RetentionDecision) -> RegistryRow:
-    """The registry row after reconciling: a due date never moves earlier.
+    """The registry row after reconciling: a due date never moves earlier because
+    information was lost.
 
     A purpose learned later (undeclared -> lecture) may extend it; losing the
-    metadata (lecture -> undeclared) never shortens it. A forced due date (an
+    metadata (lecture -> undeclared) never shortens it. One exception: another
+    known purpose declared for the same recording (one BBB recording per
+    meeting: lecture, then feedback) puts it under that purpose's retention,
+    shorter or not: the combined purpose is already the strictest one
+    (`combined_purpose`), and the part where pupils were visible must not be
+    kept longer than its purpose allows (G11, G16). A forced due date (an
     upheld objection) is kept as it is.
     """
     if existing is None:
@@ -190,18 +210,24 @@ def merge_into_row(existing: RegistryRow | None, recording: DeclaredRecording,
             platform=recording.platform, recording_id=recording.recording_id,
             server=recording.server, meeting_ref=recording.meeting_ref,
             meeting_type=decision.meeting_type, purpose=decision.purpose,
-            created=decision.created, retain_until=decision.retain_until)
+            created=decision.created, retain_until=decision.retain_until,
+            meeting_alias=recording.meeting_alias, meeting_name=recording.meeting_name)
     if existing.forced:
         return existing
     purpose = decision.purpose if decision.purpose != UNDECLARED else existing.purpose
     meeting_type = (decision.meeting_type if decision.meeting_type != UNKNOWN_MEETING_TYPE
                     else existing.meeting_type)
+    retain_until = max(existing.retain_until, decision.retain_until)
+    if (decision.source == "purpose" and existing.purpose in PURPOSES
+            and decision.purpose != existing.purpose):
+        retain_until = decision.retain_until  # G16: the declared purposes' strictest rule
     return replace(
         existing, server=recording.server or existing.server,
         meeting_ref=recording.meeting_ref or existing.meeting_ref,
+        meeting_alias=recording.meeting_alias or existing.meeting_alias,
+        meeting_name=recording.meeting_name or existing.meeting_name,
         purpose=purpose, meeting_type=meeting_type,
-        created=min(existing.created, decision.created),
-        retain_until=max(existing.retain_until, decision.retain_until))
+        created=min(existing.created, decision.created), retain_until=retain_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +253,7 @@ def plan_registration(policy: Policy, existing: RegistryRow | None,
     row = merge_into_row(existing, recording, decision)
     if existing is None and recording.holds:  # G12: held from its first registration on
         row = replace(row, holds=row.holds | recording.holds)
-    if pending_holds and (existing is None or existing.meeting_ref != row.meeting_ref):
+    if pending_holds and (existing is None or existing.meeting_refs != row.meeting_refs):
         row = replace(row, holds=row.holds | pending_holds)
     return PlannedRow(row, decision)
 

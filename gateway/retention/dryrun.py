@@ -74,5 +74,7 @@ async def _planned_row(sweeper: Sweeper, declared: DeclaredRecording, now: float
     objections of the meeting hold a recording new to it (G12)."""
     registry = sweeper.registry
     existing = await registry.get(row_key(declared.platform, declared.recording_id))
-    pending = await registry.pending_holds(declared.platform, declared.meeting_ref)
+    pending = frozenset[str]()
+    for ref in dict.fromkeys((declared.meeting_ref, declared.meeting_alias)):
+        pending |= await registry.pending_holds(declared.platform, ref)
     return plan_registration(sweeper.policy, existing, declared, now, pending).row

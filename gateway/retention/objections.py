@@ -23,7 +23,14 @@ from gateway.audit.journal import AuditJournal
 from gateway.audit.log import AuditLog
 from gateway.clock import Clock
 from gateway.metrics import PLATFORMS, Metrics
-from gateway.policy.retention import HOLD_OBJECTION, RegistryRow, force_due, hold_name
+from gateway.policy.retention import (
+    HOLD_OBJECTION,
+    MAX_MEETING_REF_CHARS,
+    MEETING_REF_RE,
+    RegistryRow,
+    force_due,
+    hold_name,
+)
 from gateway.retention.model import SOURCE_ERRORS
 from gateway.store.base import Store
 from gateway.store.registry import OPEN_OBJECTIONS as OPEN
@@ -35,12 +42,24 @@ if TYPE_CHECKING:  # the desk works with the sweeper, which never imports the de
 
 log = logging.getLogger(__name__)
 
-MEETING_REF_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 MAX_REASON_CHARS = 1000
 MAX_OPEN_PER_PERSON = 10
-PENDING_TTL_SECONDS = 86400.0  # recordings of the meeting registered within a day are held
+# An open objection holds every recording of its meeting that appears until the officer
+# decides (G12): its pending key has no expiry; the decision removes it.
+PENDING_TTL_SECONDS: float | None = None
 # Taking a recording out of view is best effort: the objection is filed anyway.
 WITHHOLD_TIMEOUT_SECONDS = 10.0
+
+
+def meeting_ref_problem(meeting_ref: str) -> str | None:
+    """Why a meeting id cannot be objected to (a bounded label), or None when fine."""
+    if not meeting_ref:
+        return "meeting_empty"
+    if len(meeting_ref) > MAX_MEETING_REF_CHARS:
+        return "meeting_too_long"
+    if not MEETING_REF_RE.fullmatch(meeting_ref):
+        return "meeting_characters"
+    return None
 
 
 class ObjectionRefused(Exception):
@@ -62,6 +81,23 @@ class Objection:
     status: str  # open | upheld | rejected
     decided_at: float | None
     recordings: int
+    deleting: tuple[str, ...] = ()  # upheld: the recordings whose deletion it started
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionState:
+    """Where an objection stands now, from the recordings themselves (G12, G16).
+
+    `outcome`: open_held | open_none | upheld_deleting | upheld_failing |
+    upheld_deleted | upheld_kept | upheld_none | rejected. "deleted" only once
+    every recording it made due is verified gone (the sweeper forgets a row only
+    then).
+    """
+
+    objection: Objection
+    outcome: str
+    held: int  # recordings held by it now (open), or still to delete (upheld)
+    meeting_name: str  # the meeting's name when a recording of it says so, else ""
 
 
 def _obj_key(objection_id: str) -> str:
@@ -81,7 +117,8 @@ def _decode(raw: dict[str, bytes]) -> Objection | None:
             reason=text.get("reason", ""), filed_at=float(text["filed_at"]),
             status=text["status"],
             decided_at=float(text["decided_at"]) if text.get("decided_at") else None,
-            recordings=int(text.get("recordings", "0")))
+            recordings=int(text.get("recordings", "0")),
+            deleting=tuple(k for k in text.get("deleting", "").split(",") if k))
     except (KeyError, ValueError, UnicodeDecodeError):
         return None
 
@@ -115,6 +152,10 @@ async def restore_open(store: Store, objection_id: str, row: RegistryRow,
         await store.hset(pending_key(row.platform, row.meeting_ref), {objection_id: b"1"},
                          PENDING_TTL_SECONDS)
     return True
+
+
+def _name(rows: list[RegistryRow]) -> str:
+    return next((r.meeting_name for r in rows if r.meeting_name), "")
 
 
 class ObjectionDesk:
@@ -155,8 +196,11 @@ class ObjectionDesk:
         then names an objection an officer can decide, and a recording registered
         while the holds are placed finds the pending key and is held too.
         """
-        if platform not in PLATFORMS or not MEETING_REF_RE.fullmatch(meeting_ref):
-            raise ObjectionRefused("bad_reference")
+        if platform not in PLATFORMS:
+            raise ObjectionRefused("bad_platform")
+        problem = meeting_ref_problem(meeting_ref)
+        if problem is not None:
+            raise ObjectionRefused(problem)
         reason = reason.strip()[:MAX_REASON_CHARS]
         mine = await self.of_person(person)
         if sum(o.status == "open" for o in mine) >= MAX_OPEN_PER_PERSON:
@@ -176,6 +220,7 @@ class ObjectionDesk:
         held = await self._hold_recordings(platform, meeting_ref, objection_id)
         await self.store.hset(_obj_key(objection_id),
                               {"recordings": str(len(held)).encode()}, None)
+        await self.sweeper.restate([(row, await self.registry.get(row.key)) for row in held])
         await self.audit.record("objection_filed", platform, objection=objection_id,
                                 meeting=self.tag(meeting_ref), person=person,
                                 recordings=len(held))
@@ -192,13 +237,14 @@ class ObjectionDesk:
         hold = hold_name(HOLD_OBJECTION, objection_id)
         held = []
         for key in sorted(await self._recording_keys(platform, meeting_ref)):
+            before = await self.registry.get(key)
             row = await self.registry.add_hold(key, hold)
-            if row is not None:
+            if row is not None and before is not None:
                 # Written onto the recording too, so a lost store gets it back (G12).
                 change = await self.sweeper.holds.write_back(key)
                 await self.audit.record("hold_placed", platform, recording=key, hold=hold,
                                         written=int(change is not None and change.written))
-                held.append(row)
+                held.append(before)
         return held
 
     async def _withhold(self, row: RegistryRow) -> None:
@@ -238,11 +284,24 @@ class ObjectionDesk:
         await self.audit.record("objection_decided", objection.platform,
                                 objection=objection_id, outcome=outcome, officer=officer)
         hold = hold_name(HOLD_OBJECTION, objection_id)
-        due_now = []
+        due_now: list[str] = []
+        deleting: list[str] = []
+        changes: list[tuple[RegistryRow, RegistryRow | None]] = []
         for key in sorted(await self._recording_keys(objection.platform, objection.meeting_ref)):
+            before = await self.registry.get(key)
             row = await self._release(key, hold, upheld)
-            if row is not None and upheld and not row.holds:
-                due_now.append(key)  # another hold (a legal hold) still wins until released
+            if row is None or before is None:
+                continue
+            changes.append((before, await self.registry.get(key)))
+            if upheld:
+                # The pupil's page follows each of these until it is verified gone (G12).
+                deleting.append(key)
+                if not row.holds:  # another hold (a legal hold) still wins until released
+                    due_now.append(key)
+        if upheld:
+            await self.store.hset(_obj_key(objection_id),
+                                  {"deleting": ",".join(deleting).encode()}, self.ttl)
+        await self.sweeper.restate(changes)
         if due_now:
             self._delete_soon(due_now)
         self.metrics.objections.labels(outcome=outcome).inc()
@@ -250,6 +309,44 @@ class ObjectionDesk:
         decided = await self.get(objection_id)
         assert decided is not None
         return decided
+
+    async def state(self, objection: Objection) -> ObjectionState:
+        """The objection as its filer and the officer see it: what is held now, or
+        whether the deletion it started is done, under way, or failing."""
+        if objection.status == "open":
+            hold = hold_name(HOLD_OBJECTION, objection.objection_id)
+            rows = [r for r in [await self.registry.get(k) for k in sorted(
+                await self._recording_keys(objection.platform, objection.meeting_ref))]
+                if r is not None]
+            held = [r for r in rows if hold in r.holds]
+            return ObjectionState(objection, "open_held" if held else "open_none", len(held),
+                                  _name(rows))
+        if objection.status != "upheld":
+            rows = [r for r in [await self.registry.get(k) for k in sorted(
+                await self._recording_keys(objection.platform, objection.meeting_ref))]
+                if r is not None]
+            return ObjectionState(objection, objection.status, 0, _name(rows))
+        left = [r for r in [await self.registry.get(k) for k in objection.deleting]
+                if r is not None]
+        if not objection.deleting:
+            outcome = "upheld_none"
+        elif not left:
+            outcome = "upheld_deleted"
+        elif any(r.first_failure is not None for r in left):
+            outcome = "upheld_failing"
+        elif any(r.holds for r in left):
+            outcome = "upheld_kept"
+        else:
+            outcome = "upheld_deleting"
+        return ObjectionState(objection, outcome, len(left), _name(left))
+
+    async def meeting_name(self, platform: str, meeting_ref: str) -> str:
+        """The meeting's name when a known recording of it says so (else "")."""
+        if platform not in PLATFORMS or meeting_ref_problem(meeting_ref) is not None:
+            return ""
+        rows = [await self.registry.get(k) for k in sorted(
+            await self._recording_keys(platform, meeting_ref))]
+        return _name([r for r in rows if r is not None])
 
     async def _release(self, key: str, hold: str, upheld: bool) -> RegistryRow | None:
         row = await self.registry.get(key)

@@ -203,7 +203,7 @@ class Sweeper:
                                                        "platform": source.platform,
                                                        "error": failure_reason(exc)})
             result.skipped += int(getattr(source, "skipped", 0))
-        self._publish_tally(tally)
+        await self._publish_tally(tally)
 
     async def register(self, declared: DeclaredRecording) -> RegistryRow:
         """Upsert one recording; the due date never moves earlier (never early), and
@@ -212,11 +212,46 @@ class Sweeper:
                                                  self.clock.time(), self.audit, self.tag)
         return await self.holds.restore(registration.row, declared, registration.new)
 
-    def _publish_tally(self, tally: Counter[tuple[str, str, str]]) -> None:
+    async def _publish_tally(self, tally: Counter[tuple[str, str, str]]) -> None:
         self.last_counts = [
             {"platform": p, "purpose": purpose, "state": state, "count": tally.get(labels, 0)}
             for labels in known_label_sets() for p, purpose, state in [labels]]
-        set_summary_gauges(self.metrics, {"counts": self.last_counts})
+        await self._store_counts(self.last_counts)
+
+    async def _store_counts(self, counts: list[dict[str, object]]) -> None:
+        """The Recordings table's counts into the shared summary (the rest unchanged)."""
+        summary = await read_summary(self.store) or {}
+        summary["counts"] = counts
+        await self.store.set(SUMMARY_KEY, json.dumps(summary).encode(), None)
+        set_summary_gauges(self.metrics, {"counts": counts})
+
+    async def restate(self, changes: Iterable[tuple[RegistryRow, RegistryRow | None]]) -> None:
+        """Move recordings between the Recordings table's states at once, as a hold is
+        placed or released or a recording deleted (None after), so the officer's page
+        and the `privacy_gateway_recordings` gauge say "held" without waiting for the
+        next sweep's tally (G12, G16). The next sweep counts everything afresh."""
+        now = self.clock.time()
+        moves: Counter[tuple[str, str, str]] = Counter()
+        for before, after in changes:
+            moves[(before.platform, before.purpose, recording_state(before, now))] -= 1
+            if after is not None:
+                moves[(after.platform, after.purpose, recording_state(after, now))] += 1
+        if not any(moves.values()):
+            return
+        stored = await read_summary(self.store)
+        current = stored.get("counts") if stored is not None else None
+        counts = [dict(c) for c in (current if isinstance(current, list) else self.last_counts)
+                  if isinstance(c, dict)]
+        if not counts:
+            counts = [{"platform": p, "purpose": purpose, "state": state, "count": 0}
+                      for p, purpose, state in known_label_sets()]
+        for entry in counts:
+            labels = (str(entry.get("platform")), str(entry.get("purpose")),
+                      str(entry.get("state")))
+            count = entry.get("count")
+            entry["count"] = max(0, (count if isinstance(count, int) else 0) + moves[labels])
+        self.last_counts = counts
+        await self._store_counts(counts)
 
     # --- deletion -----------------------------------------------------------
 
@@ -264,6 +299,7 @@ class Sweeper:
             result.lost_lease = True
         finally:
             await self.store.release(lease)
+        await self.update_gauges(sweep=False)  # the officer sees a failure at once
         return result
 
     async def delete_row(self, row: RegistryRow, *, reason: str,
@@ -302,6 +338,7 @@ class Sweeper:
                 outcome: BatchOutcome = {row.key: "no_source" for row in ready}
             else:
                 outcome = await delete_batch(self.sources[index], ready)
+            gone: list[tuple[RegistryRow, RegistryRow | None]] = []
             for row in ready:
                 done = outcome.get(row.key, "no_report")
                 if isinstance(done, str):
@@ -310,6 +347,8 @@ class Sweeper:
                     await self._deleted(row, done, reason or
                                         ("objection_upheld" if row.forced else "retention"),
                                         result)
+                    gone.append((row, None))
+            await self.restate(gone)
             self.on_progress(result)
 
     async def _deleted(self, row: RegistryRow, removed: list[str], reason: str,
@@ -346,17 +385,24 @@ class Sweeper:
 
     # --- gauges ---------------------------------------------------------------
 
-    async def update_gauges(self, result: SweepResult | None = None) -> None:
-        """Gauges from the registry, and the summary every replica exports (G20: counts)."""
+    async def update_gauges(self, result: SweepResult | None = None, *,
+                            sweep: bool = True) -> None:
+        """Gauges from the registry, and the summary every replica exports (G20: counts).
+        `sweep=False`: after deletions outside a sweep (an upheld objection); the last
+        sweep's time and tally stand."""
         now = self.clock.time()
+        stored = await read_summary(self.store) if not sweep else None
         grace = float(self.policy.retention.failure_grace_seconds)
         due = set(await self.registry.due_keys(now, 100_000))
         failing = {key for key, _ in await self.registry.failing(now, 100_000)}
         # FAILING is scored by first failure: failing past the grace is one range read.
         alerting = len(await self.registry.failing(now - grace, 100_000))
-        summary = {"counts": self.last_counts, "overdue": len(due | failing),
+        counts = stored.get("counts", []) if stored is not None else self.last_counts
+        last_sweep = (now if sweep else stored.get("last_sweep") if stored is not None
+                      else None)
+        summary = {"counts": counts, "overdue": len(due | failing),
                    "failing": len(failing), "alerting": alerting,
-                   "next_due": await self.registry.next_due(), "last_sweep": now,
+                   "next_due": await self.registry.next_due(), "last_sweep": last_sweep,
                    "objections_open": await self.store.zcard(OPEN_OBJECTIONS)}
         await self.store.set(SUMMARY_KEY, json.dumps(summary).encode(), None)
         set_summary_gauges(self.metrics, summary)

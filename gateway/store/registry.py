@@ -87,6 +87,7 @@ def encode_row(row: RegistryRow) -> dict[str, bytes]:
         "forced": "1" if row.forced else "0", "attempts": str(row.attempts),
         "first_failure": "" if row.first_failure is None else repr(row.first_failure),
         "next_attempt": "" if row.next_attempt is None else repr(row.next_attempt),
+        "meeting_alias": row.meeting_alias, "meeting_name": row.meeting_name,
     }
     return {k: v.encode() for k, v in fields.items()}
 
@@ -107,7 +108,9 @@ def decode_row(raw: Mapping[str, bytes], holds: frozenset[str] = frozenset()
             created=float(text["created"]), retain_until=float(text["retain_until"]),
             holds=holds, forced=text.get("forced") == "1",
             attempts=int(text.get("attempts", "0")),
-            first_failure=opt("first_failure"), next_attempt=opt("next_attempt"))
+            first_failure=opt("first_failure"), next_attempt=opt("next_attempt"),
+            meeting_alias=text.get("meeting_alias", ""),
+            meeting_name=text.get("meeting_name", ""))
     except (KeyError, ValueError, UnicodeDecodeError):
         return None
 
@@ -155,8 +158,8 @@ class Registry:
             await self._store.sadd(_holds_key(row.key), *row.holds)
             fields["held"] = b"1"
         await self._store.hset(_row_store_key(row.key), fields, None)
-        if row.meeting_ref:
-            await self._store.sadd(_meeting_key(row.platform, row.meeting_ref), row.key)
+        for ref in row.meeting_refs:  # an objection finds it by any id of its meeting (G12)
+            await self._store.sadd(_meeting_key(row.platform, ref), row.key)
         if row.first_failure is not None:
             await self._store.zadd(FAILING, {row.key: row.first_failure})
         await self._index(row)
@@ -172,8 +175,8 @@ class Registry:
         """Forget a recording once its deletion was verified."""
         await self._store.zrem(DUE, row.key)
         await self._store.zrem(FAILING, row.key)
-        if row.meeting_ref:
-            await self._store.srem(_meeting_key(row.platform, row.meeting_ref), row.key)
+        for ref in row.meeting_refs:
+            await self._store.srem(_meeting_key(row.platform, ref), row.key)
         await self._store.delete(_row_store_key(row.key), _holds_key(row.key))
 
     async def forget_index_entry(self, key: str) -> None:
@@ -237,15 +240,22 @@ class Registry:
         decided meanwhile was released by its decision, so its hold is taken
         back. Returns the holds placed.
         """
-        holds = await self.pending_holds(row.platform, row.meeting_ref)
+        holds = await self._pending_of(row)
         if not holds:
             return holds
         await self._store.sadd(_holds_key(row.key), *holds)
         await self._mark_held(row.key, True)
-        decided = holds - await self.pending_holds(row.platform, row.meeting_ref)
+        decided = holds - await self._pending_of(row)
         if decided:
             await self._store.srem(_holds_key(row.key), *decided)
         return holds - decided
+
+    async def _pending_of(self, row: RegistryRow) -> frozenset[str]:
+        """Open objections naming the recording's meeting by any of its ids."""
+        found: frozenset[str] = frozenset()
+        for ref in row.meeting_refs:
+            found |= await self.pending_holds(row.platform, ref)
+        return found
 
     async def reindex(self, row: RegistryRow) -> None:
         await self._index(row)
@@ -272,8 +282,8 @@ async def register_recording(registry: Registry, policy: Policy, declared: Decla
     existing = await registry.get(row_key(declared.platform, declared.recording_id))
     planned = plan_registration(policy, existing, declared, now)
     row = planned.row
-    joins_meeting = bool(row.meeting_ref) and (existing is None
-                                               or existing.meeting_ref != row.meeting_ref)
+    joins_meeting = bool(row.meeting_refs) and (existing is None
+                                                 or existing.meeting_refs != row.meeting_refs)
     held = await registry.hold_pending(row) if joins_meeting else frozenset()
     if row != existing:
         await registry.put(row)

@@ -64,7 +64,8 @@ async def _pupil_home(request: web.Request, session: Session) -> web.StreamRespo
     objections = await desk.of_person(session.person) if desk is not None else []
     notice = build_notice(request.app[keys.SETTINGS].policy, i18n.language(request))
     return await render(request, "home_pupil.html", {
-        "objections": [o.status for o in objections], "notice": notice})
+        "objections": [(await desk.state(o)).outcome for o in objections if desk],
+        "notice": notice})
 
 
 async def stop_recording(request: web.Request) -> web.StreamResponse:

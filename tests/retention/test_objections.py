@@ -109,15 +109,19 @@ async def test_upheld_objection_holds_then_deletes_at_once_and_pupil_sees_it(gat
                                 data={"csrf": csrf, "decision": "uphold"},
                                 allow_redirects=False)
     assert decided.status == 303
-    assert "being deleted now" in await (await client.get(decided.headers["Location"]
-                                                           + "&lang=en")).text()
+    officer_page = await (await client.get(decided.headers["Location"] + "&lang=en")).text()
+    assert ('data-decided="upheld_deleting"' in officer_page
+            or 'data-decided="upheld_deleted"' in officer_page)
     await app[retention_keys.OBJECTIONS].deletions_settled()
     assert not recording.exists()  # deleted at once, not at the next sweep (G12)
     assert other_room.exists()
+    officer_page = await (await client.get(decided.headers["Location"] + "&lang=en")).text()
+    assert "deleted and verified gone" in officer_page
 
     await login_as(client, "pupil", "lotte@school.example", "pupil-1")
     mine = await (await client.get("/objections?lang=en")).text()
-    assert 'data-status="upheld"' in mine and "deleted" in mine
+    assert 'data-status="upheld"' in mine and 'data-outcome="upheld_deleted"' in mine
+    assert "The recording was deleted." in mine
     kinds = [e["kind"] async for e in app[keys.AUDIT].entries()]
     for step in ("objection_filed", "hold_placed", "objection_decided", "hold_released",
                  "recording_deleted"):
@@ -196,3 +200,59 @@ async def test_open_objection_outlives_the_audit_retention(gateway) -> None:  # 
     await desk.decide(objection.objection_id, upheld=True, officer="p_officer")
     await desk.deletions_settled()
     assert not recording.exists()
+
+
+async def test_objection_pages_say_which_meeting_and_how_many_recordings(gateway) -> None:  # type: ignore[no-untyped-def]
+    """G12: the form names the meeting it came from; after sending, a confirmation; the
+    pupil's list and the officer's open objections show the meeting and what is held,
+    with the right plural forms in both languages."""
+    client, jibri, clock = gateway
+    sweeper = client.server.app[retention_keys.SWEEPER]
+    jibri_recording(jibri, clock, "lecture", age_days=1)
+    await sweeper.sweep_if_leader()
+
+    csrf = await login_as(client, "pupil", "lotte@school.example", "pupil-1")
+    form = await (await client.get(f"/objections/new?platform=jitsi&meeting={ROOM}&lang=en")
+                  ).text()
+    assert f"This objection is about: {ROOM}" in form
+    filed = await client.post("/objections", data={"csrf": csrf, "platform": "jitsi",
+                                                   "meeting": ROOM, "reason": ""},
+                              allow_redirects=False)
+    assert filed.status == 303 and filed.headers["Location"].startswith("/objections?filed=")
+    mine = await (await client.get(filed.headers["Location"] + "&lang=en")).text()
+    assert "Your objection was sent" in mine
+    assert f'data-meeting="{ROOM}"' in mine and "1 recording<" in mine
+    assert "The recordings of this meeting are on hold" in mine
+    mine_nl = await (await client.get("/objections?lang=nl")).text()
+    assert "1 opname<" in mine_nl and "Your objection was sent" not in mine_nl
+
+    await client.post("/objections", data={"csrf": csrf, "platform": "jitsi",
+                                           "meeting": "bestaat-niet", "reason": ""})
+    mine = await (await client.get("/objections?lang=en")).text()
+    assert "No recording of this meeting is known yet" in mine and "0 recordings<" in mine
+
+    jibri_recording(jibri, clock, "lecture", age_days=0)  # a second recording of ROOM
+    await sweeper.sweep_if_leader()
+    mine = await (await client.get("/objections?lang=nl")).text()
+    assert "2 opnames<" in mine
+
+    officer = await _officer_page(client)
+    assert f'data-meeting="{ROOM}"' in officer and "2 opnames vastgezet" in officer
+    assert 'data-meeting="bestaat-niet"' in officer and "nog geen opname bekend" in officer
+
+
+@pytest.mark.parametrize(("meeting", "error", "text"), [
+    ("", "meeting_empty", "Fill in which meeting"),
+    ("x" * 201, "meeting_too_long", "at most 200 characters"),
+    ("les 2a/../x", "meeting_characters", "only letters, digits"),
+], ids=["empty", "too_long", "characters"])
+async def test_a_bad_meeting_id_is_explained_on_the_form(gateway, meeting, error, text) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = gateway
+    csrf = await login_as(client, "pupil", "lotte@school.example", "pupil-1")
+    response = await client.post("/objections?lang=en", data={
+        "csrf": csrf, "platform": "bbb", "meeting": meeting, "reason": "ik sta erin"})
+    page = await response.text()
+    assert response.status == 400 and f'data-error="{error}"' in page and text in page
+    assert "ik sta erin" in page  # what the pupil wrote is kept
+    assert not await client.server.app[retention_keys.OBJECTIONS].of_person(
+        client.server.app[keys.PSEUDONYMS].person("https://idp", "pupil-1"))

@@ -80,7 +80,27 @@ def test_merge_never_moves_due_date_earlier(policy, first, second) -> None:  # t
     b = rec(purpose=second, created=NOW)
     row = merge_into_row(None, a, decide_retention(policy, a, NOW))
     merged = merge_into_row(row, b, decide_retention(policy, b, NOW))
-    assert merged.retain_until >= row.retain_until
+    if first in policy.purposes and second in policy.purposes and first != second:
+        # Another known purpose declared: its retention applies, shorter or not (G16).
+        assert merged.retain_until == NOW + policy.purposes[second].retention_days * DAY
+    else:  # lost or unknown information never shortens it
+        assert merged.retain_until >= row.retain_until
+
+
+def test_second_purpose_in_the_same_recording_gets_the_shortest_retention(policy) -> None:  # type: ignore[no-untyped-def]
+    """One BBB recording per meeting: recorded as lecture (30 days), then feedback (14
+    days, pupils visible) in the same meeting. The label and the due date agree: the
+    strictest purpose's retention (G11, G16), not the lecture's 30 days."""
+    from gateway.policy.retention import combined_purpose
+
+    lecture = rec(purpose="lecture", created=NOW)
+    row = merge_into_row(None, lecture, decide_retention(policy, lecture, NOW))
+    assert (row.purpose, row.retain_until) == ("lecture", NOW + 30 * DAY)
+    both = rec(purpose=combined_purpose(policy, ["lecture", "feedback"]), created=NOW)
+    row = merge_into_row(row, both, decide_retention(policy, both, NOW + 3600))
+    assert (row.purpose, row.retain_until) == ("feedback", NOW + 14 * DAY)
+    row = merge_into_row(row, rec(created=NOW), decide_retention(policy, rec(), NOW))
+    assert (row.purpose, row.retain_until) == ("feedback", NOW + 14 * DAY)  # metadata lost
 
 
 def test_purpose_learned_later_extends_and_losing_it_does_not_shorten(policy) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from gateway.policy.retention import DAY, RegistryRow
@@ -315,3 +316,38 @@ async def test_declared_purpose_not_the_default_decides_retention(tmp_path: Path
         await b.sweeper(bbb=source).sweep_if_leader()
         assert b.emulator.recording_state(labelled) == "unpublished"  # G14
         assert b.emulator.recording_meta(labelled)["privacy-purpose"] == "feedback"
+
+
+async def test_a_second_purpose_declared_later_shortens_the_registered_due_date(
+        tmp_path: Path, redis_url: str) -> None:
+    """G11, G16: recorded as lecture (30 days) and swept, then feedback declared and
+    recorded in the same meeting (one BBB recording per meeting): the registered
+    recording is labelled feedback and due after feedback's 14 days, not 30."""
+    from bbb_hooks.meetings import add_recording_purpose, recording_purposes
+    from bbb_hooks.recordings import BBBSource
+    from bbb_hooks.servers import Server
+    from gateway.policy.retention import DAY, combined_purpose
+    from tests.retention.harness import purge_command
+
+    async with bench(tmp_path, redis_url) as b:
+        rid = b.add_bbb("lecture", age_days=0, meeting="meeting-two-purposes")
+        await add_recording_purpose(b.store, rid, "lecture", 86400 * 60)
+
+        async def declared(meeting: str) -> str | None:
+            return combined_purpose(b.policy, await recording_purposes(b.store, meeting))
+
+        server = Server(name="bbb1", url=b.emulator.url, secret=b.emulator.secret.encode(),
+                        algorithm="sha256")
+        source = BBBSource(server, b.http, purge_command(b.emulator.root), page_size=3,
+                           private_purposes=frozenset({"feedback", "exam_evidence"}),
+                           declared_purpose=declared)
+        sweeper = b.sweeper(bbb=source)
+        await sweeper.sweep_if_leader()
+        row = await sweeper.registry.get(f"bbb:{rid}")
+        assert row is not None and row.purpose == "lecture"
+        assert row.retain_until == pytest.approx(row.created + 30 * DAY)
+        await add_recording_purpose(b.store, rid, "feedback", 86400 * 60)
+        await sweeper.sweep_if_leader()
+        row = await sweeper.registry.get(f"bbb:{rid}")
+        assert row is not None and row.purpose == "feedback"
+        assert row.retain_until == pytest.approx(row.created + 14 * DAY)

@@ -130,9 +130,7 @@ class BackgroundTasks:
             del self._tasks[name]
             self._forever.discard(name)
             self._down.discard(name)
-            task.cancel()
-            # A crash was logged when it happened (_ended): shutdown goes on.
-            await asyncio.gather(task, return_exceptions=True)
+            await stop_task(task)
 
     def _ended(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self._tasks.get(task.get_name()) is not task:
@@ -143,3 +141,25 @@ class BackgroundTasks:
         log.error("background task ended", extra={
             "event": "background_task_ended", "task": task.get_name(),
             "reason": type(exc).__name__ if exc else "returned"})
+
+
+RECANCEL_SECONDS = 1.0
+
+
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait until it has ended, cancelling again while it has not.
+
+    One cancel() is not always enough: on Python 3.11 an `asyncio.timeout` block
+    (redis-py reads sockets inside one) that expires at the moment the cancellation
+    arrives turns it into a TimeoutError, which the task's own error handling then
+    treats as a failed call and goes back to sleep; shutdown would wait a whole
+    interval. A crash was logged when it happened (`_ended`): shutdown goes on.
+    """
+    task.cancel()
+    while not task.done():
+        await asyncio.wait({task}, timeout=RECANCEL_SECONDS)
+        if not task.done():
+            log.warning("background task ignored a cancellation; cancelling again",
+                        extra={"event": "background_task_recancelled", "task": task.get_name()})
+            task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

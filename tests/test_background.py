@@ -136,3 +136,24 @@ async def test_the_app_runs_the_services_an_adapter_declares(tmp_path: Path) -> 
         await asyncio.wait_for(started.wait(), 5)
         assert "probe-listener" in app[keys.BACKGROUND].names()
     assert "probe-listener" not in app[keys.BACKGROUND].names()
+
+
+async def test_stop_ends_a_task_that_swallowed_its_cancellation() -> None:
+    # As redis-py's read inside asyncio.timeout can on Python 3.11: the first
+    # cancellation comes out as an ordinary error, the service's loop goes back to sleep.
+    swallowed = []
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed.append(True)
+
+    tasks = BackgroundTasks()
+    async with asyncio.timeout(5):  # without re-cancelling, shutdown waits an hour
+        async with tasks.running("stubborn", stubborn()) as task:
+            await asyncio.sleep(0)
+    assert swallowed and task.cancelled()

@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from bbb_hooks import join, playback_links, xml
-from bbb_hooks.backend import MAX_ANSWER, backend_call, oldest_version, read_all
+from bbb_hooks.backend import backend_call, fetch_all, oldest_version
 from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
 from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
@@ -35,6 +35,7 @@ from bbb_hooks.record_calls import (
     on_their_servers,
 )
 from bbb_hooks.servers import Server, ServerPool
+from bbb_hooks.upstream import Upstream
 from bbb_hooks.xml_scan import check_scan
 from gateway.clock import Clock
 from gateway.config.loading import Settings
@@ -79,6 +80,8 @@ class BBBProxy:
     clock: Clock
     record_ttl: float
     http: aiohttp.ClientSession  # our own, for BBB (bbb_hooks.app._proxy_ctx)
+    # kept-alive plain GETs read whole (the hot path; bbb_hooks.upstream); None: all on http
+    upstream: Upstream | None = None
     # (when asked, the oldest backend bbbVersion: "" none said, None none answered)
     _root: tuple[float, str | None] | None = None
 
@@ -175,9 +178,8 @@ class BBBProxy:
         if inbound.body and xml.may_hold_module(inbound.body, CLIENT_SETTINGS):
             inbound = self._client_settings(inbound)
         server = await self.pool.for_meeting(meeting_id)
-        async with backend_call(self.client(), server, "create", decision.params,
-                                inbound) as response:
-            body = await read_all(response, MAX_ANSWER)
+        body = await fetch_all(self.http, self.upstream, server, "create", decision.params,
+                               inbound)
         try:
             fields = xml.top_fields(body, CREATE_FIELDS)  # checked, passed on as-is
         except xml.BrokenXML:
@@ -227,9 +229,8 @@ class BBBProxy:
 
     # -- meetings lists (attendees stripped, G20) ---------------------------------------
     async def _meetings_from(self, server: Server, inbound: ApiRequest) -> bytes:
-        async with backend_call(self.client(), server, inbound.call, inbound.params,
-                                inbound) as response:
-            body = await read_all(response, MAX_ANSWER)
+        body = await fetch_all(self.http, self.upstream, server, inbound.call, inbound.params,
+                               inbound)
         if not self.settings.policy.bbb.strip_attendees or not ATTENDEE.search(body):
             _check(body)
             return body
@@ -238,9 +239,8 @@ class BBBProxy:
         return xml.to_bytes(root)
 
     async def _ask(self, server: Server, inbound: ApiRequest) -> Element:
-        async with backend_call(self.client(), server, inbound.call, inbound.params,
-                                inbound) as response:
-            return _parsed(await read_all(response, MAX_ANSWER))
+        return _parsed(await fetch_all(self.http, self.upstream, server, inbound.call,
+                                       inbound.params, inbound))
 
     async def _fan_out(self, inbound: ApiRequest) -> web.Response:
         """Calls without one meeting: every server asked at once, lists merged.

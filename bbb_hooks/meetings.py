@@ -54,10 +54,9 @@ async def save_meeting(store: Store, record: MeetingRecord, ttl: float) -> None:
     mapping = {f.name: str(getattr(record, f.name)).encode() for f in fields(record)}
     mapping["purpose"] = (record.purpose or "").encode()
     mapping["record"] = b"1" if record.record else b"0"
-    await store.hset(meeting_key(record.meeting_id), mapping, ttl)
-    if record.internal_meeting_id:
-        await store.set("bbb:internal:" + record.internal_meeting_id,
-                        record.meeting_id.encode(), ttl)
+    internal = ({"bbb:internal:" + record.internal_meeting_id: record.meeting_id.encode()}
+                if record.internal_meeting_id else {})
+    await store.hset_and_set(meeting_key(record.meeting_id), mapping, ttl, internal)  # one trip
 
 
 async def meeting_info(store: Store, meeting_id: str) -> MeetingRecord | None:

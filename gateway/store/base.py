@@ -62,6 +62,9 @@ class Store(Protocol):
     async def delete(self, *keys: str) -> None: ...
     async def hset(self, key: str, mapping: Mapping[str, bytes], ttl: float | None) -> None: ...
     async def hgetall(self, key: str) -> dict[str, bytes]: ...
+    # hset(key, mapping, ttl) and set(k, v, ttl) for each of `keys`, in one round trip.
+    async def hset_and_set(self, key: str, mapping: Mapping[str, bytes], ttl: float,
+                           keys: Mapping[str, bytes]) -> None: ...
     async def hdel(self, key: str, *fields: str) -> None: ...
     async def zadd(self, key: str, scores: Mapping[str, float]) -> None: ...
     async def zrem(self, key: str, *members: str) -> None: ...
@@ -207,6 +210,13 @@ class MemoryStore:
 
     async def hgetall(self, key: str) -> dict[str, bytes]:
         return dict(self._container(key, dict) or {})
+
+    async def hset_and_set(self, key: str, mapping: Mapping[str, bytes], ttl: float,
+                           keys: Mapping[str, bytes]) -> None:
+        """hset(key, mapping, ttl) and set(k, v, ttl) for each of `keys`, together."""
+        await self.hset(key, mapping, ttl)
+        for name, value in keys.items():
+            await self.set(name, value, ttl)
 
     async def hdel(self, key: str, *fields: str) -> None:
         current = self._container(key, dict)

@@ -57,6 +57,15 @@ _HSET_IF = (
     "if ARGV[4] ~= '' then redis.call('pexpire', KEYS[1], ARGV[4]) end return 1"
 )
 
+# _HSET with a TTL, then SET ... PX of each further key (KEYS[2..], ARGV[2..#KEYS]) with
+# the same TTL; the hash's fields follow (ARGV[#KEYS+1..]). One round trip (a BBB create).
+_HSET_AND_SET = (
+    "local n = #KEYS "
+    "if #ARGV > n then redis.call('hset', KEYS[1], unpack(ARGV, n + 1)) end "
+    "redis.call('pexpire', KEYS[1], ARGV[1]) "
+    "for i = 2, n do redis.call('set', KEYS[i], ARGV[i], 'PX', ARGV[1]) end return 1"
+)
+
 MAX_CONNECTIONS = 1024  # per gateway process; redis-server allows 10,000 clients
 
 
@@ -69,6 +78,7 @@ class RedisStore:
         self._hset_script: Any = client.register_script(_HSET)
         self._set_if_script: Any = client.register_script(_SET_IF)
         self._hset_if_script: Any = client.register_script(_HSET_IF)
+        self._hset_and_set_script: Any = client.register_script(_HSET_AND_SET)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "pgw") -> RedisStore:
@@ -124,6 +134,15 @@ class RedisStore:
     async def hgetall(self, key: str) -> dict[str, bytes]:
         raw: dict[bytes, bytes] = await self._r.hgetall(self._k(key))
         return {k.decode(): v for k, v in raw.items()}
+
+    async def hset_and_set(self, key: str, mapping: Mapping[str, bytes], ttl: float,
+                           keys: Mapping[str, bytes]) -> None:
+        """hset(key, mapping, ttl) and set(k, v, ttl) for each of `keys`: one EVALSHA."""
+        names = [self._k(key), *(self._k(k) for k in keys)]
+        args: list[str | bytes] = [str(max(1, int(ttl * 1000))), *keys.values()]
+        for field, value in mapping.items():
+            args += (field, value)
+        await self._hset_and_set_script(keys=names, args=args)
 
     async def hdel(self, key: str, *fields: str) -> None:
         if fields:

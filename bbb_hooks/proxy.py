@@ -231,7 +231,9 @@ class BBBProxy:
     async def _meetings_from(self, server: Server, inbound: ApiRequest) -> bytes:
         body = await fetch_all(self.http, self.upstream, server, inbound.call, inbound.params,
                                inbound)
-        if not self.settings.policy.bbb.strip_attendees or not ATTENDEE.search(body):
+        # `in` first: a plain search is ~20 times cheaper than the pattern's.
+        if (not self.settings.policy.bbb.strip_attendees or b"<attendee" not in body
+                or not ATTENDEE.search(body)):
             _check(body)
             return body
         root = _parsed(body)

@@ -175,10 +175,17 @@ class Upstream:
                                  auto_decompress=True, max_line_size=MAX_LINE,
                                  max_field_size=MAX_FIELD)
         expired = False
+        reading: aiohttp.StreamReader | None = None
 
         def expire() -> None:
+            # As aiohttp's own read timeout: the waiting read is woken with the error
+            # (abort alone would leave a half-read body waiting), then the socket goes.
             nonlocal expired
             expired = True
+            exc = TimeoutError("total timeout")
+            conn.set_exception(exc)
+            if reading is not None:
+                reading.set_exception(exc)
             conn.abort()
 
         timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), expire)
@@ -204,6 +211,7 @@ class Upstream:
             length = message.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > limit:
                 raise TooLarge()
+            reading = payload
             body = await _read(payload, limit)
             reusable = not message.should_close
             return status, content_type, body

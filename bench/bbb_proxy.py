@@ -141,16 +141,17 @@ def _compare(direct: Row, proxy: Row) -> str:
             f"p99 {p.p99_ms - d.p99_ms:+.2f} ms, throughput {p.rate / d.rate:.0%} of direct")
 
 
-def _measured(pid: int, base: str, urls: list[str], conc: int,
-              secs: float) -> tuple[Load, float]:
-    """wrk's figures and the CPU time the server process `pid` spent per request."""
-    before = cpu_seconds(pid)
+def _measured(pids: list[int], base: str, urls: list[str], conc: int,
+              secs: float) -> tuple[Load, list[float]]:
+    """wrk's figures and the CPU time each process of `pids` spent per request."""
+    before = [cpu_seconds(pid) for pid in pids]
     load = run_wrk(base, urls, connections=conc, seconds=secs, needle="SUCCESS")
-    return load, (cpu_seconds(pid) - before) / max(1, load.requests) * 1e6
+    return load, [(cpu_seconds(pid) - b) / max(1, load.requests) * 1e6
+                  for pid, b in zip(pids, before, strict=True)]
 
 
 def bench(emulator: Child, gateway: Child, emu_base: str, gw_base: str, seconds: float,
-          concurrencies: list[int]) -> list[tuple[Row, Row]]:
+          concurrencies: list[int], redis: Child | None = None) -> list[tuple[Row, Row]]:
     pairs: list[tuple[Row, Row]] = []
     print(f"{'call':<12} {'conc':>5} {'path':<7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'CPU µs/req':>9}   (CPU: emulator for direct, gateway for proxy)")
@@ -165,16 +166,21 @@ def bench(emulator: Child, gateway: Child, emu_base: str, gw_base: str, seconds:
                 needle="SUCCESS")
         for conc in concurrencies:
             secs = min(seconds, 3.0) if conc == 1 else seconds
-            count = int(6000 * secs) if conc > 1 else int(3000 * secs)
+            count = int(12000 * secs) if conc > 1 else int(8000 * secs)
             rows: list[Row] = []
             for path, base, secret, pid in (("direct", emu_base, EMU_SECRET, emulator.pid),
                                             ("proxy", gw_base, LMS_SECRET, gateway.pid)):
                 urls = paths(f"{path}{conc}", secret, count)
-                load, cpu_us = _measured(pid, base, urls, conc, secs)
+                others = [emulator.pid, *([redis.pid] if redis is not None else [])]
+                load, cpu = _measured([pid, *others] if path == "proxy" else [pid], base,
+                                      urls, conc, secs)
                 if call == "create" and load.requests > len(urls):
                     print(f"   note: {path} cycled its {len(urls)} create URLs (duplicates)")
-                rows.append((call, conc, path, load, cpu_us))
-                print(_fmt(rows[-1]), flush=True)
+                rows.append((call, conc, path, load, cpu[0]))
+                also = "" if path == "direct" else (
+                    f"  (emulator {cpu[1]:.0f}" + (f", redis {cpu[2]:.0f}" if redis else "")
+                    + " µs/req)")
+                print(_fmt(rows[-1]) + also, flush=True)
             print(_compare(rows[0], rows[1]), flush=True)
             pairs.append((rows[0], rows[1]))
     return pairs
@@ -229,9 +235,11 @@ def main() -> None:
         children: list[Child] = []
         try:
             redis_url = "memory"
+            redis: Child | None = None
             if args.store == "redis":
                 redis_port = free_port()
-                children.append(start_redis(redis_port, Path(tmp)))
+                redis = start_redis(redis_port, Path(tmp))
+                children.append(redis)
                 redis_url = f"redis://127.0.0.1:{redis_port}/0"
             emu_port, gw_port = free_port(), free_port()
             emulator = Child.python("bench.bbb_proxy", "serve-emulator", str(emu_port),
@@ -247,7 +255,8 @@ def main() -> None:
                   f"load: wrk -t1, pre-signed URLs; gateway store: {args.store}; "
                   f"getMeetings lists {SEED_MEETINGS} meetings; "
                   f"load average {os.getloadavg()[0]:.1f} at start")
-            summary(bench(emulator, gateway, emu_base, gw_base, args.seconds, concurrencies))
+            summary(bench(emulator, gateway, emu_base, gw_base, args.seconds, concurrencies,
+                          redis))
             print(f"({time.monotonic() - started:.0f} s)")
         finally:
             for child in reversed(children):

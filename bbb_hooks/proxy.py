@@ -27,7 +27,7 @@ from bbb_hooks import join, playback_links, xml
 from bbb_hooks.backend import backend_call, fetch_all, oldest_version
 from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
-from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
+from bbb_hooks.meetings import MeetingRecord, MeetingWrites, meeting_info, password_hash
 from bbb_hooks.query import QueryError
 from bbb_hooks.record_calls import (
     check_call,
@@ -84,6 +84,7 @@ class BBBProxy:
     upstream: Upstream | None = None
     # (when asked, the oldest backend bbbVersion: "" none said, None none answered)
     _root: tuple[float, str | None] | None = None
+    _writes: MeetingWrites | None = None  # creates' records, stored together (meetings.py)
 
     def client(self) -> aiohttp.ClientSession:
         return self.http
@@ -225,7 +226,9 @@ class BBBProxy:
             moderator_pw_hash=password_hash(fields.get("moderatorPW", "")),
             attendee_pw_hash=password_hash(fields.get("attendeePW", "")),
         )
-        await save_meeting(self.store, record, self.record_ttl)
+        if self._writes is None:
+            self._writes = MeetingWrites(self.store)
+        await self._writes.save(record, self.record_ttl)  # batched with concurrent creates
 
     # -- meetings lists (attendees stripped, G20) ---------------------------------------
     async def _meetings_from(self, server: Server, inbound: ApiRequest) -> bytes:

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from gateway.clock import ManualClock
 from gateway.store.base import MemoryStore, Store
+from gateway.store.errors import StoreUnavailable
 from gateway.store.redis_store import RedisStore
 
 
@@ -43,3 +44,26 @@ async def test_memory_store_expires_them_together() -> None:
     assert await store.hgetall("h") and await store.get("k") == b"v"
     clock.advance(2)
     assert await store.hgetall("h") == {} and await store.get("k") is None
+
+
+async def test_many_writes_in_one_round_trip(store: Store) -> None:
+    writes = [(f"h{i}", {"n": str(i).encode()}, 60.0, {f"k{i}": b"v"}) for i in range(5)]
+    assert await store.hset_and_set_many(writes) == [None] * 5
+    for i in range(5):
+        assert await store.hgetall(f"h{i}") == {"n": str(i).encode()}
+        assert await store.get(f"k{i}") == b"v"
+
+
+async def test_a_write_redis_refuses_fails_alone(redis_url: str) -> None:
+    """Each write is atomic by itself: one that Redis refuses (here a key of the wrong
+    type) is StoreUnavailable in its place, the others are done."""
+    store = RedisStore.from_url(redis_url, "t")
+    await store.sadd("h1", "a set, not a hash")
+    results = await store.hset_and_set_many([
+        ("h0", {"a": b"0"}, 60.0, {"k0": b"v"}),
+        ("h1", {"a": b"1"}, 60.0, {}),
+        ("h2", {"a": b"2"}, 60.0, {"k2": b"v"})])
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], StoreUnavailable)
+    assert await store.hgetall("h2") == {"a": b"2"} and await store.get("k2") == b"v"
+    await store.close()

@@ -5,14 +5,21 @@ from __future__ import annotations
 import builtins
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.store.base import Lease, LeaseInfo, as_pairs, lease_value, parse_lease_value
-from gateway.store.errors import translate_errors
+from gateway.store.base import (
+    HashWrite,
+    Lease,
+    LeaseInfo,
+    as_pairs,
+    lease_value,
+    parse_lease_value,
+)
+from gateway.store.errors import StoreUnavailable, translate_errors
 from gateway.store.redis_urls import redis_client
 
 # Release and renew only when the caller still owns the lock (token check).
@@ -143,6 +150,23 @@ class RedisStore:
         for field, value in mapping.items():
             args += (field, value)
         await self._hset_and_set_script(keys=names, args=args)
+
+    async def hset_and_set_many(
+            self, writes: Sequence[HashWrite]) -> list[StoreUnavailable | None]:
+        """Several hset_and_set in one pipelined round trip (no transaction: each write is
+        atomic by itself). A write Redis refused is StoreUnavailable in its place."""
+        pipe = self._r.pipeline(transaction=False)
+        for key, mapping, ttl, keys in writes:
+            args: list[str | bytes] = [str(max(1, int(ttl * 1000))), *keys.values()]
+            for field, value in mapping.items():
+                args += (field, value)
+            # EVAL, not EVALSHA: a pipeline cannot load a script Redis lost (restart,
+            # failover) in between, and Redis caches the compiled body by its hash anyway.
+            pipe.eval(_HSET_AND_SET, 1 + len(keys), self._k(key),
+                      *(self._k(k) for k in keys), *args)
+        results = await pipe.execute(raise_on_error=False)
+        return [StoreUnavailable(type(r).__name__) if isinstance(r, BaseException) else None
+                for r in results]
 
     async def hdel(self, key: str, *fields: str) -> None:
         if fields:

@@ -17,7 +17,8 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import aiohttp
@@ -85,9 +86,19 @@ class BBBProxy:
     # (when asked, the oldest backend bbbVersion: "" none said, None none answered)
     _root: tuple[float, str | None] | None = None
     _writes: MeetingWrites | None = None  # creates' records, stored together (meetings.py)
+    _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def client(self) -> aiohttp.ClientSession:
         return self.http
+
+    def _counted(self, call: str, result: str) -> Any:
+        """The bbb_calls counter for (call, result); label children cached (hot path)."""
+        key = (call, result)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = self.metrics.bbb_calls.labels(call=call,
+                                                                        result=result)
+        return child
 
     # -- the API root ----------------------------------------------------------------
     async def api_root(self, request: web.Request) -> web.Response:
@@ -130,7 +141,7 @@ class BBBProxy:
             log.warning("bbb api answer cut off", extra={"event": "bbb_stream_cut",
                                                          "call": label, "reason": cut.reason})
             return cut.response
-        self.metrics.bbb_calls.labels(call=label, result="ok").inc()
+        self._counted(label, "ok").inc()
         return response
 
     async def _dispatch(self, request: web.Request, inbound: ApiRequest) -> web.StreamResponse:

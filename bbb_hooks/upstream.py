@@ -225,10 +225,18 @@ class Upstream:
             timer.cancel()
             self._busy.discard(conn)
             if reusable and not self._closed and conn.is_connected() and not conn.should_close:
-                self._idle.setdefault(origin, []).append(
-                    (conn, time.monotonic() + self.keepalive))
+                self._put_back(origin, conn)
             else:
                 conn.close()
+
+    def _put_back(self, origin: Origin, conn: ResponseHandler) -> None:
+        """Idle again. The list is oldest first (calls take the newest), so connections
+        idle past `keepalive` are closed from its front as others come back."""
+        now = time.monotonic()
+        idle = self._idle.setdefault(origin, [])
+        while idle and idle[0][1] <= now:
+            idle.pop(0)[0].close()
+        idle.append((conn, now + self.keepalive))
 
 
 class _Stale(Exception):

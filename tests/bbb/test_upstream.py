@@ -72,6 +72,20 @@ async def test_connections_are_kept_and_reused(emu: BBBEmulator, pool: Upstream)
     assert pool.idle_connections() == 4
 
 
+async def test_connections_idle_past_keepalive_are_closed(emu: BBBEmulator) -> None:
+    upstream = Upstream(keepalive=0.05)
+    server = server_at(emu.url)
+    try:
+        await asyncio.gather(*(client.fetch(upstream, server, "getMeetings", ())
+                               for _ in range(3)))
+        assert upstream.idle_connections() == 3
+        await asyncio.sleep(0.1)
+        await client.fetch(upstream, server, "getMeetings", ())  # takes one, closes the rest
+        assert upstream.idle_connections() == 1
+    finally:
+        await upstream.close()
+
+
 # fault -> the client's reason (as bbb_hooks.client names it for the session)
 FAULTS = {"close": "unavailable", "http_500": "http_status", "slow_stream": "timeout"}
 

@@ -171,9 +171,11 @@ class Upstream:
     async def _exchange(self, origin: Origin, conn: ResponseHandler, request: bytes,
                         limit: int, deadline: float) -> tuple[int, str, bytes]:
         loop = asyncio.get_running_loop()
+        # read_until_eof: an answer with neither length nor chunks ends where the server
+        # closes, as the session reads it (its default).
         conn.set_response_params(read_timeout=self.read_timeout, read_bufsize=READ_BUFSIZE,
-                                 auto_decompress=True, max_line_size=MAX_LINE,
-                                 max_field_size=MAX_FIELD)
+                                 read_until_eof=True, auto_decompress=True,
+                                 max_line_size=MAX_LINE, max_field_size=MAX_FIELD)
         expired = False
         reading: aiohttp.StreamReader | None = None
 

@@ -208,6 +208,27 @@ async def test_a_connection_closed_while_idle_is_replaced(pool: Upstream) -> Non
         await listener.wait_closed()
 
 
+async def test_an_answer_without_length_is_read_to_the_end(pool: Upstream) -> None:
+    """No Content-Length, not chunked: the body ends where the server closes (as an
+    HTTP/1.0 server answers); the connection is not kept."""
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close"
+                     b"\r\n\r\n" + ANSWER)
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(until_close, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        server = server_at(f"http://127.0.0.1:{port}/bigbluebutton")
+        assert await client.fetch(pool, server, "getMeetings", ()) == ANSWER
+        assert pool.idle_connections() == 0
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
 async def test_calls_the_pool_does_not_take_go_through_the_session(
         emu: BBBEmulator, pool: Upstream) -> None:
     """Too long for BBB's request line (a form POST), or an XML body: aiohttp, as before."""

@@ -15,6 +15,7 @@ from bbb_hooks.checksum import FrontendSecret, Verifier
 from bbb_hooks.meetings import record_ttl
 from bbb_hooks.proxy import BBBProxy, render_error
 from bbb_hooks.servers import ServerPool
+from bbb_hooks.upstream import Upstream
 from gateway.web import keys
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/bigbluebutton/api"
 
 
-def build_proxy(app: web.Application, http: aiohttp.ClientSession) -> BBBProxy:
+def build_proxy(app: web.Application, http: aiohttp.ClientSession,
+                upstream: Upstream | None = None) -> BBBProxy:
     settings = app[keys.SETTINGS]
     bbb = settings.policy.bbb
     frontends = [FrontendSecret(f.name, settings.secrets.get(f"bbb.frontends[{i}].secret"))
@@ -31,7 +33,8 @@ def build_proxy(app: web.Application, http: aiohttp.ClientSession) -> BBBProxy:
     return BBBProxy(
         settings=settings, verifier=Verifier(frontends, bbb.checksum_algorithms),
         pool=ServerPool.from_settings(settings, app[keys.STORE], ttl), store=app[keys.STORE],
-        metrics=app[keys.METRICS], clock=app[keys.CLOCK], record_ttl=ttl, http=http)
+        metrics=app[keys.METRICS], clock=app[keys.CLOCK], record_ttl=ttl, http=http,
+        upstream=upstream)
 
 
 async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -46,8 +49,12 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout=aiohttp.ClientTimeout(total=120, connect=5, sock_read=60),
         headers={"User-Agent": "privacy-gateway"}, trust_env=False, auto_decompress=True,
         cookie_jar=aiohttp.DummyCookieJar())
-    app[PROXY] = build_proxy(app, http)
+    # Plain GETs read whole (getMeetings, create, ...): the same limits, a leaner client.
+    upstream = Upstream(connect_timeout=5, total_timeout=120, read_timeout=60, keepalive=30,
+                        limit_per_host=512, user_agent="privacy-gateway")
+    app[PROXY] = build_proxy(app, http, upstream)
     yield
+    await upstream.close()
     await http.close()
 
 

@@ -20,6 +20,7 @@ from bbb_hooks.client import BBBError
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.query import Params
 from bbb_hooks.servers import Server
+from bbb_hooks.upstream import Upstream
 
 TOO_LONG_WITH_BODY = ("The parameters are too long for BigBlueButton's request line and the "
                       "body already carries the presentation modules; shorten the welcome "
@@ -51,6 +52,23 @@ async def backend_call(http: aiohttp.ClientSession, server: Server, call: str,
             yield response
     except BBBError as exc:
         raise api_error(exc) from None
+
+
+async def fetch_all(http: aiohttp.ClientSession, upstream: Upstream | None, server: Server,
+                    call: str, params: Params, inbound: ApiRequest | None = None,
+                    limit: int = MAX_ANSWER) -> bytes:
+    """The whole answer of one call, bounded; ApiError as backend_call and read_all name
+    failures. Plain GETs go through the kept-alive pool (bbb_hooks.upstream); a call
+    with a body or a form, or one the pool does not take, through aiohttp."""
+    if upstream is not None and (inbound is None or not (inbound.body or inbound.form)):
+        try:
+            body = await client.fetch(upstream, server, call, params, limit)
+        except BBBError as exc:
+            raise api_error(exc) from None
+        if body is not None:
+            return body
+    async with backend_call(http, server, call, params, inbound) as response:
+        return await read_all(response, limit)
 
 
 async def read_all(response: aiohttp.ClientResponse, limit: int) -> bytes:

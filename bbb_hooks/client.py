@@ -31,6 +31,7 @@ from bbb_hooks import xml
 from bbb_hooks.checksum import canonical_form, sign
 from bbb_hooks.query import Params
 from bbb_hooks.servers import Server
+from bbb_hooks.upstream import Refused, TooLarge, Upstream, split_url
 from gateway.login.fetch import FetchError, read_bounded
 
 ACCEPTED_TYPES = ("text/xml", "application/xml")
@@ -76,12 +77,17 @@ def query_string(params: Params) -> str:
     return "&".join(f"{_quote_plus(k)}={_quote_plus(v)}" for k, v in params)
 
 
-def signed_url(server: Server, call: str, params: Params) -> URL:
-    """`call?query&checksum=…`, to be sent (or handed to a browser) exactly as signed."""
+def signed_text(server: Server, call: str, params: Params) -> str:
+    """`…/api/call?query&checksum=…` as text, exactly as signed."""
     query = query_string(params)
     checksum = sign(call, query, server.secret, server.algorithm)
     sep = "&" if query else ""
-    return URL(f"{server.api_url(call)}?{query}{sep}checksum={checksum}", encoded=True)
+    return f"{server.api_url(call)}?{query}{sep}checksum={checksum}"
+
+
+def signed_url(server: Server, call: str, params: Params) -> URL:
+    """`call?query&checksum=…`, to be sent (or handed to a browser) exactly as signed."""
+    return URL(signed_text(server, call, params), encoded=True)
 
 
 def _form_post(http: aiohttp.ClientSession, server: Server, call: str, params: Params) -> Any:
@@ -149,6 +155,29 @@ async def read_answer(server: str, response: aiohttp.ClientResponse, limit: int)
         raise BBBError(server, "too_large") from None
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise _failure(server, exc) from None
+
+
+async def fetch(upstream: Upstream, server: Server, call: str, params: Params,
+                limit: int = MAX_ANSWER) -> bytes | None:
+    """A plain GET's whole answer through the kept-alive pool (bbb_hooks.upstream), as
+    `opened` and `read_answer` would give it: a 200 XML answer or BBBError.
+
+    None when the call is not for the pool (too long for BBB's request line: it goes
+    as a form POST through `opened`; a server URL the pool does not take)."""
+    url = signed_text(server, call, params)
+    try:
+        if len(split_url(url)[1]) > GET_LINE_BUDGET:
+            return None
+        status, content_type, body = await upstream.get(url, limit)
+    except Refused:
+        return None
+    except TooLarge:
+        raise BBBError(server.name, "too_large") from None
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise _failure(server.name, exc) from None
+    if status != 200 or content_type not in ACCEPTED_TYPES:
+        raise BBBError(server.name, "http_status")
+    return body
 
 
 async def answer(http: aiohttp.ClientSession, server: Server, call: str, params: Params,

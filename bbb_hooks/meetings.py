@@ -13,11 +13,13 @@ period plus 30 days, so a recording's meeting is still known when it falls due.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, fields
 
 from gateway.policy.model import MEETING_TYPES, PURPOSES, MeetingTypeName, Policy, PurposeName
-from gateway.store.base import Store
+from gateway.store.base import HashWrite, Store
+from gateway.store.errors import StoreUnavailable
 from gateway.web.home_index import remember
 
 
@@ -50,14 +52,74 @@ def record_ttl(policy: Policy) -> float:
     return float((longest + 30) * 86400)
 
 
-async def save_meeting(store: Store, record: MeetingRecord, ttl: float) -> None:
+def _write(record: MeetingRecord, ttl: float) -> HashWrite:
+    """The record's hash and the internal-id index, as one store write."""
     mapping = {f.name: str(getattr(record, f.name)).encode() for f in fields(record)}
     mapping["purpose"] = (record.purpose or "").encode()
     mapping["record"] = b"1" if record.record else b"0"
-    await store.hset(meeting_key(record.meeting_id), mapping, ttl)
-    if record.internal_meeting_id:
-        await store.set("bbb:internal:" + record.internal_meeting_id,
-                        record.meeting_id.encode(), ttl)
+    internal = ({"bbb:internal:" + record.internal_meeting_id: record.meeting_id.encode()}
+                if record.internal_meeting_id else {})
+    return meeting_key(record.meeting_id), mapping, ttl, internal
+
+
+async def save_meeting(store: Store, record: MeetingRecord, ttl: float) -> None:
+    await store.hset_and_set(*_write(record, ttl))  # one round trip
+
+
+class MeetingWrites:
+    """save_meeting for the proxy's creates: the records of creates answered in the same
+    turn of the event loop go to the store together, in one round trip.
+
+    Each create still waits until its own record is stored (a join right after it must
+    find it) and meets its own failure (StoreUnavailable) as with save_meeting; under
+    load, 50 creates at once cost one pipelined round trip instead of 50 (Redis: ~25
+    instead of ~85 µs of gateway CPU each, bench/bbb_proxy.py).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: list[tuple[HashWrite, asyncio.Future[None]]] = []
+
+    async def save(self, record: MeetingRecord, ttl: float) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)  # after every create ready in this turn
+        self._pending.append((_write(record, ttl), done))
+        await done
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            task = asyncio.ensure_future(self._send(batch))
+            _SENDING.add(task)
+            task.add_done_callback(_SENDING.discard)
+
+    async def _send(self, batch: list[tuple[HashWrite, asyncio.Future[None]]]) -> None:
+        try:
+            if len(batch) == 1:
+                await self._store.hset_and_set(*batch[0][0])
+                results: list[StoreUnavailable | None] = [None]
+            else:
+                results = await self._store.hset_and_set_many([w for w, _ in batch])
+        except BaseException as exc:  # each waiting create meets it as its own
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc if isinstance(exc, Exception)
+                                       else StoreUnavailable("cancelled"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, done), error in zip(batch, results, strict=True):
+            if done.done():
+                continue  # that create was cancelled (the LMS went away): written anyway
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+
+_SENDING: set[asyncio.Task[None]] = set()  # strong references while a batch is out
 
 
 async def meeting_info(store: Store, meeting_id: str) -> MeetingRecord | None:

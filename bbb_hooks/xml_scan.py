@@ -34,7 +34,8 @@ def check_scan(body: bytes) -> None:
         raise BrokenXML("not_a_response")
     if not body.rstrip().endswith(b"</response>"):
         raise BrokenXML("truncated")
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+    # `!` first: one memchr, where each `<!...` search walks every `<` of the answer.
+    if b"!" in body and (b"<!DOCTYPE" in body or b"<!ENTITY" in body):
         raise BrokenXML("dtd")
     if b"&" in body and _ENTITY.search(body):
         raise BrokenXML("entity")

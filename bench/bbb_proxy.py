@@ -1,18 +1,23 @@
 """Benchmark: BBB API calls through the gateway versus straight to BBB (the emulator).
 
-    python -m bench.bbb_proxy [--seconds 5] [--concurrency 200] [--store redis|memory]
+    python -m bench.bbb_proxy [--seconds 5] [--concurrency 1,50,200] [--store redis|memory]
 
 Method: the BBB emulator (gateway/demo/bbb_server.py), the gateway (production
 app, JSON logs at INFO, Redis store unless `--store memory`) and redis-server
 each run in their own process; the load comes from `wrk` (one thread, kept-alive
 connections) cycling through pre-signed URLs, so the Python load generator is
 out of the picture. Every create URL carries a fresh meetingID (a real create,
-not a duplicateWarning). For create and getMeetings, at concurrency 1 and at
-`--concurrency`, "direct" and "proxy" rows run back to back in the same run;
-the table gives p50/p99 latency, requests/s, the added latency and the
-throughput ratio (targets: <= 2 ms added at p50, >= 50 % of direct throughput),
-and the gateway's own CPU time per request (independent of what it shares the
-cores with). All processes share the machine's cores.
+not a duplicateWarning). For create and getMeetings, at each `--concurrency`
+(1, 50 and 200 unless told), "direct" and "proxy" rows run back to back in the
+same run; the table gives p50/p99 latency, requests/s, the added latency, the
+throughput share and each server's own CPU time per request (independent of
+what it shares the cores with). All processes share the machine's cores.
+
+The closing summary gives, per call and concurrency, the share of direct
+throughput and the gateway's CPU per call against the emulator's, with issue
+16's targets: gateway CPU per read call (getMeetings) at most 0.5 ms and at
+most 2x the emulator's; throughput through the gateway at least 0.5 of direct
+at 50 concurrent (getMeetings and create).
 
 The bench emulator answers getMeetings from a cached body while the meeting
 list is unchanged: the stock emulator rebuilds 20 meetings of XML with
@@ -116,6 +121,10 @@ async def _serve_gateway(port: int, emulator_url: str, tmp: str, redis_url: str)
 # -- load -----------------------------------------------------------------------------------
 
 Row = tuple[str, int, str, Load, float]  # call, concurrency, path, load, server CPU µs/req
+CPU_TARGET_US = 500.0  # gateway CPU per proxied read call
+CPU_TARGET_RATIO = 2.0  # ... and against the emulator's own
+SHARE_TARGET = 0.5  # gateway throughput against direct, at SHARE_CONCURRENCY
+SHARE_CONCURRENCY = 50
 
 
 def _fmt(row: Row) -> str:
@@ -132,16 +141,18 @@ def _compare(direct: Row, proxy: Row) -> str:
             f"p99 {p.p99_ms - d.p99_ms:+.2f} ms, throughput {p.rate / d.rate:.0%} of direct")
 
 
-def _measured(pid: int, base: str, urls: list[str], conc: int,
-              secs: float) -> tuple[Load, float]:
-    """wrk's figures and the CPU time the server process `pid` spent per request."""
-    before = cpu_seconds(pid)
+def _measured(pids: list[int], base: str, urls: list[str], conc: int,
+              secs: float) -> tuple[Load, list[float]]:
+    """wrk's figures and the CPU time each process of `pids` spent per request."""
+    before = [cpu_seconds(pid) for pid in pids]
     load = run_wrk(base, urls, connections=conc, seconds=secs, needle="SUCCESS")
-    return load, (cpu_seconds(pid) - before) / max(1, load.requests) * 1e6
+    return load, [(cpu_seconds(pid) - b) / max(1, load.requests) * 1e6
+                  for pid, b in zip(pids, before, strict=True)]
 
 
 def bench(emulator: Child, gateway: Child, emu_base: str, gw_base: str, seconds: float,
-          concurrency: int) -> None:
+          concurrencies: list[int], redis: Child | None = None) -> list[tuple[Row, Row]]:
+    pairs: list[tuple[Row, Row]] = []
     print(f"{'call':<12} {'conc':>5} {'path':<7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'CPU µs/req':>9}   (CPU: emulator for direct, gateway for proxy)")
     for call in ("getMeetings", "create"):
@@ -153,18 +164,47 @@ def bench(emulator: Child, gateway: Child, emu_base: str, gw_base: str, seconds:
 
         run_wrk(gw_base, paths("warm", LMS_SECRET, 2000), connections=50, seconds=1,
                 needle="SUCCESS")
-        for conc, secs in ((1, min(seconds, 3.0)), (concurrency, seconds)):
-            count = int(6000 * secs) if conc > 1 else int(3000 * secs)
+        for conc in concurrencies:
+            secs = min(seconds, 3.0) if conc == 1 else seconds
+            count = int(12000 * secs) if conc > 1 else int(8000 * secs)
             rows: list[Row] = []
             for path, base, secret, pid in (("direct", emu_base, EMU_SECRET, emulator.pid),
                                             ("proxy", gw_base, LMS_SECRET, gateway.pid)):
                 urls = paths(f"{path}{conc}", secret, count)
-                load, cpu_us = _measured(pid, base, urls, conc, secs)
+                others = [emulator.pid, *([redis.pid] if redis is not None else [])]
+                load, cpu = _measured([pid, *others] if path == "proxy" else [pid], base,
+                                      urls, conc, secs)
                 if call == "create" and load.requests > len(urls):
                     print(f"   note: {path} cycled its {len(urls)} create URLs (duplicates)")
-                rows.append((call, conc, path, load, cpu_us))
-                print(_fmt(rows[-1]), flush=True)
+                rows.append((call, conc, path, load, cpu[0]))
+                also = "" if path == "direct" else (
+                    f"  (emulator {cpu[1]:.0f}" + (f", redis {cpu[2]:.0f}" if redis else "")
+                    + " µs/req)")
+                print(_fmt(rows[-1]) + also, flush=True)
             print(_compare(rows[0], rows[1]), flush=True)
+            pairs.append((rows[0], rows[1]))
+    return pairs
+
+
+def summary(pairs: list[tuple[Row, Row]]) -> None:
+    """Per call and concurrency: throughput share and CPU per call, against the targets."""
+    print(f"\n{'call':<12} {'conc':>5} {'direct/s':>9} {'proxy/s':>9} {'share':>6} "
+          f"{'gw µs':>7} {'emu µs':>7} {'gw/emu':>7}  targets")
+    for direct, proxy in pairs:
+        call, conc = direct[0], direct[1]
+        share = proxy[3].rate / direct[3].rate
+        ratio = proxy[4] / direct[4] if direct[4] else float("inf")
+        notes = []
+        if conc == SHARE_CONCURRENCY:
+            notes.append(f"share>={SHARE_TARGET:g} {'met' if share >= SHARE_TARGET else 'MISSED'}")
+        if call == "getMeetings":
+            notes.append(f"cpu<={CPU_TARGET_US:.0f}µs "
+                         f"{'met' if proxy[4] <= CPU_TARGET_US else 'MISSED'}")
+            notes.append(f"cpu<={CPU_TARGET_RATIO:g}x "
+                         f"{'met' if ratio <= CPU_TARGET_RATIO else 'MISSED'}")
+        print(f"{call:<12} {conc:>5} {direct[3].rate:>9.0f} {proxy[3].rate:>9.0f} "
+              f"{share:>6.2f} {proxy[4]:>7.0f} {direct[4]:>7.0f} {ratio:>7.2f}  "
+              f"{', '.join(notes)}", flush=True)
 
 
 def _seed(emu_base: str) -> None:
@@ -183,9 +223,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="per row at full load")
-    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--concurrency", default="1,50,200",
+                        help="comma-separated connection counts (default 1,50,200)")
     parser.add_argument("--store", choices=("redis", "memory"), default="redis")
     args = parser.parse_args()
+    concurrencies = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
     from tests.support import free_port
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,9 +235,11 @@ def main() -> None:
         children: list[Child] = []
         try:
             redis_url = "memory"
+            redis: Child | None = None
             if args.store == "redis":
                 redis_port = free_port()
-                children.append(start_redis(redis_port, Path(tmp)))
+                redis = start_redis(redis_port, Path(tmp))
+                children.append(redis)
                 redis_url = f"redis://127.0.0.1:{redis_port}/0"
             emu_port, gw_port = free_port(), free_port()
             emulator = Child.python("bench.bbb_proxy", "serve-emulator", str(emu_port),
@@ -211,7 +255,8 @@ def main() -> None:
                   f"load: wrk -t1, pre-signed URLs; gateway store: {args.store}; "
                   f"getMeetings lists {SEED_MEETINGS} meetings; "
                   f"load average {os.getloadavg()[0]:.1f} at start")
-            bench(emulator, gateway, emu_base, gw_base, args.seconds, args.concurrency)
+            summary(bench(emulator, gateway, emu_base, gw_base, args.seconds, concurrencies,
+                          redis))
             print(f"({time.monotonic() - started:.0f} s)")
         finally:
             for child in reversed(children):

@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 
 from gateway.clock import Clock, SystemClock
 from gateway.store.batch import Batch, matches
+from gateway.store.errors import StoreUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,10 @@ def parse_lease_value(value: bytes) -> str:
     return holder or "unknown"
 
 
+# One hset_and_set: (hash key, its fields, TTL in seconds, further keys and values).
+HashWrite = tuple[str, Mapping[str, bytes], float, Mapping[str, bytes]]
+
+
 class Store(Protocol):
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
@@ -63,6 +68,12 @@ class Store(Protocol):
     async def delete(self, *keys: str) -> None: ...
     async def hset(self, key: str, mapping: Mapping[str, bytes], ttl: float | None) -> None: ...
     async def hgetall(self, key: str) -> dict[str, bytes]: ...
+    # hset(key, mapping, ttl) and set(k, v, ttl) for each of `keys`, in one round trip.
+    async def hset_and_set(self, key: str, mapping: Mapping[str, bytes], ttl: float,
+                           keys: Mapping[str, bytes]) -> None: ...
+    # Several hset_and_set in one round trip; per write None (done) or the error it met.
+    async def hset_and_set_many(
+            self, writes: Sequence[HashWrite]) -> list[StoreUnavailable | None]: ...
     async def hdel(self, key: str, *fields: str) -> None: ...
     async def zadd(self, key: str, scores: Mapping[str, float]) -> None: ...
     async def zrem(self, key: str, *members: str) -> None: ...
@@ -211,6 +222,19 @@ class MemoryStore:
 
     async def hgetall(self, key: str) -> dict[str, bytes]:
         return dict(self._container(key, dict) or {})
+
+    async def hset_and_set(self, key: str, mapping: Mapping[str, bytes], ttl: float,
+                           keys: Mapping[str, bytes]) -> None:
+        """hset(key, mapping, ttl) and set(k, v, ttl) for each of `keys`, together."""
+        await self.hset(key, mapping, ttl)
+        for name, value in keys.items():
+            await self.set(name, value, ttl)
+
+    async def hset_and_set_many(
+            self, writes: Sequence[HashWrite]) -> list[StoreUnavailable | None]:
+        for key, mapping, ttl, keys in writes:
+            await self.hset_and_set(key, mapping, ttl, keys)
+        return [None] * len(writes)
 
     async def hdel(self, key: str, *fields: str) -> None:
         current = self._container(key, dict)

@@ -6,16 +6,23 @@ import asyncio
 import builtins
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from gateway.store.base import Lease, LeaseInfo, as_pairs, lease_value, parse_lease_value
+from gateway.store.base import (
+    HashWrite,
+    Lease,
+    LeaseInfo,
+    as_pairs,
+    lease_value,
+    parse_lease_value,
+)
 from gateway.store.batch import Batch
-from gateway.store.errors import translate_errors
+from gateway.store.errors import StoreUnavailable, translate_errors
 from gateway.store.redis_urls import redis_client
 
 # Release and renew only when the caller still owns the lock (token check).
@@ -159,6 +166,15 @@ return {ok, out}
 """
 
 
+# _HSET with a TTL, then SET ... PX of each further key (KEYS[2..], ARGV[2..#KEYS]) with
+# the same TTL; the hash's fields follow (ARGV[#KEYS+1..]). One round trip (a BBB create).
+_HSET_AND_SET = (
+    "local n = #KEYS "
+    "if #ARGV > n then redis.call('hset', KEYS[1], unpack(ARGV, n + 1)) end "
+    "redis.call('pexpire', KEYS[1], ARGV[1]) "
+    "for i = 2, n do redis.call('set', KEYS[i], ARGV[i], 'PX', ARGV[1]) end return 1"
+)
+
 MAX_CONNECTIONS = 1024  # per gateway process; redis-server allows 10,000 clients
 
 
@@ -176,6 +192,7 @@ class RedisStore:
         self._batch_script: Any = client.register_script(_BATCH)
         self._pending: list[tuple[list[str], list[bytes], asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
+        self._hset_and_set_script: Any = client.register_script(_HSET_AND_SET)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "pgw") -> RedisStore:
@@ -237,6 +254,32 @@ class RedisStore:
     async def hgetall(self, key: str) -> dict[str, bytes]:
         raw: dict[bytes, bytes] = await self._r.hgetall(self._k(key))
         return {k.decode(): v for k, v in raw.items()}
+
+    async def hset_and_set(self, key: str, mapping: Mapping[str, bytes], ttl: float,
+                           keys: Mapping[str, bytes]) -> None:
+        """hset(key, mapping, ttl) and set(k, v, ttl) for each of `keys`: one EVALSHA."""
+        names = [self._k(key), *(self._k(k) for k in keys)]
+        args: list[str | bytes] = [str(max(1, int(ttl * 1000))), *keys.values()]
+        for field, value in mapping.items():
+            args += (field, value)
+        await self._hset_and_set_script(keys=names, args=args)
+
+    async def hset_and_set_many(
+            self, writes: Sequence[HashWrite]) -> list[StoreUnavailable | None]:
+        """Several hset_and_set in one pipelined round trip (no transaction: each write is
+        atomic by itself). A write Redis refused is StoreUnavailable in its place."""
+        pipe = self._r.pipeline(transaction=False)
+        for key, mapping, ttl, keys in writes:
+            args: list[str | bytes] = [str(max(1, int(ttl * 1000))), *keys.values()]
+            for field, value in mapping.items():
+                args += (field, value)
+            # EVAL, not EVALSHA: a pipeline cannot load a script Redis lost (restart,
+            # failover) in between, and Redis caches the compiled body by its hash anyway.
+            pipe.eval(_HSET_AND_SET, 1 + len(keys), self._k(key),
+                      *(self._k(k) for k in keys), *args)
+        results = await pipe.execute(raise_on_error=False)
+        return [StoreUnavailable(type(r).__name__) if isinstance(r, BaseException) else None
+                for r in results]
 
     async def hdel(self, key: str, *fields: str) -> None:
         if fields:

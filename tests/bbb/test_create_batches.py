@@ -11,10 +11,10 @@ from pathlib import Path
 import aiohttp
 
 from bbb_hooks.meetings import MeetingRecord, MeetingWrites, meeting_by_internal_id, meeting_info
+from gateway.demo.bbb_server import BBBEmulator
 from gateway.store.base import HashWrite, MemoryStore
 from gateway.store.errors import StoreUnavailable
 from tests.bbb.support import get_xml, start_gateway
-from tests.emulators.bbb import BBBEmulator
 
 
 class BatchingStore(MemoryStore):

@@ -23,8 +23,8 @@ from bbb_hooks.client import BBBError
 from bbb_hooks.inbound import ApiError, ApiRequest
 from bbb_hooks.servers import Server
 from bbb_hooks.upstream import Upstream
+from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway, get_xml
-from tests.emulators.bbb import BBBEmulator
 from tests.support import free_port
 
 SECRET = "s" * 40

@@ -34,7 +34,7 @@ from gateway.adapter import Adapter
 from gateway.config.loading import Settings
 from gateway.demo import lms, mark_demo
 from gateway.demo.bbb_live import LiveBBB
-from gateway.demo.policy import STAND_IN, demo_settings, public_url
+from gateway.demo.policy import STAND_IN, demo_settings, stand_in_url
 from gateway.demo.resp_broker import RespBroker
 from gateway.policy.model import ConfigError
 from gateway.retention import keys as retention_keys
@@ -46,7 +46,6 @@ class DemoParts:
     """The demo's stand-ins, reachable from the app (tests, screenshots)."""
 
     settings: Settings
-    host: str
     bbb_sock: socket.socket
     bus_sock: socket.socket
     bbb: LiveBBB | None = None
@@ -55,7 +54,8 @@ class DemoParts:
 
     @property
     def bbb_url(self) -> str:
-        return public_url(self.host, self.bbb_sock.getsockname()[1])
+        return stand_in_url(self.settings.policy.gateway.public_url,
+                            self.bbb_sock.getsockname()[1])
 
 
 DEMO_PARTS = web.AppKey("demo_parts", DemoParts)
@@ -76,24 +76,24 @@ def _bound(host: str) -> socket.socket:
     return sock
 
 
-def build_demo(example: Path, host: str, port: int,
-               adapters: Sequence[Adapter]) -> web.Application:
-    """The demo app for `privacy-gateway demo --host host --port port`; ConfigError
-    when the policy is not a development one."""
+def build_demo(example: Path, host: str, port: int, adapters: Sequence[Adapter], *,
+               public: str | None = None) -> web.Application:
+    """The demo app for `privacy-gateway demo --host host --port port [--public-url U]`;
+    ConfigError when the policy is not a development one."""
     from gateway.web.app import create_app
 
     bbb_sock = _bound(host if host not in ("", "localhost") else "127.0.0.1")
     bus_sock = _bound("127.0.0.1")
     try:
         settings = demo_settings(example, host, port, bbb_port=bbb_sock.getsockname()[1],
-                                 bus_port=bus_sock.getsockname()[1])
+                                 bus_port=bus_sock.getsockname()[1], public=public)
         if not settings.policy.dev_idp.enabled:
             raise ConfigError(f"{example}: the demo needs dev_idp.enabled = true")
     except BaseException:
         bbb_sock.close()
         bus_sock.close()
         raise
-    parts = DemoParts(settings, host, bbb_sock, bus_sock)
+    parts = DemoParts(settings, bbb_sock, bus_sock)
     app = create_app(settings, adapters=[_adapter(parts), *adapters])
     mark_demo(app)
     return app

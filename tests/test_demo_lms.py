@@ -1,0 +1,121 @@
+"""The demo LMS page (`/demo/lms`) and the stand-in's meeting page sessions, on the demo
+exactly as `privacy-gateway demo` builds it: names in any script and with the characters
+LMSes escape, one meetingID per lesson, and messages in plain words."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway.demo.app import DEMO_PARTS, build_demo
+from privacy_gateway import ADAPTERS
+from tests.support import EXAMPLE, ROOT, free_port
+
+
+@contextlib.asynccontextmanager
+async def _served(folder: Path) -> AsyncIterator[tuple[str, Any]]:
+    shutil.copy(EXAMPLE, folder / "example.toml")
+    shutil.copytree(ROOT / "config" / "dev-secrets", folder / "dev-secrets")
+    port = free_port()
+    app = build_demo(folder / "example.toml", "127.0.0.1", port, ADAPTERS)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield f"http://localhost:{port}", app
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, Any, aiohttp.ClientSession]]:
+    async with _served(tmp_path) as (base, app), aiohttp.ClientSession(
+            headers={"Accept-Language": "en"}) as http:
+        yield base, app, http
+
+
+async def _lms(http: aiohttp.ClientSession, base: str, **params: str) -> str:
+    async with http.get(f"{base}/demo/lms", params=params) as r:
+        assert r.status == 200
+        return await r.text()
+
+
+def _created_id(page: str) -> str:
+    found = re.search(r'data-meeting="([^"]+)"', page)
+    assert found, page[page.find("<main"):][:1500]
+    return found.group(1)
+
+
+@pytest.mark.parametrize("name", ["Wiskunde (3B)", "Bio/Scheikunde 2", "Juf's les!",
+                                  "Les * 4 ~ 5", "a+b=c & d%20e", "Ωμέγα", "数学"])
+async def test_names_with_characters_lmses_escape_create_the_lesson(
+        demo: tuple[str, Any, aiohttp.ClientSession], name: str) -> None:
+    """PHP's urlencode escapes `( ) ' * ! /`; the page sends the query exactly as it
+    signed it, so the gateway's checksum matches (it was `checksumError`)."""
+    base, app, http = demo
+    page = await _lms(http, base, name=name, type="lesson")
+    meeting_id = _created_id(page)
+    assert "The lesson was created" in page and "checksumError" not in page
+    meetings = app[DEMO_PARTS].bbb.meetings
+    assert meetings[meeting_id].name == name  # the stand-in got the name unchanged
+
+
+@pytest.mark.parametrize(("params", "key", "text"), [
+    ({"name": "Les 1", "type": "bogus"}, "demo.lms.bad_type",
+     "Choose a meeting type from the list."),
+    ({"type": "lesson"}, "demo.lms.no_name", "Give the lesson a name."),
+    ({"name": "   ", "type": "lesson"}, "demo.lms.no_name", "Give the lesson a name."),
+    ({"name": "😀 ?!", "type": "lesson"}, "demo.lms.bad_name",
+     "The name needs at least one letter or digit."),
+    ({"name": "x" * 81, "type": "lesson"}, "demo.lms.long_name",
+     "The name is too long: 80 characters at most."),
+    ({"name": "Les\x07 1", "type": "lesson"}, "demo.lms.control_name",
+     "invisible control character"),
+])
+async def test_each_problem_gets_its_own_plain_message(
+        demo: tuple[str, Any, aiohttp.ClientSession], params: dict[str, str], key: str,
+        text: str) -> None:
+    base, app, http = demo
+    page = await _lms(http, base, **params)
+    assert f'data-error="{key}"' in page and text in page
+    assert "data-meeting=" not in page and not app[DEMO_PARTS].bbb.meetings
+
+
+async def test_the_plain_page_shows_no_message(
+        demo: tuple[str, Any, aiohttp.ClientSession]) -> None:
+    base, _, http = demo
+    page = await _lms(http, base)
+    assert 'role="alert"' not in page
+
+
+@pytest.mark.parametrize(("name", "prefix"), [("😀 Bio éè שלום", "bio-ee-"),
+                                              ("café", "cafe-"), ("数学", "les-"),
+                                              ("Wiskunde (3B)", "wiskunde-3b-")])
+async def test_meeting_ids_come_from_any_name(
+        demo: tuple[str, Any, aiohttp.ClientSession], name: str, prefix: str) -> None:
+    base, _, http = demo
+    meeting_id = _created_id(await _lms(http, base, name=name, type="lesson"))
+    assert re.fullmatch(re.escape(prefix) + "[0-9a-f]{6}", meeting_id), meeting_id
+
+
+async def test_a_lesson_with_the_same_name_is_a_new_meeting_of_its_own_type(
+        demo: tuple[str, Any, aiohttp.ClientSession]) -> None:
+    """BBB answers a create for an existing meetingID with that meeting (and the gateway
+    keeps its first type); a second lesson of the same name must not land in it."""
+    base, app, http = demo
+    first = await _lms(http, base, name="Aardrijkskunde 2A", type="lesson")
+    second = await _lms(http, base, name="aardrijkskunde 2a", type="confidential")
+    first_id, second_id = _created_id(first), _created_id(second)
+    assert first_id != second_id
+    meetings = app[DEMO_PARTS].bbb.meetings
+    assert meetings[first_id].metadata["privacy-meeting-type"] == "lesson"
+    assert meetings[second_id].metadata["privacy-meeting-type"] == "confidential"
+    teacher_link = re.search(r'id="join-teacher" href="([^"]+)"', second)
+    assert teacher_link and f"meetingID={second_id}&" in teacher_link.group(1)

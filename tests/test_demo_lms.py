@@ -5,6 +5,7 @@ LMSes escape, one meetingID per lesson, and messages in plain words."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -119,3 +120,74 @@ async def test_a_lesson_with_the_same_name_is_a_new_meeting_of_its_own_type(
     assert meetings[second_id].metadata["privacy-meeting-type"] == "confidential"
     teacher_link = re.search(r'id="join-teacher" href="([^"]+)"', second)
     assert teacher_link and f"meetingID={second_id}&" in teacher_link.group(1)
+
+
+async def _stand_in_join(app: Any, http: aiohttp.ClientSession, meeting_id: str,
+                         name: str, role: str) -> str:
+    """A join straight on the stand-in (as the gateway's login does): its meeting page."""
+    from urllib.parse import urlencode
+
+    from gateway.web import keys
+
+    parts = app[DEMO_PARTS]
+    secret = app[keys.SETTINGS].secrets.get("bbb.servers[0].secret").decode()
+    for call, params in (("create", [("meetingID", meeting_id), ("name", name),
+                                     ("record", "true")]),
+                         ("join", [("meetingID", meeting_id), ("fullName", "Juf"),
+                                   ("role", role)])):
+        query = urlencode(params)
+        checksum = hashlib.sha256((call + query + secret).encode()).hexdigest()
+        async with http.get(f"{parts.bbb_url}/bigbluebutton/api/{call}?{query}"
+                            f"&checksum={checksum}", allow_redirects=False) as r:
+            if call == "join":
+                assert r.status == 302
+                return r.headers["Location"]
+    raise AssertionError("unreachable")
+
+
+async def test_two_meetings_in_one_browser_keep_their_own_sessions(
+        demo: tuple[str, Any, aiohttp.ClientSession]) -> None:
+    """Each join's session is its own cookie: joining a second meeting does not end the
+    first tab's (it got 401 every second and showed "401")."""
+    _, app, http = demo
+    first = await _stand_in_join(app, http, "les-a", "Les A", "MODERATOR")
+    second = await _stand_in_join(app, http, "les-b", "Les B", "MODERATOR")
+    for page in (first, second):
+        token = page.split("sessionToken=")[1]
+        async with http.get(page) as r:
+            assert r.status == 200
+        async with http.get(page.replace("/html5client/join", "/html5client/state")
+                            + "&lang=en") as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["users"][0]["name"] == "Juf"
+        assert token
+
+
+async def test_without_a_session_the_page_says_so_in_the_users_language(
+        demo: tuple[str, Any, aiohttp.ClientSession]) -> None:
+    base, app, _ = demo
+    bbb_url = app[DEMO_PARTS].bbb_url
+    async with aiohttp.ClientSession() as stranger:
+        async with stranger.get(f"{bbb_url}/html5client/join?sessionToken=nope",
+                                headers={"Accept-Language": "nl"}) as r:
+            page = await r.text()
+            assert r.status == 401 and r.content_type == "text/html"
+        assert '<html lang="nl">' in page and "Geen sessie" in page
+        assert f'href="{base}/demo/lms"' in page and "gateway.css" in page
+        async with stranger.get(f"{bbb_url}/html5client/state?sessionToken=nope&lang=en") as r:
+            assert r.status == 401
+            assert (await r.json())["text"].startswith("Your session in this meeting has ended")
+
+
+async def test_a_lock_while_recording_is_explained_by_the_recording(
+        demo: tuple[str, Any, aiohttp.ClientSession]) -> None:
+    from gateway.demo.meeting_page import refusal_text
+
+    _, app, http = demo
+    await _stand_in_join(app, http, "les-c", "Les C", "VIEWER")
+    live = next(iter(app[DEMO_PARTS].bbb.live.values()))
+    assert "by a moderator" in refusal_text("en", live, "mic_locked")
+    live.recording = True
+    assert refusal_text("en", live, "mic_locked") == (
+        "Refused: your microphone is locked because this lesson is being recorded.")
+    assert "omdat deze les wordt opgenomen" in refusal_text("nl", live, "camera_locked")

@@ -191,3 +191,22 @@ async def test_a_lock_while_recording_is_explained_by_the_recording(
     assert refusal_text("en", live, "mic_locked") == (
         "Refused: your microphone is locked because this lesson is being recorded.")
     assert "omdat deze les wordt opgenomen" in refusal_text("nl", live, "camera_locked")
+
+
+async def test_a_refusal_by_the_gateway_is_said_in_its_words_not_its_key(
+        demo: tuple[str, Any, aiohttp.ClientSession]) -> None:
+    base, app, http = demo
+    from gateway.demo import bbb_server
+
+    async def refused(*_: Any) -> Any:  # BBB refuses the create, as it may
+        return bbb_server._failed("maxMeetingsReached", "The maximum number of meetings "
+                                                        "has been reached.")
+
+    app[DEMO_PARTS].bbb._call_create = refused
+    page = await _lms(http, base, name="Les 1", type="lesson")
+    failed = re.search(r'data-failed="([^"]+)">([^<]+)<', page)
+    assert failed, page[page.find("<main"):][:1500]
+    key, text = failed.groups()
+    assert text.startswith("The gateway refused the lesson. Its answer:")
+    assert "maximum number of meetings" in text
+    assert key not in text and "data-meeting=" not in page

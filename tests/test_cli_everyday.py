@@ -281,3 +281,13 @@ def test_validation_in_plain_words(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert message in err
     assert "Input should be" not in err and "valid tuple" not in err
+
+
+def test_demo_on_every_interface_says_how_another_device_gets_in() -> None:
+    from gateway.cli.main import reach_hint
+
+    hint = reach_hint("0.0.0.0", 8097, None)
+    assert hint and "--public-url http://" in hint and ":8097" in hint
+    assert reach_hint("0.0.0.0", 8097, "http://192.168.1.20:8097") is None
+    assert reach_hint("127.0.0.1", 8080, None) is None  # this machine only, as asked
+    assert reach_hint("192.168.1.20", 8080, None) is None  # the links name that address

@@ -93,7 +93,6 @@ def _listen(args: argparse.Namespace) -> list[socket.socket] | None:
 
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo.app import build_demo
-    from gateway.demo.policy import wildcard
     from gateway.web.keys import SETTINGS
 
     config = Path(args.config)
@@ -106,28 +105,38 @@ def _demo(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     try:  # every URL of the demo policy follows --host and --port (or --public-url)
         app = build_demo(config, args.host, args.port, args.adapters, public=args.public_url)
-    except ConfigError as exc:
-        print(f"privacy-gateway: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # no free port for the stand-ins on that host
-        print(f"privacy-gateway: the demo cannot listen on {args.host}: {exc.strerror}",
-              file=sys.stderr)
-        return EXIT_CONFIG
-    finally:
-        if "app" not in locals():
-            for sock in socks:
-                sock.close()
+    except BaseException as exc:
+        for sock in socks:
+            sock.close()
+        if isinstance(exc, ConfigError):
+            print(f"privacy-gateway: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, OSError):  # no free port for the stand-ins on that host
+            print(f"privacy-gateway: the demo cannot listen on {args.host}: {exc.strerror}",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        raise
     settings = app[SETTINGS]
     url = settings.policy.gateway.public_url
     print(f"privacy-gateway demo: open {url}/ and log in with a sample account; create a "
           f"BigBlueButton lesson at {url}/demo/lms.\n"
           "The development identity provider and the BigBlueButton stand-in are NOT FOR "
           "PRODUCTION. Jitsi's pages are on, but no Jitsi server is attached.", file=sys.stderr)
-    if wildcard(args.host) and not args.public_url:
-        print(f"privacy-gateway demo: every link names localhost, so only this machine can "
-              f"follow them; to try the demo from a phone or another computer, add "
-              f"--public-url http://ADDRESS-OF-THIS-MACHINE:{args.port}", file=sys.stderr)
+    hint = reach_hint(args.host, args.port, args.public_url)
+    if hint:
+        print(hint, file=sys.stderr)
     return _run(settings, args, build=lambda: app, socks=socks)
+
+
+def reach_hint(host: str, port: int, public: str | None) -> str | None:
+    """Listening on every interface, links naming localhost: say how a phone gets in."""
+    from gateway.demo.policy import wildcard
+
+    if public or not wildcard(host):
+        return None
+    return ("privacy-gateway demo: every link names localhost, so only this machine can "
+            "follow them; to try the demo from a phone or another computer, add "
+            f"--public-url http://ADDRESS-OF-THIS-MACHINE:{port}")
 
 
 def _print_table(name: str, body: dict[str, Any]) -> None:

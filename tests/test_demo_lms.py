@@ -210,3 +210,19 @@ async def test_a_refusal_by_the_gateway_is_said_in_its_words_not_its_key(
     assert text.startswith("The gateway refused the lesson. Its answer:")
     assert "maximum number of meetings" in text
     assert key not in text and "data-meeting=" not in page
+
+
+async def test_an_existing_meeting_id_is_never_claimed_as_a_new_lesson(
+        demo: tuple[str, Any, aiohttp.ClientSession], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should two lessons ever get one meetingID, BBB (and the gateway, which keeps the
+    first meeting type) answers the existing meeting: the page says no lesson was made."""
+    from gateway.demo import lms
+
+    base, app, http = demo
+    monkeypatch.setattr(lms, "meeting_id_for", lambda name: "same-id")
+    assert _created_id(await _lms(http, base, name="Les", type="lesson")) == "same-id"
+    page = await _lms(http, base, name="Gesprek", type="confidential")
+    assert 'data-error="demo.lms.duplicate"' in page and "no new lesson was created" in page
+    assert "join-teacher" not in page
+    meeting = app[DEMO_PARTS].bbb.meetings["same-id"]
+    assert meeting.metadata["privacy-meeting-type"] == "lesson"

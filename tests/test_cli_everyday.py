@@ -120,7 +120,7 @@ async def test_demo_port_reaches_every_url(tmp_path: Path) -> None:
             async with http.get(f"{base}/demo/lms", params={"name": "Les 1",
                                                              "type": "lesson"}) as r:
                 page = await r.text()
-            assert r.status == 200 and 'data-meeting="les-1"' in page
+            assert r.status == 200 and 'data-meeting="les-1-' in page
             assert f'id="join-teacher" href="{base}/bigbluebutton/api/join?' in page
             async with http.get(f"{base}/login", allow_redirects=False) as r:
                 assert r.status in (302, 303)
@@ -143,9 +143,58 @@ def test_busy_port_is_one_line(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         result = _cli("demo", "--config", str(config), "--port", str(port), cwd=tmp_path)
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    line = result.stderr.strip().splitlines()[-1]
+    # Checked before the banner, the development warning and any log line: one line only.
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
     assert f"port {port} on 127.0.0.1 is already in use" in line and "--port" in line
+
+
+@pytest.mark.parametrize("command", [["demo", "--port", "99999"], ["demo", "--port", "-1"],
+                                     ["serve", "--port", "70000"], ["demo", "--port", "0"],
+                                     ["serve", "--port", "http"]])
+def test_a_port_outside_1_to_65535_is_a_plain_usage_error(
+        command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(command)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --port:" in err and "1 to 65535" in err
+    assert "Traceback" not in err and "open http" not in err
+
+
+def test_every_command_says_what_it_does_in_its_help() -> None:
+    for command in _subparsers(build_parser(ADAPTERS)):
+        if command._subparsers is not None and not command.description:
+            continue  # a group (audit): its commands say it
+        assert command.description, f"{command.prog} --help has no description line"
+    assert "validate a policy file" in _cli("check-config", "--help").stdout
+
+
+async def test_demo_public_url_is_in_every_link(tmp_path: Path) -> None:
+    """`demo --host 0.0.0.0 --public-url U`: another device follows every link (U, not
+    localhost), the BBB stand-in's included."""
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    config = _demo_folder(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "privacy_gateway", "demo", "--config",
+                             str(config), "--host", "0.0.0.0", "--port", str(port),
+                             "--public-url", public], env=ENV, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        await _wait_listening(port, proc)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{public}/dev-idp/.well-known/openid-configuration") as r:
+                assert (await r.json())["issuer"] == f"{public}/dev-idp"
+            async with http.get(f"{public}/demo/lms", params={"name": "Les 1",
+                                                               "type": "lesson"}) as r:
+                page = await r.text()
+            assert f'id="join-teacher" href="{public}/bigbluebutton/api/join?' in page
+            async with http.get(f"{public}/login", allow_redirects=False) as r:
+                assert r.headers["Location"].startswith(f"{public}/dev-idp/authorize?")
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    assert f"open {public}/" in stderr and "localhost" not in stderr
 
 
 def test_init_then_check_config(tmp_path: Path) -> None:
@@ -232,3 +281,13 @@ def test_validation_in_plain_words(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert message in err
     assert "Input should be" not in err and "valid tuple" not in err
+
+
+def test_demo_on_every_interface_says_how_another_device_gets_in() -> None:
+    from gateway.cli.main import reach_hint
+
+    hint = reach_hint("0.0.0.0", 8097, None)
+    assert hint and "--public-url http://" in hint and ":8097" in hint
+    assert reach_hint("0.0.0.0", 8097, "http://192.168.1.20:8097") is None
+    assert reach_hint("127.0.0.1", 8080, None) is None  # this machine only, as asked
+    assert reach_hint("192.168.1.20", 8080, None) is None  # the links name that address

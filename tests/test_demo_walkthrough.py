@@ -138,7 +138,6 @@ async def test_teacher_pupil_officer_walkthrough(demo: tuple[str, Any]) -> None:
 
 
 LESSON = "Biologie 2B"
-LESSON_ID = "biologie-2b"
 MEETING_PAGE = "**/html5client/join?sessionToken=*"
 
 
@@ -178,8 +177,10 @@ async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
         await lms.fill("input[name=name]", LESSON)
         await lms.select_option("select[name=type]", "lesson")
         await lms.click("form.lms button[type=submit]")
-        await expect(lms.locator(f'[data-meeting="{LESSON_ID}"]')).to_contain_text(
+        await expect(lms.locator("[data-meeting]")).to_contain_text(
             "The lesson was created: Biologie 2B.")
+        lesson_id = await lms.get_attribute("[data-meeting]", "data-meeting")
+        assert lesson_id and lesson_id.startswith("biologie-2b-")  # its own, never reused
         teacher_link = await lms.get_attribute("#join-teacher", "href")
         pupil_link = await lms.get_attribute("#join-pupil", "href")
         assert teacher_link and pupil_link and teacher_link.startswith(base + "/bigbluebutton/")
@@ -193,9 +194,24 @@ async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
         await expect(pupil.locator("#record")).to_have_count(0)  # G9: no record button
         await expect(_row(teacher, "VIEWER")).to_have_count(1)
 
+        # A second meeting joined in the same browser leaves the first tab's session alone.
+        await lms.fill("input[name=name]", "Mentoruur")
+        await lms.select_option("select[name=type]", "meeting")
+        await lms.click("form.lms button[type=submit]")
+        await expect(lms.locator("[data-meeting]")).to_contain_text("Mentoruur")
+        other_link = await lms.get_attribute("#join-teacher", "href")
+        assert other_link
+        other = await teacher_ctx.new_page()
+        await other.goto(other_link)
+        await other.wait_for_url(MEETING_PAGE)  # logged in already: straight in
+        await expect(other.locator("h1")).to_have_text("Mentoruur")
+        await other.close()
+        # The first tab is still in its meeting: the recording below is started from it.
+        await teacher.bring_to_front()
+
         # The teacher declares the purpose on the gateway's purpose page (G11).
         purpose = await teacher_ctx.new_page()
-        await purpose.goto(f"{base}/meetings/bbb/{LESSON_ID}/purpose")
+        await purpose.goto(f"{base}/meetings/bbb/{lesson_id}/purpose")
         await purpose.check("input[name=purpose][value=lecture]")
         await purpose.click("main button[type=submit]")
         await expect(purpose.locator('[data-message="guard.purpose.saved"]')).to_be_visible()
@@ -225,20 +241,20 @@ async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
                 "This lesson is being recorded to watch later.")
         await expect(pupil.locator("#locks")).to_contain_text("Share webcam: locked")
         await expect(_row(teacher, "MODERATOR")).to_have_attribute("data-locked", "no")
-        # The pupil's camera is refused, with BBB's reason; so is the microphone.
+        # The pupil's camera is refused, because of the recording; so is the microphone.
         await expect(pupil.locator("#camera")).to_have_attribute("data-locked", "yes")
         await pupil.click("#camera")
         await expect(pupil.locator("#refusal")).to_have_text(
-            "Refused: webcam sharing is locked by a moderator.")
+            "Refused: viewers' webcams are locked because this lesson is being recorded.")
         await pupil.click("#mic")
         await expect(pupil.locator("#refusal")).to_have_text(
-            "Refused: your microphone is locked by a moderator.")
+            "Refused: your microphone is locked because this lesson is being recorded.")
         await expect(_row(teacher, "VIEWER")).to_have_attribute("data-camera", "off")
 
         # The teacher's home page shows the recording and its purpose.
         home = await teacher_ctx.new_page()
         await home.goto(base + "/")
-        meeting_row = home.locator(f'tr[data-platform="bbb"][data-meeting="{LESSON_ID}"]')
+        meeting_row = home.locator(f'tr[data-platform="bbb"][data-meeting="{lesson_id}"]')
         await expect(meeting_row).to_have_attribute("data-recording", "yes")
         await expect(meeting_row).to_contain_text("Lesson to watch later")
 
@@ -248,24 +264,28 @@ async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
             "data-recording", "no")
         await expect(pupil.locator("#recording-state")).to_have_attribute(
             "data-recording", "no")
+        await expect(pupil.locator("#refusal")).to_be_hidden()  # the refusal went with it
         bbb = parts.bbb
-        live = next(iter(bbb.live.values()))
+        live = next(v for v in bbb.live.values() if v.meeting.meeting_id == lesson_id)
         assert live.record_id == live.meeting.internal_id
         meta = bbb.recording_meta(live.record_id)
-        assert meta["meetingId"] == LESSON_ID and meta["privacy-meeting-type"] == "lesson"
+        assert meta["meetingId"] == lesson_id and meta["privacy-meeting-type"] == "lesson"
         assert bbb.refused_commands == []  # every guard command came from a moderator
         await asyncio.gather(*list(parts.sweeps))
 
-        # The pupil objects from the meeting page (G12).
-        await pupil.click("#objection-link")
-        await pupil.wait_for_url(f"{base}/objections/new?**")
-        await expect(pupil.locator("p.about")).to_contain_text(
+        # The pupil objects from the meeting page (G12), in a new tab: the meeting stays.
+        async with pupil_ctx.expect_page() as opened:
+            await pupil.click("#objection-link")
+        objecting = await opened.value
+        await objecting.wait_for_url(f"{base}/objections/new?**")
+        assert pupil.url.startswith(parts.bbb_url + "/html5client/join")
+        await expect(objecting.locator("p.about")).to_contain_text(
             f"This objection is about: {LESSON} ({live.meeting.internal_id})")
-        await pupil.fill("textarea[name=reason]", "I was on camera before the start")
-        await pupil.click("main button[type=submit]")
-        await pupil.wait_for_url(base + "/objections?filed=*")
-        await expect(pupil.locator('tr[data-status="open"]')).to_have_count(1)
-        await expect(pupil.locator('tr[data-status="open"]')).to_contain_text("1 recording")
+        await objecting.fill("textarea[name=reason]", "I was on camera before the start")
+        await objecting.click("main button[type=submit]")
+        await objecting.wait_for_url(base + "/objections?filed=*")
+        await expect(objecting.locator('tr[data-status="open"]')).to_have_count(1)
+        await expect(objecting.locator('tr[data-status="open"]')).to_contain_text("1 recording")
 
         officer = await _login(browser, base, "officer")
         await officer.click("text=Retention queue, objections and holds")
@@ -283,17 +303,17 @@ async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
         queue = officer.locator('table.counts tr[data-platform="bbb"][data-purpose="lecture"]')
         await expect(queue.first).to_be_visible()
         await expect(officer.locator("table.open-objections")).to_have_count(0)
-        await pupil.goto(base + "/objections")
-        await expect(pupil.locator('tr[data-status="rejected"]')).to_have_count(1)
+        await objecting.goto(base + "/objections")
+        await expect(objecting.locator('tr[data-status="rejected"]')).to_have_count(1)
 
         # Again, by the lesson's id as the LMS shows it, from the home page; upheld this
         # time: the demo's purge agent really deletes, and only then is it "deleted".
-        await pupil.goto(base + "/objections/new")
-        await pupil.select_option("select[name=platform]", "bbb")
-        await pupil.fill("input[name=meeting]", LESSON_ID)
-        await pupil.click("main button[type=submit]")
-        await pupil.wait_for_url(base + "/objections?filed=*")
-        await expect(pupil.locator('tr[data-outcome="open_held"]')).to_contain_text(LESSON)
+        await objecting.goto(base + "/objections/new")
+        await objecting.select_option("select[name=platform]", "bbb")
+        await objecting.fill("input[name=meeting]", lesson_id)
+        await objecting.click("main button[type=submit]")
+        await objecting.wait_for_url(base + "/objections?filed=*")
+        await expect(objecting.locator('tr[data-outcome="open_held"]')).to_contain_text(LESSON)
         await officer.goto(base + "/admin/retention")
         await officer.click("button[value=uphold]")
         await officer.wait_for_url("**/admin/retention?decided=uphold&objection=*")
@@ -303,8 +323,8 @@ async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
 
         await app[OBJECTIONS].deletions_settled()
         assert not [p for p in parts.bbb_root.rglob(f"*{live.record_id}*")]  # verified gone
-        await pupil.goto(base + "/objections")
-        await expect(pupil.locator('tr[data-outcome="upheld_deleted"]')).to_contain_text(
+        await objecting.goto(base + "/objections")
+        await expect(objecting.locator('tr[data-outcome="upheld_deleted"]')).to_contain_text(
             "The recording was deleted.")
         await officer.reload()
         await expect(officer.locator("p[data-decided]")).to_have_attribute(

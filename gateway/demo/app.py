@@ -35,7 +35,7 @@ from gateway.adapter import Adapter
 from gateway.config.loading import Settings
 from gateway.demo import lms, mark_demo
 from gateway.demo.bbb_live import LiveBBB
-from gateway.demo.policy import STAND_IN, demo_settings, public_url
+from gateway.demo.policy import STAND_IN, demo_settings, stand_in_url
 from gateway.demo.resp_broker import RespBroker
 from gateway.policy.model import ConfigError
 from gateway.retention import keys as retention_keys
@@ -47,7 +47,6 @@ class DemoParts:
     """The demo's stand-ins, reachable from the app (tests, screenshots)."""
 
     settings: Settings
-    host: str
     bbb_sock: socket.socket
     bus_sock: socket.socket
     bbb_root: Path | None = None  # the stand-in's recordings folder (the purge agent's --root)
@@ -57,7 +56,8 @@ class DemoParts:
 
     @property
     def bbb_url(self) -> str:
-        return public_url(self.host, self.bbb_sock.getsockname()[1])
+        return stand_in_url(self.settings.policy.gateway.public_url,
+                            self.bbb_sock.getsockname()[1])
 
 
 DEMO_PARTS = web.AppKey("demo_parts", DemoParts)
@@ -78,10 +78,10 @@ def _bound(host: str) -> socket.socket:
     return sock
 
 
-def build_demo(example: Path, host: str, port: int,
-               adapters: Sequence[Adapter]) -> web.Application:
-    """The demo app for `privacy-gateway demo --host host --port port`; ConfigError
-    when the policy is not a development one."""
+def build_demo(example: Path, host: str, port: int, adapters: Sequence[Adapter], *,
+               public: str | None = None) -> web.Application:
+    """The demo app for `privacy-gateway demo --host host --port port [--public-url U]`;
+    ConfigError when the policy is not a development one."""
     from gateway.web.app import create_app
 
     bbb_sock = _bound(host if host not in ("", "localhost") else "127.0.0.1")
@@ -89,7 +89,8 @@ def build_demo(example: Path, host: str, port: int,
     root = Path(tempfile.mkdtemp(prefix="privacy-gateway-demo-bbb-"))
     try:
         settings = demo_settings(example, host, port, bbb_port=bbb_sock.getsockname()[1],
-                                 bus_port=bus_sock.getsockname()[1], bbb_root=root)
+                                 bus_port=bus_sock.getsockname()[1], bbb_root=root,
+                                 public=public)
         if not settings.policy.dev_idp.enabled:
             raise ConfigError(f"{example}: the demo needs dev_idp.enabled = true")
     except BaseException:
@@ -97,7 +98,7 @@ def build_demo(example: Path, host: str, port: int,
         bus_sock.close()
         shutil.rmtree(root, ignore_errors=True)
         raise
-    parts = DemoParts(settings, host, bbb_sock, bus_sock, bbb_root=root)
+    parts = DemoParts(settings, bbb_sock, bus_sock, bbb_root=root)
     app = create_app(settings, adapters=[_adapter(parts), *adapters])
     mark_demo(app)
     return app

@@ -127,6 +127,12 @@ class LiveBBB(BBBEmulator):
         broker.listen(TO_AKKA, self._command)
         meeting_page.add_routes(self)
 
+    def session_cookie(self, token: str) -> str:
+        """One cookie per join, not BBB's one host-wide `JSESSIONID`: a second meeting
+        joined in the same browser must not end the first tab's session (as the real
+        client, which carries its sessionToken, does not)."""
+        return f"demo_session_{token}"
+
     async def _client(self, request: web.Request) -> web.Response:
         """The stand-in's HTML5 client: the demo meeting page."""
         return await meeting_page.page(self, request)

@@ -334,13 +334,17 @@ class BBBEmulator:
                             ("auth_token", secrets.token_hex(6)), ("session_token", token),
                             ("url", client)))
         response = web.HTTPFound(client)
-        response.set_cookie("JSESSIONID", token, path="/", httponly=True)
+        response.set_cookie(self.session_cookie(token), token, path="/", httponly=True)
         raise response
+
+    def session_cookie(self, token: str) -> str:
+        """The cookie that holds a join's session: BBB's host-wide `JSESSIONID`."""
+        return "JSESSIONID"
 
     async def _client(self, request: web.Request) -> web.Response:
         """The html5 client: only the browser holding BBB's session cookie gets in."""
         token = request.query.get("sessionToken", "")
-        if token not in self.sessions or request.cookies.get("JSESSIONID") != token:
+        if token not in self.sessions or request.cookies.get(self.session_cookie(token)) != token:
             return web.Response(status=401, text="no session")
         return web.Response(text=f"html5client session {token}")
 

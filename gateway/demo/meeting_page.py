@@ -2,7 +2,9 @@
 
 Served by the stand-in (gateway/demo/bbb_live.py) where its signed join
 redirects: `/html5client/join?sessionToken=…`, only to the browser holding the
-session cookie the join set (as bbb-web: bbb.md §1.3). It shows what BBB would:
+session cookie the join set (as bbb-web: bbb.md §1.3; one cookie per join here,
+so a second meeting in the same browser leaves the first tab's session alone).
+It shows what BBB would:
 each participant's camera and microphone, the lock settings, the public chat
 and whether the meeting records, and the current user's buttons. A locked
 viewer's camera or microphone is refused with the reason, as BBB does.
@@ -80,6 +82,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "refused.mic_locked": {
         "nl": "Geweigerd: je microfoon is vergrendeld door een moderator.",
         "en": "Refused: your microphone is locked by a moderator."},
+    # The lock the recording guard sets while pupils may not be seen or heard (G10).
+    "refused.camera_locked.recording": {
+        "nl": "Geweigerd: webcams van deelnemers zijn vergrendeld omdat deze les wordt "
+              "opgenomen.",
+        "en": "Refused: viewers' webcams are locked because this lesson is being recorded."},
+    "refused.mic_locked.recording": {
+        "nl": "Geweigerd: je microfoon is vergrendeld omdat deze les wordt opgenomen.",
+        "en": "Refused: your microphone is locked because this lesson is being recorded."},
     "refused.record_not_allowed": {
         "nl": "Geweigerd: jij mag in deze vergadering niet opnemen.",
         "en": "Refused: you may not record in this meeting."},
@@ -89,6 +99,22 @@ TEXTS: dict[str, dict[str, str]] = {
                  "en": "A recording of this meeting was made."},
     "no_session": {"nl": "Geen sessie: ga opnieuw via de leeromgeving naar binnen.",
                    "en": "No session: join again through the learning platform."},
+    "no_session.title": {"nl": "Niet (meer) in deze vergadering",
+                         "en": "Not in this meeting (any more)"},
+    "no_session.why": {
+        "nl": "Deze pagina hoort bij een deelnamelink die in deze browser niet (meer) geldt, "
+              "bijvoorbeeld omdat de vergadering is afgelopen of de link in een andere browser "
+              "is geopend.",
+        "en": "This page belongs to a join link that is not (or no longer) valid in this "
+              "browser, for example because the meeting ended or the link was opened in "
+              "another browser."},
+    "no_session.lms": {"nl": "Naar de demo-leeromgeving", "en": "To the demo learning platform"},
+    "session_lost": {"nl": "Je sessie in deze vergadering is verlopen: ga opnieuw via de "
+                           "leeromgeving naar binnen.",
+                     "en": "Your session in this meeting has ended: join again through the "
+                           "learning platform."},
+    "unreachable": {"nl": "De vergadering is even niet bereikbaar; probeer het zo nog eens.",
+                    "en": "The meeting cannot be reached right now; try again in a moment."},
     "language": {"nl": "English", "en": "Nederlands"},
 }
 
@@ -119,18 +145,56 @@ _HEADERS = {
 
 
 def _session(bbb: LiveBBB, request: web.Request) -> tuple[LiveMeeting, LiveUser] | None:
-    """The user of this page: the join's session token, held as BBB's cookie too."""
+    """The user of this page: the join's session token, held as this join's cookie too."""
     token = request.query.get("sessionToken", "")
-    if token not in bbb.sessions or request.cookies.get("JSESSIONID") != token:
+    if token not in bbb.sessions or request.cookies.get(bbb.session_cookie(token)) != token:
         return None
     return bbb.open_page(token)
+
+
+def refusal_text(lang: str, live: LiveMeeting, refusal: str) -> str:
+    """Why a button was refused: a lock while recording is the recording's, not a whim."""
+    if live.recording and refusal in ("camera_locked", "mic_locked"):
+        return _t(lang, f"refused.{refusal}.recording")
+    return _t(lang, "refused." + refusal)
+
+
+def _no_session_page(bbb: LiveBBB, lang: str) -> web.Response:
+    e = html.escape
+    body = f"""<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(_t(lang, "no_session.title"))} · {e(_t(lang, "title"))}</title>
+<link rel="stylesheet" href="/html5client/gateway.css">
+<link rel="stylesheet" href="/html5client/meeting.css">
+</head>
+<body>
+<header class="top"><span class="brand">{e(_t(lang, "title"))}</span></header>
+<main id="no-session">
+<h1>{e(_t(lang, "no_session.title"))}</h1>
+<p class="reason" role="alert">{e(_t(lang, "no_session"))}</p>
+<p>{e(_t(lang, "no_session.why"))}</p>
+<p><a class="button" href="{e(bbb.gateway_url)}/demo/lms">{e(_t(lang, "no_session.lms"))}</a></p>
+</main>
+</body>
+</html>
+"""
+    return web.Response(status=401, text=body, content_type="text/html", headers=_HEADERS)
+
+
+def _unauthorized(lang: str) -> web.Response:
+    return web.json_response({"ok": False, "reason": "no_session",
+                              "text": _t(lang, "session_lost")}, status=401,
+                             headers=_HEADERS)
 
 
 async def page(bbb: LiveBBB, request: web.Request) -> web.Response:
     lang = _language(bbb, request)
     found = _session(bbb, request)
     if found is None:
-        return web.Response(status=401, text=_t(lang, "no_session"), headers=_HEADERS)
+        return _no_session_page(bbb, lang)
     live, user = found
     token = request.query["sessionToken"]
     other = "en" if lang == "nl" else "nl"
@@ -155,7 +219,9 @@ async def page(bbb: LiveBBB, request: web.Request) -> web.Response:
   <span class="brand">{e(_t(lang, "title"))}</span>
   <nav><a href="{switch}" hreflang="{other}">{e(_t(lang, "language"))}</a></nav>
 </header>
-<main id="meeting" data-token="{e(token)}" data-lang="{lang}">
+<main id="meeting" data-token="{e(token)}" data-lang="{lang}"
+      data-session-lost="{e(_t(lang, "session_lost"))}"
+      data-unreachable="{e(_t(lang, "unreachable"))}">
 <p class="dev-warning demo-note">{e(_t(lang, "note"))}</p>
 <h1>{e(live.meeting.name)}</h1>
 <p class="you">{e(_t(lang, "you_are", name=user.name, role=_t(lang, "role." + user.role)))}</p>
@@ -173,7 +239,8 @@ async def page(bbb: LiveBBB, request: web.Request) -> web.Response:
 </section>
 <section><h2>{e(_t(lang, "locks"))}</h2><ul id="locks"></ul></section>
 <section><h2>{e(_t(lang, "chat"))}</h2><ol id="chat"></ol></section>
-<p id="objection" hidden><a href="" id="objection-link">{e(_t(lang, "object"))}</a></p>
+<p id="objection" hidden><a href="" id="objection-link" target="_blank" rel="noopener">
+{e(_t(lang, "object"))}</a></p>
 </main>
 <script src="/html5client/meeting.js"></script>
 </body>
@@ -226,12 +293,12 @@ def state_of(bbb: LiveBBB, live: LiveMeeting, me: LiveUser, lang: str) -> dict[s
             + (f" ({_t(lang, 'lock.locked')})" if camera_refusal else ""),
             "camera_action": "camera_off" if me.cams else "camera_on",
             "camera_locked": camera_refusal is not None,
-            "camera_reason": _t(lang, "refused." + camera_refusal) if camera_refusal else "",
+            "camera_reason": refusal_text(lang, live, camera_refusal) if camera_refusal else "",
             "mic_button": _t(lang, "btn.mic_off" if mic(me) == "on" else "btn.mic_on")
             + (f" ({_t(lang, 'lock.locked')})" if mic_refusal else ""),
             "mic_action": "mic_off" if mic(me) == "on" else "mic_on",
             "mic_locked": mic_refusal is not None,
-            "mic_reason": _t(lang, "refused." + mic_refusal) if mic_refusal else "",
+            "mic_reason": refusal_text(lang, live, mic_refusal) if mic_refusal else "",
             "record_button": _t(lang, "btn.record_stop" if live.recording
                                 else "btn.record_start"),
             "record_action": "record_stop" if live.recording else "record_start",
@@ -241,20 +308,25 @@ def state_of(bbb: LiveBBB, live: LiveMeeting, me: LiveUser, lang: str) -> dict[s
     }
 
 
+def _page_language(bbb: LiveBBB, request: web.Request) -> str:
+    lang = request.query.get("lang", "")
+    return lang if lang in LANGUAGES else _language(bbb, request)
+
+
 async def state(bbb: LiveBBB, request: web.Request) -> web.Response:
+    lang = _page_language(bbb, request)
     found = _session(bbb, request)
     if found is None:
-        raise web.HTTPUnauthorized(text="no session")
+        return _unauthorized(lang)
     live, me = found
-    lang = request.query.get("lang", "")
-    return web.json_response(state_of(bbb, live, me, lang if lang in LANGUAGES else "en"),
-                             headers=_HEADERS)
+    return web.json_response(state_of(bbb, live, me, lang), headers=_HEADERS)
 
 
 async def action(bbb: LiveBBB, request: web.Request) -> web.Response:
+    lang = _page_language(bbb, request)
     found = _session(bbb, request)
     if found is None:
-        raise web.HTTPUnauthorized(text="no session")
+        return _unauthorized(lang)
     if request.headers.get("X-Demo-Meeting") != "1":  # a same-origin script, not a form
         raise web.HTTPForbidden(text="scripts only")
     try:
@@ -262,12 +334,10 @@ async def action(bbb: LiveBBB, request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text="not JSON") from None
     name = data.get("action") if isinstance(data, dict) else None
-    lang = request.query.get("lang", "")
-    lang = lang if lang in LANGUAGES else "en"
     live, me = found
     refusal = bbb.click(live, me, str(name))
     return web.json_response({"ok": refusal is None, "reason": refusal or "",
-                              "text": _t(lang, "refused." + refusal) if refusal else ""},
+                              "text": refusal_text(lang, live, refusal) if refusal else ""},
                              headers=_HEADERS)
 
 

@@ -17,6 +17,7 @@ import sys
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway.config.loading import Settings
 from gateway.config.secret_files import resolve_secrets
@@ -44,8 +45,22 @@ def public_url(host: str, port: int) -> str:
     return f"http://{name}:{port}"
 
 
+def wildcard(host: str) -> bool:
+    """Listening on every address: other devices need `--public-url` to follow the links."""
+    return host in _ANY_ADDRESS[:3]
+
+
+def stand_in_url(url: str, port: int) -> str:
+    """The BBB stand-in beside the demo at `url`: the same host name, its own port."""
+    name = urlsplit(url).hostname or "localhost"
+    if ":" in name:
+        name = f"[{name}]"
+    return f"http://{name}:{port}"
+
+
 def demo_settings(example: Path, host: str, port: int, *, bbb_port: int | None = None,
-                  bus_port: int | None = None, bbb_root: Path | None = None) -> Settings:
+                  bus_port: int | None = None, bbb_root: Path | None = None,
+                  public: str | None = None) -> Settings:
     """The example policy, moved to host:port, with Jitsi's pages switched on.
 
     With `bbb_port` and `bus_port` (gateway/demo/app.py), BigBlueButton is on
@@ -61,7 +76,7 @@ def demo_settings(example: Path, host: str, port: int, *, bbb_port: int | None =
         raise ConfigError(f"{example}: cannot read the demo policy: {exc}") from None
     if not data.get("gateway", {}).get("development"):
         raise ConfigError(f"{example}: the demo runs only with gateway.development = true")
-    url = public_url(host, port)
+    url = public.rstrip("/") if public else public_url(host, port)
     old_issuer = data["gateway"]["public_url"].rstrip("/") + PREFIX
     data["gateway"]["public_url"] = url
     for provider in data.get("identity", {}).get("providers", []):
@@ -75,7 +90,7 @@ def demo_settings(example: Path, host: str, port: int, *, bbb_port: int | None =
         bbb = data.setdefault("bbb", {})
         bbb.update({
             "enabled": True,
-            "servers": [{"name": STAND_IN, "url": public_url(host, bbb_port) + "/bigbluebutton",
+            "servers": [{"name": STAND_IN, "url": stand_in_url(url, bbb_port) + "/bigbluebutton",
                          "secret_env": _BBB_SECRET_VAR, "checksum_algorithm": "sha256"}],
             "frontends": [{"name": LMS_NAME, "secret_env": _LMS_SECRET_VAR}],
             "redis_url_env": _BUS_VAR})

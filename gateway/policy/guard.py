@@ -62,6 +62,7 @@ from gateway.policy.guard_model import (
 )
 from gateway.policy.guard_texts import (
     OBJECTION_TEXT,
+    REPEAT_PREFIX,
     STOP_TEXTS,
     STOPPED_TEXT,
     TELL_TEXTS,
@@ -197,7 +198,9 @@ def _on_start(policy: Policy, state: MeetingState, starter: str | None,
     if pupils_hidden(policy, purpose):
         actions.extend(_silence_protected(state))  # G10
     if announce_now:
-        actions.append(Announce(nl, en, "repeat"))  # G8: again right after the start
+        again_nl, again_en = REPEAT_PREFIX
+        # G8: again right after the start, marked as a repeat
+        actions.append(Announce(again_nl + nl, again_en + en, "repeat"))
     return tuple(actions)
 
 

@@ -53,6 +53,9 @@ STOPPED_TEXT = ("De opname is gestopt.", "The recording has stopped.")
 # G13: the teacher stopped the recording at once from their home page.
 TEACHER_STOPPED_TEXT = ("De leraar heeft de opname meteen gestopt.",
                         "The teacher stopped the recording at once.")
+# G8: the announcement again right after the start, marked as the same message once more
+# (word for word twice looked like a fault).
+REPEAT_PREFIX = ("Herhaling: ", "Reminder: ")
 # G12: added to every recording announcement when the platform adapter knows the link.
 OBJECTION_TEXT = ("Wil je niet dat deze opname bewaard wordt? Je kunt bezwaar maken: {url}",
                   "Do you not want this recording kept? You can object here: {url}")

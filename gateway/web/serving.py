@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 
 from aiohttp import web
@@ -60,12 +61,42 @@ class GatewayRunner(web.AppRunner):
         return server
 
 
+def listen(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
+    """Listening sockets for host:port, bound now (as asyncio's create_server binds them),
+    so a busy port is known before anything is printed; OSError when one cannot be bound."""
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                               flags=socket.AI_PASSIVE)
+    socks: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(
+                (f, k, p, "", a) for f, k, p, _, a in found):
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(128)
+            sock.setblocking(False)
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
 def run(app: web.Application, *, host: str, port: int, reuse_port: bool = False,
-        print_line: Callable[[str], None] = print) -> None:
-    """Serve `app` until SIGINT or SIGTERM, then stop gracefully."""
+        print_line: Callable[[str], None] = print,
+        socks: Sequence[socket.socket] | None = None) -> None:
+    """Serve `app` until SIGINT or SIGTERM, then stop gracefully. `socks`: already bound
+    (`listen`); without them host:port is bound here."""
+    if socks is None:
+        socks = listen(host, port, reuse_port=reuse_port)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    main = loop.create_task(_serve(app, host, port, reuse_port, print_line))
+    main = loop.create_task(_serve(app, host, port, socks, print_line))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
@@ -78,13 +109,13 @@ def run(app: web.Application, *, host: str, port: int, reuse_port: bool = False,
         loop.close()
 
 
-async def _serve(app: web.Application, host: str, port: int, reuse_port: bool,
+async def _serve(app: web.Application, host: str, port: int, socks: Sequence[socket.socket],
                  print_line: Callable[[str], None]) -> None:
     runner = GatewayRunner(app, handle_signals=True, access_log=None, shutdown_timeout=10)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-        await site.start()
+        for sock in socks:
+            await web.SockSite(runner, sock).start()
         print_line(f"======== Running on http://{host}:{port} ========")
         await asyncio.Event().wait()
     finally:

@@ -50,7 +50,8 @@ async def test_lecture_recording_locks_mutes_and_ejects_pupils(rig: Rig) -> None
     await rig.settle(lambda: len(rig.emu.chat) == 4)
     assert {m for m, _ in rig.emu.chat} == {EXT}
     nl_start, en_start, nl_repeat, en_repeat = (t for _, t in rig.emu.chat)
-    assert (nl_start, en_start) == (nl_repeat, en_repeat)
+    # The repeat says the same, marked as a repeat (not word for word twice).
+    assert (nl_repeat, en_repeat) == ("Herhaling: " + nl_start, "Reminder: " + en_start)
     assert "30 dagen" in nl_start and "days" not in nl_start
     assert "30 days" in en_start and "switched off now" in en_start and "dagen" not in en_start
     assert "/objections/new" in nl_start and "/objections/new" in en_start

@@ -108,7 +108,9 @@ def test_recording_start(rule: str, mtype: str, purpose: str | None, ref: str | 
     # G8: announced at the start and again right after, with purpose and retention.
     assert isinstance(actions[0], Announce) and actions[0].phase == "start"
     assert isinstance(actions[-1], Announce) and actions[-1].phase == "repeat"
-    assert actions[0].nl == actions[-1].nl and actions[0].en == actions[-1].en
+    # The same text, marked as the repeat (word for word twice looked like a fault).
+    assert actions[-1].nl == "Herhaling: " + actions[0].nl
+    assert actions[-1].en == "Reminder: " + actions[0].en
     days = POLICY.purposes[guard.resolve_purpose(POLICY, state)  # type: ignore[index]
                            ].retention_days
     assert f"{days} days" in actions[0].en and f"{days} dagen" in actions[0].nl

@@ -9,6 +9,17 @@
   const actionUrl = "/html5client/action?sessionToken=" + token + "&lang=" + lang;
   const refusal = document.getElementById("refusal");
   let current = null;
+  let refusedIn = null;  // the state a refusal was about; it goes when that state changes
+  let timer = null;
+
+  function situation(s) {
+    return [s.recording, s.me.camera_locked, s.me.mic_locked].join();
+  }
+
+  function say(text) {
+    refusal.hidden = !text;
+    refusal.textContent = text || "";
+  }
 
   function cell(row, text) {
     const td = document.createElement("td");
@@ -28,6 +39,10 @@
 
   function render(s) {
     current = s;
+    if (refusedIn !== null && refusedIn !== situation(s)) {
+      refusedIn = null;
+      say("");
+    }
     const rec = document.getElementById("recording-state");
     rec.textContent = s.recording_text;
     rec.dataset.recording = s.recording ? "yes" : "no";
@@ -88,25 +103,48 @@
     main.dataset.ready = "yes";
   }
 
+  function sessionLost() {
+    // This tab's join is no longer valid here: say so once, stop asking every second.
+    clearInterval(timer);
+    refusedIn = null;
+    say(main.dataset.sessionLost);
+    main.dataset.session = "lost";
+    for (const id of ["camera", "mic", "record"]) {
+      const el = document.getElementById(id);
+      if (el) el.disabled = true;
+    }
+  }
+
   async function poll() {
     try {
       const r = await fetch(stateUrl, {cache: "no-store", credentials: "same-origin"});
-      if (r.ok) render(await r.json());
+      if (r.status === 401) sessionLost();
+      else if (r.ok) render(await r.json());
     } catch (e) {
       // the stand-in is restarting: try again at the next tick
     }
   }
 
   async function send(action) {
-    const r = await fetch(actionUrl, {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-Demo-Meeting": "1"},
-      body: JSON.stringify({action: action}),
-    });
-    const answer = r.ok ? await r.json() : {ok: false, text: String(r.status)};
-    refusal.hidden = answer.ok;
-    refusal.textContent = answer.ok ? "" : answer.text;
+    let answer;
+    try {
+      const r = await fetch(actionUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-Demo-Meeting": "1"},
+        body: JSON.stringify({action: action}),
+      });
+      if (r.status === 401) {
+        sessionLost();
+        return;
+      }
+      answer = r.ok ? await r.json() : {ok: false, text: main.dataset.unreachable};
+    } catch (e) {
+      answer = {ok: false, text: main.dataset.unreachable};
+    }
+    refusedIn = null;
+    say(answer.ok ? "" : answer.text);
     await poll();
+    if (!answer.ok && current) refusedIn = situation(current);
   }
 
   for (const id of ["camera", "mic", "record"]) {
@@ -114,5 +152,5 @@
     if (el) el.addEventListener("click", () => send(el.dataset.action));
   }
   poll();
-  setInterval(poll, 1000);
+  timer = setInterval(poll, 1000);
 })();

@@ -27,7 +27,13 @@ from bbb_hooks import join, playback_links, xml
 from bbb_hooks.backend import MAX_ANSWER, backend_call, oldest_version, read_all
 from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
-from bbb_hooks.meetings import MeetingRecord, meeting_info, password_hash, save_meeting
+from bbb_hooks.meetings import (
+    MeetingRecord,
+    meeting_info,
+    password_hash,
+    save_meeting,
+    save_meeting_name,
+)
 from bbb_hooks.query import QueryError
 from bbb_hooks.record_calls import (
     check_call,
@@ -183,7 +189,8 @@ class BBBProxy:
         except xml.BrokenXML:
             raise ApiError("backendError", "broken_xml") from None
         if fields["returncode"].strip() == "SUCCESS":
-            await self._remember(meeting_id, server, decision, fields)
+            await self._remember(meeting_id, server, decision, fields,
+                                 inbound.param("name") or "")
         return xml_response(body)
 
     def _client_settings(self, inbound: ApiRequest) -> ApiRequest:
@@ -205,7 +212,7 @@ class BBBProxy:
         return replace(inbound, body=body)
 
     async def _remember(self, meeting_id: str, server: Server, decision: CreateDecision,
-                        fields: dict[str, str]) -> None:
+                        fields: dict[str, str], name: str) -> None:
         create_time = fields.get("createTime", "")
         if fields.get("messageKey") == "duplicateWarning":
             # Only a repeated create can find a record already kept (bbb.md §1.4: create
@@ -224,6 +231,7 @@ class BBBProxy:
             attendee_pw_hash=password_hash(fields.get("attendeePW", "")),
         )
         await save_meeting(self.store, record, self.record_ttl)
+        await save_meeting_name(self.store, meeting_id, name)
 
     # -- meetings lists (attendees stripped, G20) ---------------------------------------
     async def _meetings_from(self, server: Server, inbound: ApiRequest) -> bytes:

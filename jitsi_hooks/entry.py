@@ -30,7 +30,7 @@ from jitsi_hooks import access
 from jitsi_hooks.auth import StateTooLong, redirect_to_room, requested_room
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.guard_jitsi import objection_url
-from jitsi_hooks.page import _room_facts
+from jitsi_hooks.page import room_facts
 from jitsi_hooks.rooms import ROOM_TTL
 
 _FIELDS = ("room", "state", "code_challenge")
@@ -97,7 +97,7 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
         return redirect(login_url(f"/jitsi/auth?resume={resume}"))
     policy = request.app[keys.SETTINGS].policy
     room_settings = await jitsi(request.app).rooms.settings(room)
-    facts = _room_facts(policy, room, room_settings)
+    facts = room_facts(policy, room, room_settings)
     told = await request.app[keys.STORE].hgetall(f"jitsi:ack:{room}")
     if told.get(session.person) == _fingerprint(facts).encode():
         return await redirect_to_room(request, session, room, room_settings)
@@ -129,7 +129,7 @@ async def continue_to_room(request: web.Request) -> web.StreamResponse:
         return redirect(login_url("/"), 303)
     policy = request.app[keys.SETTINGS].policy
     room_settings = await jitsi(request.app).rooms.settings(room)
-    facts = _room_facts(policy, room, room_settings)
+    facts = room_facts(policy, room, room_settings)
     # Refusals (not invited, guests) raise before anything is remembered.
     response = await redirect_to_room(request, session, room, room_settings, 303)
     await request.app[keys.STORE].hset(f"jitsi:ack:{room}", {

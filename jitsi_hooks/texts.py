@@ -65,14 +65,10 @@ _TEXTS: dict[str, dict[str, str]] = {
                         "en": "Name (lowercase letters, digits, - and _)"},
     "jitsi.meeting_type": {"nl": "Soort bijeenkomst", "en": "Kind of meeting"},
     "jitsi.create": {"nl": "Maken", "en": "Create"},
-    "meeting_type.lesson": {"nl": "Les", "en": "Lesson"},
-    "meeting_type.meeting": {"nl": "Overleg (personeel)", "en": "Staff meeting"},
-    "meeting_type.confidential": {"nl": "Vertrouwelijk gesprek (nooit opgenomen)",
-                                  "en": "Confidential talk (never recorded)"},
+    "jitsi.never_recorded": {"nl": "nooit opgenomen", "en": "never recorded"},
     "refused.guests_not_allowed": {
         "nl": "Gasten mogen niet in deze bijeenkomst. Log in met je schoolaccount.",
         "en": "Guests may not join this meeting. Log in with your school account."},
-    "purpose.none": {"nl": "geen", "en": "none"},
     "refused.not_invited": {
         "nl": "Dit is een vertrouwelijk gesprek. Alleen wie is uitgenodigd mag erin.",
         "en": "This is a confidential talk. Only people who were invited may join."},

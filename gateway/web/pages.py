@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.policy import names
 from gateway.policy.notice import build_notice
 from gateway.web import i18n, keys
 from gateway.web.shell import render
@@ -49,11 +50,7 @@ MESSAGES: i18n.Catalog = {
         "en": "You may always ask what we have about you, and object. Write to {contact} or "
               "ask your teacher or parents for help.",
     },
-    "purpose.lecture": {"nl": "Uitleg om later terug te kijken", "en": "Lesson to watch later"},
-    "purpose.feedback": {"nl": "Feedback in de les", "en": "Feedback in the lesson"},
-    "purpose.exam_evidence": {"nl": "Bewijs bij een examen", "en": "Exam evidence"},
-    "purpose.approved_exception": {"nl": "Uitzondering, goedgekeurd door de privacy-officer",
-                                   "en": "Exception approved by the privacy officer"},
+    **names.catalog(),  # purpose.<id>, meeting_type.<id>: one table (G18)
 }
 
 

@@ -65,6 +65,16 @@ _TEXTS: dict[str, dict[str, str]] = {
                         "en": "Name (lowercase letters, digits, - and _)"},
     "jitsi.meeting_type": {"nl": "Soort bijeenkomst", "en": "Kind of meeting"},
     "jitsi.create": {"nl": "Maken", "en": "Create"},
+    "jitsi.unavailable": {
+        "nl": "De videoserver van school is nu niet bereikbaar, dus je kunt nog niet "
+              "meedoen. Probeer het over een paar minuten opnieuw (laad de pagina opnieuw). "
+              "Lukt het dan nog niet? Vraag het aan de ICT-helpdesk van school.",
+        "en": "The school's video server cannot be reached right now, so you cannot join "
+              "yet. Try again in a few minutes (reload the page). Still not working? Ask "
+              "the school's IT helpdesk."},
+    "jitsi.join_failed": {
+        "nl": "Meedoen lukte niet. Laad de pagina opnieuw en probeer het nog eens.",
+        "en": "Joining did not work. Reload the page and try again."},
     "jitsi.never_recorded": {"nl": "nooit opgenomen", "en": "never recorded"},
     "refused.guests_not_allowed": {
         "nl": "Gasten mogen niet in deze bijeenkomst. Log in met je schoolaccount.",

@@ -217,3 +217,12 @@ async def test_language_link_is_this_page_in_the_other_language(
     async with browser() as session, session.request(method, demo + path,
                                                      data={"x": "1"}) as resp:
         assert _language_link(await resp.text()) == link
+
+
+async def test_favicon_ico_leads_to_the_pages_icon(demo: str) -> None:
+    """Browsers ask /favicon.ico even when the page links an SVG icon: no 404."""
+    async with browser() as session:
+        async with session.get(demo + "/favicon.ico", allow_redirects=False) as resp:
+            assert resp.status == 301 and resp.headers["Location"] == "/static/favicon.svg"
+        async with session.get(demo + "/favicon.ico") as resp:
+            assert resp.status == 200 and resp.content_type == "image/svg+xml"

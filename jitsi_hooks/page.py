@@ -63,7 +63,8 @@ async def meeting_page(request: web.Request) -> web.StreamResponse:
         return redirect(login_url(request.path_qs))
     policy = request.app[keys.SETTINGS].policy
     rooms = jitsi(request.app).rooms
-    facts = room_facts(policy, room, await rooms.settings(room))
+    settings = await rooms.settings(room)
+    facts = room_facts(policy, room, settings)
     if not jitsi_policy.may_join(policy, session.role, facts["meeting_type"]):
         raise Forbidden("guests_not_allowed")
     # G3: a confidential room's page (and notice) only for its creator and invitees.
@@ -79,6 +80,7 @@ async def meeting_page(request: web.Request) -> web.StreamResponse:
         "may_set_room": jitsi_policy.may_set_room(session.role, session.person, creator,
                                                   in_room),
         "invites": facts["meeting_type"] == "confidential" and creator == session.person,
+        "purpose_declared": bool(settings.purpose),  # else the meeting type's default (G11)
         "retention_days": policy.purposes[purpose].retention_days if purpose else
         policy.retention.undeclared_retention_days,
         "objection_url": objection_url("", room),  # G12: before and during the meeting

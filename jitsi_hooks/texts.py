@@ -60,6 +60,12 @@ _TEXTS: dict[str, dict[str, str]] = {
                                        "uitzondering)",
                                  "en": "Privacy officer's reference (exceptions only)"},
     "jitsi.save": {"nl": "Opslaan", "en": "Save"},
+    "jitsi.purpose_default": {
+        "nl": "Je hebt nog geen doel gekozen. Dan geldt: {purpose}.",
+        "en": "You have not chosen a purpose yet, so this applies: {purpose}."},
+    "jitsi.purpose_no_default": {
+        "nl": "Je hebt nog geen doel gekozen, en deze soort bijeenkomst heeft geen standaarddoel.",
+        "en": "You have not chosen a purpose yet, and this kind of meeting has no default."},
     "jitsi.new_room": {"nl": "Nieuwe ruimte", "en": "New room"},
     "jitsi.room_name": {"nl": "Naam (kleine letters, cijfers, - en _)",
                         "en": "Name (lowercase letters, digits, - and _)"},

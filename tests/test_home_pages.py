@@ -207,7 +207,7 @@ async def test_room_purpose_on_home_agrees_with_the_room_page(client: TestClient
     assert "no purpose declared ·" not in home
     assert f'<a href="/jitsi/{ROOM}">{ROOM}</a>' in home  # back into the room
     _, room_page = await _page(client, teacher, f"/jitsi/{ROOM}")
-    assert "Lesson to watch later" in room_page
+    assert "You have not chosen a purpose yet, so this applies: Lesson to watch later." in room_page
 
 
 async def test_confidential_room_says_it_cannot_be_recorded(client: TestClient) -> None:  # type: ignore[type-arg]

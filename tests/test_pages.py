@@ -226,3 +226,19 @@ async def test_favicon_ico_leads_to_the_pages_icon(demo: str) -> None:
             assert resp.status == 301 and resp.headers["Location"] == "/static/favicon.svg"
         async with session.get(demo + "/favicon.ico") as resp:
             assert resp.status == 200 and resp.content_type == "image/svg+xml"
+
+
+async def test_login_link_comes_back_to_this_page_with_its_parameters(demo: str) -> None:
+    """Logging in from a filled-in page returns to it, parameters and all (not a blank
+    form); only the gateway's own path, never another site."""
+    async with browser() as session:
+        async with session.get(demo + "/privacy?platform=bbb&meeting=m%201&lang=en") as resp:
+            page = await resp.text()
+        found = re.search(r'<a href="([^"]*)" class="login">', page)
+        assert found
+        link = html.unescape(found.group(1))
+        assert dict(parse_qsl(urlsplit(link).query)) == {
+            "next": "/privacy?platform=bbb&meeting=m+1"}
+        async with session.get(demo + "/%2F%2Fevil.example?next=x") as resp:
+            found = re.search(r'<a href="([^"]*)" class="login">', await resp.text())
+        assert found and html.unescape(found.group(1)) == "/login?next=/"

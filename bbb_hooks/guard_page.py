@@ -18,12 +18,13 @@ from aiohttp import web
 
 from bbb_hooks.app_keys import PROXY
 from bbb_hooks.guard_bbb import BusGuard
-from bbb_hooks.guard_state import purpose_key, save_purpose
+from bbb_hooks.guard_state import MEETING_PREFIX, purpose_key, save_purpose
 from bbb_hooks.meetings import MeetingRecord, is_moderator, meeting_info
 from gateway.guard import approvals
 from gateway.login.routes import login_url
 from gateway.login.sessions import Session, current_session
 from gateway.policy.model import PURPOSES, PurposeName
+from gateway.policy.names import purpose_name
 from gateway.web import i18n, keys
 from gateway.web.errors import Forbidden, NotFound
 from gateway.web.shell import redirect, render
@@ -47,6 +48,27 @@ MESSAGES: i18n.Catalog = {
                                 "en": "Privacy officer's approval reference (exception only)"},
     "guard.purpose.save": {"nl": "Opslaan", "en": "Save"},
     "guard.purpose.saved": {"nl": "Opgeslagen: {purpose}.", "en": "Saved: {purpose}."},
+    "guard.purpose.saved_next": {
+        "nl": "Opgeslagen: {purpose}. Dit geldt voor de volgende opname; de opname die nu loopt "
+              "houdt haar doel.",
+        "en": "Saved: {purpose}. This applies to the next recording; the recording running now "
+              "keeps its purpose."},
+    "guard.purpose.running": {
+        "nl": "Er loopt nu een opname met als doel: {purpose}. Kies je hier een ander doel, dan "
+              "geldt dat voor de volgende opname.",
+        "en": "A recording is running now, for: {purpose}. A purpose you choose here applies "
+              "to the next recording."},
+    "guard.purpose.default": {
+        "nl": "Je hebt nog geen doel gekozen. Dan geldt: {purpose}.",
+        "en": "You have not chosen a purpose yet, so this applies: {purpose}."},
+    "guard.purpose.no_default": {
+        "nl": "Je hebt nog geen doel gekozen. Zonder doel stopt een opname meteen.",
+        "en": "You have not chosen a purpose yet. Without one, a recording stops at once."},
+    "guard.purpose.no_default_undeclared": {
+        "nl": "Je hebt nog geen doel gekozen. Zonder doel wordt een opname {days} dagen bewaard "
+              "en zijn leerlingen niet te zien of te horen.",
+        "en": "You have not chosen a purpose yet. Without one, a recording is kept {days} days "
+              "and pupils are not seen or heard."},
     "guard.purpose.pending": {
         "nl": "De verbinding met de vergaderserver is even weg. Het doel is bewaard en wordt in "
               "de bijeenkomst gemeld zodra de verbinding terug is. Een opname die eerder start, "
@@ -134,15 +156,25 @@ async def _teacher(request: web.Request) -> tuple[Session, MeetingRecord] | web.
 async def _context(request: web.Request, record: MeetingRecord) -> dict[str, Any]:
     policy = request.app[keys.SETTINGS].policy
     meeting_id = record.meeting_id
-    saved = await request.app[keys.STORE].hgetall(purpose_key(meeting_id))
+    store = request.app[keys.STORE]
+    saved = await store.hgetall(purpose_key(meeting_id))
+    # What the recording guard keeps for a running recording (bbb_hooks/guard_state.py).
+    state = await store.hgetall(MEETING_PREFIX + record.internal_meeting_id)
     lang = i18n.language(request)
     purposes = [{"name": name, "days": rules.retention_days,
-                 "label": name.replace("_", " "),
+                 "label": purpose_name(name, lang),
                  "description": rules.description_nl if lang == "nl" else rules.description_en}
                 for name, rules in policy.purposes.items() if "teacher" in rules.may_start]
-    return {"recording_allowed": policy.meeting_types[record.meeting_type].recording_allowed,
+    mtype = policy.meeting_types[record.meeting_type]
+    declared = saved.get("purpose", b"").decode()
+    return {"recording_allowed": mtype.recording_allowed, "lang": lang,
             "purposes": purposes, "saved": False, "saved_label": "", "error": None,
-            "current": (saved.get("purpose", b"").decode() or record.purpose or ""),
+            "current": declared or record.purpose or "", "declared": declared,
+            "default_purpose": record.purpose or "",
+            "purpose_required": mtype.purpose_required,
+            "undeclared_days": policy.retention.undeclared_retention_days,
+            "recording": state.get("announced") == b"1",
+            "running_purpose": state.get("active_purpose", b"").decode(),
             "reference": saved.get("approval_reference", b"").decode()}
 
 
@@ -188,6 +220,7 @@ async def purpose_submit(request: web.Request) -> web.StreamResponse:
     await request.app[keys.AUDIT].record(
         "guard_action", "bbb", action="purpose_declared", purpose=chosen, by=session.person,
         meeting=request.app[keys.PSEUDONYMS].meeting(record.internal_meeting_id or meeting_id))
-    ctx.update(saved=True, saved_label=chosen.replace("_", " "), current=chosen,
+    ctx.update(saved=True, saved_label=purpose_name(chosen, ctx["lang"]), current=chosen,
+               declared=chosen,
                reference=ref or "", pending=outcome == "pending")
     return await render(request, "guard_purpose.html", ctx)

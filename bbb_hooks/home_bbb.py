@@ -17,7 +17,7 @@ from aiohttp import web
 from bbb_hooks import guard_stop
 from bbb_hooks.guard_page import GUARD
 from bbb_hooks.guard_state import MEETING_PREFIX, purpose_key
-from bbb_hooks.meetings import is_moderator, meeting_info
+from bbb_hooks.meetings import is_moderator, meeting_info, meeting_name
 from gateway.login.sessions import Session
 from gateway.web import keys
 from gateway.web.home_index import HOME_SOURCES, HomeMeeting, StopOutcome
@@ -30,6 +30,7 @@ def setup(app: web.Application) -> None:
 async def list_meetings(app: web.Application, session: Session, meeting_ids: list[str]
                         ) -> list[HomeMeeting]:
     store = app[keys.STORE]
+    policy = app[keys.SETTINGS].policy
     found = []
     for meeting_id in meeting_ids:
         record = await meeting_info(store, meeting_id)
@@ -41,7 +42,10 @@ async def list_meetings(app: web.Application, session: Session, meeting_ids: lis
         found.append(HomeMeeting(
             platform="bbb", ident=meeting_id, meeting_type=record.meeting_type,
             recording="announced" in state, purpose=active or declared or record.purpose,
-            purpose_url=f"/meetings/bbb/{meeting_id}/purpose", open_url=None))
+            purpose_url=f"/meetings/bbb/{meeting_id}/purpose", open_url=None,  # BBB: the LMS
+            name=await meeting_name(store, meeting_id),
+            recording_possible=policy.meeting_types[record.meeting_type].recording_allowed,
+            purpose_declared=bool(active or declared)))
     return found
 
 

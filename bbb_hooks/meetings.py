@@ -192,3 +192,23 @@ async def add_moderator(store: Store, meeting_id: str, person: str, ttl: float) 
 
 async def is_moderator(store: Store, meeting_id: str, person: str) -> bool:
     return person in await store.hgetall(_moderators_key(meeting_id))
+
+
+# The meeting's name from create (`name`), shown only on its teachers' home pages (G13).
+# A name can say who a talk is with, so it is kept no longer than the home list entry.
+MAX_NAME_CHARS = 200
+
+
+def _name_key(meeting_id: str) -> str:
+    return "bbb:meeting-name:" + hashlib.sha256(meeting_id.encode()).hexdigest()
+
+
+async def save_meeting_name(store: Store, meeting_id: str, name: str) -> None:
+    name = name.strip()[:MAX_NAME_CHARS]
+    if name:
+        await store.set(_name_key(meeting_id), name.encode(), MODERATOR_TTL)
+
+
+async def meeting_name(store: Store, meeting_id: str) -> str:
+    raw = await store.get(_name_key(meeting_id))
+    return raw.decode(errors="replace") if raw else ""

@@ -28,7 +28,13 @@ from bbb_hooks import join, playback_links, xml
 from bbb_hooks.backend import backend_call, fetch_all, oldest_version
 from bbb_hooks.checksum import ChecksumError, Verifier
 from bbb_hooks.inbound import ApiError, ApiRequest, read_request
-from bbb_hooks.meetings import MeetingRecord, MeetingWrites, meeting_info, password_hash
+from bbb_hooks.meetings import (
+    MeetingRecord,
+    MeetingWrites,
+    meeting_info,
+    password_hash,
+    save_meeting_name,
+)
 from bbb_hooks.query import QueryError
 from bbb_hooks.record_calls import (
     check_call,
@@ -197,7 +203,8 @@ class BBBProxy:
         except xml.BrokenXML:
             raise ApiError("backendError", "broken_xml") from None
         if fields["returncode"].strip() == "SUCCESS":
-            await self._remember(meeting_id, server, decision, fields)
+            await self._remember(meeting_id, server, decision, fields,
+                                 inbound.param("name") or "")
         return xml_response(body)
 
     def _client_settings(self, inbound: ApiRequest) -> ApiRequest:
@@ -219,7 +226,7 @@ class BBBProxy:
         return replace(inbound, body=body)
 
     async def _remember(self, meeting_id: str, server: Server, decision: CreateDecision,
-                        fields: dict[str, str]) -> None:
+                        fields: dict[str, str], name: str) -> None:
         create_time = fields.get("createTime", "")
         if fields.get("messageKey") == "duplicateWarning":
             # Only a repeated create can find a record already kept (bbb.md §1.4: create
@@ -239,7 +246,10 @@ class BBBProxy:
         )
         if self._writes is None:
             self._writes = MeetingWrites(self.store)
-        await self._writes.save(record, self.record_ttl)  # batched with concurrent creates
+        # The record batched with concurrent creates; the name (the teacher's home page)
+        # beside it, kept no longer than the home page's entry.
+        await asyncio.gather(self._writes.save(record, self.record_ttl),
+                             save_meeting_name(self.store, meeting_id, name))
 
     # -- meetings lists (attendees stripped, G20) ---------------------------------------
     async def _meetings_from(self, server: Server, inbound: ApiRequest) -> bytes:

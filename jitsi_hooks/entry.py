@@ -39,7 +39,7 @@ from jitsi_hooks.auth import (
 )
 from jitsi_hooks.context import jitsi
 from jitsi_hooks.guard_jitsi import objection_url
-from jitsi_hooks.page import _room_facts
+from jitsi_hooks.page import room_facts
 from jitsi_hooks.rooms import ROOM_TTL
 from jitsi_hooks.rooms import room_settings as rooms_settings
 
@@ -117,7 +117,7 @@ async def token_auth(request: web.Request) -> web.StreamResponse:
     rooms.known_rooms.put(room, room_raw.value)
     rooms.known_acks.put((room, session.person), told.value)
     room_settings = rooms_settings(room_raw.value)
-    facts = _room_facts(policy, room, room_settings)
+    facts = room_facts(policy, room, room_settings)
     if told.value == _fingerprint(facts).encode():
         return await redirect_to_room(request, session, room, room_settings)
     reason = await access.refusal(request.app, room, facts["meeting_type"], session,
@@ -147,7 +147,7 @@ async def _known_entry(request: web.Request, room: str) -> web.StreamResponse | 
         return None
     policy = app[keys.SETTINGS].policy
     room_settings = rooms_settings(room_raw)
-    facts = _room_facts(policy, room, room_settings)
+    facts = room_facts(policy, room, room_settings)
     meeting_type = facts["meeting_type"]
     if (ack != _fingerprint(facts).encode() or meeting_type == "confidential"
             or not jitsi_policy.may_join(policy, session.role, meeting_type)):
@@ -187,7 +187,7 @@ async def continue_to_room(request: web.Request) -> web.StreamResponse:
         return redirect(login_url("/"), 303)
     policy = request.app[keys.SETTINGS].policy
     room_settings = await jitsi(request.app).rooms.settings(room)
-    facts = _room_facts(policy, room, room_settings)
+    facts = room_facts(policy, room, room_settings)
     # Refusals (not invited, guests) raise before anything is remembered.
     response = await redirect_to_room(request, session, room, room_settings, 303)
     told = _fingerprint(facts).encode()

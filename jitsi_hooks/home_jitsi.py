@@ -16,6 +16,7 @@ from gateway.web import keys
 from gateway.web.home_index import HOME_SOURCES, HomeMeeting, StopOutcome
 from jitsi_hooks.events import queue_instruction
 from jitsi_hooks.guard_jitsi import both_languages
+from jitsi_hooks.page import room_facts
 from jitsi_hooks.rooms import RoomStore
 
 
@@ -26,17 +27,20 @@ def setup(app: web.Application) -> None:
 async def list_rooms(app: web.Application, session: Session, rooms: list[str]
                      ) -> list[HomeMeeting]:
     store = RoomStore(app[keys.STORE])
-    default = app[keys.SETTINGS].policy.jitsi.default_meeting_type
+    policy = app[keys.SETTINGS].policy
     found = []
     for room in rooms:
         settings = await store.settings(room)
         if settings.creator != session.person:
             continue
         state = await store.recording(room)
+        facts = room_facts(policy, room, settings)  # what the room page shows, too
         found.append(HomeMeeting(
-            platform="jitsi", ident=room, meeting_type=settings.created_as or default,
-            recording=state.recording, purpose=state.purpose or settings.purpose,
-            purpose_url=f"/jitsi/{room}", open_url=f"/jitsi/{room}"))
+            platform="jitsi", ident=room, meeting_type=facts["meeting_type"],
+            recording=state.recording, purpose=state.purpose or facts["purpose"],
+            purpose_url=f"/jitsi/{room}#purpose", open_url=f"/jitsi/{room}",
+            recording_possible=facts["recording_possible"],
+            purpose_declared=bool(state.purpose or settings.purpose)))
     return found
 
 

@@ -45,7 +45,7 @@ def jitsi_origin(request: web.Request) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _room_facts(policy: Policy, room: str, settings: RoomSettings) -> dict[str, Any]:
+def room_facts(policy: Policy, room: str, settings: RoomSettings) -> dict[str, Any]:
     meeting_type = jitsi_policy.meeting_type_of_room(policy, room, settings.created_as)
     purpose = settings.purpose or policy.meeting_types[meeting_type].default_purpose
     return {"meeting_type": meeting_type, "purpose": purpose, "creator": settings.creator,
@@ -63,7 +63,8 @@ async def meeting_page(request: web.Request) -> web.StreamResponse:
         return redirect(login_url(request.path_qs))
     policy = request.app[keys.SETTINGS].policy
     rooms = jitsi(request.app).rooms
-    facts = _room_facts(policy, room, await rooms.settings(room))
+    settings = await rooms.settings(room)
+    facts = room_facts(policy, room, settings)
     if not jitsi_policy.may_join(policy, session.role, facts["meeting_type"]):
         raise Forbidden("guests_not_allowed")
     # G3: a confidential room's page (and notice) only for its creator and invitees.
@@ -79,6 +80,7 @@ async def meeting_page(request: web.Request) -> web.StreamResponse:
         "may_set_room": jitsi_policy.may_set_room(session.role, session.person, creator,
                                                   in_room),
         "invites": facts["meeting_type"] == "confidential" and creator == session.person,
+        "purpose_declared": bool(settings.purpose),  # else the meeting type's default (G11)
         "retention_days": policy.purposes[purpose].retention_days if purpose else
         policy.retention.undeclared_retention_days,
         "objection_url": objection_url("", room),  # G12: before and during the meeting
@@ -146,7 +148,7 @@ async def _live_state(request: web.Request, room: str, session: Session,
     """What the page shows live: recording on/off and purpose, transcription consent (counts)."""
     policy = request.app[keys.SETTINGS].policy
     rooms = jitsi(request.app).rooms
-    facts = _room_facts(policy, room, settings)
+    facts = room_facts(policy, room, settings)
     recording = await rooms.recording(room)
     opted = await rooms.opted_in(room)
     return web.json_response({
@@ -216,7 +218,7 @@ async def invite(request: web.Request) -> web.StreamResponse:
     if session is None:
         raise Forbidden("not_logged_in")
     app = request.app
-    facts = _room_facts(app[keys.SETTINGS].policy, room, await jitsi(app).rooms.settings(room))
+    facts = room_facts(app[keys.SETTINGS].policy, room, await jitsi(app).rooms.settings(room))
     if facts["meeting_type"] != "confidential" or facts["creator"] != session.person:
         raise Forbidden("not_the_creator")
     form = await request.post()

@@ -60,19 +60,31 @@ _TEXTS: dict[str, dict[str, str]] = {
                                        "uitzondering)",
                                  "en": "Privacy officer's reference (exceptions only)"},
     "jitsi.save": {"nl": "Opslaan", "en": "Save"},
+    "jitsi.purpose_default": {
+        "nl": "Je hebt nog geen doel gekozen. Dan geldt: {purpose}.",
+        "en": "You have not chosen a purpose yet, so this applies: {purpose}."},
+    "jitsi.purpose_no_default": {
+        "nl": "Je hebt nog geen doel gekozen, en deze soort bijeenkomst heeft geen standaarddoel.",
+        "en": "You have not chosen a purpose yet, and this kind of meeting has no default."},
     "jitsi.new_room": {"nl": "Nieuwe ruimte", "en": "New room"},
     "jitsi.room_name": {"nl": "Naam (kleine letters, cijfers, - en _)",
                         "en": "Name (lowercase letters, digits, - and _)"},
     "jitsi.meeting_type": {"nl": "Soort bijeenkomst", "en": "Kind of meeting"},
     "jitsi.create": {"nl": "Maken", "en": "Create"},
-    "meeting_type.lesson": {"nl": "Les", "en": "Lesson"},
-    "meeting_type.meeting": {"nl": "Overleg (personeel)", "en": "Staff meeting"},
-    "meeting_type.confidential": {"nl": "Vertrouwelijk gesprek (nooit opgenomen)",
-                                  "en": "Confidential talk (never recorded)"},
+    "jitsi.unavailable": {
+        "nl": "De videoserver van school is nu niet bereikbaar, dus je kunt nog niet "
+              "meedoen. Probeer het over een paar minuten opnieuw (laad de pagina opnieuw). "
+              "Lukt het dan nog niet? Vraag het aan de ICT-helpdesk van school.",
+        "en": "The school's video server cannot be reached right now, so you cannot join "
+              "yet. Try again in a few minutes (reload the page). Still not working? Ask "
+              "the school's IT helpdesk."},
+    "jitsi.join_failed": {
+        "nl": "Meedoen lukte niet. Laad de pagina opnieuw en probeer het nog eens.",
+        "en": "Joining did not work. Reload the page and try again."},
+    "jitsi.never_recorded": {"nl": "nooit opgenomen", "en": "never recorded"},
     "refused.guests_not_allowed": {
         "nl": "Gasten mogen niet in deze bijeenkomst. Log in met je schoolaccount.",
         "en": "Guests may not join this meeting. Log in with your school account."},
-    "purpose.none": {"nl": "geen", "en": "none"},
     "refused.not_invited": {
         "nl": "Dit is een vertrouwelijk gesprek. Alleen wie is uitgenodigd mag erin.",
         "en": "This is a confidential talk. Only people who were invited may join."},

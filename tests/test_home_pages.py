@@ -20,12 +20,20 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from bbb_hooks import bus_codec as codec
+from bbb_hooks.meetings import save_meeting_name
 from gateway.clock import ManualClock
 from gateway.policy.guard_texts import TEACHER_STOPPED_TEXT
 from gateway.web import keys
 from privacy_gateway import create_app
 from tests.guard import bbb_bus as bus
-from tests.guard.page_rig import LESSON, LESSON_INTERNAL, TEACHER, guard_sees_lesson, open_page
+from tests.guard.page_rig import (
+    LESSON,
+    LESSON_INTERNAL,
+    TALK,
+    TEACHER,
+    guard_sees_lesson,
+    open_page,
+)
 from tests.jitsi.support import csrf_of, enter_room, person_of, seed_session, signed
 
 ROOM = "aardrijkskunde-2c"
@@ -146,6 +154,7 @@ async def test_officer_home_and_who_may_see_a_refused_page(client: TestClient) -
     officer = await seed_session(client.app, "staff")
     status, html = await _page(client, officer)
     assert 'href="/admin/retention"' in html and 'href="/admin/approvals"' in html
+    assert "(G11)" not in html  # rule ids are for the code, not for people
     teacher = await seed_session(client.app, "teacher")
     status, html = await _page(client, teacher, "/admin/retention")
     assert status == 403
@@ -197,3 +206,54 @@ async def _next_stop(listener: Any) -> dict[str, Any]:
         if command["core"]["header"]["name"] == "SetRecordingStatusCmdMsg":
             return command
     raise AssertionError("no SetRecordingStatusCmdMsg on the bus")
+
+
+async def _new_room(client: TestClient, teacher: str, room: str, meeting_type: str) -> None:  # type: ignore[type-arg]
+    resp = await client.post("/jitsi/new", data={"csrf": await csrf_of(client.app, teacher),
+                                                 "room": room, "meeting_type": meeting_type},
+                             headers={"Cookie": teacher}, allow_redirects=False)
+    assert resp.status in (302, 303), await resp.text()
+
+
+async def test_room_purpose_on_home_agrees_with_the_room_page(client: TestClient) -> None:  # type: ignore[type-arg]
+    """G11: nobody declared a purpose, so the meeting type's default applies, and the home
+    page says so, as the room page does (it said "no purpose declared")."""
+    teacher = await seed_session(client.app, "teacher")
+    await _new_room(client, teacher, ROOM, "lesson")
+    _, home = await _page(client, teacher)
+    assert 'data-purpose="lecture" data-declared="no"' in home
+    assert "Lesson to watch later (default: no purpose declared)" in home
+    assert "no purpose declared ·" not in home
+    assert f'<a href="/jitsi/{ROOM}">{ROOM}</a>' in home  # back into the room
+    _, room_page = await _page(client, teacher, f"/jitsi/{ROOM}")
+    assert "You have not chosen a purpose yet, so this applies: Lesson to watch later." in room_page
+
+
+async def test_confidential_room_says_it_cannot_be_recorded(client: TestClient) -> None:  # type: ignore[type-arg]
+    """G3: no "Declare purpose" link for a talk that is never recorded."""
+    teacher = await seed_session(client.app, "teacher")
+    await _new_room(client, teacher, "gesprek-ouders", "confidential")
+    _, home = await _page(client, teacher)
+    assert "cannot be recorded" in home and "Declare purpose" not in home
+    assert 'href="/jitsi/gesprek-ouders#purpose"' not in home
+    assert '>Confidential talk</td>' in home
+
+
+@pytest.mark.parametrize(("lang", "names"), [
+    ("nl", (">Les</td>", ">Vertrouwelijk gesprek</td>", "kan niet worden opgenomen")),
+    ("en", (">Lesson</td>", ">Confidential talk</td>", "cannot be recorded")),
+])
+async def test_bbb_meetings_by_name_with_human_words(redis_url: str, tmp_path: Path, lang: str,
+                                                     names: tuple[str, ...]) -> None:
+    """G18: meeting types in the reader's language, the meeting's name from create, its id
+    second; a confidential talk has no purpose link."""
+    async for page in open_page(redis_url, tmp_path):
+        await page.login("teacher")
+        await save_meeting_name(page.store, LESSON, "Wiskunde 2B")
+        html = await (await page.client.get(f"/?lang={lang}")).text()
+        for name in names:
+            assert name in html
+        assert ">lesson<" not in html and ">confidential<" not in html
+        assert f'Wiskunde 2B<br><small class="ident">{LESSON}</small>' in html
+        assert f'href="/meetings/bbb/{LESSON}/purpose"' in html
+        assert f'href="/meetings/bbb/{TALK}/purpose"' not in html

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.policy.model import parse_policy
+from gateway.policy.names import meeting_type_name, purpose_name
+from gateway.policy.notice import build_notice
 from gateway.web import i18n
 from privacy_gateway import ADAPTERS, create_app
-from tests.support import ROOT, make_settings
+from tests.support import ROOT, deep_merge, example_policy, make_settings
 
 TEMPLATE_DIRS = [ROOT / "gateway" / "web" / "templates",
                  *(a.template_dir for a in ADAPTERS if a.template_dir)]
@@ -45,3 +48,36 @@ def test_catalogs_are_explicit_and_checked() -> None:
     with pytest.raises(ValueError, match="defined twice"):
         i18n.Messages({"x": {"nl": "a", "en": "a"}}, {"x": {"nl": "b", "en": "b"}})
     assert i18n.Messages().t("en", "unknown.key") == "unknown.key"
+
+
+BBB_ON = {"bbb": {"enabled": True,
+                  "servers": [{"name": "bbb1", "url": "https://bbb.school.example/bigbluebutton/",
+                               "secret_env": "X"}],
+                  "frontends": [{"name": "lms", "secret_env": "Y"}]}}
+
+
+@pytest.mark.parametrize(("changes", "told", "not_told"), [
+    pytest.param({"jitsi": {"enabled": True}}, "In Jitsi Meet your background is blurred",
+                 "BigBlueButton", id="jitsi_blurs"),
+    pytest.param(BBB_ON, "In BigBlueButton, when you switch your camera on, a plain "
+                 "background image", "blurred when", id="bbb_has_no_blur_by_default"),
+])
+def test_notice_says_per_platform_what_happens_to_the_background(
+        changes: dict[str, object], told: str, not_told: str) -> None:
+    """G5, G18: the notice claims no blur a platform does not switch on (BBB has no
+    blur-by-default setting; it gets the neutral background image)."""
+    safeguards = " ".join(build_notice(parse_policy(deep_merge(example_policy(), changes)),
+                                       "en").safeguards)
+    assert told in safeguards and not_told not in safeguards
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_notice_names_purposes_and_meeting_types_as_pages_do(lang: str) -> None:
+    """G18: "'Lesson to watch later' applies", not "'lecture' applies"; one name per type."""
+    notice = build_notice(parse_policy(example_policy()), lang)
+    text = " ".join(notice.recording_rules + notice.safeguards)
+    assert f"'{purpose_name('lecture', lang)}'" in text and "'lecture'" not in text
+    assert "(lecture)" not in text
+    for rule, mtype in zip(notice.recording_rules, ("lesson", "meeting", "confidential"),
+                           strict=True):
+        assert rule.startswith(meeting_type_name(mtype, lang) + ":")

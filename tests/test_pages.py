@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from aiohttp import web
@@ -176,3 +177,68 @@ async def test_large_bodies_are_refused_before_login(demo: str) -> None:
             headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
         assert resp.status == 413
         assert "text/html" in resp.headers["Content-Type"]
+
+
+def _language_link(page: str) -> str:
+    found = re.search(r'<a href="([^"]*)" hreflang="(?:nl|en)" class="lang">', page)
+    assert found, "every page has a language link"
+    return html.unescape(found.group(1))
+
+
+async def test_language_link_keeps_the_login_request(demo: str) -> None:
+    """Switching language on the development login page keeps the authorization request
+    (it was `/dev-idp/authorize?lang=nl`: a 400)."""
+    async with browser() as session:
+        async with session.get(demo + "/login?next=/") as resp:
+            assert resp.status == 200 and resp.url.path == "/dev-idp/authorize"
+            page = await resp.text()
+            asked = dict(resp.url.query)
+        other = "en" if '<html lang="nl">' in page else "nl"
+        link = _language_link(page)
+        assert link.startswith("/dev-idp/authorize?")
+        assert dict(parse_qsl(urlsplit(link).query)) == {**asked, "lang": other}
+        async with session.get(demo + link) as resp:
+            assert resp.status == 200 and f'<html lang="{other}">' in await resp.text()
+
+
+@pytest.mark.parametrize(("method", "path", "link"), [
+    pytest.param("GET", "/privacy?x=1&lang=en&y=%C3%A9", "/privacy?x=1&y=%C3%A9&lang=nl",
+                 id="every_parameter_kept_only_lang_replaced"),
+    pytest.param("GET", "/privacy?a=1&a=2&lang=en", "/privacy?a=1&a=2&lang=nl",
+                 id="repeated_parameters_kept"),
+    pytest.param("GET", "/%2F%2Fevil.example?lang=en&q=1", "/?lang=nl",
+                 id="no_open_redirect_from_an_unknown_path"),
+    pytest.param("POST", "/logout?lang=en", "/?lang=nl", id="post_only_page_links_home"),
+    pytest.param("POST", "/admin/approvals?lang=en&x=1", "/admin/approvals?lang=nl",
+                 id="post_page_links_its_get_page"),
+])
+async def test_language_link_is_this_page_in_the_other_language(
+        demo: str, method: str, path: str, link: str) -> None:
+    async with browser() as session, session.request(method, demo + path,
+                                                     data={"x": "1"}) as resp:
+        assert _language_link(await resp.text()) == link
+
+
+async def test_favicon_ico_leads_to_the_pages_icon(demo: str) -> None:
+    """Browsers ask /favicon.ico even when the page links an SVG icon: no 404."""
+    async with browser() as session:
+        async with session.get(demo + "/favicon.ico", allow_redirects=False) as resp:
+            assert resp.status == 301 and resp.headers["Location"] == "/static/favicon.svg"
+        async with session.get(demo + "/favicon.ico") as resp:
+            assert resp.status == 200 and resp.content_type == "image/svg+xml"
+
+
+async def test_login_link_comes_back_to_this_page_with_its_parameters(demo: str) -> None:
+    """Logging in from a filled-in page returns to it, parameters and all (not a blank
+    form); only the gateway's own path, never another site."""
+    async with browser() as session:
+        async with session.get(demo + "/privacy?platform=bbb&meeting=m%201&lang=en") as resp:
+            page = await resp.text()
+        found = re.search(r'<a href="([^"]*)" class="login">', page)
+        assert found
+        link = html.unescape(found.group(1))
+        assert dict(parse_qsl(urlsplit(link).query)) == {
+            "next": "/privacy?platform=bbb&meeting=m+1"}
+        async with session.get(demo + "/%2F%2Fevil.example?next=x") as resp:
+            found = re.search(r'<a href="([^"]*)" class="login">', await resp.text())
+        assert found and html.unescape(found.group(1)) == "/login?next=/"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.policy.model import PURPOSES, Policy
+from gateway.policy.names import meeting_type_name, purpose_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,10 @@ _DATA = {
 _SAFEGUARDS = {
     "nl": (
         "Alleen schoolaccounts komen binnen; privé-accounts worden geweigerd.",
-        "Je camera staat uit als je binnenkomt. Als je hem aanzet, is je achtergrond wazig.",
+        "Je camera staat uit als je binnenkomt.",
         "Een opname wordt altijd vooraf en direct na de start aangekondigd.",
-        "Bij een opname van een uitleg (lecture) staan camera's en microfoons van leerlingen uit "
-        "en op slot.",
+        "Bij een opname van een uitleg om later terug te kijken staan camera's en microfoons "
+        "van leerlingen uit en op slot.",
         "Opnames worden automatisch gewist als de bewaartermijn voorbij is.",
         "Je mag bezwaar maken tegen een opname. Die wordt dan niet gebruikt tot er een besluit is.",
         "Een opname bekijk je alleen via een link van de school, na inloggen met je "
@@ -76,9 +77,9 @@ _SAFEGUARDS = {
     ),
     "en": (
         "Only school accounts get in; private accounts are refused.",
-        "Your camera is off when you join. When you switch it on, your background is blurred.",
+        "Your camera is off when you join.",
         "A recording is always announced before it starts and right after it started.",
-        "In a recording of an explanation (lecture), pupils' cameras and microphones are off "
+        "In a recording of a lesson to watch later, pupils' cameras and microphones are off "
         "and locked.",
         "Recordings are deleted automatically when their time is up.",
         "You may object to a recording. It is then not used until a decision is made.",
@@ -88,6 +89,28 @@ _SAFEGUARDS = {
         "Administrators see only totals, never who did what.",
     ),
 }
+
+# G5, per platform: only what that platform really does with the background.
+_BACKGROUND = {
+    "nl": {"bbb": "In BigBlueButton staat, als je je camera aanzet, een rustige "
+                  "achtergrondafbeelding achter je in plaats van je kamer. Je kunt een andere "
+                  "achtergrond of wazig kiezen voordat je camera aangaat.",
+           "jitsi": "In Jitsi Meet is je achtergrond wazig als je je camera aanzet. Je kunt dat "
+                    "zelf uitzetten."},
+    "en": {"bbb": "In BigBlueButton, when you switch your camera on, a plain background image "
+                  "is shown behind you instead of your room. You can choose another background "
+                  "or blur before your camera goes on.",
+           "jitsi": "In Jitsi Meet your background is blurred when you switch your camera on. "
+                    "You can switch that off yourself."},
+}
+
+
+def background_safeguards(policy: Policy, lang: str) -> tuple[str, ...]:
+    """What happens to the background behind a camera, for each platform the policy turns on."""
+    texts = _BACKGROUND["nl" if lang == "nl" else "en"]
+    return tuple(texts[name] for name, on in (("bbb", policy.bbb.enabled),
+                                              ("jitsi", policy.jitsi.enabled)) if on)
+
 
 _TRANSCRIPTION = {
     "nl": {"off": "Automatisch uitschrijven (ondertitels van wat je zegt) staat uit.",
@@ -111,10 +134,6 @@ _RULES = {
            "undeclared": "{type}: without a purpose a recording is kept {days} days and "
                          "pupils are not seen or heard."},
 }
-_TYPE_NAMES = {"nl": {"lesson": "Les", "meeting": "Overleg", "confidential": "Vertrouwelijk "
-                      "gesprek"},
-               "en": {"lesson": "Lesson", "meeting": "Staff meeting",
-                      "confidential": "Confidential talk"}}
 
 
 def recording_rules(policy: Policy, lang: str) -> tuple[str, ...]:
@@ -129,7 +148,8 @@ def recording_rules(policy: Policy, lang: str) -> tuple[str, ...]:
         else:
             rule = "required" if mtype.purpose_required else "undeclared"
         out.append(_RULES[lang][rule].format(
-            type=_TYPE_NAMES[lang].get(name, name), purpose=mtype.default_purpose or "",
+            type=meeting_type_name(name, lang),
+            purpose=purpose_name(mtype.default_purpose, lang) if mtype.default_purpose else "",
             days=policy.retention.undeclared_retention_days))
     return tuple(out)
 
@@ -164,7 +184,8 @@ def build_notice(policy: Policy, lang: str) -> Notice:
         audit_retention_days=policy.retention.audit_retention_days,
         session_hours=policy.gateway.session_ttl_seconds / 3600,
         transcription=_TRANSCRIPTION[lang][policy.transcription.mode],
-        safeguards=_SAFEGUARDS[lang],
+        safeguards=_SAFEGUARDS[lang][:2] + background_safeguards(policy, lang)
+        + _SAFEGUARDS[lang][2:],
         platforms=platforms,
         recording_rules=recording_rules(policy, lang),
     )

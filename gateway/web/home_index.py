@@ -51,6 +51,10 @@ class HomeMeeting:
     purpose: str | None
     purpose_url: str  # where the teacher declares the purpose
     open_url: str | None  # where the meeting is (Jitsi page); None for BBB (the LMS)
+    name: str = ""  # the meeting's own name when known (BBB create `name`)
+    recording_possible: bool = True  # False: the meeting type is never recorded (G3)
+    # False: nobody declared a purpose, so `purpose` is the meeting type's default (G11)
+    purpose_declared: bool = True
 
 
 # What "stop recording now" achieved (G13), as the teacher is told:

@@ -19,6 +19,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "home.recording.off": {"nl": "Geen opname", "en": "Not recording"},
     "home.purpose.none": {"nl": "geen doel opgegeven", "en": "no purpose declared"},
     "home.declare": {"nl": "Doel opgeven", "en": "Declare purpose"},
+    "home.purpose.default": {"nl": "{purpose} (standaard: geen doel opgegeven)",
+                             "en": "{purpose} (default: no purpose declared)"},
+    "home.purpose.cannot_record": {"nl": "kan niet worden opgenomen",
+                                   "en": "cannot be recorded"},
+    "home.purpose.change": {"nl": "Doel wijzigen", "en": "Change purpose"},
     "home.open": {"nl": "Openen", "en": "Open"},
     "home.stop": {"nl": "Stop de opname nu", "en": "Stop recording now"},
     "home.stop.why": {
@@ -60,8 +65,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "home.officer.approvals": {"nl": "Goedgekeurde uitzonderingen", "en": "Approved exceptions"},
     "home.officer.approvals_why": {
         "nl": "Referenties voor opnames waarop leerlingen te zien zijn buiten feedback of "
-              "examens (G11).",
-        "en": "References for recordings that show pupils outside feedback or exams (G11)."},
+              "examens.",
+        "en": "References for recordings that show pupils outside feedback or exams."},
     "objection.pick_help": {
         "nl": "Welke vergadering? De link in de melding over de opname vult dit voor je in.",
         "en": "Which meeting? The link in the recording's announcement fills this in for you."},

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.policy import names
 from gateway.policy.notice import build_notice
 from gateway.web import i18n, keys
 from gateway.web.shell import render
@@ -49,11 +50,7 @@ MESSAGES: i18n.Catalog = {
         "en": "You may always ask what we have about you, and object. Write to {contact} or "
               "ask your teacher or parents for help.",
     },
-    "purpose.lecture": {"nl": "Uitleg om later terug te kijken", "en": "Lesson to watch later"},
-    "purpose.feedback": {"nl": "Feedback in de les", "en": "Feedback in the lesson"},
-    "purpose.exam_evidence": {"nl": "Bewijs bij een examen", "en": "Exam evidence"},
-    "purpose.approved_exception": {"nl": "Uitzondering, goedgekeurd door de privacy-officer",
-                                   "en": "Exception approved by the privacy officer"},
+    **names.catalog(),  # purpose.<id>, meeting_type.<id>: one table (G18)
 }
 
 
@@ -95,8 +92,16 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers ask `/favicon.ico` whatever the page links: send them to the page's icon,
+    so no page load ends in a 404 in the log and the browser console."""
+    return web.Response(status=301, headers={"Location": "/static/favicon.svg",
+                                             "Cache-Control": "public, max-age=86400"})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/", home, name="home")
+    app.router.add_get("/favicon.ico", favicon, name="favicon")
     from gateway.web.home import setup as home_setup
 
     home_setup(app)

@@ -10,8 +10,9 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from types import SimpleNamespace
+from typing import Any, cast
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -37,11 +38,14 @@ CSP_KEY = web.RequestKey[dict[str, list[str]]]("csp_extra")
 async def render(request: web.Request, template: str, context: Mapping[str, Any] | None = None,
                  status: int = 200) -> web.Response:
     lang = i18n.language(request)
+    other_lang = "en" if lang == "nl" else "nl"
     messages = request.app[i18n.MESSAGES_KEY]
     session = await current_session(request)
     ctx: dict[str, Any] = {
         "lang": lang,
-        "other_lang": "en" if lang == "nl" else "nl",
+        "other_lang": other_lang,
+        "lang_href": await language_link(request, other_lang),
+        "this_page": await this_page(request),
         "t": lambda key, **values: messages.t(lang, key, **values),
         "session": session,
         "school_name": request.app[keys.SETTINGS].policy.gateway.school_name,
@@ -73,6 +77,37 @@ def own_path(request: web.Request) -> str:
     if not path.startswith("/") or path.startswith(("//", "/\\")) or not path.isascii():
         return "/"
     return path
+
+
+async def language_link(request: web.Request, lang: str) -> str:
+    """The link to this same page in another language.
+
+    The path is the gateway's own route (`own_path`: never an open redirect) and every
+    query parameter stays, only `lang` replaced, so a filled-in form or a login request
+    survives the switch. A page answering a POST links to the GET page at that path if
+    there is one (the form's values are not in a link), else to the home page."""
+    path, query = await _this_page(request)
+    return f"{path}?{urlencode([*query, ('lang', lang)], errors='replace')}"
+
+
+async def this_page(request: web.Request) -> str:
+    """This page as a link (its path and query, without `lang`), e.g. to come back after
+    logging in; the same rules as `language_link`."""
+    path, query = await _this_page(request)
+    return f"{path}?{urlencode(query, errors='replace')}" if query else path
+
+
+async def _this_page(request: web.Request) -> tuple[str, list[tuple[str, str]]]:
+    path, query = own_path(request), [(k, v) for k, v in request.query.items() if k != "lang"]
+    if request.match_info.http_exception is not None:  # no page here: the home page
+        return path, []
+    if request.method not in ("GET", "HEAD"):
+        # The router reads only the method and the path (a form's body may be read already,
+        # so the request itself cannot be cloned).
+        probe = SimpleNamespace(method="GET", rel_url=request.rel_url)
+        found = await request.app.router.resolve(cast(web.Request, probe))
+        return ("/" if found.http_exception is not None else path), []
+    return path, query
 
 
 def _decodable(value: str) -> bool:

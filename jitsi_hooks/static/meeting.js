@@ -79,11 +79,27 @@
     api.addListener("transcribingStatusChanged", function () { refresh(); });
   }
 
+  // Jitsi's external_api.js comes from the school's Jitsi server: when that server
+  // cannot be reached the script is missing, and the person is told so on the page.
+  function jitsiLoaded() { return typeof window.JitsiMeetExternalAPI === "function"; }
+
+  function showProblem(kind) {
+    var problem = document.getElementById("join-problem");
+    if (!problem) { return; }
+    problem.textContent = kind === "unavailable" ? problem.dataset.textUnavailable
+                                                 : problem.dataset.textFailed;
+    problem.dataset.problem = kind;
+    problem.hidden = false;
+  }
+
+  if (!jitsiLoaded()) { showProblem("unavailable"); }
+
   document.getElementById("join").addEventListener("click", function () {
+    if (!jitsiLoaded()) { showProblem("unavailable"); return; }
     fetch(data.configUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) { throw new Error("config " + r.status); } return r.json(); })
       .then(join)
-      .catch(function (err) { root.dataset.error = String(err); });
+      .catch(function (err) { root.dataset.error = String(err); showProblem("failed"); });
   });
 
   document.getElementById("blur").addEventListener("change", function (event) {

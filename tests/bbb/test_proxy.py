@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from bbb_hooks.meetings import meeting_by_internal_id, meeting_info
+from bbb_hooks.meetings import meeting_by_internal_id, meeting_info, meeting_name
 from gateway.demo.bbb_server import BBBEmulator
 from tests.bbb.support import Gateway, get_xml, lms_url, new_secret, start_gateway
 
@@ -45,6 +45,15 @@ async def test_create_is_remembered_for_the_guard_and_retention(
     assert record.policy_version == "2026.1"
     by_internal = await meeting_by_internal_id(gateway.store, record.internal_meeting_id)
     assert by_internal == record
+
+
+async def test_create_keeps_the_meetings_name_for_its_teachers_home_page(
+        gateway: Gateway, http: aiohttp.ClientSession) -> None:
+    """G13: the teacher's home page lists a meeting by the name the LMS gave it."""
+    await create(http, gateway, "les-2", ("name", "Wiskunde 2B"))
+    assert await meeting_name(gateway.store, "les-2") == "Wiskunde 2B"
+    await create(http, gateway, "les-3")
+    assert await meeting_name(gateway.store, "les-3") == ""
 
 
 async def test_repeated_create_keeps_the_first_meeting_type(

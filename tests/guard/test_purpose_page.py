@@ -7,15 +7,29 @@ way the login flow leaves them (the flow itself: tests/test_login_flow.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
+from bbb_hooks import bus_codec as codec
 from bbb_hooks.app_keys import PROXY
 from bbb_hooks.guard_page import GUARD
+from bbb_hooks.meetings import MeetingRecord, save_meeting
 from gateway.web import keys
-from tests.guard.page_rig import LESSON, TALK, TEACHER, Page, chat_of, guard_sees_lesson
+from tests.guard import bbb_bus as bus
+from tests.guard.page_rig import (
+    LESSON,
+    LESSON_INTERNAL,
+    TALK,
+    TEACHER,
+    Page,
+    chat_of,
+    guard_sees_lesson,
+)
 
 
 async def test_teacher_declares_a_purpose_stored_and_announced_beforehand(
@@ -174,3 +188,53 @@ async def test_the_guard_talks_to_the_proxys_servers(page: Page) -> None:
     assert tuple(guard.servers.values()) == proxy.pool.servers
     assert all(a is b for a, b in zip(guard.servers.values(), proxy.pool.servers, strict=True))
     assert guard.record_ttl == proxy.record_ttl
+
+
+async def test_purposes_are_named_as_people_read_them(page: Page) -> None:
+    """G18: the purpose page says "Lesson to watch later", never the policy's id "lecture"."""
+    await page.login("teacher")
+    for lang, name in (("en", "Lesson to watch later"), ("nl", "Uitleg om later terug te kijken")):
+        body = await (await page.client.get(page.path() + f"?lang={lang}")).text()
+        assert f"<strong>{name}</strong>" in body
+        assert "<strong>lecture</strong>" not in body and "exam evidence" not in body
+
+
+async def test_without_a_declared_purpose_the_page_says_what_applies(page: Page) -> None:
+    """G11: no purpose declared yet: the default (here none, so a recording stops)."""
+    await page.login("teacher")
+    body = await (await page.client.get(page.path() + "?lang=en")).text()
+    assert 'data-message="guard.purpose.no_default"' in body
+    assert "Without one, a recording stops at once." in body
+    await save_meeting(page.store, MeetingRecord(
+        meeting_id="les-met-standaard", internal_meeting_id="int-standaard", server="bbb1",
+        meeting_type="lesson", purpose="lecture", create_time="1", policy_version="1",
+        record=True, created_at=0.0), 3600)
+    await page.login("teacher", moderates=("les-met-standaard",))
+    body = await (await page.client.get(page.path("les-met-standaard") + "?lang=en")).text()
+    assert "You have not chosen a purpose yet, so this applies: Lesson to watch later." in body
+
+
+async def test_a_running_recording_keeps_its_purpose_and_a_change_is_for_the_next(
+        page: Page, redis_url: str) -> None:
+    """G8, G11: while recording, the page shows the running purpose, not "before it starts"."""
+    await guard_sees_lesson(page, redis_url)
+    csrf = await page.login("teacher")
+    status, _ = await page.post({"csrf": csrf, "purpose": "feedback", "approval_reference": ""})
+    assert status == 200
+    redis = Redis.from_url(redis_url)
+    await redis.publish(codec.FROM_AKKA, bus.recording(LESSON_INTERNAL, TEACHER, True))
+    await redis.aclose()
+    deadline = time.monotonic() + 5
+    while True:
+        body = await (await page.client.get(page.path() + "?lang=en")).text()
+        if 'data-message="guard.purpose.running"' in body:
+            break
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+    assert "A recording is running now, for: Feedback in the lesson." in body
+    assert "Everyone hears the purpose before the recording starts" not in body
+    status, body = await page.post({"csrf": csrf, "purpose": "lecture",
+                                    "approval_reference": ""})
+    assert status == 200
+    assert ("Saved: Lesson to watch later. This applies to the next recording; the recording "
+            "running now keeps its purpose.") in body

@@ -49,7 +49,7 @@ def test_report_describes_it() -> None:
     nl = render_report(policy, "nl")
     assert "Les: een opname kan alleen met een doel dat de leraar vooraf kiest." in nl
     default = render_report(parse_policy(example_policy()), "en")
-    assert "Lesson: if the teacher chooses no purpose, 'lecture' applies." in default
+    assert "Lesson: if the teacher chooses no purpose, 'Lesson to watch later' applies." in default
 
 
 async def test_privacy_page_describes_it(redis_url: str, tmp_path: Path) -> None:

@@ -170,3 +170,27 @@ async def _until(page: Any, expression: str, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {expression}")
         await asyncio.sleep(0.05)
+
+
+async def test_page_says_so_when_jitsi_cannot_be_reached(tmp_path: Path) -> None:
+    """No Jitsi server answers for external_api.js: "join" must not silently do nothing."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = jitsi_settings(tmp_path, {"jitsi": {"base_url": nowhere}}, port=port)
+    async with start_gateway(settings, port, wait_ready=False) as app, chromium() as browser:
+        cookie = (await seed_session(app, "pupil")).split("=", 1)
+        await hook(app, base, {"event": "occupant_joined", "room": ROOM, "occupant": "o/p1",
+                               "person": person_of(app, "pupil"), "service": False})
+        for lang, words in (("en", "cannot be reached right now"),
+                            ("nl", "nu niet bereikbaar")):
+            context = await browser.new_context()
+            await context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": base}])
+            page = await context.new_page()
+            await page.goto(f"{base}/jitsi/{ROOM}?lang={lang}")
+            await page.click("#join")
+            problem = page.locator('#join-problem[data-problem="unavailable"]')
+            await problem.wait_for(state="visible")
+            assert words in await problem.inner_text()
+            assert await page.is_visible("#prejoin")  # the notice stays; nothing half-joined
+            await context.close()

@@ -61,6 +61,7 @@ from gateway.policy.guard_model import (
     TellTeacher,
 )
 from gateway.policy.guard_texts import (
+    BEFORE_PREFIX,
     OBJECTION_TEXT,
     REPEAT_PREFIX,
     STOP_TEXTS,
@@ -276,8 +277,9 @@ def _on_declared(policy: Policy, state: MeetingState,
     if state.recording:
         nl, en = STOP_TEXTS["purpose_next_recording"]
         return (TellTeacher("purpose_next_recording", nl, en),)
-    texts = announcement(policy, purpose, state.objection_url)
-    return (Announce(*texts, "before"),)  # G8, G11, G12: beforehand
+    nl, en = announcement(policy, purpose, state.objection_url)
+    ahead_nl, ahead_en = BEFORE_PREFIX
+    return (Announce(ahead_nl + nl, ahead_en + en, "before"),)  # G8, G11, G12: beforehand
 
 
 def _on_announcement_failed(state: MeetingState, phase: str) -> tuple[Action, ...]:

@@ -56,6 +56,10 @@ TEACHER_STOPPED_TEXT = ("De leraar heeft de opname meteen gestopt.",
 # G8: the announcement again right after the start, marked as the same message once more
 # (word for word twice looked like a fault).
 REPEAT_PREFIX = ("Herhaling: ", "Reminder: ")
+# G8, G11: the announcement before the start (a purpose declared, nothing recorded yet):
+# the purpose's text speaks of a running recording, so it is marked as coming.
+BEFORE_PREFIX = ("Vooraankondiging (er wordt nog niet opgenomen): ",
+                 "Notice in advance (not recording yet): ")
 # G12: added to every recording announcement when the platform adapter knows the link.
 OBJECTION_TEXT = ("Wil je niet dat deze opname bewaard wordt? Je kunt bezwaar maken: {url}",
                   "Do you not want this recording kept? You can object here: {url}")

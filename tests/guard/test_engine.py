@@ -285,6 +285,9 @@ def test_purpose_declared_is_announced_beforehand() -> None:
     actions = guard.decide(POLICY, meeting(), guard.PurposeDeclared("feedback"))
     assert len(actions) == 1 and isinstance(actions[0], Announce)
     assert actions[0].phase == "before" and "14 days" in actions[0].en
+    # Said before the start, so it must not read as a running recording (G8).
+    assert actions[0].en.startswith("Notice in advance (not recording yet): ")
+    assert actions[0].nl.startswith("Vooraankondiging (er wordt nog niet opgenomen): ")
     actions = guard.decide(POLICY, recording(), guard.PurposeDeclared("feedback"))
     assert isinstance(actions[0], TellTeacher) and actions[0].reason == "purpose_next_recording"
     state = guard.advance(POLICY, meeting(), guard.PurposeDeclared("approved_exception", "PO-1"))

@@ -60,10 +60,11 @@ MESSAGES: i18n.Catalog = {
                              "en": "I have read this, continue to the meeting"},
     "jitsi.entry_type": {"nl": "Soort bijeenkomst: {kind}.", "en": "Kind of meeting: {kind}."},
     "jitsi.entry_transcription_possible": {
-        "nl": "Uitschrijven (ondertiteling) kan alleen als iedereen die er is ja zegt.",
+        "nl": "Een uitgeschreven tekst (transcriptie) van wat er gezegd wordt kan alleen "
+              "als iedereen die er is ja zegt.",
         "en": "Speech-to-text only runs if everyone present says yes.",
     },
-    "jitsi.entry_transcription_never": {"nl": "Er wordt niets uitgeschreven.",
+    "jitsi.entry_transcription_never": {"nl": "Er wordt geen transcriptie gemaakt.",
                                         "en": "Nothing is turned into text."},
 }
 

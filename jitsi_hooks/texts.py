@@ -29,7 +29,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "If the teacher records this meeting, you are told before and right after it "
               "starts. Purpose now: {purpose}. Such a recording is deleted after {days} days."},
     "jitsi.notice_no_recording": {
-        "nl": "Dit gesprek is vertrouwelijk: het kan niet worden opgenomen of uitgeschreven.",
+        "nl": "Dit gesprek is vertrouwelijk: het kan niet worden opgenomen en er wordt geen "
+              "uitgeschreven tekst (transcriptie) van gemaakt.",
         "en": "This talk is confidential: it cannot be recorded or transcribed."},
     "jitsi.notice_more": {"nl": "Meer over je privacy", "en": "More about your privacy"},
     "jitsi.objection": {
@@ -41,19 +42,21 @@ _TEXTS: dict[str, dict[str, str]] = {
     "jitsi.recording_on": {"nl": "Deze bijeenkomst wordt nu opgenomen.",
                            "en": "This meeting is being recorded now."},
     "jitsi.recording_off": {"nl": "Er wordt niet opgenomen.", "en": "Nothing is being recorded."},
-    "jitsi.transcription_heading": {"nl": "Uitschrijven (ondertiteling)",
+    "jitsi.transcription_heading": {"nl": "Uitgeschreven tekst (transcriptie)",
                                     "en": "Transcription (subtitles)"},
     "jitsi.transcription_explain": {
         "nl": "Een computer kan opschrijven wat er gezegd wordt. Dat gebeurt alleen als "
               "iedereen die er is ja zegt. Zeg je nee, dan gebeurt het niet.",
         "en": "A computer can write down what is said. That only happens if everyone who is "
               "here says yes. If you say no, it does not happen."},
-    "jitsi.transcription_opt_in": {"nl": "Ja, ik vind uitschrijven goed",
+    "jitsi.transcription_opt_in": {"nl": "Ja, een transcriptie vind ik goed",
                                    "en": "Yes, transcription is fine with me"},
-    "jitsi.transcription_on": {"nl": "Uitschrijven mag nu: iedereen zei ja.",
+    "jitsi.transcription_on": {"nl": "Transcriptie mag nu: iedereen zei ja.",
                                "en": "Transcription is allowed now: everyone said yes."},
-    "jitsi.transcription_off": {"nl": "Uitschrijven staat uit.",
+    "jitsi.transcription_off": {"nl": "Transcriptie staat uit.",
                                 "en": "Transcription is off."},
+    "jitsi.transcription_count": {"nl": "{agreed} van de {present} aanwezigen zeiden ja.",
+                                  "en": "{agreed} of {present} present agreed."},
     "jitsi.purpose_heading": {"nl": "Doel van een opname (leraar)",
                               "en": "Purpose of a recording (teacher)"},
     "jitsi.approval_reference": {"nl": "Kenmerk van de privacy-officer (alleen bij een "

@@ -81,3 +81,18 @@ def test_notice_names_purposes_and_meeting_types_as_pages_do(lang: str) -> None:
     for rule, mtype in zip(notice.recording_rules, ("lesson", "meeting", "confidential"),
                            strict=True):
         assert rule.startswith(meeting_type_name(mtype, lang) + ":")
+
+
+@pytest.mark.parametrize("mode", ["off", "opt_in"])
+def test_dutch_texts_say_transcription_not_unsubscribe(tmp_path: Path, mode: str) -> None:
+    """G18: "uitschrijven" reads as "unsubscribe" in Dutch; what a pupil agrees to (or is
+    told about) says "transcriptie"."""
+    policy = parse_policy(deep_merge(example_policy(), {"transcription": {"mode": mode}}))
+    assert "transcriptie" in build_notice(policy, "nl").transcription
+    messages = create_app(make_settings(tmp_path))[i18n.MESSAGES_KEY]
+    keys = [k for k in template_keys() if "transcription" in k or k.startswith("jitsi.")]
+    keys += ["jitsi.entry_transcription_possible", "jitsi.entry_transcription_never",
+             "jitsi.transcription_count"]
+    assert keys
+    for key in keys:
+        assert "itschrijv" not in messages.t("nl", key).lower(), key

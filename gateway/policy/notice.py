@@ -113,8 +113,9 @@ def background_safeguards(policy: Policy, lang: str) -> tuple[str, ...]:
 
 
 _TRANSCRIPTION = {
-    "nl": {"off": "Automatisch uitschrijven (ondertitels van wat je zegt) staat uit.",
-           "opt_in": "Automatisch uitschrijven gebeurt alleen als iedereen in de les 'ja' zegt."},
+    "nl": {"off": "Automatische transcriptie (een computer schrijft op wat je zegt) staat uit.",
+           "opt_in": "Automatische transcriptie (een computer schrijft op wat je zegt) gebeurt "
+                     "alleen als iedereen in de les 'ja' zegt."},
     "en": {"off": "Automatic transcription (writing down what you say) is off.",
            "opt_in": "Automatic transcription only runs when everyone in the lesson says 'yes'."},
 }

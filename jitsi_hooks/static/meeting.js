@@ -19,8 +19,12 @@
     var el = document.getElementById("transcription-state");
     if (!el || !state) { return; }
     el.dataset.allowed = state.allowed ? "yes" : "no";
+    // "1 of 2 present agreed", not a bare "(1/2)" a child has to puzzle out (G18)
+    var count = data.textTranscriptionCount
+      .replace("{agreed}", String(state.opted_in_present))
+      .replace("{present}", String(state.present));
     el.textContent = (state.allowed ? data.textTranscriptionOn : data.textTranscriptionOff) +
-      " (" + state.opted_in_present + "/" + state.present + ")";
+      " " + count;
     var box = document.getElementById("consent");
     if (box) { box.checked = !!state.opted_in; }
   }

@@ -119,7 +119,7 @@ async def test_meeting_page_passes_privacy_defaults_to_jitsi(
         await page.wait_for_selector('#transcription-state[data-allowed="no"]')
         await page.check("#consent")
         await page.wait_for_selector('#transcription-state[data-allowed="yes"]')
-        assert "(1/1)" in await page.inner_text("#transcription-state")
+        assert "1 of 1 present agreed" in await page.inner_text("#transcription-state")
         await page.uncheck("#consent")
         await page.wait_for_selector('#transcription-state[data-allowed="no"]')
 
@@ -158,6 +158,33 @@ async def test_teacher_page_offers_purpose_and_room_creation(
     async with aiohttp.ClientSession() as http, http.get(
             f"{base}/jitsi/{ROOM}", headers={"Cookie": elsewhere}) as resp:
         assert 'name="purpose"' not in await resp.text()  # G19: not any teacher, any room
+
+
+async def test_dutch_page_says_transcription_and_fits_a_phone(
+        gateway: tuple[web.Application, str]) -> None:
+    """G18: "uitschrijven" reads as "unsubscribe" in Dutch; a pupil must see what they agree
+    to. The count says what it counts. The teacher's page (purpose form) fits 390 px."""
+    app, base = gateway
+    cookie = (await seed_session(app, "teacher")).split("=", 1)
+    await hook(app, base, {"event": "occupant_joined", "room": ROOM, "occupant": "o/t1",
+                           "person": person_of(app, "teacher"), "service": False})
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 390, "height": 800})
+        await context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": base}])
+        page = await context.new_page()
+        await page.goto(f"{base}/jitsi/{ROOM}?lang=nl")
+        await page.wait_for_selector('#transcription-state[data-allowed="no"]')
+        await page.check("#consent")
+        await page.wait_for_selector('#transcription-state[data-allowed="yes"]')
+        text = await page.inner_text("body")
+        assert "uitschrijven" not in text.lower()
+        assert "Uitgeschreven tekst (transcriptie)" in text
+        assert "Ja, een transcriptie vind ik goed" in text
+        state = await page.inner_text("#transcription-state")
+        assert state == "Transcriptie mag nu: iedereen zei ja. 1 van de 1 aanwezigen zeiden ja."
+        assert await page.is_visible('#purpose select[name="purpose"]')
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await context.close()
 
 
 async def _until(page: Any, expression: str, timeout: float = 10.0) -> None:

@@ -30,7 +30,7 @@ async def _dev_login(base: str, account: str) -> tuple[int, str, str]:
     async with browser() as session:
         async with session.get(base + "/login?next=/") as resp:
             page = await resp.text()
-        assert "not for production" in page
+        assert 'class="dev-warning"' in page
         fields = {k: html.unescape(v) for k, v in
                   re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page)}
         fields["account"] = account
@@ -48,6 +48,22 @@ async def test_demo_login_succeeds_and_private_account_is_refused(demo: str) -> 
     status, body, home = await _dev_login(demo, "private")
     assert status == 403 and 'data-reason="consumer_domain"' in body
     assert "You are not logged in." in home
+
+
+async def test_dev_login_page_speaks_one_language(demo: str) -> None:
+    """G18: the sample-account page in Dutch is Dutch throughout, and English in English."""
+    async with browser() as session:
+        async with session.get(demo + "/login?next=/") as resp:
+            authorize = str(resp.url)
+        assert "/dev-idp/authorize?" in authorize
+        async with session.get(authorize + "&lang=nl") as resp:
+            nl = await resp.text()
+        async with session.get(authorize + "&lang=en") as resp:
+            en = await resp.text()
+    assert "niet voor echt gebruik" in nl and "<h1>Voorbeeldaccounts</h1>" in nl
+    for english in ("Development", "not for production", "Pick a sample", "Sample accounts"):
+        assert english not in nl, english
+    assert "not for production" in en and "<h1>Sample accounts</h1>" in en
 
 
 async def test_security_headers_and_no_external_assets(demo: str) -> None:

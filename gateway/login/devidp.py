@@ -26,6 +26,17 @@ from gateway.policy.model import Policy
 from gateway.web import keys
 from gateway.web.shell import add_csp, redirect, render
 
+MESSAGES: dict[str, dict[str, str]] = {
+    "devidp.title": {"nl": "Inloggen voor ontwikkeling", "en": "Development login"},
+    "devidp.warning": {"nl": "Inlogdienst voor ontwikkeling: niet voor echt gebruik.",
+                       "en": "Development identity provider: not for production."},
+    "devidp.pick": {
+        "nl": "Kies een voorbeeldaccount om te zien wie de privacypoort binnenlaat en wie "
+              "niet.",
+        "en": "Pick a sample account to see what the gateway lets in and what it refuses."},
+    "devidp.accounts": {"nl": "Voorbeeldaccounts", "en": "Sample accounts"},
+}
+
 PREFIX = "/dev-idp"
 CLIENT_ID = "privacy-gateway-demo"
 

@@ -17,6 +17,7 @@ from gateway.background import BackgroundTasks
 from gateway.clock import Clock, SystemClock
 from gateway.config.loading import Settings
 from gateway.guard import approvals
+from gateway.login import devidp
 from gateway.login import routes as login
 from gateway.login.oidc import OIDCRegistry
 from gateway.metrics import Metrics
@@ -82,7 +83,7 @@ def create_app(settings: Settings, *, adapters: Sequence[Adapter], clock: Clock 
     app[keys.BACKGROUND] = BackgroundTasks()
     app[i18n.MESSAGES_KEY] = i18n.Messages(
         i18n.MESSAGES, pages.MESSAGES, approvals.MESSAGES, playback_web.MESSAGES,
-        objections_web.MESSAGES, home.MESSAGES,
+        objections_web.MESSAGES, home.MESSAGES, devidp.MESSAGES,
         *(c for adapter in adapters for c in adapter.messages))
     template_dirs = [_HERE / "templates", *(a.template_dir for a in adapters if a.template_dir)]
     aiohttp_jinja2.setup(

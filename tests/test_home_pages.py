@@ -257,3 +257,30 @@ async def test_bbb_meetings_by_name_with_human_words(redis_url: str, tmp_path: P
         assert f'Wiskunde 2B<br><small class="ident">{LESSON}</small>' in html
         assert f'href="/meetings/bbb/{LESSON}/purpose"' in html
         assert f'href="/meetings/bbb/{TALK}/purpose"' not in html
+
+
+async def test_teacher_table_keeps_its_order_and_names_every_column(client: TestClient) -> None:  # type: ignore[type-arg]
+    """Rows sorted by name, then id, whether or not they record (a stop moves no row);
+    the stop button's column has a header like every other column."""
+    teacher = await seed_session(client.app, "teacher")
+    await _recording_jitsi_room(client, teacher)
+    await _new_room(client, teacher, "aa-begin", "lesson")
+    for lang, action in (("en", "<th>Action</th>"), ("nl", "<th>Actie</th>")):
+        resp = await client.get(f"/?lang={lang}", headers={"Cookie": teacher})
+        html = await resp.text()
+        assert f'data-meeting="{ROOM}" data-recording="yes"' in html
+        assert html.index('data-meeting="aa-begin"') < html.index(f'data-meeting="{ROOM}"')
+        assert action in html and "<th></th>" not in html
+
+
+@pytest.mark.parametrize(("lang", "teacher_says", "officer_says"), [
+    ("en", "You are logged in as teacher.", "You are logged in as privacy officer."),
+    ("nl", "Je bent ingelogd als leraar.", "Je bent ingelogd als privacy-officer."),
+])
+async def test_roles_are_written_alike_on_every_home(
+        client: TestClient, lang: str, teacher_says: str, officer_says: str) -> None:  # type: ignore[type-arg]
+    teacher = await seed_session(client.app, "teacher")
+    officer = await seed_session(client.app, "staff")
+    for cookie, says in ((teacher, teacher_says), (officer, officer_says)):
+        resp = await client.get(f"/?lang={lang}", headers={"Cookie": cookie})
+        assert says in await resp.text()

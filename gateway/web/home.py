@@ -56,7 +56,10 @@ async def _teacher_meetings(app: web.Application, session: Session) -> list[Home
     found: list[HomeMeeting] = []
     for platform, (lister, _) in sorted(app[HOME_SOURCES].items()):
         found += await lister(app, session, [i for p, i in listed if p == platform])
-    return sorted(found, key=lambda m: (not m.recording, m.platform, m.ident))
+    # By what the teacher reads (the name), then the id: the rows keep their places from
+    # load to load, also when a recording starts or stops.
+    return sorted(found, key=lambda m: ((m.name or m.ident).casefold(), m.name or m.ident,
+                                        m.platform, m.ident))
 
 
 async def _pupil_home(request: web.Request, session: Session) -> web.StreamResponse:

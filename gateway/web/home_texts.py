@@ -15,6 +15,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "home.col.type": {"nl": "Soort", "en": "Type"},
     "home.col.recording": {"nl": "Opname", "en": "Recording"},
     "home.col.purpose": {"nl": "Doel", "en": "Purpose"},
+    "home.col.action": {"nl": "Actie", "en": "Action"},
     "home.recording.on": {"nl": "Wordt opgenomen", "en": "Recording"},
     "home.recording.off": {"nl": "Geen opname", "en": "Not recording"},
     "home.purpose.none": {"nl": "geen doel opgegeven", "en": "no purpose declared"},
@@ -55,6 +56,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "home.pupil.notice": {"nl": "Wat gebeurt er met jouw gegevens?",
                           "en": "What happens to your data?"},
     "home.officer.heading": {"nl": "Privacy-officer", "en": "Privacy officer"},
+    "role.privacy_officer": {"nl": "privacy-officer", "en": "privacy officer"},
     "home.officer.retention": {"nl": "Bewaarwachtrij, bezwaren en bewaarplichten",
                                "en": "Retention queue, objections and holds"},
     "home.officer.retention_why": {

@@ -234,3 +234,46 @@ def test_the_demo_and_its_stand_ins_refuse_outside_development(tmp_path: Path) -
                                                    "development = false"))
     with pytest.raises(ConfigError, match=r"only with gateway\.development = true"):
         build_demo(example, "127.0.0.1", 8080, ADAPTERS)
+
+
+async def test_meeting_page_links_chat_addresses_and_fits_a_phone(stand: Stand) -> None:
+    """The guard's objection link in the chat can be clicked (G12): only http(s) addresses
+    become links, built as DOM nodes (a message is never HTML); a long address wraps at
+    390 px; the page has an icon, so no page load logs a 404."""
+    from tests.browser import chromium
+
+    live, teacher, _ = await _lesson(stand)
+    answer = await stand.call("join", [("meetingID", "les-1"), ("fullName", "Kim"),
+                                       ("role", "VIEWER"), ("redirect", "false")])
+    token = answer.split("<session_token>")[1].split("<")[0]
+    objection = ("http://localhost:8080/objections/new?platform=bbb&meeting="
+                 "les-1-0123456789abcdef0123456789abcdef0123456789abcdef")
+    message = (f"Bezwaar? {objection}. <b>vet</b> <img src=x onerror=alert(1)> "
+               "javascript:alert(1) (https://example.org/privacy)")
+    await stand.publisher.publish(codec.TO_AKKA, [  # as the guard says it (bbb.md §5)
+        codec.public_chat(live.meeting.internal_id, teacher, message, "c-1")])
+    async with asyncio.timeout(5):
+        while not live.chat:
+            await asyncio.sleep(0.02)
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 390, "height": 800})
+        await context.add_cookies([{"name": stand.bbb.session_cookie(token), "value": token,
+                                    "url": stand.bbb.base}])  # what join's redirect sets
+        page = await context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
+        await page.goto(f"{stand.bbb.base}/html5client/join?sessionToken={token}&lang=nl")
+        await page.wait_for_selector('#meeting[data-ready="yes"]')
+        line = page.locator("#chat li", has_text="Bezwaar")
+        links = await line.evaluate("""li => [...li.querySelectorAll('a')].map(a => (
+            {href: a.getAttribute('href'), text: a.textContent, target: a.target, rel: a.rel}))""")
+        assert [(a["href"], a["text"]) for a in links] == [
+            (objection, objection), ("https://example.org/privacy", "https://example.org/privacy")]
+        assert all(a["target"] == "_blank" and "noopener" in a["rel"] for a in links)
+        assert await line.evaluate("li => li.querySelectorAll('b, img').length") == 0
+        assert (await line.inner_text()).endswith(": " + message)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.goto(f"{stand.bbb.base}/favicon.ico")
+        assert problems == []
+        await context.close()

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 _STATIC = Path(__file__).parent / "static"
 _GATEWAY_CSS = Path(__file__).parent.parent / "web" / "static" / "gateway.css"
+_FAVICON = Path(__file__).parent.parent / "web" / "static" / "favicon.svg"
 LANGUAGES = ("nl", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -169,6 +170,7 @@ def _no_session_page(bbb: LiveBBB, lang: str) -> web.Response:
 <title>{e(_t(lang, "no_session.title"))} · {e(_t(lang, "title"))}</title>
 <link rel="stylesheet" href="/html5client/gateway.css">
 <link rel="stylesheet" href="/html5client/meeting.css">
+<link rel="icon" href="/html5client/favicon.svg" type="image/svg+xml">
 </head>
 <body>
 <header class="top"><span class="brand">{e(_t(lang, "title"))}</span></header>
@@ -213,6 +215,7 @@ async def page(bbb: LiveBBB, request: web.Request) -> web.Response:
 <title>{e(live.meeting.name)} · {e(_t(lang, "title"))}</title>
 <link rel="stylesheet" href="/html5client/gateway.css">
 <link rel="stylesheet" href="/html5client/meeting.css">
+<link rel="icon" href="/html5client/favicon.svg" type="image/svg+xml">
 </head>
 <body>
 <header class="top">
@@ -352,7 +355,8 @@ def add_routes(bbb: LiveBBB) -> None:
     files = {name: (path.read_bytes(), kind) for name, path, kind in (
         ("meeting.js", _STATIC / "meeting.js", "text/javascript"),
         ("meeting.css", _STATIC / "meeting.css", "text/css"),
-        ("gateway.css", _GATEWAY_CSS, "text/css"))}
+        ("gateway.css", _GATEWAY_CSS, "text/css"),
+        ("favicon.svg", _FAVICON, "image/svg+xml"))}
 
     async def _file(request: web.Request) -> web.Response:
         found = files.get(request.match_info["name"])
@@ -362,7 +366,13 @@ def add_routes(bbb: LiveBBB) -> None:
         return web.Response(body=body, content_type=kind, charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
+    async def _favicon(request: web.Request) -> web.Response:
+        # Browsers ask /favicon.ico whatever the page links: no 404 on every page load.
+        return web.Response(status=301, headers={"Location": "/html5client/favicon.svg",
+                                                 "Cache-Control": "public, max-age=86400"})
+
+    bbb.app.router.add_get("/favicon.ico", _favicon)
     bbb.app.router.add_get("/html5client/state", _state)
     bbb.app.router.add_post("/html5client/action", _action)
-    bbb.app.router.add_get("/html5client/{name:(meeting\\.js|meeting\\.css|gateway\\.css)}",
+    bbb.app.router.add_get("/html5client/{name:(meeting\\.js|meeting\\.css|gateway\\.css|favicon\\.svg)}",
                            _file)

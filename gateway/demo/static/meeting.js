@@ -28,6 +28,40 @@
     return td;
   }
 
+  // A chat line as text, its http(s) addresses as links (the guard's objection link):
+  // built from DOM nodes, the message never parsed as HTML; other schemes stay text.
+  const ADDRESS = /https?:\/\/[^\s<>"']+/g;
+
+  function link(text) {
+    let url;
+    try {
+      url = new URL(text);
+    } catch (e) {
+      return null;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+    const a = document.createElement("a");
+    a.href = url.href;
+    a.textContent = text;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    return a;
+  }
+
+  function chatText(parent, text) {
+    let last = 0;
+    for (const found of text.matchAll(ADDRESS)) {
+      // A sentence's full stop or a closing bracket after an address is not part of it.
+      const address = found[0].replace(/[.,;:!?)\]]+$/, "");
+      const a = link(address);
+      if (!a) continue;
+      parent.appendChild(document.createTextNode(text.slice(last, found.index)));
+      parent.appendChild(a);
+      last = found.index + address.length;
+    }
+    parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
   function button(id, label, action, locked, reason) {
     const el = document.getElementById(id);
     if (!el) return;
@@ -89,7 +123,7 @@
       const who = document.createElement("strong");
       who.textContent = c.sender + ": ";
       li.appendChild(who);
-      li.appendChild(document.createTextNode(c.text));
+      chatText(li, c.text);
       chat.appendChild(li);
     }
 

@@ -243,9 +243,11 @@ async def test_meeting_page_links_chat_addresses_and_fits_a_phone(stand: Stand) 
     from tests.browser import chromium
 
     live, teacher, _ = await _lesson(stand)
-    answer = await stand.call("join", [("meetingID", "les-1"), ("fullName", "Kim"),
-                                       ("role", "VIEWER"), ("redirect", "false")])
-    token = answer.split("<session_token>")[1].split("<")[0]
+    tokens = []
+    for name, role in (("Kim", "VIEWER"), ("Meester Kees", "MODERATOR")):
+        answer = await stand.call("join", [("meetingID", "les-1"), ("fullName", name),
+                                           ("role", role), ("redirect", "false")])
+        tokens.append(answer.split("<session_token>")[1].split("<")[0])
     objection = ("http://localhost:8080/objections/new?platform=bbb&meeting="
                  "les-1-0123456789abcdef0123456789abcdef0123456789abcdef")
     message = (f"Bezwaar? {objection}. <b>vet</b> <img src=x onerror=alert(1)> "
@@ -256,24 +258,30 @@ async def test_meeting_page_links_chat_addresses_and_fits_a_phone(stand: Stand) 
         while not live.chat:
             await asyncio.sleep(0.02)
     async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 390, "height": 800})
-        await context.add_cookies([{"name": stand.bbb.session_cookie(token), "value": token,
-                                    "url": stand.bbb.base}])  # what join's redirect sets
-        page = await context.new_page()
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
-        await page.goto(f"{stand.bbb.base}/html5client/join?sessionToken={token}&lang=nl")
-        await page.wait_for_selector('#meeting[data-ready="yes"]')
-        line = page.locator("#chat li", has_text="Bezwaar")
-        links = await line.evaluate("""li => [...li.querySelectorAll('a')].map(a => (
-            {href: a.getAttribute('href'), text: a.textContent, target: a.target, rel: a.rel}))""")
-        assert [(a["href"], a["text"]) for a in links] == [
-            (objection, objection), ("https://example.org/privacy", "https://example.org/privacy")]
-        assert all(a["target"] == "_blank" and "noopener" in a["rel"] for a in links)
-        assert await line.evaluate("li => li.querySelectorAll('b, img').length") == 0
-        assert (await line.inner_text()).endswith(": " + message)
-        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
-        await page.goto(f"{stand.bbb.base}/favicon.ico")
-        assert problems == []
-        await context.close()
+        for token in tokens:
+            await _phone_meeting_page(browser, stand, token, objection, message)
+
+
+async def _phone_meeting_page(browser: Any, stand: Stand, token: str, objection: str,
+                              message: str) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 800})
+    await context.add_cookies([{"name": stand.bbb.session_cookie(token), "value": token,
+                                "url": stand.bbb.base}])  # what join's redirect sets
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
+    await page.goto(f"{stand.bbb.base}/html5client/join?sessionToken={token}&lang=nl")
+    await page.wait_for_selector('#meeting[data-ready="yes"]')
+    line = page.locator("#chat li", has_text="Bezwaar")
+    links = await line.evaluate("""li => [...li.querySelectorAll('a')].map(a => (
+        {href: a.getAttribute('href'), text: a.textContent, target: a.target, rel: a.rel}))""")
+    assert [(a["href"], a["text"]) for a in links] == [
+        (objection, objection), ("https://example.org/privacy", "https://example.org/privacy")]
+    assert all(a["target"] == "_blank" and "noopener" in a["rel"] for a in links)
+    assert await line.evaluate("li => li.querySelectorAll('b, img').length") == 0
+    assert (await line.inner_text()).endswith(": " + message)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.goto(f"{stand.bbb.base}/favicon.ico")
+    assert problems == []
+    await context.close()

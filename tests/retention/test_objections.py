@@ -378,8 +378,10 @@ async def test_g16_retention_page_names_things_and_next_due_is_current(gateway) 
     assert time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(first)) in en
 
 
-async def test_objection_form_fits_a_phone(tmp_path: Path) -> None:
-    """The form at 390 px: nothing wider than the screen (the textarea was 435 px)."""
+async def test_objection_form_and_retention_tables_fit_a_phone(tmp_path: Path) -> None:
+    """The form at 390 px: nothing wider than the screen (the textarea was 435 px). The
+    retention page's tables show each row as a card there, each value under its label
+    (the names broke mid-word in four narrow columns)."""
     messages = create_app(make_settings(tmp_path))[i18n.MESSAGES_KEY]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(
         ROOT / "gateway" / "web" / "templates"), autoescape=True)
@@ -398,3 +400,36 @@ async def test_objection_form_fits_a_phone(tmp_path: Path) -> None:
             area: document.querySelector('textarea').getBoundingClientRect().right,
             main: document.querySelector('main').getBoundingClientRect().right})""")
     assert sizes["page"] <= 390 and sizes["area"] <= sizes["main"] + 0.5, sizes
+
+    count = {"platform": "bbb", "purpose": "feedback", "state": "retained", "count": 1,
+             "platform_name": "BigBlueButton", "purpose_name": "Feedback in de les",
+             "state_name": "Bewaard"}
+    html = env.get_template("admin_retention.html").render(
+        t=lambda key, **values: messages.t("nl", key, **values), lang="nl", lang_href="/",
+        school_name="School", counts=[count], objections=[], csrf="x")
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 900})
+        await page.set_content(html)
+        await page.add_style_tag(content=css)
+        cells = await page.evaluate("""() => [...document.querySelectorAll(
+            'table.counts tbody td')].map(td => [getComputedStyle(td).display,
+                                                 td.dataset.label])""")
+    assert cells == [["block", "Platform"], ["block", "Doel"], ["block", "Stand"],
+                     ["block", "Aantal"]], cells
+
+    objection = {"id": "x", "filed": "2026-12-04 10:15 UTC", "platform": "bbb",
+                 "platform_name": "BigBlueButton", "meeting": INTERNAL,
+                 "label": f"Biologie 3B ({LMS_ID})", "held": 1,
+                 "held_key": "objection.held.one", "status": "open", "outcome": "open_held"}
+    html = env.get_template("objections.html").render(
+        t=lambda key, **values: messages.t("nl", key, **values), lang="nl", lang_href="/",
+        school_name="School", objections=[objection])
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 900})
+        await page.set_content(html)
+        await page.add_style_tag(content=css)
+        cells = await page.evaluate("""() => [...document.querySelectorAll(
+            'table.objections tbody td')].map(td => [getComputedStyle(td).display,
+                                                     td.dataset.label])""")
+    assert cells == [["block", "Ingediend op"], ["block", "Vergadering"],
+                     ["block", "Vastgezet"], ["block", "Uitkomst"]], cells

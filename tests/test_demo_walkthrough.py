@@ -279,8 +279,11 @@ async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
         objecting = await opened.value
         await objecting.wait_for_url(f"{base}/objections/new?**")
         assert pupil.url.startswith(parts.bbb_url + "/html5client/join")
-        await expect(objecting.locator("p.about")).to_contain_text(
-            f"This objection is about: {LESSON} ({live.meeting.internal_id})")
+        # The lesson's name and the LMS's id, not BBB's internal id (G12).
+        about = objecting.locator("p.about")
+        await expect(about).to_contain_text(
+            f"This objection is about: {LESSON} ({lesson_id}) · BigBlueButton")
+        await expect(about).not_to_contain_text(live.meeting.internal_id)
         await objecting.fill("textarea[name=reason]", "I was on camera before the start")
         await objecting.click("main button[type=submit]")
         await objecting.wait_for_url(base + "/objections?filed=*")
@@ -290,7 +293,7 @@ async def _bbb_walk(base: str, parts: Any, app: Any) -> None:
         officer = await _login(browser, base, "officer")
         await officer.click("text=Retention queue, objections and holds")
         await officer.wait_for_url(base + "/admin/retention")
-        objection = officer.locator("table.open-objections tr")
+        objection = officer.locator("table.open-objections tbody tr")
         await expect(objection).to_contain_text("I was on camera before the start")
         await expect(objection).to_contain_text("1 recording on hold")
         await expect(objection).to_contain_text(LESSON)

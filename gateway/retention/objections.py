@@ -82,6 +82,10 @@ class Objection:
     decided_at: float | None
     recordings: int
     deleting: tuple[str, ...] = ()  # upheld: the recordings whose deletion it started
+    # The meeting as its recordings named it when the objection was filed or decided:
+    # kept here so the pupil still sees which lesson it was once they are deleted.
+    meeting_name: str = ""
+    meeting_alias: str = ""  # the id the pupil knows it by (BBB: the LMS's meetingID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,7 @@ class ObjectionState:
     outcome: str
     held: int  # recordings held by it now (open), or still to delete (upheld)
     meeting_name: str  # the meeting's name when a recording of it says so, else ""
+    meeting_alias: str = ""  # the LMS's id of the meeting when a recording says so, else ""
 
 
 def _obj_key(objection_id: str) -> str:
@@ -118,7 +123,9 @@ def _decode(raw: dict[str, bytes]) -> Objection | None:
             status=text["status"],
             decided_at=float(text["decided_at"]) if text.get("decided_at") else None,
             recordings=int(text.get("recordings", "0")),
-            deleting=tuple(k for k in text.get("deleting", "").split(",") if k))
+            deleting=tuple(k for k in text.get("deleting", "").split(",") if k),
+            meeting_name=text.get("meeting_name", ""),
+            meeting_alias=text.get("meeting_alias", ""))
     except (KeyError, ValueError, UnicodeDecodeError):
         return None
 
@@ -156,6 +163,19 @@ async def restore_open(store: Store, objection_id: str, row: RegistryRow,
 
 def _name(rows: list[RegistryRow]) -> str:
     return next((r.meeting_name for r in rows if r.meeting_name), "")
+
+
+def _alias(rows: list[RegistryRow]) -> str:
+    return next((r.meeting_alias for r in rows if r.meeting_alias), "")
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingInfo:
+    """What the known recordings of a meeting say about it (for the objection form)."""
+
+    name: str  # "" when no recording names it
+    alias: str  # the LMS's id, "" when unknown
+    recordings: int  # how many recordings of it are known
 
 
 class ObjectionDesk:
@@ -218,8 +238,9 @@ class ObjectionDesk:
         await self.store.hset(pending_key(platform, meeting_ref),
                               {objection_id: b"1"}, PENDING_TTL_SECONDS)
         held = await self._hold_recordings(platform, meeting_ref, objection_id)
-        await self.store.hset(_obj_key(objection_id),
-                              {"recordings": str(len(held)).encode()}, None)
+        await self.store.hset(_obj_key(objection_id), {
+            "recordings": str(len(held)).encode(),
+            "meeting_name": _name(held).encode(), "meeting_alias": _alias(held).encode()}, None)
         await self.sweeper.restate([(row, await self.registry.get(row.key)) for row in held])
         await self.audit.record("objection_filed", platform, objection=objection_id,
                                 meeting=self.tag(meeting_ref), person=person,
@@ -287,7 +308,10 @@ class ObjectionDesk:
         due_now: list[str] = []
         deleting: list[str] = []
         changes: list[tuple[RegistryRow, RegistryRow | None]] = []
-        for key in sorted(await self._recording_keys(objection.platform, objection.meeting_ref)):
+        keys = sorted(await self._recording_keys(objection.platform, objection.meeting_ref))
+        await self._remember_meeting(objection, [r for r in [
+            await self.registry.get(k) for k in keys] if r is not None])
+        for key in keys:
             before = await self.registry.get(key)
             row = await self._release(key, hold, upheld)
             if row is None or before is None:
@@ -310,6 +334,15 @@ class ObjectionDesk:
         assert decided is not None
         return decided
 
+    async def _remember_meeting(self, objection: Objection, rows: list[RegistryRow]) -> None:
+        """Keep the meeting's name and LMS id with the objection (a recording that
+        appeared after filing names it too), before any deletion forgets them."""
+        name = _name(rows) or objection.meeting_name
+        alias = _alias(rows) or objection.meeting_alias
+        if (name, alias) != (objection.meeting_name, objection.meeting_alias):
+            await self.store.hset(_obj_key(objection.objection_id), {
+                "meeting_name": name.encode(), "meeting_alias": alias.encode()}, self.ttl)
+
     async def state(self, objection: Objection) -> ObjectionState:
         """The objection as its filer and the officer see it: what is held now, or
         whether the deletion it started is done, under way, or failing."""
@@ -320,12 +353,15 @@ class ObjectionDesk:
                 if r is not None]
             held = [r for r in rows if hold in r.holds]
             return ObjectionState(objection, "open_held" if held else "open_none", len(held),
-                                  _name(rows))
+                                  _name(rows) or objection.meeting_name,
+                                  _alias(rows) or objection.meeting_alias)
         if objection.status != "upheld":
             rows = [r for r in [await self.registry.get(k) for k in sorted(
                 await self._recording_keys(objection.platform, objection.meeting_ref))]
                 if r is not None]
-            return ObjectionState(objection, objection.status, 0, _name(rows))
+            return ObjectionState(objection, objection.status, 0,
+                                  _name(rows) or objection.meeting_name,
+                                  _alias(rows) or objection.meeting_alias)
         left = [r for r in [await self.registry.get(k) for k in objection.deleting]
                 if r is not None]
         if not objection.deleting:
@@ -338,15 +374,18 @@ class ObjectionDesk:
             outcome = "upheld_kept"
         else:
             outcome = "upheld_deleting"
-        return ObjectionState(objection, outcome, len(left), _name(left))
+        return ObjectionState(objection, outcome, len(left),
+                              _name(left) or objection.meeting_name,
+                              _alias(left) or objection.meeting_alias)
 
-    async def meeting_name(self, platform: str, meeting_ref: str) -> str:
-        """The meeting's name when a known recording of it says so (else "")."""
+    async def meeting_info(self, platform: str, meeting_ref: str) -> MeetingInfo:
+        """The meeting's name and LMS id when a known recording of it says so, and
+        how many recordings of it are known."""
         if platform not in PLATFORMS or meeting_ref_problem(meeting_ref) is not None:
-            return ""
-        rows = [await self.registry.get(k) for k in sorted(
-            await self._recording_keys(platform, meeting_ref))]
-        return _name([r for r in rows if r is not None])
+            return MeetingInfo("", "", 0)
+        rows = [r for r in [await self.registry.get(k) for k in sorted(
+            await self._recording_keys(platform, meeting_ref))] if r is not None]
+        return MeetingInfo(_name(rows), _alias(rows), len(rows))
 
     async def _release(self, key: str, hold: str, upheld: bool) -> RegistryRow | None:
         row = await self.registry.get(key)

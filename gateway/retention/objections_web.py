@@ -8,6 +8,10 @@
   per open objection, the meeting (its id, and its name when a recording of
   it names it), how many recordings it holds, the date and the reason; no
   names of people.
+
+A meeting is shown to people by its name and the id they know it by (BBB: the
+LMS's meetingID, from its recordings), never by the platform's internal id
+alone: that one is small print on the officer's page only.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from gateway.login.officers import require_officer
 from gateway.login.routes import login_url
 from gateway.login.sessions import Session, current_session
 from gateway.metrics import PLATFORMS
+from gateway.policy.names import platform_name, purpose_name, recording_state_name
 from gateway.policy.retention import MAX_MEETING_REF_CHARS
 from gateway.retention.keys import OBJECTIONS
 from gateway.retention.objections import (
@@ -39,14 +44,24 @@ from gateway.web.shell import render
 MESSAGES: i18n.Catalog = {
     "objection.title": {"nl": "Bezwaar tegen een opname", "en": "Object to a recording"},
     "objection.intro": {
-        "nl": "Wil je niet dat deze opname bewaard blijft? Dan kun je hier bezwaar maken. "
-              "De opname wordt meteen vastgezet: niemand wist hem en hij wordt niet verder "
-              "gebruikt tot de privacy-officer heeft beslist. Krijg je gelijk, dan wordt de "
-              "opname meteen gewist.",
-        "en": "Don't want this recording to be kept? You can object here. The recording is "
-              "put on hold at once: nobody uses it further until the privacy officer has "
-              "decided. If you are right, the recording is deleted straight away.",
+        "nl": "Wil je niet dat een opname bewaard blijft? Dan kun je hier bezwaar maken. "
+              "Elke opname van deze vergadering wordt meteen vastgezet: niemand wist hem en "
+              "hij wordt niet verder gebruikt tot de privacy-officer heeft beslist. Krijg je "
+              "gelijk, dan wordt de opname meteen gewist.",
+        "en": "Don't want a recording to be kept? You can object here. Any recording of "
+              "this meeting is put on hold at once: nobody uses it further until the "
+              "privacy officer has decided. If you are right, it is deleted straight away.",
     },
+    # Before sending, about one meeting: what the gateway knows of its recordings.
+    "objection.known.none": {
+        "nl": "Van deze vergadering is nog geen opname bekend. Je kunt toch bezwaar maken: "
+              "komt er een opname, dan staat die meteen vast tot de beslissing.",
+        "en": "No recording of this meeting is known yet. You can object anyway: any "
+              "recording of it is held as soon as it appears, until the decision."},
+    "objection.known.one": {"nl": "Van deze vergadering is 1 opname bekend.",
+                            "en": "1 recording of this meeting is known."},
+    "objection.known.other": {"nl": "Van deze vergadering zijn {n} opnames bekend.",
+                              "en": "{n} recordings of this meeting are known."},
     "objection.consequence": {
         "nl": "Wordt de opname gewist, dan kan niemand hem later nog terugkijken.",
         "en": "If the recording is deleted, nobody can watch it again later.",
@@ -142,6 +157,10 @@ MESSAGES: i18n.Catalog = {
     "admin.alerting": {"nl": "Wissen mislukt langer dan toegestaan",
                        "en": "Deletion failing longer than allowed"},
     "admin.next_due": {"nl": "Volgende opname wordt gewist op", "en": "Next deletion due"},
+    "admin.next_due_none": {"nl": "geen (niets staat gepland)", "en": "none (nothing due)"},
+    "admin.internal_id": {"nl": "Interne code", "en": "Internal id"},
+    "admin.reason": {"nl": "Reden", "en": "Reason"},
+    "admin.decision": {"nl": "Beslissing", "en": "Decision"},
     "admin.last_sweep": {"nl": "Laatste controle", "en": "Last check"},
     "admin.never": {"nl": "nog niet", "en": "not yet"},
     "admin.objections": {"nl": "Open bezwaren", "en": "Open objections"},
@@ -213,16 +232,28 @@ def _held(prefix: str, n: int) -> tuple[str, int]:
     return (f"{prefix}.one" if n == 1 else f"{prefix}.other"), n
 
 
+def meeting_label(meeting_ref: str, name: str, alias: str) -> str:
+    """The meeting as people know it: its name and the LMS's id when known; the id
+    it was filed by only when nothing better is known."""
+    if name:
+        return f"{name} ({alias})" if alias else name
+    return alias or meeting_ref
+
+
 async def _form(request: web.Request, session: Session, platform: str, meeting: str,
                 error: str | None = None, reason: str = "", status: int = 200
                 ) -> web.StreamResponse:
     """The objection form: about one meeting (from a meeting page's link), or open
     to fill in; `error` is a bounded label shown as a plain sentence."""
     fixed = platform in PLATFORMS and meeting_ref_problem(meeting) is None and error is None
-    name = await _desk(request).meeting_name(platform, meeting) if fixed else ""
+    info = await _desk(request).meeting_info(platform, meeting) if fixed else None
+    known = info.recordings if info else 0
     return await render(request, "objection_new.html", {
         "platform": platform if fixed else "", "meeting": meeting if fixed else "",
-        "about": f"{name} ({meeting})" if name else meeting,
+        "platform_name": platform_name(platform, i18n.language(request)),
+        "about": meeting_label(meeting, info.name, info.alias) if info else meeting,
+        "known": known, "known_key": ("objection.known.none" if not known
+                                      else _held("objection.known", known)[0]),
         "typed_platform": platform, "typed_meeting": meeting[:MAX_MEETING_REF_CHARS],
         "error": error, "reason": reason, "csrf": session.csrf,
         "max_reason": MAX_REASON_CHARS, "max_meeting": MAX_MEETING_REF_CHARS}, status=status)
@@ -260,11 +291,15 @@ async def file_objection(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/objections?filed={filed.objection_id}")
 
 
-async def _row(desk: ObjectionDesk, objection: Objection) -> dict[str, Any]:
+async def _row(desk: ObjectionDesk, objection: Objection, lang: str) -> dict[str, Any]:
     state = await desk.state(objection)
     held_key, held = _held("objection.held", state.held)
+    label = meeting_label(objection.meeting_ref, state.meeting_name, state.meeting_alias)
     return {"id": objection.objection_id, "platform": objection.platform,
-            "meeting": objection.meeting_ref, "name": state.meeting_name,
+            "platform_name": platform_name(objection.platform, lang),
+            "meeting": objection.meeting_ref, "label": label,
+            # The internal id, for the officer only, when the label does not show it.
+            "internal": objection.meeting_ref if objection.meeting_ref not in label else "",
             "filed": _date(objection.filed_at), "status": objection.status,
             "outcome": state.outcome, "held": held, "held_key": held_key,
             "reason": objection.reason}
@@ -274,7 +309,7 @@ async def my_objections(request: web.Request) -> web.StreamResponse:
     session = await _logged_in(request)
     desk = _desk(request)
     objections = await desk.of_person(session.person)
-    rows = [await _row(desk, o) for o in objections]
+    rows = [await _row(desk, o, i18n.language(request)) for o in objections]
     filed = request.query.get("filed", "")
     return await render(request, "objections.html", {
         "objections": rows, "filed": any(r["id"] == filed for r in rows)})
@@ -285,10 +320,17 @@ async def admin_retention(request: web.Request) -> web.StreamResponse:
     desk = _desk(request)
     raw = await request.app[keys.STORE].get(SUMMARY_KEY)
     summary: dict[str, Any] = json.loads(raw) if raw else {}
-    counts = [c for c in summary.get("counts", []) if c.get("count")]
+    lang = i18n.language(request)
+    counts = [{**c, "platform_name": platform_name(str(c.get("platform")), lang),
+               "purpose_name": purpose_name(str(c.get("purpose")), lang),
+               "state_name": recording_state_name(str(c.get("state")), lang)}
+              for c in summary.get("counts", []) if isinstance(c, dict) and c.get("count")]
+    # From the due index at page load, not the last sweep's summary: holds, decisions
+    # and deletions change it at once; held recordings are not in it (G12, G16).
+    next_due = await desk.registry.next_due()
     rows = []
     for objection in await desk.open_objections():
-        row = await _row(desk, objection)
+        row = await _row(desk, objection, lang)
         row["held_key"] = ("admin.held.none" if not row["held"]
                            else _held("admin.held", row["held"])[0])
         rows.append(row)
@@ -302,7 +344,7 @@ async def admin_retention(request: web.Request) -> web.StreamResponse:
     return await render(request, "admin_retention.html", {
         "counts": counts, "overdue": summary.get("overdue", 0),
         "failing": summary.get("failing", 0), "alerting": summary.get("alerting", 0),
-        "next_due": _date(summary.get("next_due")),
+        "next_due": _date(next_due) if next_due is not None else None,
         "last_sweep": _date(summary.get("last_sweep")), "csrf": session.csrf,
         "decided": decided, "objections": rows})
 

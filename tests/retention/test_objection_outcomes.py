@@ -126,3 +126,33 @@ async def test_g12_upheld_without_any_recording_says_nothing_was_deleted(
                                 reason="")
         decided = await desk.decide(filed.objection_id, upheld=True, officer="p_o")
         assert (await desk.state(decided)).outcome == "upheld_none"
+
+
+async def test_g12_the_lesson_name_and_lms_id_outlive_the_deleted_recordings(
+        tmp_path: Path, redis_url: str) -> None:
+    """Filed by the internal id (a meeting page's link) or before any recording existed:
+    once upheld and deleted, the pupil still sees which lesson it was."""
+    async with bench(tmp_path, redis_url) as b:
+        rid = b.emulator.add_recording(LESSON, name="Aardrijkskunde 2A", meta={
+            "privacy-meeting-type": "lesson", "privacy-purpose": "lecture"})
+        sweeper = b.sweeper()
+        desk = desk_for(b, sweeper)
+        early = await desk.file(platform="bbb", meeting_ref=LESSON, person="p_y", reason="")
+        await sweeper.sweep_if_leader()  # the recording appears after the filing
+        row = await sweeper.registry.get(f"bbb:{rid}")
+        assert row is not None
+        filed = await desk.file(platform="bbb", meeting_ref=row.meeting_ref, person="p_x",
+                                reason="")
+        state = await desk.state(filed)
+        assert (state.meeting_name, state.meeting_alias) == ("Aardrijkskunde 2A", LESSON)
+
+        await desk.decide(filed.objection_id, upheld=True, officer="p_o")
+        await desk.decide(early.objection_id, upheld=True, officer="p_o")
+        await desk.deletions_settled()
+        assert not b.bbb_exists_on_disk(rid)
+        for objection in (filed, early):
+            found = await desk.get(objection.objection_id)
+            assert found is not None
+            state = await desk.state(found)
+            assert (state.outcome, state.meeting_name, state.meeting_alias) == (
+                "upheld_deleted", "Aardrijkskunde 2A", LESSON)

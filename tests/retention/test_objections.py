@@ -10,18 +10,20 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import jinja2
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.clock import ManualClock
 from gateway.login.sessions import COOKIE_DEV, new_session
-from gateway.policy.retention import DAY
+from gateway.policy.retention import DAY, DeclaredRecording
 from gateway.retention import keys as retention_keys
 from gateway.store.base import MemoryStore
-from gateway.store.registry import write_sidecar
-from gateway.web import keys
+from gateway.store.registry import read_sidecar, write_sidecar
+from gateway.web import i18n, keys
 from privacy_gateway import create_app
-from tests.support import make_settings
+from tests.browser import chromium
+from tests.support import ROOT, make_settings
 
 OFFICER = "privacy@school.example"
 ROOM = "wiskunde-3a"
@@ -256,3 +258,178 @@ async def test_a_bad_meeting_id_is_explained_on_the_form(gateway, meeting, error
     assert "ik sta erin" in page  # what the pupil wrote is kept
     assert not await client.server.app[retention_keys.OBJECTIONS].of_person(
         client.server.app[keys.PSEUDONYMS].person("https://idp", "pupil-1"))
+
+
+INTERNAL = "4b77503635cf" + "0" * 28 + "-1796428412727"  # BBB's internal meeting id
+LMS_ID = "biologie-3b"  # the LMS's meetingID: the id a pupil knows the lesson by
+
+
+def visible(html: str) -> str:
+    """The page's text as a reader sees it (no tags, no attributes)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+async def _bbb_recording(app, clock: ManualClock, purpose: str = "feedback") -> None:  # type: ignore[no-untyped-def]
+    """A BBB recording as the sweeper registers it from getRecordings: the record id is
+    the internal meeting id, `meetingID` the LMS's id, `name` the lesson's name."""
+    await app[retention_keys.SWEEPER].register(DeclaredRecording(
+        platform="bbb", recording_id=INTERNAL, server="bbb1", meeting_ref=INTERNAL,
+        meeting_alias=LMS_ID, meeting_name="Biologie 3B", meeting_type="lesson",
+        purpose=purpose, created=clock.time()))
+
+
+async def test_g12_pupil_sees_lesson_name_and_lms_id_never_the_internal_id(gateway) -> None:  # type: ignore[no-untyped-def]
+    """The form and the pupil's list name the lesson and the LMS's id, the platform by
+    its name; the internal id is small print on the officer's page only. The name stays
+    on the pupil's list once the recording is gone."""
+    client, _, clock = gateway
+    app = client.server.app
+    await _bbb_recording(app, clock)
+    csrf = await login_as(client, "pupil", "lotte@school.example", "pupil-1")
+    form = await (await client.get(f"/objections/new?platform=bbb&meeting={INTERNAL}&lang=en")
+                  ).text()
+    assert "This objection is about: Biologie 3B (biologie-3b) · BigBlueButton" in visible(form)
+    assert INTERNAL not in visible(form) and 'data-known="1"' in form
+    await client.post("/objections", data={"csrf": csrf, "platform": "bbb",
+                                           "meeting": INTERNAL, "reason": ""})
+    for lang in ("en", "nl"):
+        mine = visible(await (await client.get(f"/objections?lang={lang}")).text())
+        assert "Biologie 3B (biologie-3b) · BigBlueButton" in mine
+        assert INTERNAL not in mine and "· bbb" not in mine
+
+    officer = await _officer_page(client)
+    shown = visible(officer)
+    assert "Biologie 3B (biologie-3b) · BigBlueButton" in shown and "· bbb" not in shown
+    assert f"Interne code: {INTERNAL}" in shown  # small print, for the officer only
+    objection_id = re.search(r"/admin/objections/([\w-]+)", officer).group(1)  # type: ignore[union-attr]
+    await app[retention_keys.OBJECTIONS].decide(objection_id, upheld=False, officer="p_o")
+    row = await app[retention_keys.SWEEPER].registry.get(f"bbb:{INTERNAL}")
+    assert row is not None
+    await app[retention_keys.SWEEPER].registry.remove(row)  # deleted at the end of its term
+    await login_as(client, "pupil", "lotte@school.example", "pupil-1")
+    mine = visible(await (await client.get("/objections?lang=en")).text())
+    assert "Biologie 3B (biologie-3b) · BigBlueButton" in mine and INTERNAL not in mine
+
+
+async def test_g12_form_for_an_unknown_meeting_says_no_recording_is_known(gateway) -> None:  # type: ignore[no-untyped-def]
+    client, jibri, clock = gateway
+    await login_as(client, "pupil", "lotte@school.example", "pupil-1")
+    form = visible(await (await client.get(
+        "/objections/new?platform=bbb&meeting=does-not-exist&lang=en")).text())
+    assert "Any recording of this meeting is put on hold at once" in form
+    assert "The recording is put on hold" not in form
+    assert "No recording of this meeting is known yet" in form
+    form_nl = visible(await (await client.get(
+        "/objections/new?platform=bbb&meeting=does-not-exist&lang=nl")).text())
+    assert "Van deze vergadering is nog geen opname bekend" in form_nl
+
+    jibri_recording(jibri, clock, "lecture", age_days=1)
+    await client.server.app[retention_keys.SWEEPER].sweep_if_leader()
+    form = visible(await (await client.get(
+        f"/objections/new?platform=jitsi&meeting={ROOM}&lang=en")).text())
+    assert "1 recording of this meeting is known." in form
+    assert "No recording of this meeting is known" not in form
+
+
+def _counts_row(page: str, platform: str, purpose: str, state: str) -> str:
+    found = re.search(rf'<tr data-platform="{platform}" data-purpose="{purpose}" '
+                      rf'data-state="{state}">(.*?)</tr>', page)
+    assert found is not None, page
+    return visible(found.group(1))
+
+
+async def test_g16_retention_page_names_things_and_next_due_is_current(gateway) -> None:  # type: ignore[no-untyped-def]
+    """Human names for platform, purpose and state in both languages; "next deletion due"
+    from the registry now, not from the last sweep (held recordings are not due)."""
+    client, jibri, clock = gateway
+    app = client.server.app
+    sweeper = app[retention_keys.SWEEPER]
+    desk = app[retention_keys.OBJECTIONS]
+    recording = jibri_recording(jibri, clock, "feedback", age_days=1)
+    await sweeper.sweep_if_leader()
+    row = await sweeper.registry.get(f"jitsi:{recording.name}")
+    assert row is not None
+    due = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row.retain_until))
+
+    await login_as(client, "staff", OFFICER, "officer-1")
+    nl = await (await client.get("/admin/retention?lang=nl")).text()
+    assert _counts_row(nl, "jitsi", "feedback", "retained") == "Jitsi Feedback in de les Bewaard 1"
+    en = await (await client.get("/admin/retention?lang=en")).text()
+    assert _counts_row(en, "jitsi", "feedback", "retained") == (
+        "Jitsi Feedback in the lesson Kept 1")
+    assert due in visible(en)
+
+    objection = await desk.file(platform="jitsi", meeting_ref=ROOM, person="p_x", reason="")
+    en = await (await client.get("/admin/retention?lang=en")).text()
+    assert _counts_row(en, "jitsi", "feedback", "held") == "Jitsi Feedback in the lesson On hold 1"
+    assert due not in visible(en) and "none (nothing due)" in visible(en)
+    assert "geen (niets staat gepland)" in visible(
+        await (await client.get("/admin/retention?lang=nl")).text())
+    # The open objections have a header row.
+    assert re.search(r'<table class="open-objections[^"]*">\s*<thead>', en)
+
+    await desk.decide(objection.objection_id, upheld=False, officer="p_o")
+    later = jibri_recording(jibri, clock, "feedback", age_days=0)
+    await sweeper.register(read_sidecar(later))
+    later_row = await sweeper.registry.get(f"jitsi:{later.name}")
+    assert later_row is not None
+    first = min(row.retain_until, later_row.retain_until)
+    en = visible(await (await client.get("/admin/retention?lang=en")).text())
+    assert time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(first)) in en
+
+
+async def test_objection_form_and_retention_tables_fit_a_phone(tmp_path: Path) -> None:
+    """The form at 390 px: nothing wider than the screen (the textarea was 435 px). The
+    retention page's tables show each row as a card there, each value under its label
+    (the names broke mid-word in four narrow columns)."""
+    messages = create_app(make_settings(tmp_path))[i18n.MESSAGES_KEY]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(
+        ROOT / "gateway" / "web" / "templates"), autoescape=True)
+    html = env.get_template("objection_new.html").render(
+        t=lambda key, **values: messages.t("en", key, **values), lang="en", lang_href="/",
+        school_name="School", platform="bbb", meeting=INTERNAL, platform_name="BigBlueButton",
+        about=f"Biologie 3B ({LMS_ID})", known=0, known_key="objection.known.none",
+        csrf="x", max_reason=1000, max_meeting=200, reason="")
+    css = (ROOT / "gateway" / "web" / "static" / "gateway.css").read_text()
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 900})
+        await page.set_content(html)
+        await page.add_style_tag(content=css)
+        sizes = await page.evaluate("""() => ({
+            page: document.documentElement.scrollWidth,
+            area: document.querySelector('textarea').getBoundingClientRect().right,
+            main: document.querySelector('main').getBoundingClientRect().right})""")
+    assert sizes["page"] <= 390 and sizes["area"] <= sizes["main"] + 0.5, sizes
+
+    count = {"platform": "bbb", "purpose": "feedback", "state": "retained", "count": 1,
+             "platform_name": "BigBlueButton", "purpose_name": "Feedback in de les",
+             "state_name": "Bewaard"}
+    html = env.get_template("admin_retention.html").render(
+        t=lambda key, **values: messages.t("nl", key, **values), lang="nl", lang_href="/",
+        school_name="School", counts=[count], objections=[], csrf="x")
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 900})
+        await page.set_content(html)
+        await page.add_style_tag(content=css)
+        cells = await page.evaluate("""() => [...document.querySelectorAll(
+            'table.counts tbody td')].map(td => [getComputedStyle(td).display,
+                                                 td.dataset.label])""")
+    assert cells == [["block", "Platform"], ["block", "Doel"], ["block", "Stand"],
+                     ["block", "Aantal"]], cells
+
+    objection = {"id": "x", "filed": "2026-12-04 10:15 UTC", "platform": "bbb",
+                 "platform_name": "BigBlueButton", "meeting": INTERNAL,
+                 "label": f"Biologie 3B ({LMS_ID})", "held": 1,
+                 "held_key": "objection.held.one", "status": "open", "outcome": "open_held"}
+    html = env.get_template("objections.html").render(
+        t=lambda key, **values: messages.t("nl", key, **values), lang="nl", lang_href="/",
+        school_name="School", objections=[objection])
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 900})
+        await page.set_content(html)
+        await page.add_style_tag(content=css)
+        cells = await page.evaluate("""() => [...document.querySelectorAll(
+            'table.objections tbody td')].map(td => [getComputedStyle(td).display,
+                                                     td.dataset.label])""")
+    assert cells == [["block", "Ingediend op"], ["block", "Vergadering"],
+                     ["block", "Vastgezet"], ["block", "Uitkomst"]], cells

@@ -24,7 +24,8 @@ from playwright.async_api import Browser, Page, expect
 from gateway.login.devidp import SAMPLE_ACCOUNTS
 from gateway.web import keys
 from tests.browser import chromium
-from tests.test_demo_walkthrough import ROOM, _prosody, serve_demo
+from tests.gateway_fixtures import serve_demo
+from tests.test_demo_walkthrough import ROOM, _prosody
 
 LOCALES = {"nl": "nl-NL", "en": "en-GB"}
 

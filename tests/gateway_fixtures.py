@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from aiohttp.test_utils import TestServer
 
 from gateway.clock import Clock
 from gateway.config.loading import Settings
+from gateway.demo.app import build_demo
 from gateway.store.base import Store
 from gateway.web import keys
-from privacy_gateway import create_app
+from privacy_gateway import ADAPTERS, create_app
 from tests.oidc_provider import OPHandle, start_op
-from tests.support import free_port, make_settings
+from tests.support import EXAMPLE, ROOT, free_port, make_settings
 
 CLIENT_ID = "privacy-gateway"
 TENANT = "c0ffee00-school-tenant"
@@ -136,3 +138,19 @@ def new_secret() -> str:
 
 def gateway_port() -> int:
     return free_port()
+
+
+@contextlib.asynccontextmanager
+async def serve_demo(folder: Path) -> AsyncIterator[tuple[str, web.Application]]:
+    """The demo as `privacy-gateway demo` builds it (gateway.demo.app), on a free port."""
+    shutil.copy(EXAMPLE, folder / "example.toml")
+    shutil.copytree(ROOT / "config" / "dev-secrets", folder / "dev-secrets")
+    port = free_port()
+    app = build_demo(folder / "example.toml", "127.0.0.1", port, ADAPTERS)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        await wait_for_idp(app)
+        yield f"http://localhost:{port}", app
+    finally:
+        await server.close()

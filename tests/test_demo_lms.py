@@ -4,40 +4,22 @@ LMSes escape, one meetingID per lesson, and messages in plain words."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from gateway.demo.app import DEMO_PARTS, build_demo
-from privacy_gateway import ADAPTERS
-from tests.support import EXAMPLE, ROOT, free_port
-
-
-@contextlib.asynccontextmanager
-async def _served(folder: Path) -> AsyncIterator[tuple[str, Any]]:
-    shutil.copy(EXAMPLE, folder / "example.toml")
-    shutil.copytree(ROOT / "config" / "dev-secrets", folder / "dev-secrets")
-    port = free_port()
-    app = build_demo(folder / "example.toml", "127.0.0.1", port, ADAPTERS)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    try:
-        yield f"http://localhost:{port}", app
-    finally:
-        await server.close()
+from gateway.demo.app import DEMO_PARTS
+from tests.gateway_fixtures import serve_demo
 
 
 @pytest.fixture
 async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, Any, aiohttp.ClientSession]]:
-    async with _served(tmp_path) as (base, app), aiohttp.ClientSession(
+    async with serve_demo(tmp_path) as (base, app), aiohttp.ClientSession(
             headers={"Accept-Language": "en"}) as http:
         yield base, app, http
 

@@ -13,45 +13,24 @@ Jibri recording) is sent as its signed events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from gateway.demo.app import DEMO_PARTS, build_demo
+from gateway.demo.app import DEMO_PARTS
 from gateway.login.devidp import SAMPLE_ACCOUNTS
 from gateway.login.sessions import COOKIE_DEV
 from gateway.web import keys
-from privacy_gateway import ADAPTERS
 from tests.browser import chromium
-from tests.gateway_fixtures import wait_for_idp
+from tests.gateway_fixtures import serve_demo
 from tests.jitsi.support import enter_room, signed
-from tests.support import EXAMPLE, ROOT, free_port
 
 ROOM = "biologie-1a"
-
-
-@contextlib.asynccontextmanager
-async def serve_demo(folder: Path) -> AsyncIterator[tuple[str, Any]]:
-    """The demo as `privacy-gateway demo` builds it, on a free port."""
-    shutil.copy(EXAMPLE, folder / "example.toml")
-    shutil.copytree(ROOT / "config" / "dev-secrets", folder / "dev-secrets")
-    port = free_port()
-    app = build_demo(folder / "example.toml", "127.0.0.1", port, ADAPTERS)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    try:
-        await wait_for_idp(app)
-        yield f"http://localhost:{port}", app
-    finally:
-        await server.close()
 
 
 @pytest.fixture

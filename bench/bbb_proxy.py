@@ -103,6 +103,7 @@ async def _serve_gateway(port: int, emulator_url: str, tmp: str, redis_url: str)
     from aiohttp import web
 
     from gateway import logs
+    from gateway.web import serving
     from privacy_gateway import create_app
     from tests.support import make_settings
 
@@ -123,6 +124,7 @@ async def _serve_gateway(port: int, emulator_url: str, tmp: str, redis_url: str)
     logs.configure("INFO")  # as `privacy-gateway serve` runs it
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
+    serving.freeze_gc()  # as `privacy-gateway serve` does
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print("READY", flush=True)
     await asyncio.Event().wait()

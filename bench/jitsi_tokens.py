@@ -82,6 +82,7 @@ async def _serve_gateway(port: int, tmp: str, redis_url: str, seed: bool) -> Non
     from aiohttp import web
 
     from gateway import logs
+    from gateway.web import serving
     from privacy_gateway import create_app
     from tests.jitsi.support import seed_session
 
@@ -95,6 +96,7 @@ async def _serve_gateway(port: int, tmp: str, redis_url: str, seed: bool) -> Non
     app.router.add_get(REDIRECT, fixed_redirect)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    serving.freeze_gc()  # as `privacy-gateway serve` does
     await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
     cookie = await seed_session(app, "teacher") if seed else ""
     if seed:  # the room's notice is shown once per person (G18): continue from it, as a user

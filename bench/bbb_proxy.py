@@ -13,6 +13,15 @@ same run; the table gives p50/p99 latency, requests/s, the added latency, the
 throughput share and each server's own CPU time per request (independent of
 what it shares the cores with). All processes share the machine's cores.
 
+Between them, a "bare" row measures the floor of any Python proxy here: an
+aiohttp app in its own process (bench-only, `_serve_bare`) that forwards the
+same request, already signed for the emulator, with the gateway's own upstream
+client (bbb_hooks/upstream.py) and returns the body: no checksum, policy,
+store, logs or middleware. The floor table shows, per call and concurrency,
+how much of the gateway's CPU and throughput gap is that floor (aiohttp's
+server, the client exchange, the interpreter) and how much the gateway's own
+work.
+
 The closing summary gives, per call and concurrency, the share of direct
 throughput and the gateway's CPU per call against the emulator's, with issue
 16's targets: gateway CPU per read call (getMeetings) at most 0.5 ms and at
@@ -44,6 +53,7 @@ from bench.wrk import Child, Load, cpu_seconds, run_wrk, start_redis
 EMU_SECRET = "e" * 48
 LMS_SECRET = "l" * 48
 SEED_MEETINGS = 20  # a realistic getMeetings answer: 20 running meetings
+BARE_LIMIT = 16 * 1024 * 1024  # the bare pass-through's bound on an answer
 
 
 def signed_path(call: str, params: list[tuple[str, str]], secret: str) -> str:
@@ -93,6 +103,7 @@ async def _serve_gateway(port: int, emulator_url: str, tmp: str, redis_url: str)
     from aiohttp import web
 
     from gateway import logs
+    from gateway.web import serving
     from privacy_gateway import create_app
     from tests.support import make_settings
 
@@ -112,6 +123,30 @@ async def _serve_gateway(port: int, emulator_url: str, tmp: str, redis_url: str)
                 "frontends": [{"name": "lms", "secret_file": str(tmp_path / "lms.secret")}]}})
     logs.configure("INFO")  # as `privacy-gateway serve` runs it
     runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    serving.freeze_gc()  # as `privacy-gateway serve` does
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print("READY", flush=True)
+    await asyncio.Event().wait()
+
+
+async def _serve_bare(port: int, emulator_origin: str) -> None:
+    """The floor: the same request passed to the emulator with the gateway's upstream client."""
+    from aiohttp import web
+
+    from bbb_hooks.upstream import Upstream
+
+    upstream = Upstream(connect_timeout=5, total_timeout=120, read_timeout=60, keepalive=30,
+                        limit_per_host=512, user_agent="privacy-gateway")  # as bbb_hooks.app
+
+    async def forward(request: web.Request) -> web.Response:
+        status, content_type, body = await upstream.get(emulator_origin + request.raw_path,
+                                                        BARE_LIMIT)
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_get("/bigbluebutton/api/{call}", forward)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print("READY", flush=True)
@@ -150,11 +185,16 @@ def _measured(pids: list[int], base: str, urls: list[str], conc: int,
                   for pid, b in zip(pids, before, strict=True)]
 
 
-def bench(emulator: Child, gateway: Child, emu_base: str, gw_base: str, seconds: float,
-          concurrencies: list[int], redis: Child | None = None) -> list[tuple[Row, Row]]:
-    pairs: list[tuple[Row, Row]] = []
+Trio = tuple[Row, Row, Row]  # direct, bare pass-through, gateway
+
+
+def bench(emulator: Child, bare: Child, gateway: Child, emu_base: str, bare_base: str,
+          gw_base: str, seconds: float, concurrencies: list[int],
+          redis: Child | None = None) -> list[Trio]:
+    trios: list[Trio] = []
     print(f"{'call':<12} {'conc':>5} {'path':<7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'CPU µs/req':>9}   (CPU: emulator for direct, gateway for proxy)")
+          f"{'CPU µs/req':>9}   (CPU: emulator for direct, bare server for bare, gateway "
+          f"for proxy)")
     for call in ("getMeetings", "create"):
         def paths(prefix: str, secret: str, count: int, call: str = call) -> list[str]:
             if call == "getMeetings":
@@ -164,33 +204,40 @@ def bench(emulator: Child, gateway: Child, emu_base: str, gw_base: str, seconds:
 
         run_wrk(gw_base, paths("warm", LMS_SECRET, 2000), connections=50, seconds=1,
                 needle="SUCCESS")
+        run_wrk(bare_base, paths("warmbare", EMU_SECRET, 2000), connections=50, seconds=1,
+                needle="SUCCESS")
         for conc in concurrencies:
             secs = min(seconds, 3.0) if conc == 1 else seconds
             count = int(12000 * secs) if conc > 1 else int(8000 * secs)
-            rows: list[Row] = []
+            rows: dict[str, Row] = {}
+            # The bare row runs last: its creates grow the emulator's meeting list, which
+            # the gateway's guard reads, and the proxy row must see what it saw without it.
             for path, base, secret, pid in (("direct", emu_base, EMU_SECRET, emulator.pid),
-                                            ("proxy", gw_base, LMS_SECRET, gateway.pid)):
+                                            ("proxy", gw_base, LMS_SECRET, gateway.pid),
+                                            ("bare", bare_base, EMU_SECRET, bare.pid)):
                 urls = paths(f"{path}{conc}", secret, count)
-                others = [emulator.pid, *([redis.pid] if redis is not None else [])]
-                load, cpu = _measured([pid, *others] if path == "proxy" else [pid], base,
+                others = [emulator.pid, *([redis.pid] if redis is not None and path == "proxy"
+                                          else [])]
+                load, cpu = _measured([pid, *others] if path != "direct" else [pid], base,
                                       urls, conc, secs)
                 if call == "create" and load.requests > len(urls):
                     print(f"   note: {path} cycled its {len(urls)} create URLs (duplicates)")
-                rows.append((call, conc, path, load, cpu[0]))
+                rows[path] = (call, conc, path, load, cpu[0])
                 also = "" if path == "direct" else (
-                    f"  (emulator {cpu[1]:.0f}" + (f", redis {cpu[2]:.0f}" if redis else "")
-                    + " µs/req)")
-                print(_fmt(rows[-1]) + also, flush=True)
-            print(_compare(rows[0], rows[1]), flush=True)
-            pairs.append((rows[0], rows[1]))
-    return pairs
+                    f"  (emulator {cpu[1]:.0f}" + (f", redis {cpu[2]:.0f}" if len(cpu) > 2
+                                                   else "") + " µs/req)")
+                print(_fmt(rows[path]) + also, flush=True)
+                if path == "proxy":
+                    print(_compare(rows["direct"], rows["proxy"]), flush=True)
+            trios.append((rows["direct"], rows["bare"], rows["proxy"]))
+    return trios
 
 
-def summary(pairs: list[tuple[Row, Row]]) -> None:
+def summary(trios: list[Trio]) -> None:
     """Per call and concurrency: throughput share and CPU per call, against the targets."""
     print(f"\n{'call':<12} {'conc':>5} {'direct/s':>9} {'proxy/s':>9} {'share':>6} "
           f"{'gw µs':>7} {'emu µs':>7} {'gw/emu':>7}  targets")
-    for direct, proxy in pairs:
+    for direct, _, proxy in trios:
         call, conc = direct[0], direct[1]
         share = proxy[3].rate / direct[3].rate
         ratio = proxy[4] / direct[4] if direct[4] else float("inf")
@@ -205,6 +252,25 @@ def summary(pairs: list[tuple[Row, Row]]) -> None:
         print(f"{call:<12} {conc:>5} {direct[3].rate:>9.0f} {proxy[3].rate:>9.0f} "
               f"{share:>6.2f} {proxy[4]:>7.0f} {direct[4]:>7.0f} {ratio:>7.2f}  "
               f"{', '.join(notes)}", flush=True)
+    floor(trios)
+
+
+def floor(trios: list[Trio]) -> None:
+    """The bare pass-through beside direct and the gateway: the floor and the gateway's own."""
+    print(f"\nFloor: a bare aiohttp pass-through with the same upstream client (no checksum, "
+          f"policy, store, logs)\n{'call':<12} {'conc':>5} {'row':<7} {'req/s':>8} "
+          f"{'share':>6} {'CPU µs':>7} {'x emu':>6}")
+    for trio in trios:
+        direct = trio[0]
+        for row in trio:
+            share = row[3].rate / direct[3].rate
+            ratio = row[4] / direct[4] if direct[4] else float("inf")
+            print(f"{row[0]:<12} {row[1]:>5} {row[2]:<7} {row[3].rate:>8.0f} {share:>6.2f} "
+                  f"{row[4]:>7.0f} {ratio:>6.2f}")
+        _, bare, proxy = trio
+        print(f"{'':<12} {direct[1]:>5} gateway's own work: {proxy[4] - bare[4]:+.0f} µs CPU "
+              f"per call over the floor ({bare[4]:.0f} µs); throughput "
+              f"{proxy[3].rate / bare[3].rate:.2f} of the floor's", flush=True)
 
 
 def _seed(emu_base: str) -> None:
@@ -219,6 +285,9 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] == "serve-gateway":
         asyncio.run(_serve_gateway(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "serve-bare":
+        asyncio.run(_serve_bare(int(sys.argv[2]), sys.argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -241,7 +310,7 @@ def main() -> None:
                 redis = start_redis(redis_port, Path(tmp))
                 children.append(redis)
                 redis_url = f"redis://127.0.0.1:{redis_port}/0"
-            emu_port, gw_port = free_port(), free_port()
+            emu_port, bare_port, gw_port = free_port(), free_port(), free_port()
             emulator = Child.python("bench.bbb_proxy", "serve-emulator", str(emu_port),
                                     str(Path(tmp) / "var"))
             children.append(emulator)
@@ -249,14 +318,17 @@ def main() -> None:
                                    f"http://127.0.0.1:{emu_port}/bigbluebutton", tmp, redis_url)
             children.append(gateway)
             emu_base, gw_base = f"http://127.0.0.1:{emu_port}", f"http://127.0.0.1:{gw_port}"
+            bare = Child.python("bench.bbb_proxy", "serve-bare", str(bare_port), emu_base)
+            children.append(bare)
+            bare_base = f"http://127.0.0.1:{bare_port}"
             _seed(emu_base)
-            print(f"BBB proxy benchmark — {os.cpu_count()} CPUs shared by wrk, emulator, "
-                  f"gateway{' and redis-server' if args.store == 'redis' else ''}; "
+            print(f"BBB proxy benchmark — {os.cpu_count()} CPUs shared by wrk, emulator, bare "
+                  f"pass-through, gateway{' and redis-server' if args.store == 'redis' else ''}; "
                   f"load: wrk -t1, pre-signed URLs; gateway store: {args.store}; "
                   f"getMeetings lists {SEED_MEETINGS} meetings; "
                   f"load average {os.getloadavg()[0]:.1f} at start")
-            summary(bench(emulator, gateway, emu_base, gw_base, args.seconds, concurrencies,
-                          redis))
+            summary(bench(emulator, bare, gateway, emu_base, bare_base, gw_base, args.seconds,
+                          concurrencies, redis))
             print(f"({time.monotonic() - started:.0f} s)")
         finally:
             for child in reversed(children):

@@ -9,7 +9,10 @@ INFO, Redis store unless `--store memory`) runs in its own process and `wrk`
 (one thread, 100 kept-alive connections, a fixed session cookie created through
 the store) drives it; every answer is checked to be a 302 to the room with
 `jwt=`. The HTTP ceiling is measured the same way in the same run: a bare
-aiohttp hello-world process and the gateway's own /healthz. The last row runs
+aiohttp hello-world process, the gateway's own /healthz and, as the floor of
+a redirect, a bench-only route in the same gateway process answering a fixed
+302 to the room with a token minted once (the same Location as /jitsi/auth,
+through the same middlewares; `/bench/redirect`). The last row runs
 the gateway as `--workers` processes sharing the port (SO_REUSEPORT), a
 deployment choice, not a code change. All processes share the machine's cores.
 """
@@ -32,6 +35,7 @@ import jwt
 from bench.wrk import Child, Load, cpu_seconds, run_wrk, start_redis
 
 CONCURRENCY = 100
+AUTH_TARGET = 0.5  # /jitsi/auth against the same process's /healthz (issue 16)
 ROOM = "lesson-1"
 
 
@@ -71,17 +75,28 @@ async def _serve_hello(port: int) -> None:
     await asyncio.Event().wait()
 
 
+REDIRECT = "/bench/redirect"  # the bench-only fixed redirect, added to the gateway's app
+
+
 async def _serve_gateway(port: int, tmp: str, redis_url: str, seed: bool) -> None:
     from aiohttp import web
 
     from gateway import logs
+    from gateway.web import serving
     from privacy_gateway import create_app
     from tests.jitsi.support import seed_session
 
     logs.configure("INFO")  # as `privacy-gateway serve` runs it
     app = create_app(_settings(Path(tmp)))
+    location = ["/"]  # set below to a real /jitsi/auth answer's Location (room and token)
+
+    async def fixed_redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location[0]})
+
+    app.router.add_get(REDIRECT, fixed_redirect)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    serving.freeze_gc()  # as `privacy-gateway serve` does
     await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
     cookie = await seed_session(app, "teacher") if seed else ""
     if seed:  # the room's notice is shown once per person (G18): continue from it, as a user
@@ -92,6 +107,10 @@ async def _serve_gateway(port: int, tmp: str, redis_url: str, seed: bool) -> Non
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as client:
             answer = await enter_room(client, f"room={ROOM}", cookie)
             assert answer.status in (302, 303), f"the notice led nowhere ({answer.status})"
+            minted = await client.get(f"/jitsi/auth?room={ROOM}", headers={"Cookie": cookie},
+                                      allow_redirects=False)
+            assert minted.status == 302 and "jwt=" in minted.headers["Location"]
+            location[0] = minted.headers["Location"]
     print(f"READY {cookie}", flush=True)
     await asyncio.Event().wait()
 
@@ -218,12 +237,22 @@ def run(seconds: float, store: str, workers: int) -> None:
             rows = [
                 ("HTTP ceiling: bare aiohttp hello-world", hello_port, "/", Expect()),
                 ("HTTP ceiling: gateway /healthz", gw_port, "/healthz", Expect()),
+                ("redirect floor: fixed 302, same process", gw_port, REDIRECT,
+                 Expect(status=302, needle="jwt=", header="Location", cookie=cookie)),
                 ("/jitsi/auth, 1 gateway process", gw_port, auth, token),
             ]
+            rates: dict[str, tuple[float, float]] = {}
             for name, port, path, checks in rows:
                 pid = hello.pid if port == hello_port else gateway.pid
                 load, cpu_us = _load(f"http://127.0.0.1:{port}", path, [pid], seconds, checks)
+                rates[path] = (load.rate, cpu_us)
                 print(_row(name, load, cpu_us, bare if path == auth else None), flush=True)
+            (health, health_us), (floor, floor_us), (minted, minted_us) = (
+                rates["/healthz"], rates[REDIRECT], rates[auth])
+            print(f"/jitsi/auth: {minted / health:.2f} of /healthz's rate (target >="
+                  f"{AUTH_TARGET:g} {'met' if minted / health >= AUTH_TARGET else 'MISSED'}), "
+                  f"{minted / floor:.2f} of the fixed redirect's; CPU {minted_us:.0f} µs "
+                  f"against {floor_us:.0f} (redirect) and {health_us:.0f} (/healthz)")
             if workers > 1:
                 extra = [Child.python("bench.jitsi_tokens", "serve-gateway", str(gw_port),
                                       tmp_name, redis_url, "") for _ in range(workers - 1)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 from collections.abc import Callable, Sequence
@@ -109,10 +110,19 @@ def run(app: web.Application, *, host: str, port: int, reuse_port: bool = False,
         loop.close()
 
 
+def freeze_gc() -> None:
+    """Move everything alive now (modules, the app, its routes, policy and templates) out of
+    the cyclic GC's reach: its full collections then skip them (~10% less CPU per proxied
+    call and /jitsi/auth, bench/bbb_proxy.py and bench/jitsi_tokens.py)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve(app: web.Application, host: str, port: int, socks: Sequence[socket.socket],
                  print_line: Callable[[str], None]) -> None:
     runner = GatewayRunner(app, handle_signals=True, access_log=None, shutdown_timeout=10)
     await runner.setup()
+    freeze_gc()  # the app is built and its contexts started: ~10% less CPU per request
     try:
         for sock in socks:
             await web.SockSite(runner, sock).start()

@@ -130,7 +130,10 @@ class Upstream:
             slots = self._slots[origin] = asyncio.Semaphore(self.limit_per_host)
         deadline = time.monotonic() + self.total_timeout
         if slots.locked():  # as many calls as allowed are out: wait, within the total
-            await asyncio.wait_for(slots.acquire(), self.total_timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can drop an acquire
+            # that completed as the timeout fired, and the slot would never come back.
+            async with asyncio.timeout(self.total_timeout):
+                await slots.acquire()
         else:
             await slots.acquire()
         try:

@@ -9,6 +9,7 @@ idle replaced without the LMS noticing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -260,3 +261,41 @@ async def test_through_the_gateway_create_then_list_and_failures_in_bbb_xml(
     emulator.fault = None
     _, _, again = await get_xml(http, gateway.url("getMeetings"))
     assert "<meetingID>lesson-1</meetingID>" in again  # the pool recovered
+
+
+async def test_a_call_waiting_for_a_slot_times_out_and_the_slots_come_back() -> None:
+    """With every connection to a host busy, a call waits within its total timeout;
+    the slot of a call that timed out waiting is never lost (limit_per_host 1 here)."""
+    release = asyncio.Event()
+    body = b"<response><returncode>SUCCESS</returncode></response>"
+
+    async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            await release.wait()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(answers, "127.0.0.1", 0)
+    server = server_at(f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/b")
+    upstream = Upstream(total_timeout=0.3, limit_per_host=1)
+    try:
+        first = asyncio.create_task(client.fetch(upstream, server, "getMeetings", ()))
+        await asyncio.sleep(0.05)
+        with pytest.raises(BBBError) as waited:
+            await client.fetch(upstream, server, "getMeetings", ())
+        assert waited.value.reason == "timeout"
+        release.set()
+        with contextlib.suppress(BBBError):
+            await first  # may itself have run past its total timeout
+        for _ in range(3):  # the one slot is free again, every time
+            await client.fetch(upstream, server, "getMeetings", ())
+    finally:
+        await upstream.close()
+        listener.close()
+        await listener.wait_closed()

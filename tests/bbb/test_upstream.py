@@ -13,6 +13,7 @@ import contextlib
 import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -107,13 +108,18 @@ async def test_failures_have_the_sessions_reasons(emu: BBBEmulator, fault: str) 
 async def test_a_read_that_stalls_is_a_timeout() -> None:
     """Between two reads of the socket (the session's sock_read), not only in total."""
     done = asyncio.Event()
+    handlers: list[asyncio.Task[Any]] = []
 
     async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        handlers.append(current)
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000"
                      b"\r\n\r\n<response>")
         await done.wait()
         writer.close()
+        await writer.wait_closed()
 
     listener = await asyncio.start_server(stalls, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
@@ -126,6 +132,7 @@ async def test_a_read_that_stalls_is_a_timeout() -> None:
     finally:
         await upstream.close()
         done.set()
+        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
         listener.close()
         await listener.wait_closed()
     assert failed.value.reason == "timeout"
@@ -268,8 +275,12 @@ async def test_a_call_waiting_for_a_slot_times_out_and_the_slots_come_back() -> 
     the slot of a call that timed out waiting is never lost (limit_per_host 1 here)."""
     release = asyncio.Event()
     body = b"<response><returncode>SUCCESS</returncode></response>"
+    handlers: list[asyncio.Task[Any]] = []
 
     async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        handlers.append(current)
         while True:
             try:
                 await reader.readuntil(b"\r\n\r\n")
@@ -280,6 +291,7 @@ async def test_a_call_waiting_for_a_slot_times_out_and_the_slots_come_back() -> 
                          + str(len(body)).encode() + b"\r\n\r\n" + body)
             await writer.drain()
         writer.close()
+        await writer.wait_closed()
 
     listener = await asyncio.start_server(answers, "127.0.0.1", 0)
     server = server_at(f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/b")
@@ -297,5 +309,9 @@ async def test_a_call_waiting_for_a_slot_times_out_and_the_slots_come_back() -> 
             await client.fetch(upstream, server, "getMeetings", ())
     finally:
         await upstream.close()
+        release.set()
+        # The server's side ends when the pool's connection closes: wait for it, so no
+        # socket is left for the garbage collector after the loop is gone.
+        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
         listener.close()
         await listener.wait_closed()

@@ -10,14 +10,19 @@ gzip/deflate, and enforces header size limits, as for every other call.
 
 What it keeps from the session it stands in for (bbb_hooks.app._proxy_ctx):
 - kept-alive connections per origin (idle ones closed after `keepalive`
-  seconds), at most `limit_per_host` open at once (further calls wait);
+  seconds, by a timer per origin even when no further call comes), at most
+  `limit_per_host` open at once (further calls wait);
 - timeouts: connect, total per call, and between two reads of the socket;
   each names itself TimeoutError (BBBError "timeout");
 - no redirects followed, no cookies, no proxy from the environment, TLS
   verified against the system's CA store with the server's host name;
 - a call that fails on a reused connection before any answer arrived is sent
   once more on a new one (the server may have closed it while idle), as
-  aiohttp does for GET.
+  aiohttp does for GET;
+- interim 1xx answers (100 Continue, 103 Early Hints) skipped, as
+  ClientResponse does: the status is the final answer's;
+- once closed, no call sends anything more: those in flight or waiting for a
+  connection fail with ClientConnectionError("closed").
 
 Only plain GETs come here (bbb_hooks.client.fetch): POST bodies, forms and
 streamed answers stay on aiohttp.
@@ -92,6 +97,7 @@ class Upstream:
         self._idle: dict[Origin, list[tuple[ResponseHandler, float]]] = {}
         self._slots: dict[Origin, asyncio.Semaphore] = {}
         self._busy: set[ResponseHandler] = set()
+        self._reapers: dict[Origin, asyncio.TimerHandle] = {}
         self._closed = False
 
     def _tls(self) -> ssl.SSLContext:
@@ -101,6 +107,9 @@ class Upstream:
 
     async def close(self) -> None:
         self._closed = True
+        for reaper in self._reapers.values():
+            reaper.cancel()
+        self._reapers.clear()
         for idle in self._idle.values():
             for conn, _ in idle:
                 conn.close()
@@ -137,16 +146,26 @@ class Upstream:
         else:
             await slots.acquire()
         try:
+            if self._closed:  # closed while this call waited for a slot
+                raise aiohttp.ClientConnectionError("closed")
             conn = self._take(origin)
             if conn is not None:
                 try:
                     return await self._exchange(origin, conn, request, limit, deadline)
                 except _Stale:
-                    pass  # closed by the server while idle: once more, on a new connection
+                    # Closed by the server while idle: once more, on a new connection;
+                    # unless it is the pool that closed it (then nothing more is sent).
+                    if self._closed:
+                        raise aiohttp.ClientConnectionError("closed") from None
             conn = await self._connect(origin, deadline)
+            if self._closed:  # closed while connecting: this socket is never used
+                conn.close()
+                raise aiohttp.ClientConnectionError("closed")
             try:
                 return await self._exchange(origin, conn, request, limit, deadline)
             except _Stale as stale:
+                if self._closed:
+                    raise aiohttp.ClientConnectionError("closed") from None
                 raise stale.cause from None
         finally:
             slots.release()
@@ -208,6 +227,11 @@ class Upstream:
                 if expired:
                     raise TimeoutError("total timeout") from None
                 raise _Stale(exc) from None
+            # Interim answers (100 Continue, 103 Early Hints) come before the final one,
+            # which is read next, as ClientResponse does; 101 would be a protocol switch.
+            # An answer has begun: a failure from here on is not retried.
+            while 100 <= message.code < 200 and message.code != 101:
+                message, payload = await conn.read()
             status = message.code
             content_type = (message.headers.get("Content-Type") or "application/octet-stream")
             content_type = content_type.partition(";")[0].strip().lower()
@@ -236,12 +260,35 @@ class Upstream:
 
     def _put_back(self, origin: Origin, conn: ResponseHandler) -> None:
         """Idle again. The list is oldest first (calls take the newest), so connections
-        idle past `keepalive` are closed from its front as others come back."""
+        idle past `keepalive` are closed from its front, as others come back or when
+        the origin's reaper fires."""
         now = time.monotonic()
         idle = self._idle.setdefault(origin, [])
+        self._expire(idle, now)
+        idle.append((conn, now + self.keepalive))
+        if origin not in self._reapers:
+            self._reapers[origin] = asyncio.get_running_loop().call_later(
+                self.keepalive, self._reap, origin)
+
+    @staticmethod
+    def _expire(idle: list[tuple[ResponseHandler, float]], now: float) -> None:
         while idle and idle[0][1] <= now:
             idle.pop(0)[0].close()
-        idle.append((conn, now + self.keepalive))
+
+    def _reap(self, origin: Origin) -> None:
+        """Closes the origin's connections idle past `keepalive`, with no call needed:
+        a quiet origin keeps no socket open. Runs again when the oldest left expires."""
+        del self._reapers[origin]
+        idle = self._idle.get(origin)
+        if self._closed or not idle:
+            return
+        now = time.monotonic()
+        self._expire(idle, now)
+        if idle:
+            self._reapers[origin] = asyncio.get_running_loop().call_later(
+                max(0.0, idle[0][1] - now), self._reap, origin)
+        else:
+            del self._idle[origin]
 
 
 class _Stale(Exception):

@@ -315,3 +315,110 @@ async def test_a_call_waiting_for_a_slot_times_out_and_the_slots_come_back() -> 
         await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
         listener.close()
         await listener.wait_closed()
+
+
+async def test_idle_connections_are_closed_with_no_further_call(emu: BBBEmulator) -> None:
+    """A quiet origin keeps no socket open past `keepalive`: the pool's own timer closes
+    its idle connections, with no other call needed to take or return one."""
+    upstream = Upstream(keepalive=0.05)
+    server = server_at(emu.url)
+    try:
+        await asyncio.gather(*(client.fetch(upstream, server, "getMeetings", ())
+                               for _ in range(3)))
+        assert upstream.idle_connections() == 3
+        async with asyncio.timeout(5):
+            while upstream.idle_connections():
+                await asyncio.sleep(0.02)
+    finally:
+        await upstream.close()
+
+
+async def test_close_stops_calls_in_flight_and_waiting_from_sending_again() -> None:
+    """Closing the pool while a call waits on a reused connection fails that call; it
+    is not sent once more on a new connection (a create or end would reach BBB after
+    shutdown), and a call waiting for a connection sends nothing either."""
+    requests = 0
+    handlers: list[asyncio.Task[Any]] = []
+    body = b"<response><returncode>SUCCESS</returncode></response>"
+
+    async def answers_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        current = asyncio.current_task()
+        assert current is not None
+        handlers.append(current)
+        answered = False
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            requests += 1
+            if not answered:  # the first request on each connection only
+                answered = True
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: "
+                             + str(len(body)).encode() + b"\r\n\r\n" + body)
+                await writer.drain()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+    listener = await asyncio.start_server(answers_once, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/b/api/getMeetings"
+    upstream = Upstream(total_timeout=10, limit_per_host=1)
+    try:
+        assert (await upstream.get(url, 1000))[0] == 200
+        assert upstream.idle_connections() == 1
+        in_flight = asyncio.create_task(upstream.get(url, 1000))  # on the kept connection
+        waiting = asyncio.create_task(upstream.get(url, 1000))  # for the one slot
+        async with asyncio.timeout(5):
+            while requests < 2:
+                await asyncio.sleep(0.01)
+        await upstream.close()
+        for call in (in_flight, waiting):
+            with pytest.raises(aiohttp.ClientConnectionError, match="closed"):
+                await call
+        await asyncio.sleep(0.05)  # a request sent after close would have arrived
+        assert requests == 2
+    finally:
+        await upstream.close()
+        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_interim_1xx_answers_are_skipped() -> None:
+    """100 Continue and 103 Early Hints come before the final answer: the status and
+    body are the final answer's (as ClientResponse reads them), and the connection is
+    kept for the next call."""
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def interim_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        handlers.append(current)
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n"
+                         b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: "
+                         + str(len(ANSWER)).encode() + b"\r\n\r\n" + ANSWER)
+            await writer.drain()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+    listener = await asyncio.start_server(interim_first, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/b/api/getMeetings"
+    upstream = Upstream(total_timeout=10)
+    try:
+        for _ in range(2):
+            assert await upstream.get(url, 1000) == (200, "text/xml", ANSWER)
+        assert upstream.idle_connections() == 1
+    finally:
+        await upstream.close()
+        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
+        listener.close()
+        await listener.wait_closed()

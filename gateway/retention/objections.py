@@ -3,9 +3,13 @@
 Filing holds every recording of the meeting (and any recording of it that is
 registered later, while the objection is open), so nothing is deleted or kept
 by accident while it is under review. An upheld objection makes the recordings
-due at once and deletes them straight away, under the sweeper lease; a rejected
+due at once and deletes them straight away, under the sweeper lease, and leaves
+an upheld marker on the meeting so a recording of it published later is due at
+once too (BBB publishes minutes to hours after the lesson); a rejected
 one releases the hold, the normal retention applies and a recording meant to be
-watched is shown again. Every step is in the audit log, naming
+watched is shown again. The free-text reason is dropped with the decision; the
+decided record (meeting name and alias included) and the filer's index expire
+audit_retention_days after the decision. Every step is in the audit log, naming
 people by keyed pseudonym only; the pupil sees the outcome on their own page.
 """
 
@@ -35,7 +39,12 @@ from gateway.retention.model import SOURCE_ERRORS
 from gateway.store.base import Store
 from gateway.store.registry import OPEN_OBJECTIONS as OPEN
 from gateway.store.registry import pending_objections_key as pending_key
-from gateway.store.registry import row_key, upheld_objections_key
+from gateway.store.registry import (
+    row_key,
+    upheld_objections_key,
+    upheld_recordings_key,
+    upheld_ttl,
+)
 
 if TYPE_CHECKING:  # the desk works with the sweeper, which never imports the desk
     from gateway.retention.sweeper import Sweeper
@@ -361,10 +370,7 @@ class ObjectionDesk:
     def _upheld_ttl(self) -> float:
         """The upheld marker outlives any recording of the meeting: no retention keeps
         one longer than the longest retention the policy knows (or the audit's)."""
-        policy = self.sweeper.policy
-        days = max([p.retention_days for p in policy.purposes.values()]
-                   + [policy.retention.undeclared_retention_days])
-        return max(self.ttl, days * 86400.0)
+        return max(self.ttl, upheld_ttl(self.sweeper.policy))
 
     async def _remember_meeting(self, objection: Objection, rows: list[RegistryRow]) -> None:
         """Keep the meeting's name and LMS id with the objection (a recording that
@@ -396,11 +402,12 @@ class ObjectionDesk:
                                   _alias(rows) or objection.meeting_alias)
         # Every recording of the meeting registered now counts, not only those the
         # decision found: one published after it is deleted too (G12, G16).
-        keys = set(objection.deleting) | await self._recording_keys(objection.platform,
-                                                                    objection.meeting_ref)
+        later = await self.store.smembers(upheld_recordings_key(objection.objection_id))
+        keys = (set(objection.deleting) | later
+                | await self._recording_keys(objection.platform, objection.meeting_ref))
         left = [r for r in [await self.registry.get(k) for k in sorted(keys)]
                 if r is not None]
-        if not objection.deleting and not left:
+        if not objection.deleting and not later and not left:
             outcome = "upheld_none"
         elif not left:
             outcome = "upheld_deleted"

@@ -84,6 +84,21 @@ def upheld_objections_key(platform: str, meeting_ref: str) -> str:
     return f"obj:upheld:{platform}:{meeting_ref}"
 
 
+def upheld_recordings_key(objection_id: str) -> str:
+    """Recordings an upheld objection made due after its decision (the pupil's page
+    follows them until they are gone, G12)."""
+    return f"obj:upheld-recordings:{objection_id}"
+
+
+def upheld_ttl(policy: Policy) -> float:
+    """How long an upheld marker lives: longer than any recording of the meeting can
+    be kept (the longest retention the policy knows) and than the audit keeps it."""
+    days = max([p.retention_days for p in policy.purposes.values()]
+               + [policy.retention.undeclared_retention_days,
+                  policy.retention.audit_retention_days])
+    return days * 86400.0
+
+
 def encode_row(row: RegistryRow) -> dict[str, bytes]:
     """The row's hash; holds live in their own set and are never written here."""
     fields: dict[str, str] = {
@@ -271,7 +286,7 @@ class Registry:
             found |= set(await self._store.hgetall(upheld_objections_key(row.platform, ref)))
         return frozenset(found)
 
-    async def apply_upheld(self, key: str, now: float) -> RegistryRow | None:
+    async def apply_upheld(self, key: str, now: float, ttl: float) -> RegistryRow | None:
         """A recording of a meeting whose objection was upheld (G12, G16): the holds of
         those objections go (one placed while the decision ran included) and the
         recording is due at once, as the decision made the ones it found. Another hold
@@ -283,6 +298,8 @@ class Registry:
         if not upheld:
             return None
         for objection_id in sorted(upheld):
+            await self._store.sadd(upheld_recordings_key(objection_id), key)
+            await self._store.expire(upheld_recordings_key(objection_id), ttl)
             hold = hold_name(HOLD_OBJECTION, objection_id)
             if hold in await self.holds(key):
                 await self.release_hold(key, hold)
@@ -330,7 +347,7 @@ async def register_recording(registry: Registry, policy: Policy, declared: Decla
             await registry.reindex(row)
         held |= late
     if row.meeting_refs:  # an objection upheld before it was registered, or meanwhile
-        forced = await registry.apply_upheld(row.key, now)
+        forced = await registry.apply_upheld(row.key, now, upheld_ttl(policy))
         if forced is not None:
             row = forced
             held &= forced.holds

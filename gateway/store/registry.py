@@ -286,17 +286,17 @@ class Registry:
             found |= set(await self._store.hgetall(upheld_objections_key(row.platform, ref)))
         return frozenset(found)
 
-    async def apply_upheld(self, key: str, now: float, ttl: float) -> RegistryRow | None:
+    async def apply_upheld(self, row: RegistryRow, now: float,
+                           ttl: float) -> RegistryRow | None:
         """A recording of a meeting whose objection was upheld (G12, G16): the holds of
         those objections go (one placed while the decision ran included) and the
         recording is due at once, as the decision made the ones it found. Another hold
-        (a legal hold) still wins until it is released. None when nothing applies."""
-        row = await self.get(key)
-        if row is None:
-            return None
+        (a legal hold) still wins until it is released. None when nothing applies.
+        A meeting without an upheld objection costs one read per meeting id."""
         upheld = await self.upheld_of(row)
         if not upheld:
             return None
+        key = row.key
         for objection_id in sorted(upheld):
             await self._store.sadd(upheld_recordings_key(objection_id), key)
             await self._store.expire(upheld_recordings_key(objection_id), ttl)
@@ -347,7 +347,7 @@ async def register_recording(registry: Registry, policy: Policy, declared: Decla
             await registry.reindex(row)
         held |= late
     if row.meeting_refs:  # an objection upheld before it was registered, or meanwhile
-        forced = await registry.apply_upheld(row.key, now, upheld_ttl(policy))
+        forced = await registry.apply_upheld(row, now, upheld_ttl(policy))
         if forced is not None:
             row = forced
             held &= forced.holds

@@ -139,8 +139,10 @@ class HoldKeeper:
         if not unsynced:
             for hold in sorted(declared.holds):
                 if hold.startswith(HOLD_OBJECTION + ":"):
-                    await restore_open(self.store, hold.partition(":")[2], row,
-                                       self.sweeper.clock.time(), self.sweeper.audit.journal)
+                    await restore_open(
+                        self.store, hold.partition(":")[2], row, self.sweeper.clock.time(),
+                        self.sweeper.audit.journal, person_ttl=self.sweeper.policy.retention
+                        .audit_retention_days * 86400.0)
         if row.holds - declared.holds and not unsynced:
             await self.store.sadd(UNSYNCED, row.key)
         return row

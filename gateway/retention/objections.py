@@ -3,9 +3,13 @@
 Filing holds every recording of the meeting (and any recording of it that is
 registered later, while the objection is open), so nothing is deleted or kept
 by accident while it is under review. An upheld objection makes the recordings
-due at once and deletes them straight away, under the sweeper lease; a rejected
+due at once and deletes them straight away, under the sweeper lease, and leaves
+an upheld marker on the meeting so a recording of it published later is due at
+once too (BBB publishes minutes to hours after the lesson); a rejected
 one releases the hold, the normal retention applies and a recording meant to be
-watched is shown again. Every step is in the audit log, naming
+watched is shown again. The free-text reason is dropped with the decision; the
+decided record (meeting name and alias included) and the filer's index expire
+audit_retention_days after the decision. Every step is in the audit log, naming
 people by keyed pseudonym only; the pupil sees the outcome on their own page.
 """
 
@@ -35,7 +39,12 @@ from gateway.retention.model import SOURCE_ERRORS
 from gateway.store.base import Store
 from gateway.store.registry import OPEN_OBJECTIONS as OPEN
 from gateway.store.registry import pending_objections_key as pending_key
-from gateway.store.registry import row_key
+from gateway.store.registry import (
+    row_key,
+    upheld_objections_key,
+    upheld_recordings_key,
+    upheld_ttl,
+)
 
 if TYPE_CHECKING:  # the desk works with the sweeper, which never imports the desk
     from gateway.retention.sweeper import Sweeper
@@ -131,7 +140,8 @@ def _decode(raw: dict[str, bytes]) -> Objection | None:
 
 
 async def restore_open(store: Store, objection_id: str, row: RegistryRow,
-                       now: float, journal: AuditJournal | None = None) -> bool:
+                       now: float, journal: AuditJournal | None = None, *,
+                       person_ttl: float = 365 * 86400.0) -> bool:
     """An open objection whose hold stands on a recording but which the store lost
     (G12): it is open again for the privacy officer to decide, and the meeting's
     pending key holds its other recordings. Only the hold is on the recording.
@@ -154,11 +164,18 @@ async def restore_open(store: Store, objection_id: str, row: RegistryRow,
         "status": b"open", "recordings": b"1", "restored": b"1"}, None)
     await store.zadd(OPEN, {objection_id: now})
     if person:
-        await store.sadd(_person_key(person), objection_id)
+        await _index_person(store, person, objection_id, person_ttl)
     if row.meeting_ref:
         await store.hset(pending_key(row.platform, row.meeting_ref), {objection_id: b"1"},
                          PENDING_TTL_SECONDS)
     return True
+
+
+async def _index_person(store: Store, person: str, objection_id: str, ttl: float) -> None:
+    """The filer's list of objections: it expires with their newest objection's
+    audit retention, never kept forever (G16); of_person drops expired ids."""
+    await store.sadd(_person_key(person), objection_id)
+    await store.expire(_person_key(person), ttl)
 
 
 def _name(rows: list[RegistryRow]) -> str:
@@ -200,7 +217,13 @@ class ObjectionDesk:
 
     async def of_person(self, person: str) -> list[Objection]:
         ids = await self.store.smembers(_person_key(person))
-        found = [o for o in [await self.get(i) for i in ids] if o is not None]
+        got = {i: await self.get(i) for i in ids}
+        gone = [i for i, o in got.items() if o is None]
+        if gone:  # the objection expired: its id leaves the filer's index too (G16)
+            await self.store.srem(_person_key(person), *gone)
+        found = [o for o in got.values() if o is not None]
+        if any(o.status == "open" for o in found):  # an open one never expires (G12)
+            await self.store.expire(_person_key(person), self.ttl)
         return sorted(found, key=lambda o: o.filed_at, reverse=True)
 
     async def open_objections(self, limit: int = 200) -> list[Objection]:
@@ -234,7 +257,7 @@ class ObjectionDesk:
             "reason": reason.encode(), "filed_at": repr(now).encode(),
             "status": b"open", "recordings": b"0"}, None)
         await self.store.zadd(OPEN, {objection_id: now})
-        await self.store.sadd(_person_key(person), objection_id)
+        await _index_person(self.store, person, objection_id, self.ttl)
         await self.store.hset(pending_key(platform, meeting_ref),
                               {objection_id: b"1"}, PENDING_TTL_SECONDS)
         held = await self._hold_recordings(platform, meeting_ref, objection_id)
@@ -300,8 +323,18 @@ class ObjectionDesk:
                 "status": outcome.encode(), "decided_at": repr(now).encode()}, self.ttl):
             raise ObjectionRefused("already_decided")
         await self.store.zrem(OPEN, objection_id)
+        if upheld:
+            # Written before the pending entry goes: a recording of the meeting registered
+            # from now on (BBB publishes late), or while this runs, is due at once (G12, G16).
+            await self.store.hset(upheld_objections_key(objection.platform,
+                                                        objection.meeting_ref),
+                                  {objection_id: b"1"}, self._upheld_ttl())
         await self.store.hdel(pending_key(objection.platform, objection.meeting_ref),
                               objection_id)
+        # The free text was for the officer to decide on; it is not kept (G16).
+        await self.store.hdel(_obj_key(objection_id), "reason")
+        if objection.person:  # the filer sees the outcome as long as the record lives
+            await _index_person(self.store, objection.person, objection_id, self.ttl)
         await self.audit.record("objection_decided", objection.platform,
                                 objection=objection_id, outcome=outcome, officer=officer)
         hold = hold_name(HOLD_OBJECTION, objection_id)
@@ -323,8 +356,8 @@ class ObjectionDesk:
                 if not row.holds:  # another hold (a legal hold) still wins until released
                     due_now.append(key)
         if upheld:
-            await self.store.hset(_obj_key(objection_id),
-                                  {"deleting": ",".join(deleting).encode()}, self.ttl)
+            await self.store.hset(_obj_key(objection_id),  # keeps the decision's TTL
+                                  {"deleting": ",".join(deleting).encode()}, None)
         await self.sweeper.restate(changes)
         if due_now:
             self._delete_soon(due_now)
@@ -334,6 +367,11 @@ class ObjectionDesk:
         assert decided is not None
         return decided
 
+    def _upheld_ttl(self) -> float:
+        """The upheld marker outlives any recording of the meeting: no retention keeps
+        one longer than the longest retention the policy knows (or the audit's)."""
+        return max(self.ttl, upheld_ttl(self.sweeper.policy))
+
     async def _remember_meeting(self, objection: Objection, rows: list[RegistryRow]) -> None:
         """Keep the meeting's name and LMS id with the objection (a recording that
         appeared after filing names it too), before any deletion forgets them."""
@@ -341,7 +379,7 @@ class ObjectionDesk:
         alias = _alias(rows) or objection.meeting_alias
         if (name, alias) != (objection.meeting_name, objection.meeting_alias):
             await self.store.hset(_obj_key(objection.objection_id), {
-                "meeting_name": name.encode(), "meeting_alias": alias.encode()}, self.ttl)
+                "meeting_name": name.encode(), "meeting_alias": alias.encode()}, None)
 
     async def state(self, objection: Objection) -> ObjectionState:
         """The objection as its filer and the officer see it: what is held now, or
@@ -362,9 +400,14 @@ class ObjectionDesk:
             return ObjectionState(objection, objection.status, 0,
                                   _name(rows) or objection.meeting_name,
                                   _alias(rows) or objection.meeting_alias)
-        left = [r for r in [await self.registry.get(k) for k in objection.deleting]
+        # Every recording of the meeting registered now counts, not only those the
+        # decision found: one published after it is deleted too (G12, G16).
+        later = await self.store.smembers(upheld_recordings_key(objection.objection_id))
+        keys = (set(objection.deleting) | later
+                | await self._recording_keys(objection.platform, objection.meeting_ref))
+        left = [r for r in [await self.registry.get(k) for k in sorted(keys)]
                 if r is not None]
-        if not objection.deleting:
+        if not objection.deleting and not later and not left:
             outcome = "upheld_none"
         elif not left:
             outcome = "upheld_deleted"

@@ -84,6 +84,7 @@ class Store(Protocol):
     async def sadd(self, key: str, *members: str) -> None: ...
     async def srem(self, key: str, *members: str) -> None: ...
     async def smembers(self, key: str) -> builtins.set[str]: ...
+    async def expire(self, key: str, ttl: float) -> None: ...
     async def xadd(self, key: str, fields: Mapping[str, str], min_id_ms: int | None) -> str: ...
     async def xrange(self, key: str, start: str,
                      count: int) -> list[tuple[str, dict[str, str]]]: ...
@@ -281,6 +282,12 @@ class MemoryStore:
 
     async def smembers(self, key: str) -> builtins.set[str]:
         return builtins.set(self._container(key, builtins.set) or ())
+
+    async def expire(self, key: str, ttl: float) -> None:
+        """(Re)set an existing key's TTL; a missing key stays missing."""
+        value = self._live(self._k(key))
+        if value is not None:
+            self._put(self._k(key), value, ttl)
 
     async def xadd(self, key: str, fields: Mapping[str, str], min_id_ms: int | None) -> str:
         stream = self._create(key, _Stream)

@@ -318,6 +318,9 @@ class RedisStore:
         raw: builtins.set[bytes] = await self._r.smembers(self._k(key))
         return {m.decode() for m in raw}
 
+    async def expire(self, key: str, ttl: float) -> None:
+        await self._r.pexpire(self._k(key), max(1, int(ttl * 1000)))
+
     async def xadd(self, key: str, fields: Mapping[str, str], min_id_ms: int | None) -> str:
         kwargs: dict[str, Any] = {}
         if min_id_ms is not None:

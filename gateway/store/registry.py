@@ -41,6 +41,7 @@ from gateway.policy.retention import (
     DeclaredRecording,
     RegistryRow,
     RetentionDecision,
+    force_due,
     hold_name,
     next_look,
     parse_holds,
@@ -75,6 +76,27 @@ def _meeting_key(platform: str, meeting_ref: str) -> str:
 def pending_objections_key(platform: str, meeting_ref: str) -> str:
     """Open objections for a meeting (G12): recordings registered later are held too."""
     return f"obj:pending:{platform}:{meeting_ref}"
+
+
+def upheld_objections_key(platform: str, meeting_ref: str) -> str:
+    """Upheld objections for a meeting (G12, G16): a recording of it registered after
+    the decision (BBB publishes minutes to hours after the lesson) is due at once too."""
+    return f"obj:upheld:{platform}:{meeting_ref}"
+
+
+def upheld_recordings_key(objection_id: str) -> str:
+    """Recordings an upheld objection made due after its decision (the pupil's page
+    follows them until they are gone, G12)."""
+    return f"obj:upheld-recordings:{objection_id}"
+
+
+def upheld_ttl(policy: Policy) -> float:
+    """How long an upheld marker lives: longer than any recording of the meeting can
+    be kept (the longest retention the policy knows) and than the audit keeps it."""
+    days = max([p.retention_days for p in policy.purposes.values()]
+               + [policy.retention.undeclared_retention_days,
+                  policy.retention.audit_retention_days])
+    return days * 86400.0
 
 
 def encode_row(row: RegistryRow) -> dict[str, bytes]:
@@ -257,6 +279,38 @@ class Registry:
             found |= await self.pending_holds(row.platform, ref)
         return found
 
+    async def upheld_of(self, row: RegistryRow) -> frozenset[str]:
+        """Upheld objections naming the recording's meeting by any of its ids."""
+        found: set[str] = set()
+        for ref in row.meeting_refs:
+            found |= set(await self._store.hgetall(upheld_objections_key(row.platform, ref)))
+        return frozenset(found)
+
+    async def apply_upheld(self, row: RegistryRow, now: float,
+                           ttl: float) -> RegistryRow | None:
+        """A recording of a meeting whose objection was upheld (G12, G16): the holds of
+        those objections go (one placed while the decision ran included) and the
+        recording is due at once, as the decision made the ones it found. Another hold
+        (a legal hold) still wins until it is released. None when nothing applies.
+        A meeting without an upheld objection costs one read per meeting id."""
+        upheld = await self.upheld_of(row)
+        if not upheld:
+            return None
+        key = row.key
+        for objection_id in sorted(upheld):
+            await self._store.sadd(upheld_recordings_key(objection_id), key)
+            await self._store.expire(upheld_recordings_key(objection_id), ttl)
+            hold = hold_name(HOLD_OBJECTION, objection_id)
+            if hold in await self.holds(key):
+                await self.release_hold(key, hold)
+        current = await self.get(key)
+        if current is None:
+            return None
+        due = force_due(current, now)
+        if due != current:
+            await self.put(due)
+        return due
+
     async def reindex(self, row: RegistryRow) -> None:
         await self._index(row)
 
@@ -292,6 +346,11 @@ async def register_recording(registry: Registry, policy: Policy, declared: Decla
         if late - held:
             await registry.reindex(row)
         held |= late
+    if row.meeting_refs:  # an objection upheld before it was registered, or meanwhile
+        forced = await registry.apply_upheld(row, now, upheld_ttl(policy))
+        if forced is not None:
+            row = forced
+            held &= forced.holds
     if existing is None:
         await audit.record(
             "recording_registered", row.platform, recording=row.key,

@@ -30,7 +30,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -363,12 +363,14 @@ class BusGuard:
             actions=",".join(type(a).__name__ for a in actions), stopped_by_guard=stopped)
 
     # ---- a purpose declared on the page: bbb_hooks/guard_purpose.py ----------
-    async def stop_now(self, internal_id: str, by: str) -> bool:
+    async def stop_now(self, internal_id: str, by: str,
+                       on_sent: Callable[[], Awaitable[None]] | None = None) -> bool:
         """A moderating teacher stops the recording at once (G13), on the leader.
 
         The stop goes first, as a moderator; everyone is told only once it is sent
         (honest chat). Any replica's page gets here: bbb_hooks/guard_stop.py.
-        True only when the stop was sent.
+        True only when the stop was sent. `on_sent` runs as soon as the stop is sent,
+        before the announcement and the audit (a waiting page hears at once).
         """
         rt = self.meetings.get(internal_id)
         if rt is None or not rt.state.recording:
@@ -380,6 +382,8 @@ class BusGuard:
                 done = await self._execute(rt, (stop,), time.time())
                 sent = any(isinstance(a, guard.StopRecording) for a in done)
                 if sent:
+                    if on_sent is not None:
+                        await on_sent()
                     await self._execute(rt, (announce,), time.time())
             except (OSError, RedisError) as exc:  # BusLost is an OSError
                 log.warning("bbb guard: the teacher's stop failed",

@@ -5,13 +5,14 @@ knows who moderates a meeting and may command on BBB's bus: two replicas never
 command at once. A home page served by another replica hands the stop to the
 leader through the shared store and waits for its answer:
 
-- `guard:bbb:stop:req:<id>` {meeting, by, deadline}: the request, and
+- `guard:bbb:stop:req:<id>` {meeting, by, deadline}: the request, with a TTL of
+  WAIT + GRACE on Redis's clock (an abandoned request expires by itself), and
   `guard:bbb:stop:queue` (sorted set id -> deadline): where the leader finds it;
 - the leader looks every `POLL` seconds (while connected to the bus) and TAKES
   the request (GETDEL): exactly one replica ever carries out a request, so the
   stop is never sent or announced twice, not even across a change of leader;
-- it sends the stop as a moderator, then the announcement to everyone, audits
-  it, and answers `guard:bbb:stop:reply:<id>` "1" (sent) or "0" (not sent).
+- it sends the stop as a moderator and answers `guard:bbb:stop:reply:<id>` "1" at
+  once, then announces it to everyone and audits it; "0" when it was not sent.
 
 The page waits at most `WAIT` seconds, then takes its request back: when it
 gets it, no leader ever will, and the teacher is told the recording did not
@@ -76,7 +77,9 @@ async def _hand_over(g: BusGuard, internal_id: str, by: str) -> bool:
     request, reply = REQUEST_PREFIX + request_id, REPLY_PREFIX + request_id
     deadline = time.time() + WAIT
     body = json.dumps({"meeting": internal_id, "by": by, "deadline": deadline})
-    await store.set(request, body.encode(), WAIT + GRACE + REPLY_TTL)
+    # Expires by Redis's own clock, the one clock all replicas share: a request its page
+    # abandoned (that page died) is gone before anyone carries it out late.
+    await store.set(request, body.encode(), WAIT + GRACE)
     await store.zadd(QUEUE, {request_id: deadline})
     try:
         answer = await _answer(g, reply, WAIT)
@@ -115,18 +118,36 @@ async def serve(g: BusGuard) -> None:
 async def serve_once(g: BusGuard) -> None:
     store = g.store
     for request_id, _ in await store.zrange_by_score(QUEUE, -math.inf, math.inf, BATCH):
+        await store.zrem(QUEUE, request_id)  # before taking: a failure here consumes nothing
         raw = await store.take(REQUEST_PREFIX + request_id)
-        await store.zrem(QUEUE, request_id)
         if raw is None:
-            continue  # taken back by its page, or by another leader before this one
-        sent = False
+            continue  # taken back by its page, expired, or taken by another leader
+        await _carry_out(g, request_id, raw)
+
+
+async def _carry_out(g: BusGuard, request_id: str, raw: bytes) -> None:
+    """Carry out one taken request and answer it exactly once. The answer "1" goes as
+    soon as the stop is sent, before the announcement and the audit: the page waits
+    only GRACE for it (no wall-clock deadline: the request's TTL ran on Redis's clock)."""
+    reply = REPLY_PREFIX + request_id
+    answered = False
+
+    async def on_sent() -> None:
+        nonlocal answered
         try:
-            request = json.loads(raw)
-            internal_id, by = str(request["meeting"]), str(request["by"])
-            # Past its page's wait (that page died): nobody asks for it any more.
-            if float(request["deadline"]) + GRACE >= time.time():
-                sent = await g.stop_now(internal_id, by)
-        except (ValueError, KeyError, TypeError):
-            log.warning("bbb guard: a handed-over stop was unreadable")
-        finally:
-            await store.set(REPLY_PREFIX + request_id, b"1" if sent else b"0", REPLY_TTL)
+            await g.store.set(reply, b"1", REPLY_TTL)
+            answered = True
+        except (RedisError, OSError) as exc:  # tried again once stop_now returns
+            log.warning("bbb guard: a handed-over stop not answered yet",
+                        extra={"reason": type(exc).__name__})
+
+    sent = False
+    try:
+        request = json.loads(raw)
+        internal_id, by = str(request["meeting"]), str(request["by"])
+        sent = await g.stop_now(internal_id, by, on_sent=on_sent)
+    except (ValueError, KeyError, TypeError):
+        log.warning("bbb guard: a handed-over stop was unreadable")
+    finally:
+        if not answered:
+            await g.store.set(reply, b"1" if sent else b"0", REPLY_TTL)

@@ -3,8 +3,15 @@ redis-server behave the same)."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+
 from gateway.store.base import Store
 from gateway.store.batch import Batch
+from gateway.store.errors import StoreUnavailable
+from gateway.store.redis_store import RedisStore
 
 
 async def test_a_batch_reads_everything_and_applies_its_writes(store: Store) -> None:
@@ -52,3 +59,38 @@ async def test_writes_only_when_every_checked_read_holds(store: Store) -> None:
     batch.hset("out", {"n": b"2"}, 60)
     assert not await store.run_batch(batch)
     assert fresh.value is None and await store.hgetall("out") == {}
+
+
+class _StuckReload:
+    """The batch script, whose reload after NOSCRIPT never returns (a Redis that stalls)."""
+
+    def __init__(self, script: Any) -> None:
+        self.sha, self.entered = script.sha, asyncio.Event()
+
+    async def __call__(self, keys: Any = None, args: Any = None) -> Any:
+        self.entered.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_pipelined_flush_cut_short_fails_its_batches_and_close_ends_it(
+        redis_url: str) -> None:
+    """Redis lost its scripts; the reload stalls and the flush is cancelled (the store
+    closes): every batch waiting in that flush gets a connection error, none hangs."""
+    store = RedisStore.from_url(redis_url, "pgw")
+    raw = Redis.from_url(redis_url)
+    try:
+        await store.set("s", b"x", 60)  # connected, the script loaded
+        await raw.script_flush()
+        stuck = store._batch_script = _StuckReload(store._batch_script)
+        batches = [Batch(), Batch()]
+        for batch in batches:
+            batch.get("s")
+        runs = [asyncio.ensure_future(store.run_batch(b)) for b in batches]  # one pipeline
+        await stuck.entered.wait()
+        await store.close()
+        async with asyncio.timeout(5):  # only so a regression fails instead of hanging
+            results = await asyncio.gather(*runs, return_exceptions=True)
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+        assert not store._flushing
+    finally:
+        await raw.aclose()

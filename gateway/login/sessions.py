@@ -52,32 +52,57 @@ def _store_key(session_id: str) -> str:
     return "session:" + hashlib.sha256(session_id.encode()).hexdigest()
 
 
-# Per application (one replica): store key -> (the stored bytes, parsed), a parse cache and
-# the hot path's guess. Bounded; the oldest entry goes first. An entry is used only when
-# the bytes just read from the store (or checked in the store) are equal.
+# Per application (one replica): store key -> (the stored bytes, parsed, expires), a parse
+# cache and the hot path's guess. Bounded in number and in time: an entry (a name and an
+# e-mail address among it) is kept at most KNOWN_MAX_AGE seconds, and never past its
+# session's own end (created + session TTL); expired entries go on lookup and insert (G10).
+# An entry is used only when the bytes just read from the store (or checked) are equal.
 KNOWN_LIMIT = 4096
-_KNOWN: weakref.WeakKeyDictionary[web.Application, dict[str, tuple[bytes, Session]]] = (
-    weakref.WeakKeyDictionary())
+KNOWN_MAX_AGE = 600.0
+_Known = dict[str, tuple[bytes, Session, float]]
+_KNOWN: weakref.WeakKeyDictionary[web.Application, _Known] = weakref.WeakKeyDictionary()
 
 
-def _known_of(app: web.Application) -> dict[str, tuple[bytes, Session]]:
+def _known_of(app: web.Application) -> _Known:
     known = _KNOWN.get(app)
     if known is None:
         known = _KNOWN[app] = {}
     return known
 
 
-def _parse(_known: dict[str, tuple[bytes, Session]], key: str, raw: bytes) -> Session | None:
-    known = _known.get(key)
-    if known is not None and known[0] == raw:
-        return known[1]
+def _lookup(known: _Known, key: str, now: float) -> tuple[bytes, Session] | None:
+    entry = known.get(key)
+    if entry is None:
+        return None
+    if entry[2] <= now:
+        del known[key]
+        return None
+    return entry[0], entry[1]
+
+
+def _parse(app: web.Application, key: str, raw: bytes) -> Session | None:
+    known, now = _known_of(app), app[keys.CLOCK].time()
+    entry = _lookup(known, key, now)
+    if entry is not None and entry[0] == raw:
+        return entry[1]
     try:
         session = Session(**json.loads(raw))
     except (ValueError, TypeError):
         return None
-    if len(_known) >= KNOWN_LIMIT:
-        del _known[next(iter(_known))]
-    _known[key] = (raw, session)
+    known.pop(key, None)  # re-inserted last: the order stays the order of insertion
+    # Expired entries from the oldest on (O(1) a time): each was put there at most
+    # KNOWN_MAX_AGE before its own end, so none outlives its insertion by more than that.
+    while known:
+        oldest = next(iter(known))
+        if known[oldest][2] > now:
+            break
+        del known[oldest]
+    if len(known) >= KNOWN_LIMIT:
+        del known[next(iter(known))]
+    ttl = app[keys.SETTINGS].policy.gateway.session_ttl_seconds
+    expires = min(now + KNOWN_MAX_AGE, float(session.created) + ttl)
+    if expires > now:
+        known[key] = (raw, session, expires)
     return session
 
 
@@ -109,16 +134,17 @@ def known_session(request: web.Request) -> tuple[str, bytes, Session] | None:
     """(store key, stored bytes, session) as last read on this process, UNCHECKED: the
     caller must check the bytes in the store (Batch.get(key, expect=raw)) before acting."""
     key = session_key(request)
-    known = _known_of(request.app).get(key) if key is not None else None
-    return (key, *known) if key is not None and known is not None else None
+    if key is None:
+        return None
+    known = _lookup(_known_of(request.app), key, request.app[keys.CLOCK].time())
+    return (key, *known) if known is not None else None
 
 
 def settle_session(request: web.Request, key: str, raw: bytes | None) -> Session | None:
     """The request's session from the bytes just read (or checked) in the store."""
-    known = _known_of(request.app)
-    session = _parse(known, key, raw) if raw is not None else None
+    session = _parse(request.app, key, raw) if raw is not None else None
     if raw is None:
-        known.pop(key, None)
+        _known_of(request.app).pop(key, None)
     request[SESSION_KEY] = session
     return session
 

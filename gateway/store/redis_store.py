@@ -214,6 +214,10 @@ class RedisStore:
             return False
 
     async def close(self) -> None:
+        flushing = list(self._flushing)
+        for task in flushing:  # their requests get a connection error, not a hang
+            task.cancel()
+        await asyncio.gather(*flushing, return_exceptions=True)
         await self._r.aclose()
 
     async def get(self, key: str) -> bytes | None:
@@ -408,6 +412,15 @@ class RedisStore:
 
     async def _send(self, pending: list[tuple[list[str], list[bytes],
                                               asyncio.Future[Any]]]) -> None:
+        try:
+            await self._send_all(pending)
+        finally:  # cancelled or failed midway: no waiting request is left unanswered
+            for _, _, future in pending:
+                if not future.done():
+                    future.set_exception(RedisConnectionError("batch not sent"))
+
+    async def _send_all(self, pending: list[tuple[list[str], list[bytes],
+                                                  asyncio.Future[Any]]]) -> None:
         results: list[Any]
         try:
             if len(pending) == 1:
@@ -419,13 +432,10 @@ class RedisStore:
                         pipe.execute_command("EVALSHA", self._batch_script.sha, len(keys),
                                              *keys, *args)
                     results = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # the connection failed: every batch in it failed
+        except Exception as exc:  # the connection failed: every batch in it failed
             for _, _, future in pending:
                 if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception)
-                                         else RedisConnectionError("cancelled"))
-            if not isinstance(exc, Exception):
-                raise
+                    future.set_exception(exc)
             return
         for (keys, args, future), result in zip(pending, results, strict=True):
             if isinstance(result, NoScriptError):  # Redis restarted: the script loads again

@@ -11,20 +11,24 @@ not sent later either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bbb_hooks import bus_codec as codec
+from bbb_hooks import guard_stop
 from bbb_hooks.guard_leader import LOCK_NAME
 from bbb_hooks.guard_page import GUARD
-from bbb_hooks.guard_stop import GRACE, QUEUE, WAIT
+from bbb_hooks.guard_stop import GRACE, QUEUE, REPLY_PREFIX, REQUEST_PREFIX, WAIT
 from gateway.policy.guard_texts import TEACHER_STOPPED_TEXT
 from gateway.store.redis_store import RedisStore
 from gateway.web import keys
@@ -182,3 +186,120 @@ async def test_G13_a_stop_waiting_while_the_lead_changes_is_sent_by_the_next_lea
             assert time.monotonic() < deadline, page.emu.chat
             await asyncio.sleep(0.05)
     await holder.close()
+
+
+async def _leader_knows_recording(redis_url: str, leader: Page) -> None:
+    await _teacher_stops(redis_url, leader)
+    deadline = time.monotonic() + 5
+    while not ((rt := leader.app[GUARD].meetings.get(LESSON_INTERNAL)) and rt.state.recording):
+        assert time.monotonic() < deadline, "the leader sees the recording"
+        await asyncio.sleep(0.05)
+
+
+async def test_G13_a_stop_from_a_page_whose_clock_is_behind_is_still_sent(
+        redis_url: str, tmp_path: Path, listener: PubSub) -> None:
+    """The page's clock runs 10 s behind the leader's (or the leader's ahead): the request
+    is as fresh as Redis says it is, so it is sent and answered "1", never dropped as late."""
+    async for (leader,) in open_replicas(redis_url, tmp_path, count=1):
+        await _leader_knows_recording(redis_url, leader)
+        request_id = uuid.uuid4().hex
+        skewed = time.time() - 10  # what a page 10 s behind writes
+        body = json.dumps({"meeting": LESSON_INTERNAL, "by": "t", "deadline": skewed})
+        await leader.store.set(REQUEST_PREFIX + request_id, body.encode(), WAIT + GRACE)
+        await leader.store.zadd(QUEUE, {request_id: skewed})
+        deadline = time.monotonic() + WAIT
+        while (answer := await leader.store.take(REPLY_PREFIX + request_id)) is None:
+            assert time.monotonic() < deadline, "no answer"
+            await asyncio.sleep(0.05)
+        assert answer == b"1"
+        stops = await _stops(listener, 0.5)
+        assert [s["core"]["header"]["userId"] for s in stops] == [TEACHER]
+
+
+async def test_G13_a_handed_over_request_expires_on_redis_clock(redis_url: str) -> None:
+    """Written with a TTL of WAIT + GRACE: abandoned by a dead page, it goes by itself."""
+    store = RedisStore.from_url(redis_url, "pgw")
+    redis = Redis.from_url(redis_url)
+    try:
+        g: Any = type("G", (), {"store": store})()
+        task = asyncio.ensure_future(guard_stop._hand_over(g, LESSON_INTERNAL, "t"))
+        deadline = time.monotonic() + 2
+        while not (found := await redis.keys("pgw:" + REQUEST_PREFIX + "*")):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        ttl_ms = await redis.pttl(found[0])
+        assert 0 < ttl_ms <= (WAIT + GRACE) * 1000, ttl_ms
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await redis.aclose()
+        await store.close()
+
+
+class _FlakyZrem:
+    """The shared store, whose first zrem fails as a lost connection would."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store, self.fail = store, True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def zrem(self, key: str, *members: str) -> None:
+        if self.fail:
+            self.fail = False
+            raise RedisConnectionError("lost")
+        await self._store.zrem(key, *members)
+
+
+async def test_G13_a_failed_dequeue_does_not_consume_the_request(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url, "pgw")
+    stopped: list[str] = []
+
+    async def stop_now(internal_id: str, by: str,
+                       on_sent: Callable[[], Awaitable[None]] | None = None) -> bool:
+        stopped.append(internal_id)
+        if on_sent is not None:
+            await on_sent()
+        return True
+
+    try:
+        flaky = _FlakyZrem(store)
+        g: Any = type("G", (), {"store": flaky, "stop_now": staticmethod(stop_now)})()
+        request_id = uuid.uuid4().hex
+        body = json.dumps({"meeting": LESSON_INTERNAL, "by": "t", "deadline": 0})
+        await store.set(REQUEST_PREFIX + request_id, body.encode(), WAIT + GRACE)
+        await store.zadd(QUEUE, {request_id: 0})
+        with pytest.raises(RedisConnectionError):
+            await guard_stop.serve_once(g)
+        assert await store.get(REQUEST_PREFIX + request_id) is not None  # still there
+        await guard_stop.serve_once(g)  # the next look carries it out
+        assert stopped == [LESSON_INTERNAL]
+        assert await store.take(REPLY_PREFIX + request_id) == b"1"
+        assert await store.zcard(QUEUE) == 0
+    finally:
+        await store.close()
+
+
+async def test_G13_the_page_hears_of_the_stop_before_a_slow_announcement_and_audit(
+        redis_url: str, tmp_path: Path, listener: PubSub) -> None:
+    """The leader answers as soon as the stop is sent: an audit slower than GRACE does
+    not make the page tell the teacher the recording did not stop."""
+    async for leader, standby in open_replicas(redis_url, tmp_path):
+        await asyncio.sleep(0.5)
+        assert leader.app[GUARD].leadership.leading()
+        audit = leader.app[GUARD].audit
+        record = audit.record
+
+        async def slow_record(*args: Any, _record: Any = record, **fields: Any) -> None:
+            if fields.get("reason") == "teacher_stopped":
+                await asyncio.sleep(GRACE + WAIT)
+            await _record(*args, **fields)
+
+        audit.record = slow_record
+        csrf = await standby.login("teacher")
+        await _leader_knows_recording(redis_url, leader)
+        assert await _stop(standby, csrf) == "/?stopped=yes"
+        stops = await _stops(listener, 0.5)
+        assert [s["core"]["header"]["userId"] for s in stops] == [TEACHER]

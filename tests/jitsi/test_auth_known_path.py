@@ -7,12 +7,17 @@ honoured by the other at its very next request (G1, G2, G3, G18)."""
 from __future__ import annotations
 
 import hashlib
+import json
+import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
+from gateway.clock import ManualClock
+from gateway.login import sessions
 from gateway.store.redis_store import RedisStore
 from gateway.web import keys
 from privacy_gateway import create_app
@@ -115,3 +120,50 @@ async def test_the_known_path_remembers_what_the_full_path_does(
     assert await auth(b, cookie) == 1  # the known path
     assert (await store.hgetall(f"jitsi:roles:{ROOM}"))[person] == b"teacher"
     assert person in await store.hgetall(f"jitsi:tok:{ROOM}")
+
+
+async def test_a_remembered_session_is_forgotten_after_a_while(tmp_path: Path) -> None:
+    """The per-replica copy of a session (a name, an e-mail address) is kept at most
+    KNOWN_MAX_AGE, and dropped on lookup and when others are added (G10)."""
+    clock = ManualClock(time.time())
+    app = create_app(jitsi_settings(tmp_path), clock=clock)
+
+    async def read(cookie: str) -> None:
+        request = make_mocked_request("GET", "/", headers={"Cookie": cookie}, app=app)
+        assert await sessions.current_session(request) is not None
+
+    def known(cookie: str) -> bool:
+        request = make_mocked_request("GET", "/", headers={"Cookie": cookie}, app=app)
+        return sessions.known_session(request) is not None
+
+    first, second, third = [await seed_session(app, "teacher", f"s{i}") for i in range(3)]
+    await read(first)
+    await read(second)
+    assert known(first) and known(second)
+    clock.advance(sessions.KNOWN_MAX_AGE + 1)
+    assert not known(first)  # dropped on lookup
+    assert len(sessions._KNOWN[app]) == 1  # the second still held, unused
+    await read(third)  # adding drops the expired second
+    assert next(iter(sessions._KNOWN[app].values()))[1].subject == "s2"
+    assert len(sessions._KNOWN[app]) == 1
+
+
+async def test_a_remembered_session_goes_when_the_session_ends(tmp_path: Path) -> None:
+    """Never kept past its session's own end (created + session TTL), however recent."""
+    clock = ManualClock(time.time())
+    app = create_app(jitsi_settings(tmp_path), clock=clock)
+    ttl = app[keys.SETTINGS].policy.gateway.session_ttl_seconds
+    session = sessions.new_session(issuer="https://idp.school.example", subject="s",
+                                   idp="demo", role="teacher", person="p", name="N",
+                                   email="n@school.example", now=clock.time() - (ttl - 5))
+    session_id = "id-of-an-old-session"  # created almost a TTL ago
+    await app[keys.STORE].set("session:" + hashlib.sha256(session_id.encode()).hexdigest(),
+                              json.dumps(asdict(session)).encode(), 60)
+    cookie = f"{sessions.COOKIE_DEV}={session_id}"
+    request = make_mocked_request("GET", "/", headers={"Cookie": cookie}, app=app)
+    assert await sessions.current_session(request) is not None
+    request = make_mocked_request("GET", "/", headers={"Cookie": cookie}, app=app)
+    assert sessions.known_session(request) is not None
+    clock.advance(6)
+    request = make_mocked_request("GET", "/", headers={"Cookie": cookie}, app=app)
+    assert sessions.known_session(request) is None

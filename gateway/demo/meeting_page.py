@@ -23,6 +23,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from gateway.web.i18n import accepted
+from gateway.web.static_files import add_static
+
 if TYPE_CHECKING:
     from gateway.demo.bbb_live import LiveBBB, LiveMeeting, LiveUser
 
@@ -124,11 +127,8 @@ def _language(bbb: LiveBBB, request: web.Request) -> str:
     asked = request.query.get("lang", "")
     if asked in LANGUAGES:
         return asked
-    for part in request.headers.get("Accept-Language", "").split(","):
-        tag = part.split(";")[0].strip().lower()[:2]
-        if tag in LANGUAGES:
-            return tag
-    return bbb.default_language if bbb.default_language in LANGUAGES else "nl"
+    return (accepted(request.headers.get("Accept-Language", ""))
+            or (bbb.default_language if bbb.default_language in LANGUAGES else "nl"))
 
 
 def _t(lang: str, key: str, **values: object) -> str:
@@ -311,13 +311,8 @@ def state_of(bbb: LiveBBB, live: LiveMeeting, me: LiveUser, lang: str) -> dict[s
     }
 
 
-def _page_language(bbb: LiveBBB, request: web.Request) -> str:
-    lang = request.query.get("lang", "")
-    return lang if lang in LANGUAGES else _language(bbb, request)
-
-
 async def state(bbb: LiveBBB, request: web.Request) -> web.Response:
-    lang = _page_language(bbb, request)
+    lang = _language(bbb, request)
     found = _session(bbb, request)
     if found is None:
         return _unauthorized(lang)
@@ -326,7 +321,7 @@ async def state(bbb: LiveBBB, request: web.Request) -> web.Response:
 
 
 async def action(bbb: LiveBBB, request: web.Request) -> web.Response:
-    lang = _page_language(bbb, request)
+    lang = _language(bbb, request)
     found = _session(bbb, request)
     if found is None:
         return _unauthorized(lang)
@@ -351,28 +346,9 @@ def add_routes(bbb: LiveBBB) -> None:
     async def _action(request: web.Request) -> web.Response:
         return await action(bbb, request)
 
-    # Small files, read once: a response never holds a file open (a page left mid-load).
-    files = {name: (path.read_bytes(), kind) for name, path, kind in (
-        ("meeting.js", _STATIC / "meeting.js", "text/javascript"),
-        ("meeting.css", _STATIC / "meeting.css", "text/css"),
-        ("gateway.css", _GATEWAY_CSS, "text/css"),
-        ("favicon.svg", _FAVICON, "image/svg+xml"))}
-
-    async def _file(request: web.Request) -> web.Response:
-        found = files.get(request.match_info["name"])
-        if found is None:
-            raise web.HTTPNotFound()
-        body, kind = found
-        return web.Response(body=body, content_type=kind, charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
-
-    async def _favicon(request: web.Request) -> web.Response:
-        # Browsers ask /favicon.ico whatever the page links: no 404 on every page load.
-        return web.Response(status=301, headers={"Location": "/html5client/favicon.svg",
-                                                 "Cache-Control": "public, max-age=86400"})
-
-    bbb.app.router.add_get("/favicon.ico", _favicon)
+    # The stand-in's own files and the gateway's stylesheet and icon, from memory.
+    add_static(bbb.app.router, "/html5client", {
+        "meeting.js": _STATIC / "meeting.js", "meeting.css": _STATIC / "meeting.css",
+        "gateway.css": _GATEWAY_CSS, "favicon.svg": _FAVICON}, icon="favicon.svg")
     bbb.app.router.add_get("/html5client/state", _state)
     bbb.app.router.add_post("/html5client/action", _action)
-    bbb.app.router.add_get("/html5client/{name:(meeting\\.js|meeting\\.css|gateway\\.css|favicon\\.svg)}",
-                           _file)

@@ -98,7 +98,8 @@ def create_app(settings: Settings, *, adapters: Sequence[Adapter], clock: Clock 
     login.setup(app)
     approvals.add_routes(app)  # G11: the officer's register of approved exceptions
     playback_web.setup(app)  # G14: who may watch a recording, for every platform
-    static_files.add_static(app.router, "/static", _HERE / "static", name="static")
+    static_files.add_static(app.router, "/static", _HERE / "static", name="static",
+                            icon="favicon.svg")
     if settings.policy.dev_idp.enabled:
         from gateway.login.devidp import setup as setup_dev_idp
 

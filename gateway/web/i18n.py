@@ -55,11 +55,17 @@ def language(request: web.Request) -> str:
     cookie = request.cookies.get(LANG_COOKIE)
     if cookie in LANGUAGES:
         return cookie
-    for part in request.headers.get("Accept-Language", "").split(","):
+    return (accepted(request.headers.get("Accept-Language", ""))
+            or request.app[keys.SETTINGS].policy.gateway.default_language)
+
+
+def accepted(header: str) -> str | None:
+    """The first of our languages an Accept-Language header names, in its order."""
+    for part in header.split(","):
         tag = part.split(";")[0].strip().lower()[:2]
         if tag in LANGUAGES:
             return tag
-    return request.app[keys.SETTINGS].policy.gateway.default_language
+    return None
 
 
 MESSAGES: Catalog = {

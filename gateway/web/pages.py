@@ -92,16 +92,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def favicon(request: web.Request) -> web.StreamResponse:
-    """Browsers ask `/favicon.ico` whatever the page links: send them to the page's icon,
-    so no page load ends in a 404 in the log and the browser console."""
-    return web.Response(status=301, headers={"Location": "/static/favicon.svg",
-                                             "Cache-Control": "public, max-age=86400"})
-
-
 def setup(app: web.Application) -> None:
     app.router.add_get("/", home, name="home")
-    app.router.add_get("/favicon.ico", favicon, name="favicon")
     from gateway.web.home import setup as home_setup
 
     home_setup(app)

@@ -4,13 +4,16 @@ They are a few kilobytes, read once when the app is built. Serving them from
 memory, not through aiohttp's file sender, means a browser that drops a
 request half way (a page navigated away, a test closing its tab) leaves no open
 file behind, and each request costs no thread-pool trip. Each answer carries an
-ETag, so a browser revalidates with a 304 instead of a download.
+ETag, so a browser revalidates with a 304 instead of a download. The demo's
+BigBlueButton stand-in serves its meeting page's files the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,31 +32,45 @@ class _File:
     etag: str
 
 
-def _load(folder: Path) -> dict[str, _File]:
-    files = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.name.startswith("."):
-            continue
+def _load(files: Mapping[str, Path]) -> dict[str, _File]:
+    loaded = {}
+    for name, path in sorted(files.items()):
         body = path.read_bytes()
         content_type = (_TYPES.get(path.suffix)
                         or mimetypes.guess_type(path.name)[0] or "application/octet-stream")
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-        files[path.name] = _File(body, content_type, etag)
-    return files
+        loaded[name] = _File(body, content_type, etag)
+    return loaded
 
 
-def add_static(router: web.UrlDispatcher, prefix: str, folder: Path, name: str) -> None:
-    """GET/HEAD `prefix/<file>` for every file directly in `folder`; 404 for any other."""
-    files = _load(folder)
+def _folder(folder: Path) -> dict[str, Path]:
+    return {path.name: path for path in folder.iterdir()
+            if path.is_file() and not path.name.startswith(".")}
+
+
+def add_static(router: web.UrlDispatcher, prefix: str, files: Path | Mapping[str, Path], *,
+               name: str | None = None, icon: str | None = None) -> None:
+    """GET/HEAD `prefix/<file>` for every file directly in a folder, or for the files of a
+    name -> path mapping; no other path matches. With `icon`, `/favicon.ico` (which
+    browsers ask whatever a page links) leads to that file, so no page load ends in a 404.
+    """
+    loaded = _load(_folder(files) if isinstance(files, Path) else files)
+    prefix = prefix.rstrip("/")
 
     async def handler(request: web.Request) -> web.Response:
-        found = files.get(request.match_info["filename"])
-        if found is None:
-            raise web.HTTPNotFound()
-        headers = {"ETag": found.etag, "Cache-Control": _CACHE}
+        found = loaded[request.match_info["filename"]]
+        headers = {"ETag": found.etag, "Cache-Control": _CACHE,
+                   "X-Content-Type-Options": "nosniff"}
         if found.etag in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
         return web.Response(body=found.body, content_type=found.content_type,
                             headers=headers)
 
-    router.add_get(prefix.rstrip("/") + "/{filename}", handler, name=name)
+    names = "|".join(re.escape(n) for n in loaded)
+    router.add_get(prefix + "/{filename:(" + names + ")}", handler, name=name)
+    if icon is not None:
+        async def favicon(request: web.Request) -> web.Response:
+            return web.Response(status=301, headers={"Location": f"{prefix}/{icon}",
+                                                     "Cache-Control": "public, max-age=86400"})
+
+        router.add_get("/favicon.ico", favicon)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,30 @@ ANSWER = b"<response><returncode>SUCCESS</returncode><meetings/></response>"
 
 def server_at(url: str) -> Server:
     return Server(name="bbb1", url=url, secret=SECRET.encode(), algorithm="sha256")
+
+
+@contextlib.asynccontextmanager
+async def hand_server(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                       Awaitable[None]]) -> AsyncIterator[str]:
+    """A raw HTTP server of the test's own on a free port, at the base URL it yields.
+    At the end its connection handlers are awaited (they end when the pool's
+    connections close), so no socket is left for the garbage collector after the
+    test's loop is gone."""
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        handlers.append(current)
+        await handle(reader, writer)
+
+    listener = await asyncio.start_server(tracked, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    finally:
+        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
+        listener.close()
+        await listener.wait_closed()
 
 
 @pytest.fixture
@@ -108,12 +132,8 @@ async def test_failures_have_the_sessions_reasons(emu: BBBEmulator, fault: str) 
 async def test_a_read_that_stalls_is_a_timeout() -> None:
     """Between two reads of the socket (the session's sock_read), not only in total."""
     done = asyncio.Event()
-    handlers: list[asyncio.Task[Any]] = []
 
     async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        current = asyncio.current_task()
-        assert current is not None
-        handlers.append(current)
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000"
                      b"\r\n\r\n<response>")
@@ -121,20 +141,16 @@ async def test_a_read_that_stalls_is_a_timeout() -> None:
         writer.close()
         await writer.wait_closed()
 
-    listener = await asyncio.start_server(stalls, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    upstream = Upstream(total_timeout=30, read_timeout=0.1)
-    try:
-        with pytest.raises(BBBError) as failed:
-            async with asyncio.timeout(3):
-                await client.fetch(upstream, server_at(f"http://127.0.0.1:{port}/b"),
-                                   "getMeetings", ())
-    finally:
-        await upstream.close()
-        done.set()
-        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
-        listener.close()
-        await listener.wait_closed()
+    async with hand_server(stalls) as base:
+        server = server_at(base + "/b")
+        upstream = Upstream(total_timeout=30, read_timeout=0.1)
+        try:
+            with pytest.raises(BBBError) as failed:
+                async with asyncio.timeout(3):
+                    await client.fetch(upstream, server, "getMeetings", ())
+        finally:
+            await upstream.close()
+            done.set()
     assert failed.value.reason == "timeout"
 
 
@@ -203,17 +219,14 @@ async def test_a_connection_closed_while_idle_is_replaced(pool: Upstream) -> Non
         await reader.readuntil(b"\r\n\r\n")  # the next request on this connection ...
         writer.transport.abort()  # ... is dropped unanswered
 
-    listener = await asyncio.start_server(one_answer_per_connection, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    try:
-        server = server_at(f"http://127.0.0.1:{port}/bigbluebutton")
-        for _ in range(3):
-            assert await client.fetch(pool, server, "getMeetings", ()) == ANSWER
-        assert answered == 3
-    finally:
-        await pool.close()
-        listener.close()
-        await listener.wait_closed()
+    async with hand_server(one_answer_per_connection) as base:
+        try:
+            server = server_at(base + "/bigbluebutton")
+            for _ in range(3):
+                assert await client.fetch(pool, server, "getMeetings", ()) == ANSWER
+            assert answered == 3
+        finally:
+            await pool.close()
 
 
 async def test_an_answer_without_length_is_read_to_the_end(pool: Upstream) -> None:
@@ -226,15 +239,10 @@ async def test_an_answer_without_length_is_read_to_the_end(pool: Upstream) -> No
         await writer.drain()
         writer.close()
 
-    listener = await asyncio.start_server(until_close, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    try:
-        server = server_at(f"http://127.0.0.1:{port}/bigbluebutton")
+    async with hand_server(until_close) as base:
+        server = server_at(base + "/bigbluebutton")
         assert await client.fetch(pool, server, "getMeetings", ()) == ANSWER
         assert pool.idle_connections() == 0
-    finally:
-        listener.close()
-        await listener.wait_closed()
 
 
 async def test_calls_the_pool_does_not_take_go_through_the_session(
@@ -275,12 +283,8 @@ async def test_a_call_waiting_for_a_slot_times_out_and_the_slots_come_back() -> 
     the slot of a call that timed out waiting is never lost (limit_per_host 1 here)."""
     release = asyncio.Event()
     body = b"<response><returncode>SUCCESS</returncode></response>"
-    handlers: list[asyncio.Task[Any]] = []
 
     async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        current = asyncio.current_task()
-        assert current is not None
-        handlers.append(current)
         while True:
             try:
                 await reader.readuntil(b"\r\n\r\n")
@@ -293,28 +297,23 @@ async def test_a_call_waiting_for_a_slot_times_out_and_the_slots_come_back() -> 
         writer.close()
         await writer.wait_closed()
 
-    listener = await asyncio.start_server(answers, "127.0.0.1", 0)
-    server = server_at(f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/b")
-    upstream = Upstream(total_timeout=0.3, limit_per_host=1)
-    try:
-        first = asyncio.create_task(client.fetch(upstream, server, "getMeetings", ()))
-        await asyncio.sleep(0.05)
-        with pytest.raises(BBBError) as waited:
-            await client.fetch(upstream, server, "getMeetings", ())
-        assert waited.value.reason == "timeout"
-        release.set()
-        with contextlib.suppress(BBBError):
-            await first  # may itself have run past its total timeout
-        for _ in range(3):  # the one slot is free again, every time
-            await client.fetch(upstream, server, "getMeetings", ())
-    finally:
-        await upstream.close()
-        release.set()
-        # The server's side ends when the pool's connection closes: wait for it, so no
-        # socket is left for the garbage collector after the loop is gone.
-        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
-        listener.close()
-        await listener.wait_closed()
+    async with hand_server(answers) as base:
+        server = server_at(base + "/b")
+        upstream = Upstream(total_timeout=0.3, limit_per_host=1)
+        try:
+            first = asyncio.create_task(client.fetch(upstream, server, "getMeetings", ()))
+            await asyncio.sleep(0.05)
+            with pytest.raises(BBBError) as waited:
+                await client.fetch(upstream, server, "getMeetings", ())
+            assert waited.value.reason == "timeout"
+            release.set()
+            with contextlib.suppress(BBBError):
+                await first  # may itself have run past its total timeout
+            for _ in range(3):  # the one slot is free again, every time
+                await client.fetch(upstream, server, "getMeetings", ())
+        finally:
+            await upstream.close()
+            release.set()
 
 
 async def test_idle_connections_are_closed_with_no_further_call(emu: BBBEmulator) -> None:
@@ -338,14 +337,10 @@ async def test_close_stops_calls_in_flight_and_waiting_from_sending_again() -> N
     is not sent once more on a new connection (a create or end would reach BBB after
     shutdown), and a call waiting for a connection sends nothing either."""
     requests = 0
-    handlers: list[asyncio.Task[Any]] = []
     body = b"<response><returncode>SUCCESS</returncode></response>"
 
     async def answers_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal requests
-        current = asyncio.current_task()
-        assert current is not None
-        handlers.append(current)
         answered = False
         while True:
             try:
@@ -362,40 +357,33 @@ async def test_close_stops_calls_in_flight_and_waiting_from_sending_again() -> N
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
 
-    listener = await asyncio.start_server(answers_once, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/b/api/getMeetings"
-    upstream = Upstream(total_timeout=10, limit_per_host=1)
-    try:
-        assert (await upstream.get(url, 1000))[0] == 200
-        assert upstream.idle_connections() == 1
-        in_flight = asyncio.create_task(upstream.get(url, 1000))  # on the kept connection
-        waiting = asyncio.create_task(upstream.get(url, 1000))  # for the one slot
-        async with asyncio.timeout(5):
-            while requests < 2:
-                await asyncio.sleep(0.01)
-        await upstream.close()
-        for call in (in_flight, waiting):
-            with pytest.raises(aiohttp.ClientConnectionError, match="closed"):
-                await call
-        await asyncio.sleep(0.05)  # a request sent after close would have arrived
-        assert requests == 2
-    finally:
-        await upstream.close()
-        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
-        listener.close()
-        await listener.wait_closed()
+    async with hand_server(answers_once) as base:
+        url = base + "/b/api/getMeetings"
+        upstream = Upstream(total_timeout=10, limit_per_host=1)
+        try:
+            assert (await upstream.get(url, 1000))[0] == 200
+            assert upstream.idle_connections() == 1
+            in_flight = asyncio.create_task(upstream.get(url, 1000))  # on the kept connection
+            waiting = asyncio.create_task(upstream.get(url, 1000))  # for the one slot
+            async with asyncio.timeout(5):
+                while requests < 2:
+                    await asyncio.sleep(0.01)
+            await upstream.close()
+            for call in (in_flight, waiting):
+                with pytest.raises(aiohttp.ClientConnectionError, match="closed"):
+                    await call
+            await asyncio.sleep(0.05)  # a request sent after close would have arrived
+            assert requests == 2
+        finally:
+            await upstream.close()
 
 
 async def test_interim_1xx_answers_are_skipped() -> None:
     """100 Continue and 103 Early Hints come before the final answer: the status and
     body are the final answer's (as ClientResponse reads them), and the connection is
     kept for the next call."""
-    handlers: list[asyncio.Task[Any]] = []
 
     async def interim_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        current = asyncio.current_task()
-        assert current is not None
-        handlers.append(current)
         while True:
             try:
                 await reader.readuntil(b"\r\n\r\n")
@@ -410,15 +398,12 @@ async def test_interim_1xx_answers_are_skipped() -> None:
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
 
-    listener = await asyncio.start_server(interim_first, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/b/api/getMeetings"
-    upstream = Upstream(total_timeout=10)
-    try:
-        for _ in range(2):
-            assert await upstream.get(url, 1000) == (200, "text/xml", ANSWER)
-        assert upstream.idle_connections() == 1
-    finally:
-        await upstream.close()
-        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
-        listener.close()
-        await listener.wait_closed()
+    async with hand_server(interim_first) as base:
+        url = base + "/b/api/getMeetings"
+        upstream = Upstream(total_timeout=10)
+        try:
+            for _ in range(2):
+                assert await upstream.get(url, 1000) == (200, "text/xml", ANSWER)
+            assert upstream.idle_connections() == 1
+        finally:
+            await upstream.close()

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.web.i18n import accepted
+from gateway.web.i18n import LANGUAGES, Messages, accepted
 from gateway.web.static_files import add_static
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 _STATIC = Path(__file__).parent / "static"
 _GATEWAY_CSS = Path(__file__).parent.parent / "web" / "static" / "gateway.css"
 _FAVICON = Path(__file__).parent.parent / "web" / "static" / "favicon.svg"
-LANGUAGES = ("nl", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
     "title": {"nl": "Demo-vergadering (BigBlueButton-stand-in)",
@@ -131,9 +130,7 @@ def _language(bbb: LiveBBB, request: web.Request) -> str:
             or (bbb.default_language if bbb.default_language in LANGUAGES else "nl"))
 
 
-def _t(lang: str, key: str, **values: object) -> str:
-    text = TEXTS[key][lang]
-    return text.format(**values) if values else text
+_t = Messages(TEXTS).t  # both languages for every key, checked when the module loads
 
 
 _HEADERS = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -284,30 +285,37 @@ async def test_a_recording_under_objection_is_taken_out_of_view(tmp_path: Path,
         assert b.bbb_exists_on_disk(rid)
 
 
+def _declaring_source(b: Bench) -> Any:
+    """The BBB source as the adapter wires it: purposes the teacher declared (the guard's
+    store keys) decide a recording's purpose, feedback and exam evidence stay private."""
+    from bbb_hooks.meetings import recording_purposes
+    from bbb_hooks.recordings import BBBSource
+    from bbb_hooks.servers import Server
+    from gateway.policy.retention import combined_purpose
+    from tests.retention.harness import purge_command
+
+    async def declared(meeting: str) -> str | None:
+        return combined_purpose(b.policy, await recording_purposes(b.store, meeting))
+
+    server = Server(name="bbb1", url=b.emulator.url, secret=b.emulator.secret.encode(),
+                    algorithm="sha256")
+    return BBBSource(server, b.http, purge_command(b.emulator.root), page_size=3,
+                     private_purposes=frozenset({"feedback", "exam_evidence"}),
+                     declared_purpose=declared)
+
+
 async def test_declared_purpose_not_the_default_decides_retention(tmp_path: Path,
                                                                   redis_url: str) -> None:
     """G14, G16: the teacher declared feedback (14 days, not shown later) in a lesson whose
     default is lecture (30 days, shown later): the recording follows what was declared,
     and the purpose is written onto the recording so it survives a lost store."""
-    from bbb_hooks.meetings import add_recording_purpose, recording_purposes
-    from bbb_hooks.recordings import BBBSource
-    from bbb_hooks.servers import Server
-    from gateway.policy.retention import combined_purpose
+    from bbb_hooks.meetings import add_recording_purpose
 
     async with bench(tmp_path, redis_url) as b:
         rid = b.add_bbb("lecture", age_days=15, meeting="meeting-feedback")
         await add_recording_purpose(b.store, rid, "feedback", 86400 * 60)  # the guard's key
 
-        async def declared(meeting: str) -> str | None:
-            return combined_purpose(b.policy, await recording_purposes(b.store, meeting))
-
-        server = Server(name="bbb1", url=b.emulator.url, secret=b.emulator.secret.encode(),
-                        algorithm="sha256")
-        from tests.retention.harness import purge_command
-
-        source = BBBSource(server, b.http, purge_command(b.emulator.root), page_size=3,
-                           private_purposes=frozenset({"feedback", "exam_evidence"}),
-                           declared_purpose=declared)
+        source = _declaring_source(b)
         result = await b.sweeper(bbb=source).sweep_if_leader()
         assert result is not None and result.deleted == 1  # 15 days > 14: due, not kept 30
         assert b.emulator.recording_state(rid) is None
@@ -323,24 +331,14 @@ async def test_a_second_purpose_declared_later_shortens_the_registered_due_date(
     """G11, G16: recorded as lecture (30 days) and swept, then feedback declared and
     recorded in the same meeting (one BBB recording per meeting): the registered
     recording is labelled feedback and due after feedback's 14 days, not 30."""
-    from bbb_hooks.meetings import add_recording_purpose, recording_purposes
-    from bbb_hooks.recordings import BBBSource
-    from bbb_hooks.servers import Server
-    from gateway.policy.retention import DAY, combined_purpose
-    from tests.retention.harness import purge_command
+    from bbb_hooks.meetings import add_recording_purpose
+    from gateway.policy.retention import DAY
 
     async with bench(tmp_path, redis_url) as b:
         rid = b.add_bbb("lecture", age_days=0, meeting="meeting-two-purposes")
         await add_recording_purpose(b.store, rid, "lecture", 86400 * 60)
 
-        async def declared(meeting: str) -> str | None:
-            return combined_purpose(b.policy, await recording_purposes(b.store, meeting))
-
-        server = Server(name="bbb1", url=b.emulator.url, secret=b.emulator.secret.encode(),
-                        algorithm="sha256")
-        source = BBBSource(server, b.http, purge_command(b.emulator.root), page_size=3,
-                           private_purposes=frozenset({"feedback", "exam_evidence"}),
-                           declared_purpose=declared)
+        source = _declaring_source(b)
         sweeper = b.sweeper(bbb=source)
         await sweeper.sweep_if_leader()
         row = await sweeper.registry.get(f"bbb:{rid}")
